@@ -94,7 +94,8 @@ class EmbeddedStripe:
     async def start(self) -> EmbeddedKeys:
         store = self._data_dir / STORE_FILE
         log_path = self._data_dir / "localstripe.log"
-        with open(log_path, "ab") as log_file:
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
             self._proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -103,11 +104,13 @@ class EmbeddedStripe:
                 str(self._port),
                 "--store",
                 str(store),
-                stdout=log_file,
-                stderr=log_file,
+                stdout=log_fd,
+                stderr=log_fd,
                 stdin=asyncio.subprocess.DEVNULL,
                 env=_child_env(),
             )
+        finally:
+            os.close(log_fd)
         logger.info("localstripe pid %s starting on port %s", self._proc.pid, self._port)
         await self._wait_ready()
         return self.keys
@@ -161,7 +164,7 @@ class EmbeddedStripe:
 
 async def _watch_parent(parent: int) -> None:
     # Exit by ourselves when the server that started us is gone.
-    while os.getppid() == parent:
+    while os.getppid() == parent:  # noqa: ASYNC110 (no event to wait on: we poll the OS)
         await asyncio.sleep(1.0)
     os._exit(0)
 
@@ -187,8 +190,8 @@ def _run_child(port: int, store_path: str) -> None:
             pickle.dump(dict(self), f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, store_path)
 
-    resources.Store.try_load_from_disk = load  # type: ignore[method-assign]
-    resources.Store.dump_to_disk = dump  # type: ignore[method-assign]
+    resources.Store.try_load_from_disk = load
+    resources.Store.dump_to_disk = dump
     resources.store.try_load_from_disk()
     parent = os.getppid()
 
