@@ -1,0 +1,230 @@
+"""The media engine: the registry of WHIP/WHEP sessions and the rooms they
+feed. This is the interface `server/` uses:
+
+    engine = MediaEngine(config, on_levels=...)
+    session = await engine.publish(room, identity, offer_sdp, expires_at=...)
+    session = await engine.listen(room, identity, offer_sdp, expires_at=...)
+    await engine.close(session_id)
+    engine.set_muted(room, identity, muted); await engine.remove_publisher(room, identity)
+    engine.speaking(room); engine.replays(room); await engine.aclose()
+
+Peers are closed on `failed`, on close(), on token expiry, on RTP
+inactivity (publishers) and at aclose(). Must not import aiohttp or `server/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from kernel.errors import NotFound
+from media.config import MediaConfig
+from media.ice import stop_consent_checks
+from media.ingest import Publisher
+from media.recording import Replay, is_recording_name, list_replays, room_dir
+from media.room import LevelsCallback, RoomMedia
+from media.session import Kind, Session, check_room_id, new_session_id
+from media.signaling import Negotiated, answer_listener, answer_publisher
+
+logger = logging.getLogger(__name__)
+
+_WATCH_INTERVAL_S = 1.0
+
+
+class MediaEngine:
+    def __init__(self, config: MediaConfig, on_levels: LevelsCallback | None = None) -> None:
+        self.config = config
+        self._on_levels = on_levels
+        self.sessions: dict[str, Session] = {}
+        self.rooms: dict[str, RoomMedia] = {}
+        self._publishers: dict[str, Publisher] = {}  # session id -> ingest
+        self._watchdog: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    # --- opening ----------------------------------------------------------
+    async def publish(
+        self, room: str, identity: str, offer_sdp: str, expires_at: float | None = None
+    ) -> tuple[Session, str]:
+        """WHIP: returns the session and the SDP answer. Replaces an older
+        publish of the same identity in the room."""
+        check_room_id(room)
+        session_id = new_session_id()
+        holder: list[Publisher] = []
+        negotiated = await answer_publisher(
+            self.config, offer_sdp, lambda payload, ts: holder[0].on_rtp(payload, ts) if holder else None
+        )
+        media = self._room(room)
+        previous = media.publishers.get(identity)
+        session = self._register(room, identity, Kind.PUBLISH, negotiated, expires_at, session_id)
+        holder.append(media.add_publisher(identity, session.id))
+        self._publishers[session.id] = holder[0]
+        if previous is not None:
+            await self.close(previous.session_id, "replaced")
+        logger.info("room %s: %s publishes (session %s)", room, identity, session.id[:8])
+        return session, negotiated.answer_sdp
+
+    async def listen(
+        self, room: str, identity: str, offer_sdp: str, expires_at: float | None = None
+    ) -> tuple[Session, str]:
+        """WHEP: returns the session and the SDP answer."""
+        check_room_id(room)
+        negotiated = await answer_listener(self.config, offer_sdp)
+        session = self._register(room, identity, Kind.LISTEN, negotiated, expires_at)
+        assert negotiated.wire is not None
+        self._room(room).add_listener(session.id, identity, negotiated.wire)
+        logger.debug("room %s: %s listens (session %s)", room, identity, session.id[:8])
+        return session, negotiated.answer_sdp
+
+    def _register(
+        self,
+        room: str,
+        identity: str,
+        kind: Kind,
+        negotiated: Negotiated,
+        expires_at: float | None,
+        session_id: str | None = None,
+    ) -> Session:
+        loop = asyncio.get_running_loop()
+        session = Session(
+            session_id or new_session_id(), room, identity, kind, negotiated.pc, loop.time(), expires_at
+        )
+        self.sessions[session.id] = session
+        negotiated.pc.on("connectionstatechange", lambda: self._on_state(session))
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.create_task(self._watch(), name="media-watchdog")
+        return session
+
+    def _room(self, room: str) -> RoomMedia:
+        media = self.rooms.get(room)
+        if media is None:
+            media = self.rooms[room] = RoomMedia(
+                room,
+                input_frames=self.config.input_frames,
+                queue_size=self.config.listener_queue,
+                record_root=self.config.recordings_dir if self.config.record else None,
+                level_interval_s=self.config.level_interval_s,
+                on_levels=self._on_levels,
+            )
+        return media
+
+    # --- state ------------------------------------------------------------
+    def _on_state(self, session: Session) -> None:
+        state = session.pc.connectionState
+        if state == "connected" and session.connected_at is None:
+            session.connected_at = asyncio.get_running_loop().time()
+            if session.kind is Kind.PUBLISH:
+                stop_consent_checks(session.pc, session.room)
+        elif state in ("failed", "closed") and not session.closed:
+            self._close_later(session.id, state)
+
+    def _close_later(self, session_id: str, reason: str) -> None:
+        task = asyncio.create_task(self.close(session_id, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    # --- closing ----------------------------------------------------------
+    async def close(self, session_id: str, reason: str = "closed") -> bool:
+        session = self.sessions.pop(session_id, None)
+        if session is None or session.closed:
+            return False
+        session.closed, session.reason = True, reason
+        media = self.rooms.get(session.room)
+        if media is not None:
+            if session.kind is Kind.PUBLISH:
+                media.remove_publisher(session.identity, session.id)
+            else:
+                media.remove_listener(session.id)
+        self._publishers.pop(session.id, None)
+        await session.pc.close()
+        logger.info(
+            "room %s: %s session of %s closed (%s)", session.room, session.kind, session.identity, reason
+        )
+        if media is not None and media.is_empty() and self.rooms.get(session.room) is media:
+            del self.rooms[session.room]
+            await media.aclose()
+        return True
+
+    async def close_owned(self, session_id: str, room: str, identity: str) -> None:
+        """DELETE on a Location: only the owner of the session may end it."""
+        session = self.sessions.get(session_id)
+        if session is None or session.room != room or session.identity != identity:
+            raise NotFound("no such session")
+        await self.close(session_id, "deleted")
+
+    async def remove_publisher(self, room: str, identity: str) -> bool:
+        media = self.rooms.get(room)
+        publisher = media.publishers.get(identity) if media else None
+        if publisher is None:
+            return False
+        return await self.close(publisher.session_id, "removed from stage")
+
+    async def close_identity(self, room: str, identity: str, reason: str) -> None:
+        for session in [s for s in self.sessions.values() if (s.room, s.identity) == (room, identity)]:
+            await self.close(session.id, reason)
+
+    async def aclose(self) -> None:
+        for session_id in list(self.sessions):
+            await self.close(session_id, "shutdown")
+        for task in [self._watchdog, *self._closing]:
+            if task is not None and not task.done():
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        self._watchdog = None
+        for media in list(self.rooms.values()):
+            await media.aclose()
+        self.rooms.clear()
+
+    # --- moderation and state ---------------------------------------------
+    def set_muted(self, room: str, identity: str, muted: bool) -> bool:
+        media = self.rooms.get(room)
+        return media.set_muted(identity, muted) if media else False
+
+    def speaking(self, room: str) -> dict[str, float]:
+        media = self.rooms.get(room)
+        return media.speaking() if media else {}
+
+    def publishers(self, room: str) -> list[str]:
+        media = self.rooms.get(room)
+        return sorted(media.publishers) if media else []
+
+    def replays(self, room: str) -> list[Replay]:
+        return list_replays(self.config.recordings_dir, check_room_id(room))
+
+    def replay_path(self, room: str, name: str) -> Path:
+        if not is_recording_name(name):
+            raise NotFound("no such recording")
+        path = room_dir(self.config.recordings_dir, check_room_id(room)) / name
+        if not path.is_file():
+            raise NotFound("no such recording")
+        return path
+
+    # --- watchdog ---------------------------------------------------------
+    async def _watch(self) -> None:
+        while self.sessions:
+            await asyncio.sleep(_WATCH_INTERVAL_S)
+            for session_id, reason in self._overdue():
+                await self.close(session_id, reason)
+
+    def _overdue(self) -> list[tuple[str, str]]:
+        now, wall = asyncio.get_running_loop().time(), time.time()
+        found = []
+        for session in list(self.sessions.values()):
+            if session.is_expired(wall):
+                found.append((session.id, "token expired"))
+            elif session.never_connected(now, self.config.connect_timeout_s):
+                found.append((session.id, "never connected"))
+            elif session.kind is Kind.PUBLISH and self._is_silent(session, now):
+                found.append((session.id, "no RTP"))
+        return found
+
+    def _is_silent(self, session: Session, now: float) -> bool:
+        publisher = self._publishers.get(session.id)
+        if publisher is None or session.connected_at is None:
+            return False
+        last = publisher.last_rx if publisher.last_rx is not None else session.connected_at
+        return now - last > self.config.inactivity_timeout_s

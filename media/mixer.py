@@ -1,0 +1,136 @@
+"""The room mixer: decides, every 20 ms and on every packet, what each feed
+of a room hears.
+
+- nobody unmuted on stage: every feed gets a silence frame (no encoding);
+- one unmuted voice: its Opus packets go to every feed unchanged, on
+  arrival (its own feed gets silence);
+- several: the voices are summed once per tick, the mix is encoded once for
+  the room and once more per speaker who listens (the mix minus their voice).
+A stalled publisher counts as silent for that tick; it never holds the tick.
+Must not import aiohttp, socketio or `server/`.
+"""
+
+from __future__ import annotations
+
+import fractions
+import logging
+from collections.abc import Callable, Mapping
+
+import av
+import numpy as np
+
+from media.fanout import Feed
+from media.ingest import Pcm, Publisher
+from media.packets import FRAME_SAMPLES, FRAME_S, OPUS_SILENCE, SAMPLE_RATE
+
+logger = logging.getLogger(__name__)
+
+TICK = "tick"  # the timeline source of everything the mixer itself makes
+# A forwarded voice with no packet for this long is covered by silence.
+_STALL_S = 3 * FRAME_S
+
+
+class OpusEncoder:
+    """Mono 48 kHz Opus for one continuous feed (encoder state is per stream)."""
+
+    def __init__(self, bitrate: int = 48000) -> None:
+        ctx = av.CodecContext.create("libopus", "w")
+        ctx.bit_rate = bitrate
+        ctx.format = "s16"
+        ctx.layout = "mono"
+        ctx.sample_rate = SAMPLE_RATE
+        ctx.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        ctx.options = {"application": "voip"}
+        self._ctx = ctx
+        self._pts = 0
+
+    def encode(self, pcm: Pcm) -> bytes:
+        samples = np.clip(pcm * 32767.0, -32768, 32767).astype(np.int16).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = self._pts
+        self._pts += FRAME_SAMPLES
+        packets = self._ctx.encode(frame)
+        return bytes(packets[0]) if packets else OPUS_SILENCE
+
+
+class Mixer:
+    """Drives the feeds of one room from its publishers."""
+
+    def __init__(
+        self,
+        room: str,
+        publishers: Mapping[str, Publisher],
+        feeds: Mapping[str | None, Feed],
+        clock: Callable[[], float],
+    ) -> None:
+        self.room = room
+        self._publishers = publishers
+        self._feeds = feeds
+        self._clock = clock
+        self._encoders: dict[str | None, OpusEncoder] = {}
+        self.encoded = 0
+
+    def active(self) -> list[Publisher]:
+        return [p for p in self._publishers.values() if not p.muted]
+
+    def on_packet(self, publisher: Publisher, payload: bytes, timestamp: int) -> None:
+        """Forward path: the only unmuted voice goes out as it arrives."""
+        active = self.active()
+        if len(active) != 1 or active[0] is not publisher:
+            return
+        now = self._clock()
+        for excluded, feed in list(self._feeds.items()):
+            if excluded != publisher.identity:
+                feed.push(payload, publisher, timestamp, now)
+
+    def tick(self, tick_no: int) -> None:
+        now = self._clock()
+        active = self.active()
+        for p in self._publishers.values():
+            if p.muted or len(active) < 2:
+                p.fifo.pop_frame()  # keep idle inputs fresh for when mixing starts
+        if len(active) == 1:
+            self._tick_forwarding(active[0], tick_no, now)
+        elif active:
+            self._tick_mixing(active, tick_no, now)
+        else:
+            self._silence(self._feeds.values(), tick_no, now)
+        for excluded in [e for e in self._encoders if e not in self._feeds]:
+            del self._encoders[excluded]
+
+    def _tick_forwarding(self, voice: Publisher, tick_no: int, now: float) -> None:
+        stalled = voice.is_stalled(now, _STALL_S)
+        quiet = [f for e, f in self._feeds.items() if stalled or e == voice.identity]
+        self._silence(quiet, tick_no, now)
+
+    def _tick_mixing(self, active: list[Publisher], tick_no: int, now: float) -> None:
+        frames = {p.identity: p.fifo.pop_frame() for p in active}
+        heard = [f for f in frames.values() if f is not None]
+        if not heard:
+            self._silence(self._feeds.values(), tick_no, now)
+            return
+        total: Pcm = np.sum(heard, axis=0, dtype=np.float32) if len(heard) > 1 else heard[0]
+        ts = tick_no * FRAME_SAMPLES
+        main_payload = self._encode(None, total)
+        for excluded, feed in list(self._feeds.items()):
+            own = frames.get(excluded) if excluded is not None else None
+            if own is None:
+                feed.push(main_payload, TICK, ts, now)
+            elif len(heard) == 1:
+                feed.push(OPUS_SILENCE, TICK, ts, now)
+            else:
+                feed.push(self._encode(excluded, total - own), TICK, ts, now)
+
+    def _encode(self, key: str | None, pcm: Pcm) -> bytes:
+        encoder = self._encoders.get(key)
+        if encoder is None:
+            encoder = self._encoders[key] = OpusEncoder()
+        self.encoded += 1
+        return encoder.encode(pcm)
+
+    @staticmethod
+    def _silence(feeds: object, tick_no: int, now: float) -> None:
+        ts = tick_no * FRAME_SAMPLES
+        for feed in list(feeds):  # type: ignore[call-overload]
+            feed.push(OPUS_SILENCE, TICK, ts, now)

@@ -1,0 +1,115 @@
+"""Recording: a room's live session written as Ogg/Opus, and the replay list.
+
+The recorder muxes the room feed's shared packets (forwarded or mixed)
+without decoding them. Files live under `<data_dir>/recordings/<room>/`,
+each with a small JSON sidecar. Must not import aiohttp or `server/`.
+"""
+
+from __future__ import annotations
+
+import fractions
+import json
+import logging
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+
+from media.packets import FRAME_SAMPLES, SAMPLE_RATE, SharedPacket
+
+logger = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^[0-9]{8}T[0-9]{6}-[a-z0-9_-]{6,16}\.ogg$", re.IGNORECASE)
+_TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """A recording as listed in the room state."""
+
+    name: str
+    started_at: float
+    ended_at: float | None
+    duration_s: float | None
+    live: bool
+
+
+def is_recording_name(name: str) -> bool:
+    return bool(_NAME.match(name))
+
+
+def room_dir(root: Path, room: str) -> Path:
+    return root / room
+
+
+class Recorder:
+    """Writes one live session; `write` takes the room feed's packets."""
+
+    def __init__(self, root: Path, room: str, now: float | None = None) -> None:
+        started = time.time() if now is None else now
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(started))
+        self.room = room
+        self.started_at = started
+        self.name = f"{stamp}-{secrets.token_hex(4)}.ogg"
+        directory = room_dir(root, room)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / self.name
+        self._container = av.open(str(self.path), "w", format="ogg")
+        stream = self._container.add_stream("libopus", rate=SAMPLE_RATE)
+        ctx = stream.codec_context
+        ctx.layout = "stereo"
+        ctx.format = "s16"
+        ctx.open()  # builds the OpusHead the muxer needs; we never encode with it
+        self._stream = stream
+        self._first_ts: int | None = None
+        self._last_pts = -FRAME_SAMPLES
+        self.packets = 0
+        self._write_sidecar(None)
+        logger.info("room %s: recording to %s", room, self.path)
+
+    def write(self, packet: SharedPacket) -> None:
+        if self._first_ts is None:
+            self._first_ts = packet.timestamp
+        pts = max(packet.timestamp - self._first_ts, self._last_pts + 1)
+        out = av.Packet(packet.payload)
+        out.stream = self._stream
+        out.pts = out.dts = pts
+        out.duration = FRAME_SAMPLES
+        out.time_base = _TIME_BASE
+        self._container.mux(out)
+        self._last_pts = pts
+        self.packets += 1
+
+    def close(self, now: float | None = None) -> Replay:
+        ended = time.time() if now is None else now
+        try:
+            self._container.close()
+        except av.FFmpegError:
+            logger.exception("room %s: closing recording %s failed", self.room, self.name)
+        replay = self._write_sidecar(ended)
+        logger.info("room %s: recording %s closed (%d packets)", self.room, self.name, self.packets)
+        return replay
+
+    def _write_sidecar(self, ended: float | None) -> Replay:
+        duration = None if ended is None else (self._last_pts + FRAME_SAMPLES) / SAMPLE_RATE
+        replay = Replay(self.name, self.started_at, ended, duration, ended is None)
+        self.path.with_suffix(".json").write_text(json.dumps(asdict(replay)))
+        return replay
+
+
+def list_replays(root: Path, room: str) -> list[Replay]:
+    """The room's recordings, oldest first."""
+    directory = room_dir(root, room)
+    if not directory.is_dir():
+        return []
+    replays = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            raw = json.loads(path.read_text())
+            replays.append(Replay(**raw))
+        except (OSError, ValueError, TypeError):
+            logger.warning("room %s: unreadable replay sidecar %s", room, path.name)
+    return replays

@@ -1,0 +1,204 @@
+"""One room's live audio: its publishers, its feeds, the 20 ms tick, the
+level reports and the recording of the live session.
+
+The engine creates a `RoomMedia` when the first session of a room opens and
+closes it when the last one goes. Must not import aiohttp or `server/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from media.fanout import Feed, Outlet
+from media.ingest import Publisher
+from media.mixer import Mixer
+from media.packets import FRAME_S
+from media.recording import Recorder
+from media.wire import Wire
+
+logger = logging.getLogger(__name__)
+
+# (room, {identity: level 0..1}) -> None, at most every level interval
+LevelsCallback = Callable[[str, dict[str, float]], Awaitable[None]]
+_SPEAKING_DBOV = -50.0
+_LATE_RESYNC_S = 0.2
+
+
+def level_share(dbov: float) -> float:
+    """dBov mapped onto 0..1 (-60 dBov and below is 0), one decimal."""
+    return round(min(1.0, max(0.0, (dbov + 60.0) / 60.0)), 1)
+
+
+class RoomMedia:
+    """The audio of one room, driven by its own tick task."""
+
+    def __init__(
+        self,
+        room: str,
+        *,
+        input_frames: int,
+        queue_size: int,
+        record_root: Path | None,
+        level_interval_s: float,
+        on_levels: LevelsCallback | None = None,
+    ) -> None:
+        self.room = room
+        self._loop = asyncio.get_running_loop()
+        self.clock = self._loop.time
+        self.publishers: dict[str, Publisher] = {}
+        self.feeds: dict[str | None, Feed] = {None: Feed(None, self.clock)}
+        self.listeners: dict[str, tuple[str, Outlet]] = {}
+        self.mixer = Mixer(room, self.publishers, self.feeds, self.clock)
+        self._input_frames = input_frames
+        self._queue_size = queue_size
+        self._record_root = record_root
+        self.recorder: Recorder | None = None
+        self._level_interval = level_interval_s
+        self._on_levels = on_levels
+        self._last_levels: dict[str, float] = {}
+        self._level_task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = asyncio.create_task(
+            self._run(), name=f"room-media:{room}"
+        )
+
+    # --- membership -------------------------------------------------------
+    def add_publisher(self, identity: str, session_id: str) -> Publisher:
+        publisher = Publisher(
+            self.room, identity, session_id, self.mixer.on_packet, self.clock, self._input_frames
+        )
+        self.publishers[identity] = publisher
+        if self.recorder is None and self._record_root is not None:
+            self._start_recording()
+        self._regroup()
+        return publisher
+
+    def remove_publisher(self, identity: str, session_id: str) -> None:
+        current = self.publishers.get(identity)
+        if current is None or current.session_id != session_id:
+            return
+        del self.publishers[identity]
+        self._regroup()
+        if not self.publishers:
+            self._stop_recording()
+
+    def add_listener(self, session_id: str, identity: str, wire: Wire) -> Outlet:
+        outlet = Outlet(wire, self._queue_size)
+        self.listeners[session_id] = (identity, outlet)
+        self._feed_for(identity).attach(outlet)
+        return outlet
+
+    def remove_listener(self, session_id: str) -> None:
+        entry = self.listeners.pop(session_id, None)
+        if entry is not None:
+            for feed in self.feeds.values():
+                feed.detach(entry[1])
+            self._regroup()
+
+    def set_muted(self, identity: str, muted: bool) -> bool:
+        publisher = self.publishers.get(identity)
+        if publisher is None:
+            return False
+        publisher.muted = muted
+        return True
+
+    def is_empty(self) -> bool:
+        return not self.publishers and not self.listeners
+
+    def speaking(self) -> dict[str, float]:
+        return dict(self._last_levels)
+
+    # --- feeds ------------------------------------------------------------
+    def _feed_for(self, identity: str) -> Feed:
+        if identity not in self.publishers:
+            return self.feeds[None]
+        feed = self.feeds.get(identity)
+        if feed is None:
+            feed = self.feeds[identity] = Feed(identity, self.clock)
+        return feed
+
+    def _regroup(self) -> None:
+        """Speakers hear the mix minus themselves; everyone else the room feed."""
+        for identity, outlet in self.listeners.values():
+            target = self._feed_for(identity)
+            if outlet not in target.outlets:
+                for feed in self.feeds.values():
+                    feed.detach(outlet)
+                target.attach(outlet)
+        for excluded in [e for e, f in self.feeds.items() if e is not None and not f.outlets]:
+            del self.feeds[excluded]
+
+    # --- recording --------------------------------------------------------
+    def _start_recording(self) -> None:
+        assert self._record_root is not None
+        try:
+            self.recorder = Recorder(self._record_root, self.room)
+        except (OSError, ValueError):
+            logger.exception("room %s: cannot start recording", self.room)
+            return
+        self.feeds[None].on_packet = self.recorder.write
+
+    def _stop_recording(self) -> None:
+        if self.recorder is not None:
+            self.feeds[None].on_packet = None
+            self.recorder.close()
+            self.recorder = None
+
+    # --- the tick ---------------------------------------------------------
+    async def _run(self) -> None:
+        start = self.clock()
+        tick_no = 0
+        next_report = start + self._level_interval
+        while True:
+            tick_no += 1
+            due = start + tick_no * FRAME_S
+            delay = due - self.clock()
+            if delay < -_LATE_RESYNC_S:
+                logger.warning("room %s: mixer %.0f ms late, resyncing", self.room, -delay * 1e3)
+                start, tick_no = self.clock(), 0
+                continue
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                self.mixer.tick(tick_no)
+            except Exception:
+                logger.exception("room %s: mixer tick failed", self.room)
+            if self.clock() >= next_report:
+                next_report += self._level_interval
+                self._report_levels()
+
+    def _report_levels(self) -> None:
+        levels = {}
+        for identity, publisher in self.publishers.items():
+            peak = publisher.take_peak()
+            if not publisher.muted and peak > _SPEAKING_DBOV:
+                levels[identity] = level_share(peak)
+        if levels == self._last_levels:
+            return
+        if self._level_task is not None and not self._level_task.done():
+            return  # the previous report is still out: coalesce into the next one
+        self._last_levels = levels
+        if self._on_levels is not None:
+            self._level_task = asyncio.create_task(self._send_levels(dict(levels)))
+
+    async def _send_levels(self, levels: dict[str, float]) -> None:
+        assert self._on_levels is not None
+        try:
+            await self._on_levels(self.room, levels)
+        except Exception:
+            logger.exception("room %s: level report failed", self.room)
+
+    async def aclose(self) -> None:
+        for task in (self._task, self._level_task):
+            if task is not None and not task.done():
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        self._task = self._level_task = None
+        self._stop_recording()
+        self.publishers.clear()
+        self.listeners.clear()

@@ -1,0 +1,145 @@
+"""The signaling edge over aiortc: turns a WHIP or WHEP offer into a peer
+connection and its answer, and wires the peer into the engine.
+
+The one module that builds `RTCPeerConnection`s. Publisher peers hand every
+RTP payload to a callback (no jitter buffer, no decode thread); listener
+peers send through an `RtpWire` and carry an idle track so aiortc's own
+sender loop never runs. SDK errors become `kernel.errors`. Must not import
+aiohttp, socketio or `server/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import (
+    MediaStreamTrack,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
+from aiortc.sdp import SessionDescription
+
+from kernel.errors import Invalid
+from media.config import MediaConfig
+from media.ice import pre_gather, rtc_configuration
+from media.wire import RtpWire, header_extensions
+
+logger = logging.getLogger(__name__)
+
+RtpCallback = Callable[[bytes, int], None]
+_MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+
+
+class IdleTrack(MediaStreamTrack):
+    """A track that never yields: the listener's packets go out through the wire."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ended = asyncio.Event()
+
+    async def recv(self) -> Any:
+        await self._ended.wait()
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        self._ended.set()
+        super().stop()
+
+
+@dataclass(slots=True)
+class Negotiated:
+    pc: RTCPeerConnection
+    answer_sdp: str
+    wire: RtpWire | None = None
+
+
+def _opus_only(transceiver: RTCRtpTransceiver) -> None:
+    caps = RTCRtpSender.getCapabilities("audio")
+    opus = [c for c in caps.codecs if c.mimeType.lower() == "audio/opus"]
+    transceiver.setCodecPreferences(opus)
+
+
+async def _accept_offer(config: MediaConfig, offer_sdp: str) -> tuple[RTCPeerConnection, Any]:
+    if "m=audio" not in offer_sdp:
+        raise Invalid("the offer has no audio section")
+    pc = RTCPeerConnection(rtc_configuration(config))
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+    except (ValueError, KeyError, IndexError, AttributeError) as exc:
+        await pc.close()
+        raise Invalid(f"unusable SDP offer: {exc}") from exc
+    audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
+    if not audio:
+        await pc.close()
+        raise Invalid("the offer has no audio section")
+    return pc, audio[0]
+
+
+async def _answer(pc: RTCPeerConnection, config: MediaConfig) -> str:
+    await pre_gather(pc, config)
+    answer = await pc.createAnswer()
+    await pc.setLocalDescription(answer)
+    return str(pc.localDescription.sdp)
+
+
+async def answer_publisher(
+    config: MediaConfig, offer_sdp: str, on_rtp: RtpCallback
+) -> Negotiated:
+    """WHIP: receive the offerer's audio; every payload goes to `on_rtp`."""
+    pc, transceiver = await _accept_offer(config, offer_sdp)
+    try:
+        transceiver.direction = "recvonly"
+        _opus_only(transceiver)
+        _tap_receiver(transceiver.receiver, on_rtp)
+        return Negotiated(pc, await _answer(pc, config))
+    except Exception:
+        await pc.close()
+        raise
+
+
+async def answer_listener(config: MediaConfig, offer_sdp: str) -> Negotiated:
+    """WHEP: send the room's packets to the offerer through an `RtpWire`."""
+    pc, transceiver = await _accept_offer(config, offer_sdp)
+    try:
+        transceiver.direction = "sendonly"
+        _opus_only(transceiver)
+        transceiver.sender.replaceTrack(IdleTrack())
+        sdp = await _answer(pc, config)
+        return Negotiated(pc, sdp, _wire_for(transceiver, sdp))
+    except Exception:
+        await pc.close()
+        raise
+
+
+def _wire_for(transceiver: RTCRtpTransceiver, answer_sdp: str) -> RtpWire:
+    media = SessionDescription.parse(answer_sdp).media
+    section = next(m for m in media if m.kind == "audio" and m.rtp.muxId == transceiver.mid)
+    payload_type = section.rtp.codecs[0].payloadType
+    mid_id = next((h.id for h in section.rtp.headerExtensions if h.uri == _MID_URI), None)
+    sender = transceiver.sender
+    return RtpWire(
+        sender.transport,
+        sender._ssrc,
+        payload_type,
+        header_extensions(mid_id, transceiver.mid),
+    )
+
+
+def _tap_receiver(receiver: RTCRtpReceiver, on_rtp: RtpCallback) -> None:
+    """Take the receiver's RTP before its jitter buffer and decoder thread."""
+
+    async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+        on_rtp(packet.payload, packet.timestamp)
+
+    receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
