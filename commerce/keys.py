@@ -1,0 +1,98 @@
+"""Redis key names of the shop, each defined once with its shape.
+
+Everything a room's buyers touch lives under the room's hash tag
+`{room:<id>}` so the reservation, checkout and settlement scripts of that
+room run in one Cluster slot; only the catalog (`{product:<id>}`) and small
+global indexes (`{shop}`) live elsewhere. Must not import anything but the
+standard library.
+"""
+
+# {product:<id>}                  HASH  data (product JSON), tracked (0/1),
+#                                        given, left, held, sold (units)
+# {room:<id>}:slots               HASH  slot number -> JSON {product_id, note}
+# {room:<id>}:drops               ZSET  drop id by starts_at
+# {room:<id>}:drops:due           ZSET  drop id by the next time its state may change
+# {room:<id>}:drop:<drop>         HASH  product_id, price, currency, starts_at, ends_at,
+#                                        limit, announced, given, left, held, sold, tracked
+# {room:<id>}:drop:<drop>:buyers  HASH  identity -> units held, pending or paid
+# {room:<id>}:cart:<identity>     HASH  v, cart_id, currency, expires_at, line:<line_id> -> JSON
+# {room:<id>}:carts:expiry        ZSET  identity by the cart's expires_at
+# {room:<id>}:order:<order>       HASH  the order (see commerce.orders)
+# {room:<id>}:orders:holds        ZSET  pending order id by hold_until
+# {room:<id>}:orders:created      ZSET  pending order id by created_at (reconciler)
+# {room:<id>}:orders:refund_due   ZSET  order id owing a refund, by when it was found
+# {room:<id>}:buyer:<identity>:pending   STRING the buyer's pending order id
+# {room:<id>}:log / :log:head     the rooms foundation's hash-chained event log
+# {shop}:rooms                    SET   rooms with shop state (the jobs walk these)
+# {shop}:webhook:<event_id>       STRING processed Stripe event (TTL WEBHOOK_SEEN_TTL_S)
+
+WEBHOOK_SEEN_TTL_S = 7 * 24 * 3600
+SHOP_ROOMS = "{shop}:rooms"
+
+
+def product(product_id: str) -> str:
+    return f"{{product:{product_id}}}"
+
+
+def room_tag(room: str) -> str:
+    return f"{{room:{room}}}"
+
+
+def slots(room: str) -> str:
+    return f"{{room:{room}}}:slots"
+
+
+def drops(room: str) -> str:
+    return f"{{room:{room}}}:drops"
+
+
+def drops_due(room: str) -> str:
+    return f"{{room:{room}}}:drops:due"
+
+
+def drop(room: str, drop_id: str) -> str:
+    return f"{{room:{room}}}:drop:{drop_id}"
+
+
+def drop_buyers(room: str, drop_id: str) -> str:
+    return f"{{room:{room}}}:drop:{drop_id}:buyers"
+
+
+def cart(room: str, identity: str) -> str:
+    return f"{{room:{room}}}:cart:{identity}"
+
+
+def carts_expiry(room: str) -> str:
+    return f"{{room:{room}}}:carts:expiry"
+
+
+def order(room: str, order_id: str) -> str:
+    return f"{{room:{room}}}:order:{order_id}"
+
+
+def orders_holds(room: str) -> str:
+    return f"{{room:{room}}}:orders:holds"
+
+
+def orders_created(room: str) -> str:
+    return f"{{room:{room}}}:orders:created"
+
+
+def orders_refund_due(room: str) -> str:
+    return f"{{room:{room}}}:orders:refund_due"
+
+
+def buyer_pending(room: str, identity: str) -> str:
+    return f"{{room:{room}}}:buyer:{identity}:pending"
+
+
+def log(room: str) -> str:
+    return f"{{room:{room}}}:log"
+
+
+def log_head(room: str) -> str:
+    return f"{{room:{room}}}:log:head"
+
+
+def webhook_seen(event_id: str) -> str:
+    return f"{{shop}}:webhook:{event_id}"
