@@ -17,14 +17,14 @@ GENESIS = "0" * 40
 # The head key keeps the last hash so an append is O(1) and survives trimming.
 LUA_APPEND = """
 local function log_append(stream_key, head_key, etype, data, ts)
-  local prev = redis.call('GET', head_key) or '%s'
+  local prev = redis.call('GET', head_key) or 'GENESIS'
   local h = redis.sha1hex(prev .. '\\n' .. etype .. '\\n' .. data .. '\\n' .. ts)
   redis.call('XADD', stream_key, '*', 'type', etype, 'data', data, 'ts', ts,
              'prev', prev, 'hash', h)
   redis.call('SET', head_key, h)
   return h
 end
-""" % GENESIS
+""".replace("GENESIS", GENESIS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from kernel.errors import Invalid
 
-ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ID_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
 def as_payload(value: object) -> Mapping[str, Any]:
@@ -40,7 +40,7 @@ def opt_text(p: Mapping[str, Any], key: str, *, max_len: int, default: str = "")
 def ident(p: Mapping[str, Any], key: str) -> str:
     value = p.get(key)
     if not isinstance(value, str) or not ID_RE.match(value):
-        raise Invalid(f"{key} must be an id of letters, digits, '_' or '-' (1-64)")
+        raise Invalid(f"{key} must be an id of letters, digits and _ . @ - (1 to 64)")
     return value
 
 

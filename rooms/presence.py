@@ -1,0 +1,92 @@
+"""Presence: who is here, counts per role, join and leave.
+
+A connection is a field `<node>|<sid>` of the room's sessions hash, so a node
+that dies can have its connections swept by the others. Must not import any
+framework.
+"""
+
+from dataclasses import dataclass
+
+from rooms import keys
+from rooms.model import Participant
+from rooms.store import RoomStore
+
+# The snapshot lists every notable participant (staff, stage, raised hands)
+# and this many listeners; `counts` always has the totals.
+LISTENERS_IN_SNAPSHOT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    participants: list[Participant]
+    counts: dict[str, int]
+
+
+def session_field(node: str, sid: str) -> str:
+    return f"{node}|{sid}"
+
+
+async def join(
+    store: RoomStore, room: str, field: str, identity: str, name: str, role: str, now: float
+) -> tuple[Participant, bool]:
+    raw, joined = await store.run(
+        "JOIN",
+        [
+            keys.room(room),
+            keys.people(room),
+            keys.notable(room),
+            keys.online(room),
+            keys.sessions(room),
+            keys.role_counts(room),
+            keys.log(room),
+            keys.log_head(room),
+        ],
+        [field, identity, name, role, now],
+    )
+    return Participant.from_json(raw), bool(joined)
+
+
+async def leave(
+    store: RoomStore, room: str, field: str, identity: str, now: float
+) -> tuple[Participant | None, bool]:
+    raw, left = await store.run(
+        "LEAVE",
+        [
+            keys.people(room),
+            keys.online(room),
+            keys.sessions(room),
+            keys.role_counts(room),
+            keys.log(room),
+            keys.log_head(room),
+        ],
+        [field, identity, now],
+    )
+    return (Participant.from_json(raw) if raw else None), bool(left)
+
+
+async def counts(store: RoomStore, room: str) -> dict[str, int]:
+    raw = await store.redis.hgetall(keys.role_counts(room))
+    by_role = {role: max(0, int(n)) for role, n in raw.items()}
+    return {"total": sum(by_role.values()), **by_role}
+
+
+async def view(store: RoomStore, room: str) -> Presence:
+    """Notable participants who are online plus a sample of listeners."""
+    r = store.redis
+    notable = await r.smembers(keys.notable(room))
+    online_notable = [i for i in notable if await r.hexists(keys.online(room), i)]
+    _, sample = await r.hscan(keys.online(room), count=LISTENERS_IN_SNAPSHOT)
+    listeners = [i for i in sample if i not in notable][:LISTENERS_IN_SNAPSHOT]
+    people = await store.participants(room, sorted(online_notable) + listeners)
+    return Presence(people, await counts(store, room))
+
+
+async def sweep_dead_nodes(store: RoomStore, room: str, live_nodes: set[str], now: float) -> int:
+    """Close the connections of nodes that stopped heartbeating; how many."""
+    fields = await store.redis.hgetall(keys.sessions(room))
+    closed = 0
+    for field, identity in fields.items():
+        if field.split("|", 1)[0] not in live_nodes:
+            await leave(store, room, field, identity, now)
+            closed += 1
+    return closed

@@ -1,0 +1,167 @@
+"""The `droproom` command line: serve, token, demo, log verify."""
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from kernel.eventlog import verify
+from server import demo, tokens
+from server.app import create_app
+from server.appkeys import ROOMS, SETTINGS
+from server.config import Settings
+from server.roles import Role
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    return Settings.from_env(**overrides)
+
+
+async def _with_app(settings: Settings, body: Callable[[web.Application], Awaitable[None]]) -> None:
+    """Open the app's resources (not its HTTP listener), run `body`, close."""
+    app = create_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await body(app)
+    finally:
+        await runner.cleanup()
+
+
+def _print_links(app: web.Application) -> None:
+    found = demo.links(app)
+    out = sys.stdout
+    out.write(f"demo room: {app[SETTINGS].public_url}/r/{demo.DEMO_ROOM}\n")
+    out.write(f"  host:      {found.host}\n")
+    out.write(f"  moderator: {found.moderator}\n")
+    out.write(f"  listener:  {found.listener}\n")
+    out.flush()
+
+
+async def _seed_demo(app: web.Application) -> None:
+    created = await demo.seed_room(app, time.time())
+    for seeder in app[demo.SEEDERS]:
+        await seeder(app, created)
+
+
+async def serve(settings: Settings, with_demo: bool) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    if with_demo:
+        await _seed_demo(app)
+    sys.stdout.write(f"droproom listening on {settings.public_url}\n")
+    if with_demo:
+        _print_links(app)
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    token = tokens.mint(
+        settings.secret,
+        room=args.room,
+        identity=args.identity,
+        role=Role.parse(args.role),
+        name=args.name or args.identity,
+        ttl_s=args.ttl,
+        now=time.time(),
+    )
+    sys.stdout.write(token + "\n")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    async def body(app: web.Application) -> None:
+        await _seed_demo(app)
+        _print_links(app)
+
+    asyncio.run(_with_app(_settings(args), body))
+    return 0
+
+
+def cmd_log_verify(args: argparse.Namespace) -> int:
+    result: dict[str, Any] = {}
+
+    async def body(app: web.Application) -> None:
+        entries = [e async for e in app[ROOMS].log_entries(args.room)]
+        result["verdict"] = verify(entries)
+
+    asyncio.run(_with_app(_settings(args), body))
+    verdict = result["verdict"]
+    if verdict.ok:
+        sys.stdout.write(f"ok: {verdict.checked} entries of room {args.room} chain correctly\n")
+        return 0
+    sys.stdout.write(
+        f"BROKEN at entry {verdict.bad_entry} (after {verdict.checked} good entries): "
+        f"{verdict.reason}\n"
+    )
+    return 1
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="droproom", description="live audio rooms that sell")
+    sub = top.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="run the server")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--data-dir")
+    s.add_argument("--demo", action="store_true", help="create the demo room and print links")
+    t = sub.add_parser("token", help="print an access token")
+    t.add_argument("--room", required=True)
+    t.add_argument("--identity", required=True)
+    t.add_argument("--role", required=True, choices=[r.label for r in Role])
+    t.add_argument("--name")
+    t.add_argument("--ttl", type=int, default=12 * 3600)
+    t.add_argument("--data-dir")
+    d = sub.add_parser("demo", help="create the demo room; print host, moderator, listener links")
+    d.add_argument("--data-dir")
+    d.add_argument("--host")
+    d.add_argument("--port", type=int)
+    lg = sub.add_parser("log", help="the room's event log")
+    lsub = lg.add_subparsers(dest="log_command", required=True)
+    lv = lsub.add_parser("verify", help="check the hash chain; name the first bad entry")
+    lv.add_argument("room")
+    lv.add_argument("--data-dir")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = parser().parse_args(argv)
+    if args.command == "serve":
+        asyncio.run(serve(_settings(args), args.demo))
+        return 0
+    if args.command == "token":
+        return cmd_token(args)
+    if args.command == "demo":
+        return cmd_demo(args)
+    return cmd_log_verify(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""One typed settings object, read from the environment once.
+
+Secrets that are not given are generated once and kept in the data dir with
+mode 0600, so a restart (and `droproom token`) signs with the same key.
+"""
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _ice_servers(value: str | None) -> tuple[dict[str, Any], ...]:
+    """`DROPROOM_ICE_SERVERS`: a JSON list of {"urls", "username"?, "credential"?}
+    or comma-separated URLs (stun:host:port, turn:host:port)."""
+    if not value:
+        return ()
+    if value.lstrip().startswith("["):
+        parsed = json.loads(value)
+        if not isinstance(parsed, list) or not all(isinstance(s, dict) for s in parsed):
+            raise ValueError("DROPROOM_ICE_SERVERS must be a JSON list of objects")
+        return tuple(parsed)
+    return tuple({"urls": url} for url in _csv(value))
+
+
+def kept_secret(data_dir: Path, name: str) -> str:
+    """The secret in `data_dir/name`, made once (mode 0600) if missing."""
+    path = data_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    secret: str
+    admin_key: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    redis_url: str | None = None
+    multi_node: bool = False
+    stripe_secret_key: str | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    stripe_js_url: str | None = None
+    ice_hosts: tuple[str, ...] = ()
+    ice_public_ip: str | None = None
+    ice_servers: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    cart_ttl_s: int = 600
+    checkout_hold_s: int = 900
+    reconcile_after_s: int = 180
+    public_url_override: str | None = None
+
+    @property
+    def public_url(self) -> str:
+        """The base URL people and webhooks reach this server at."""
+        if self.public_url_override:
+            return self.public_url_override.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.data_dir / "recordings"
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "Settings":
+        data_dir = Path(overrides.pop("data_dir", None) or _env("DROPROOM_DATA_DIR") or "./var")
+        data_dir = data_dir.resolve()
+        values: dict[str, Any] = {
+            "data_dir": data_dir,
+            "secret": _env("DROPROOM_SECRET") or kept_secret(data_dir, "secret"),
+            "admin_key": _env("DROPROOM_ADMIN_KEY") or kept_secret(data_dir, "admin_key"),
+            "host": _env("DROPROOM_HOST") or "127.0.0.1",
+            "port": int(_env("PORT") or _env("DROPROOM_PORT") or 8080),
+            "redis_url": _env("REDIS_URL"),
+            "multi_node": (_env("DROPROOM_MULTI_NODE") or "0") in ("1", "true", "yes"),
+            "stripe_secret_key": _env("STRIPE_SECRET_KEY"),
+            "stripe_publishable_key": _env("STRIPE_PUBLISHABLE_KEY"),
+            "stripe_webhook_secret": _env("STRIPE_WEBHOOK_SECRET"),
+            "stripe_api_base": _env("STRIPE_API_BASE"),
+            "stripe_js_url": _env("STRIPE_JS_URL"),
+            "ice_hosts": _csv(_env("DROPROOM_ICE_HOSTS")),
+            "ice_public_ip": _env("DROPROOM_ICE_PUBLIC_IP"),
+            "ice_servers": _ice_servers(_env("DROPROOM_ICE_SERVERS")),
+            "cart_ttl_s": int(_env("DROPROOM_CART_TTL_S") or 600),
+            "checkout_hold_s": int(_env("DROPROOM_CHECKOUT_HOLD_S") or 900),
+            "reconcile_after_s": int(_env("DROPROOM_RECONCILE_AFTER_S") or 180),
+            "public_url_override": _env("DROPROOM_PUBLIC_URL"),
+        }
+        values.update(overrides)
+        settings = cls(**values)
+        if not 0 < settings.port < 65536:
+            raise ValueError(f"port out of range: {settings.port}")
+        return settings
+
+    def with_(self, **changes: Any) -> "Settings":
+        return replace(self, **changes)

@@ -1,0 +1,154 @@
+"""Socket.IO connections: token check on connect, the snapshot, presence,
+and this node's heartbeat so other nodes can sweep its connections if it dies.
+"""
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from kernel.errors import DomainError
+from rooms import keys, presence
+from rooms.lifecycle import list_rooms
+from server import snapshot, tokens
+from server.appkeys import EMITTER, ROOMS, SCHEDULER, SETTINGS, SIO
+from server.coalesce import PresenceBroadcaster, TallyBroadcaster
+from server.emitter import identity_channel, room_channel
+from server.metrics import METRICS
+from server.roles import Claims
+
+logger = logging.getLogger(__name__)
+
+NODE_ID: web.AppKey[str] = web.AppKey("node_id", str)
+TALLIES: web.AppKey[TallyBroadcaster] = web.AppKey("tallies", TallyBroadcaster)
+PRESENCE: web.AppKey[PresenceBroadcaster] = web.AppKey("presence", PresenceBroadcaster)
+
+HEARTBEAT_S, NODE_TTL_S, SWEEP_S = 5.0, 15, 15.0
+TALLY_FLUSH_S, PRESENCE_FLUSH_S = 0.25, 0.5
+
+
+def _token_of(auth: Any, environ: dict[str, Any]) -> Any:
+    if isinstance(auth, dict) and auth.get("token"):
+        return auth["token"]
+    query = environ.get("QUERY_STRING", "")
+    for part in query.split("&"):
+        if part.startswith("token="):
+            return part[6:]
+    return None
+
+
+def _refuse(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
+    return socketio.exceptions.ConnectionRefusedError({"code": code, "message": message})
+
+
+class Connections:
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.sio: socketio.AsyncServer = app[SIO]
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        app = self.app
+        try:
+            claims = tokens.verify(app[SETTINGS].secret, _token_of(auth, environ))
+        except DomainError as exc:
+            app[METRICS].refused.inc()
+            raise _refuse(str(exc.code), exc.message) from None
+        if await app[ROOMS].get_room(claims.room) is None:
+            app[METRICS].refused.inc()
+            raise _refuse("unauthorized", "the token's room does not exist")
+        await self.sio.save_session(sid, {"claims": claims})
+        await self.sio.enter_room(sid, room_channel(claims.room))
+        await self.sio.enter_room(sid, identity_channel(claims.room, claims.identity))
+        person, joined = await presence.join(
+            app[ROOMS],
+            claims.room,
+            presence.session_field(app[NODE_ID], sid),
+            claims.identity,
+            claims.name,
+            claims.role.label,
+            time.time(),
+        )
+        if joined:
+            app[PRESENCE].joined(claims.room, person)
+        app[METRICS].connections.inc()
+        # Sent once the connect handshake is answered, so every client sees it.
+        asyncio.get_running_loop().create_task(self._send_state(sid, claims))
+
+    async def _send_state(self, sid: str, claims: Claims) -> None:
+        try:
+            state = await snapshot.build(self.app, claims, time.time())
+            await self.sio.emit("room:state", state, to=sid)
+        except Exception:
+            logger.exception("room:state for %s in room %s failed", claims.identity, claims.room)
+
+    async def on_disconnect(self, sid: str, *_: Any) -> None:
+        session = await self.sio.get_session(sid)
+        claims: Claims | None = session.get("claims")
+        if claims is None:
+            return
+        self.app[METRICS].connections.dec()
+        field = presence.session_field(self.app[NODE_ID], sid)
+        _gone, left = await presence.leave(
+            self.app[ROOMS], claims.room, field, claims.identity, time.time()
+        )
+        if left:
+            self.app[PRESENCE].left(claims.room, claims.identity)
+
+
+async def heartbeat(app: web.Application, now: float) -> None:
+    redis = app[ROOMS].redis
+    await redis.set(keys.node(app[NODE_ID]), repr(now), ex=NODE_TTL_S)
+    await redis.sadd(keys.NODES, app[NODE_ID])
+
+
+async def sweep(app: web.Application, now: float, exclude_self: bool = False) -> None:
+    """Close connections left behind by nodes that stopped heartbeating."""
+    store = app[ROOMS]
+    nodes = await store.redis.smembers(keys.NODES)
+    live = {n for n in nodes if await store.redis.exists(keys.node(n))}
+    if exclude_self:
+        live.discard(app[NODE_ID])
+    for room in await list_rooms(store, limit=10_000):
+        closed = await presence.sweep_dead_nodes(store, room.id, live, now)
+        if closed:
+            logger.info("swept %d connections of dead nodes from room %s", closed, room.id)
+    dead = nodes - live
+    if dead:
+        await store.redis.srem(keys.NODES, *dead)
+
+
+async def presence_ctx(app: web.Application) -> AsyncIterator[None]:
+    store = app[ROOMS]
+    app[TALLIES] = TallyBroadcaster(store)
+    app[PRESENCE] = PresenceBroadcaster(store)
+    await heartbeat(app, time.time())
+    await sweep(app, time.time())
+
+    async def flush_tallies(now: float) -> None:
+        await app[EMITTER].emit(await app[TALLIES].flush(now))
+
+    async def flush_presence(now: float) -> None:
+        await app[EMITTER].emit(await app[PRESENCE].flush(now))
+
+    scheduler = app[SCHEDULER]
+    scheduler.every(HEARTBEAT_S, lambda now: heartbeat(app, now))
+    scheduler.every(SWEEP_S, lambda now: sweep(app, now))
+    scheduler.every(TALLY_FLUSH_S, flush_tallies)
+    scheduler.every(PRESENCE_FLUSH_S, flush_presence)
+    yield
+    # Leaving cleanly: this node's connections are closed in Redis now.
+    await store.redis.delete(keys.node(app[NODE_ID]))
+    await sweep(app, time.time(), exclude_self=True)
+
+
+def setup(app: web.Application) -> None:
+    app[NODE_ID] = secrets.token_hex(4)
+    handlers = Connections(app)
+    app[SIO].on("connect", handlers.on_connect)
+    app[SIO].on("disconnect", handlers.on_disconnect)
+    app.cleanup_ctx.append(presence_ctx)

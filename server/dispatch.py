@@ -1,0 +1,111 @@
+"""Socket.IO event dispatch: one handler per event, whose return value is the
+client's ack. The dispatcher checks the caller's role, that the payload is an
+object and that the room's module is on, then calls the handler; our coded
+errors become `{"ok": false, "error": ...}`; anything else is logged and
+answered `unavailable`, so no input crashes a handler.
+"""
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from kernel.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized, Unavailable
+from kernel.events import Event
+from kernel.validate import as_payload
+from server.appkeys import EMITTER, ROOMS
+from server.errors import nack
+from server.metrics import METRICS
+from server.roles import Claims, Role
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    app: web.Application
+    sid: str
+    claims: Claims
+    now: float
+
+    @property
+    def room(self) -> str:
+        return self.claims.room
+
+    @property
+    def identity(self) -> str:
+        return self.claims.identity
+
+    async def emit(self, events: Iterable[Event]) -> None:
+        await self.app[EMITTER].emit(events)
+
+
+Handler = Callable[[Ctx, Mapping[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    event: str
+    handler: Handler
+    role: Role
+    module: str | None
+
+
+class Dispatcher:
+    def __init__(self, app: web.Application, sio: socketio.AsyncServer) -> None:
+        self.app = app
+        self.sio = sio
+        self.routes: dict[str, Route] = {}
+
+    def add(
+        self, event: str, handler: Handler, *, role: Role = Role.LISTENER, module: str | None = None
+    ) -> None:
+        if event in self.routes:
+            raise ValueError(f"{event} already has a handler")
+        route = Route(event, handler, role, module)
+        self.routes[event] = route
+
+        async def on_event(sid: str, *args: Any) -> dict[str, Any]:
+            return await self.dispatch(route, sid, args[0] if args else None)
+
+        self.sio.on(event, on_event)
+
+    async def dispatch(self, route: Route, sid: str, payload: object) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            answer = {"ok": True, **await self._checked(route, sid, payload)}
+            outcome = "ok"
+        except DomainError as exc:
+            answer, outcome = nack(exc), str(exc.code)
+        except Exception:
+            logger.exception("handler for %s failed (sid %s)", route.event, sid)
+            answer, outcome = nack(Unavailable("the server could not do that now")), "error"
+        metrics = self.app[METRICS]
+        metrics.events.labels(route.event, outcome).inc()
+        metrics.event_seconds.labels(route.event).observe(time.perf_counter() - started)
+        return answer
+
+    async def _checked(self, route: Route, sid: str, payload: object) -> dict[str, Any]:
+        session = await self.sio.get_session(sid)
+        claims: Claims | None = session.get("claims")
+        if claims is None:
+            raise Unauthorized("not connected to a room")
+        if claims.exp < time.time():
+            raise Unauthorized("the token has expired; reconnect with a new one")
+        if not claims.role.can(route.role):
+            raise Forbidden(f"{route.event} needs the {route.role.label} role or above")
+        body = as_payload(payload)
+        if route.module is not None:
+            await self._require_module(claims.room, route.module)
+        return await route.handler(Ctx(self.app, sid, claims, time.time()), body)
+
+    async def _require_module(self, room_id: str, module: str) -> None:
+        room = await self.app[ROOMS].get_room(room_id)
+        if room is None:
+            raise NotFound("no such room")
+        if not room.has(module):
+            raise Conflict(f"the {module} module is off in this room")

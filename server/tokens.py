@@ -1,0 +1,62 @@
+"""Access tokens: JWT (HS256) signed with the server secret, through PyJWT.
+
+Claims: `sub` (identity), `name`, `room`, `role`, `exp`, `iat`.
+"""
+
+import time
+
+import jwt
+
+from kernel.errors import Unauthorized
+from server.roles import Claims, Role
+
+ALGORITHM = "HS256"
+MAX_TTL_S = 30 * 24 * 3600
+
+
+def mint(
+    secret: str, *, room: str, identity: str, role: Role, name: str, ttl_s: float, now: float
+) -> str:
+    claims = {
+        "sub": identity,
+        "name": name,
+        "room": room,
+        "role": role.label,
+        "iat": int(now),
+        "exp": int(now + ttl_s),
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify(secret: str, token: object, *, room: str | None = None) -> Claims:
+    """The claims of a valid token, or `Unauthorized` saying why not."""
+    if not isinstance(token, str) or not token:
+        raise Unauthorized("a token is required")
+    try:
+        raw = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "sub", "room", "role"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("the token has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("the token is not valid") from exc
+    try:
+        claims = Claims(
+            identity=str(raw["sub"]),
+            name=str(raw.get("name") or raw["sub"])[:80],
+            room=str(raw["room"]),
+            role=Role.parse(raw["role"]),
+            exp=float(raw["exp"]),
+        )
+    except ValueError as exc:
+        raise Unauthorized("the token has an unknown role") from exc
+    if room is not None and claims.room != room:
+        raise Unauthorized("the token is for another room")
+    return claims
+
+
+def remaining_ttl(claims: Claims) -> float:
+    return max(0.0, claims.exp - time.time())

@@ -1,0 +1,86 @@
+"""Fixtures: a real redis-server for the session, a real server per test, and
+a guard that fails any test whose code blocks the event loop."""
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from server.config import Settings
+from tests.harness import Client, Harness, RedisServer, connect, start_server, stop_server
+from tests.harness import test_settings as make_settings
+
+BLOCKING_THRESHOLD_S = float(os.environ.get("DROPROOM_TEST_BLOCKING_S", "1.0"))
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    redis_server.client().flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_url: str) -> Settings:
+    return make_settings(tmp_path / "data", redis_url)
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[Harness]:
+    harness = await start_server(settings)
+    yield harness
+    await stop_server(harness)
+
+
+@pytest.fixture
+async def sio_client(server: Harness) -> AsyncIterator[Callable[[str], Awaitable[Client]]]:
+    opened: list[Client] = []
+
+    async def factory(token: str) -> Client:
+        client = await connect(server.url, token)
+        opened.append(client)
+        return client
+
+    yield factory
+    for client in opened:
+        await client.close()
+
+
+class _SlowCallbacks(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Executing") and " took " in message:
+            self.seen.append(message)
+
+
+@pytest.fixture(autouse=True)
+async def no_blocking_calls(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Fail a test whose code holds the event loop longer than the threshold."""
+    if request.node.get_closest_marker("allow_blocking"):
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    loop.slow_callback_duration = BLOCKING_THRESHOLD_S
+    watcher = _SlowCallbacks()
+    logging.getLogger("asyncio").addHandler(watcher)
+    try:
+        yield
+    finally:
+        logging.getLogger("asyncio").removeHandler(watcher)
+        loop.set_debug(False)
+    if watcher.seen:
+        pytest.fail("the event loop was blocked:\n" + "\n".join(watcher.seen[:5]))
