@@ -22,7 +22,7 @@ from pathlib import Path
 from kernel.errors import NotFound
 from media.config import MediaConfig
 from media.ice import stop_consent_checks
-from media.ingest import Publisher
+from media.ingest import Publisher, RtpTap
 from media.recording import Replay, is_recording_name, list_replays, room_dir
 from media.room import LevelsCallback, RoomMedia
 from media.session import Kind, Session, check_room_id, new_session_id
@@ -41,7 +41,7 @@ class MediaEngine:
         self.rooms: dict[str, RoomMedia] = {}
         self._publishers: dict[str, Publisher] = {}  # session id -> ingest
         self._watchdog: asyncio.Task[None] | None = None
-        self._closing: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Task[bool]] = set()
 
     # --- opening ----------------------------------------------------------
     async def publish(
@@ -51,15 +51,12 @@ class MediaEngine:
         publish of the same identity in the room."""
         check_room_id(room)
         session_id = new_session_id()
-        holder: list[Publisher] = []
-        negotiated = await answer_publisher(
-            self.config, offer_sdp, lambda payload, ts: holder[0].on_rtp(payload, ts) if holder else None
-        )
+        tap = RtpTap()
+        negotiated = await answer_publisher(self.config, offer_sdp, tap)
         media = self._room(room)
         previous = media.publishers.get(identity)
         session = self._register(room, identity, Kind.PUBLISH, negotiated, expires_at, session_id)
-        holder.append(media.add_publisher(identity, session.id))
-        self._publishers[session.id] = holder[0]
+        tap.publisher = self._publishers[session.id] = media.add_publisher(identity, session.id)
         if previous is not None:
             await self.close(previous.session_id, "replaced")
         logger.info("room %s: %s publishes (session %s)", room, identity, session.id[:8])
@@ -88,7 +85,13 @@ class MediaEngine:
     ) -> Session:
         loop = asyncio.get_running_loop()
         session = Session(
-            session_id or new_session_id(), room, identity, kind, negotiated.pc, loop.time(), expires_at
+            session_id or new_session_id(),
+            room,
+            identity,
+            kind,
+            negotiated.pc,
+            loop.time(),
+            expires_at,
         )
         self.sessions[session.id] = session
         negotiated.pc.on("connectionstatechange", lambda: self._on_state(session))
@@ -139,7 +142,11 @@ class MediaEngine:
         self._publishers.pop(session.id, None)
         await session.pc.close()
         logger.info(
-            "room %s: %s session of %s closed (%s)", session.room, session.kind, session.identity, reason
+            "room %s: %s session of %s closed (%s)",
+            session.room,
+            session.kind,
+            session.identity,
+            reason,
         )
         if media is not None and media.is_empty() and self.rooms.get(session.room) is media:
             del self.rooms[session.room]
@@ -161,7 +168,9 @@ class MediaEngine:
         return await self.close(publisher.session_id, "removed from stage")
 
     async def close_identity(self, room: str, identity: str, reason: str) -> None:
-        for session in [s for s in self.sessions.values() if (s.room, s.identity) == (room, identity)]:
+        for session in [
+            s for s in self.sessions.values() if (s.room, s.identity) == (room, identity)
+        ]:
             await self.close(session.id, reason)
 
     async def aclose(self) -> None:

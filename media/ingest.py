@@ -31,7 +31,7 @@ def new_decoder() -> av.AudioCodecContext:
     ctx.format = "s16"
     ctx.layout = "mono"
     ctx.sample_rate = SAMPLE_RATE
-    return ctx  # type: ignore[return-value]
+    return ctx
 
 
 def level_dbov(pcm: Pcm) -> float:
@@ -119,7 +119,9 @@ class Publisher:
         try:
             frames = self._decoder.decode(av.Packet(payload))
         except av.FFmpegError as exc:
-            logger.debug("room %s: %s sent an undecodable packet: %s", self.room, self.identity, exc)
+            logger.debug(
+                "room %s: %s sent an undecodable packet: %s", self.room, self.identity, exc
+            )
             return None
         parts = [f.to_ndarray().reshape(-1).astype(np.float32) / 32768.0 for f in frames]
         if not parts:
@@ -133,3 +135,16 @@ class Publisher:
 
     def is_stalled(self, now: float, grace_s: float) -> bool:
         return self.last_rx is None or now - self.last_rx > grace_s
+
+
+class RtpTap:
+    """Hands a peer's RTP to its publisher once the engine has made it."""
+
+    __slots__ = ("publisher",)
+
+    def __init__(self) -> None:
+        self.publisher: Publisher | None = None
+
+    def __call__(self, payload: bytes, timestamp: int) -> None:
+        if self.publisher is not None:
+            self.publisher.on_rtp(payload, timestamp)

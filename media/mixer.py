@@ -21,7 +21,7 @@ import numpy as np
 
 from media.fanout import Feed
 from media.ingest import Pcm, Publisher
-from media.packets import FRAME_SAMPLES, FRAME_S, OPUS_SILENCE, SAMPLE_RATE
+from media.packets import FRAME_S, FRAME_SAMPLES, OPUS_SILENCE, SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 

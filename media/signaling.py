@@ -93,9 +93,7 @@ async def _answer(pc: RTCPeerConnection, config: MediaConfig) -> str:
     return str(pc.localDescription.sdp)
 
 
-async def answer_publisher(
-    config: MediaConfig, offer_sdp: str, on_rtp: RtpCallback
-) -> Negotiated:
+async def answer_publisher(config: MediaConfig, offer_sdp: str, on_rtp: RtpCallback) -> Negotiated:
     """WHIP: receive the offerer's audio; every payload goes to `on_rtp`."""
     pc, transceiver = await _accept_offer(config, offer_sdp)
     try:
@@ -126,6 +124,8 @@ def _wire_for(transceiver: RTCRtpTransceiver, answer_sdp: str) -> RtpWire:
     media = SessionDescription.parse(answer_sdp).media
     section = next(m for m in media if m.kind == "audio" and m.rtp.muxId == transceiver.mid)
     payload_type = section.rtp.codecs[0].payloadType
+    if payload_type is None:
+        raise Invalid("no payload type negotiated")
     mid_id = next((h.id for h in section.rtp.headerExtensions if h.uri == _MID_URI), None)
     sender = transceiver.sender
     return RtpWire(

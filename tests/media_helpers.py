@@ -67,8 +67,8 @@ async def _offer(pc: RTCPeerConnection, exchange: Exchange) -> None:
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
 
 
-async def wait_connected(pc: RTCPeerConnection, timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
+async def wait_connected(pc: RTCPeerConnection, limit_s: float = 10) -> None:
+    async with asyncio.timeout(limit_s):
         while pc.connectionState != "connected":
             if pc.connectionState in ("failed", "closed"):
                 raise ConnectionError(pc.connectionState)
@@ -131,6 +131,8 @@ class AudioListener:
         try:
             while True:
                 frame = await track.recv()
+                if not isinstance(frame, av.AudioFrame):
+                    continue
                 pcm = frame.to_ndarray().astype(np.float32).reshape(-1) / 32768.0
                 if frame.layout.nb_channels == 2:
                     pcm = pcm.reshape(-1, 2).mean(axis=1)
