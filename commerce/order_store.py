@@ -1,0 +1,235 @@
+"""Orders in Redis: every status change is one Lua script that checks the
+current status first (so each transition happens exactly once however many
+webhooks, reconcilers or processes race for it), moves the stock of the
+order's lines and appends to the room's hash-chained log.
+
+Transitions: freeze (cart -> pending), paid (pending -> paid, held -> sold;
+failed -> refund_due), failed / expire (pending -> failed, held -> left),
+refunded (refund_due -> refunded). Must not import aiohttp, socketio or stripe.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from commerce import keys, lua
+from commerce.inventory import StockMove, Target
+from commerce.orders import Order, order_from_hash
+from kernel.errors import Conflict, NotFound
+
+# KEYS: cart, carts expiry, order, holds, created, pending, log, head
+# ARGV: identity, version, order_id, now, hold_until, lines, total, currency, room
+_FREEZE = lua.script("""
+local pending = redis.call('GET', KEYS[6])
+if pending then return {'pending', pending} end
+local c = redis.call('HMGET', KEYS[1], 'v', 'expires_at')
+if c[1] ~= ARGV[2] then return {'stale'} end
+if tonumber(c[2]) <= tonumber(ARGV[4]) then return {'expired'} end
+redis.call('HSET', KEYS[3], 'id', ARGV[3], 'room', ARGV[9], 'identity', ARGV[1],
+  'status', 'pending', 'lines', ARGV[6], 'total', ARGV[7], 'currency', ARGV[8],
+  'created_at', ARGV[4], 'hold_until', ARGV[5])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3])
+redis.call('ZADD', KEYS[5], ARGV[4], ARGV[3])
+redis.call('SET', KEYS[6], ARGV[3])
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+log_append(KEYS[7], KEYS[8], 'order.created', cjson.encode({order_id = ARGV[3],
+  identity = ARGV[1], lines = cjson.decode(ARGV[6]), total = tonumber(ARGV[7]),
+  currency = ARGV[8]}), ARGV[4])
+return {'ok'}
+""")
+
+# KEYS: order, holds, created, pending, refund_due, log, head, then (stock, buyers) per line
+# ARGV: action, now, payment_ref, reason, receipt, refund_ref, then (line_id, drop_id, qty)
+_SETTLE = lua.script("""
+local action, now = ARGV[1], tonumber(ARGV[2])
+local o = redis.call('HMGET', KEYS[1], 'status', 'hold_until', 'id', 'identity')
+local st, oid, identity = o[1], o[3], o[4]
+if not st then return {'not_found'} end
+local function unindex()
+  redis.call('ZREM', KEYS[2], oid)
+  redis.call('ZREM', KEYS[3], oid)
+  if redis.call('GET', KEYS[4]) == oid then redis.call('DEL', KEYS[4]) end
+end
+local function log(etype, extra)
+  extra.order_id = oid
+  extra.identity = identity
+  log_append(KEYS[6], KEYS[7], etype, cjson.encode(extra), ARGV[2])
+end
+local n = (#KEYS - 7) / 2
+if action == 'paid' then
+  if st == 'failed' then
+    redis.call('HSET', KEYS[1], 'status', 'refund_due', 'reason', ARGV[4],
+               'payment_ref', ARGV[3])
+    redis.call('ZADD', KEYS[5], now, oid)
+    log('order.refund_due', {payment_ref = ARGV[3], reason = ARGV[4]})
+    return {'refund_due'}
+  end
+  if st ~= 'pending' then return {'noop', st} end
+  for i = 1, n do sell_units(KEYS[6 + 2 * i], tonumber(ARGV[6 + 3 * i])) end
+  redis.call('HSET', KEYS[1], 'status', 'paid', 'payment_ref', ARGV[3], 'receipt', ARGV[5],
+             'paid_at', ARGV[2])
+  unindex()
+  log('order.paid', {payment_ref = ARGV[3]})
+  return {'paid'}
+end
+if action == 'failed' or action == 'expire' then
+  if st ~= 'pending' then return {'noop', st} end
+  if action == 'expire' and tonumber(o[2]) > now then return {'noop', st} end
+  local out = {'failed'}
+  for i = 1, n do
+    local stock, drop_id = KEYS[6 + 2 * i], ARGV[5 + 3 * i]
+    release_units(stock, KEYS[7 + 2 * i], identity, tonumber(ARGV[6 + 3 * i]))
+    local announced = ''
+    if drop_id ~= '' then announced = announce(stock, drop_id, now, KEYS[6], KEYS[7]) or '' end
+    out[#out + 1] = ARGV[4 + 3 * i]
+    out[#out + 1] = left_of(stock)
+    out[#out + 1] = announced
+  end
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'reason', ARGV[4])
+  unindex()
+  log('order.failed', {reason = ARGV[4]})
+  return out
+end
+if action == 'refunded' then
+  if st ~= 'refund_due' then return {'noop', st} end
+  redis.call('HSET', KEYS[1], 'status', 'refunded', 'refund_ref', ARGV[6])
+  redis.call('ZREM', KEYS[5], oid)
+  log('order.refunded', {refund_ref = ARGV[6]})
+  return {'refunded'}
+end
+return {'invalid'}
+""")
+
+# KEYS: order   ARGV: token, now, stale_after_s
+# Claim the right to create the order's PaymentIntent (one creator at a time;
+# a claim older than stale_after_s is taken over, its holder presumed dead).
+_CLAIM_INTENT = """
+local o = redis.call('HMGET', KEYS[1], 'payment_ref', 'pi_claim', 'pi_claim_at')
+if o[1] then return {'has', o[1]} end
+if o[2] and tonumber(o[3]) + tonumber(ARGV[3]) > tonumber(ARGV[2]) then return {'busy'} end
+redis.call('HSET', KEYS[1], 'pi_claim', ARGV[1], 'pi_claim_at', ARGV[2])
+return {'claimed'}
+"""
+
+# KEYS: order   ARGV: token, payment_ref, client_secret
+_SET_INTENT = """
+if redis.call('HGET', KEYS[1], 'payment_ref') then return 0 end
+redis.call('HSET', KEYS[1], 'payment_ref', ARGV[2], 'client_secret', ARGV[3])
+return 1
+"""
+
+# KEYS: refund_due   ARGV: order_id, now, cutoff  (claim a stuck refund for a retry)
+_CLAIM_REFUND = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What a settle script did: the outcome word and the stock it moved."""
+
+    outcome: str  # paid, failed, refund_due, refunded, noop
+    moves: tuple[StockMove, ...] = ()
+
+
+class OrderStore:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis: Any = redis  # redis-py types its async answers loosely
+        self._freeze = redis.register_script(_FREEZE)
+        self._settle = redis.register_script(_SETTLE)
+        self._claim_intent = redis.register_script(_CLAIM_INTENT)
+        self._set_intent = redis.register_script(_SET_INTENT)
+        self._claim_refund = redis.register_script(_CLAIM_REFUND)
+
+    async def find(self, room: str, order_id: str) -> Order | None:
+        raw = await self._redis.hgetall(keys.order(room, order_id))
+        return order_from_hash(raw) if raw else None
+
+    async def get(self, room: str, order_id: str) -> Order:
+        order = await self.find(room, order_id)
+        if order is None:
+            raise NotFound(f"no order {order_id}")
+        return order
+
+    async def pending_of(self, room: str, identity: str) -> str | None:
+        raw = await self._redis.get(keys.buyer_pending(room, identity))
+        return raw.decode() if raw else None
+
+    async def freeze(self, order: Order, version: str, lines: str) -> str:
+        """Turn the buyer's cart (at `version`) into `order`; 'ok', 'stale' or raises."""
+        room, identity = order.room, order.identity
+        script_keys = [keys.cart(room, identity), keys.carts_expiry(room)]
+        script_keys += [keys.order(room, order.id), keys.orders_holds(room)]
+        script_keys += [keys.orders_created(room), keys.buyer_pending(room, identity)]
+        script_keys += [keys.log(room), keys.log_head(room)]
+        args = [identity, version, order.id, repr(order.created_at), repr(order.hold_until)]
+        args += [lines, str(order.total), order.currency, room]
+        res = await self._freeze(keys=script_keys, args=args)
+        if res[0] == b"pending":
+            raise Conflict(f"order {res[1].decode()} is waiting for its payment")
+        if res[0] == b"expired":
+            raise Conflict("the cart has expired")
+        return str(res[0].decode())
+
+    async def settle(
+        self,
+        order: Order,
+        action: str,
+        now: float,
+        *,
+        payment_ref: str = "",
+        reason: str = "",
+        receipt: dict[str, Any] | None = None,
+        refund_ref: str = "",
+    ) -> Settled:
+        room = order.room
+        script_keys = [keys.order(room, order.id), keys.orders_holds(room)]
+        script_keys += [keys.orders_created(room), keys.buyer_pending(room, order.identity)]
+        script_keys += [keys.orders_refund_due(room), keys.log(room), keys.log_head(room)]
+        args: list[Any] = [action, repr(now), payment_ref, reason]
+        args += [json.dumps(receipt) if receipt else "", refund_ref]
+        for line in order.lines:
+            target = Target(room, line.product_id, line.drop_id)
+            script_keys += [target.stock_key, target.buyers_key]
+            args += [line.line_id, line.drop_id or "", line.qty]
+        res = await self._settle(keys=script_keys, args=args)
+        return _settled(res)
+
+    async def claim_intent(self, order: Order, token: str, now: float) -> tuple[str, str]:
+        res = await self._claim_intent(
+            keys=[keys.order(order.room, order.id)], args=[token, repr(now), 30]
+        )
+        return res[0].decode(), (res[1].decode() if len(res) > 1 else "")
+
+    async def set_intent(self, order: Order, token: str, ref: str, secret: str) -> bool:
+        key = keys.order(order.room, order.id)
+        return bool(await self._set_intent(keys=[key], args=[token, ref, secret]))
+
+    async def release_claim(self, order: Order) -> None:
+        await self._redis.hdel(keys.order(order.room, order.id), "pi_claim", "pi_claim_at")
+
+    async def due(self, index_key: str, until: float) -> list[str]:
+        return [i.decode() for i in await self._redis.zrangebyscore(index_key, "-inf", until)]
+
+    async def claim_refund(self, room: str, order_id: str, now: float, cutoff: float) -> bool:
+        key = keys.orders_refund_due(room)
+        return bool(await self._claim_refund(keys=[key], args=[order_id, repr(now), cutoff]))
+
+
+def _settled(res: Sequence[Any]) -> Settled:
+    outcome = res[0].decode()
+    rest = res[1:] if outcome == "failed" else []
+    moves = tuple(
+        StockMove(rest[i].decode(), int(rest[i + 1]), rest[i + 2].decode())
+        for i in range(0, len(rest), 3)
+    )
+    return Settled(outcome, moves)

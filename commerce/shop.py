@@ -1,0 +1,48 @@
+"""The shop assembled: one object holding the catalog, drops, slots, carts,
+orders, checkout, settlement, webhooks and reconciler over one Redis client
+and one Stripe gateway. `server/` builds it once per app and closes the
+gateway at cleanup. Must not import aiohttp, socketio or stripe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from commerce.carts import Carts
+from commerce.catalog import Catalog
+from commerce.checkout import Checkout
+from commerce.drop_store import DropStore
+from commerce.order_store import OrderStore
+from commerce.reconciler import Reconciler
+from commerce.settlement import Settlement
+from commerce.slots import Slots
+from commerce.stripe_gateway import StripeGateway
+from commerce.webhooks import Webhooks
+
+
+@dataclass(frozen=True, slots=True)
+class ShopConfig:
+    cart_ttl_s: float = 600
+    checkout_hold_s: float = 900
+    reconcile_after_s: float = 180
+
+
+class Shop:
+    def __init__(self, redis: aioredis.Redis, gateway: StripeGateway, config: ShopConfig) -> None:
+        self.config = config
+        self.gateway = gateway
+        self.catalog = Catalog(redis)
+        self.drops = DropStore(redis, self.catalog)
+        self.slots = Slots(redis, self.catalog)
+        self.carts = Carts(redis, self.drops, config.cart_ttl_s)
+        self.orders = OrderStore(redis)
+        self.checkout = Checkout(
+            self.carts, self.catalog, self.orders, gateway, config.checkout_hold_s
+        )
+        self.settlement = Settlement(self.orders, self.drops, gateway)
+        self.webhooks = Webhooks(redis, gateway, self.settlement)
+        self.reconciler = Reconciler(
+            redis, self.orders, gateway, self.settlement, config.reconcile_after_s
+        )

@@ -1,0 +1,109 @@
+"""Buy slots: a moderator pins a product into a numbered slot of the room;
+listeners see it with its price and the stock left, and see it go when it
+is unpinned. Owns the slot value and its script (with its log entry). Must
+not import aiohttp, socketio or stripe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from commerce import keys, lua
+from commerce.catalog import Catalog, Inventory, Product
+from kernel import validate
+from kernel.errors import NotFound
+from kernel.events import Event, to_room
+
+logger = logging.getLogger(__name__)
+
+MAX_SLOT = 12
+
+# KEYS: slots, log, head   ARGV: slot, value ('' to unpin), now
+_SET = lua.script("""
+local had = redis.call('HEXISTS', KEYS[1], ARGV[1])
+if ARGV[2] == '' then
+  if had == 0 then return 0 end
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  log_append(KEYS[2], KEYS[3], 'slot.unpinned', cjson.encode({slot = tonumber(ARGV[1])}), ARGV[3])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  local v = cjson.decode(ARGV[2])
+  v.slot = tonumber(ARGV[1])
+  log_append(KEYS[2], KEYS[3], 'slot.pinned', cjson.encode(v), ARGV[3])
+end
+return 1
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    slot: int
+    product: Product | None
+    note: str
+    remaining: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "slot": self.slot,
+            "product": self.product.as_dict(self.remaining) if self.product else None,
+            "note": self.note,
+            "remaining": self.remaining,
+        }
+
+
+def parse_slot(p: Mapping[str, Any]) -> int:
+    return validate.integer(p, "slot", lo=1, hi=MAX_SLOT)
+
+
+def _remaining(inv: Inventory | None) -> int | None:
+    return inv.left if inv is not None else None
+
+
+class Slots:
+    def __init__(self, redis: aioredis.Redis, catalog: Catalog) -> None:
+        self._redis: Any = redis  # redis-py types its async answers loosely
+        self._catalog = catalog
+        self._set = redis.register_script(_SET)
+
+    def _keys(self, room: str) -> list[str]:
+        return [keys.slots(room), keys.log(room), keys.log_head(room)]
+
+    async def pin(
+        self, room: str, slot: int, product_id: str, note: str, now: float
+    ) -> tuple[Slot, list[Event]]:
+        product, inv = await self._catalog.get(product_id)
+        value = json.dumps({"product_id": product.id, "note": note})
+        await self._set(keys=self._keys(room), args=[slot, value, repr(now)])
+        logger.info("room %s: slot %s shows %s", room, slot, product.id)
+        pinned = Slot(slot, product, note, _remaining(inv))
+        return pinned, [to_room(room, "slot:updated", {"slot": pinned.as_dict()})]
+
+    async def unpin(self, room: str, slot: int, now: float) -> list[Event]:
+        if not await self._set(keys=self._keys(room), args=[slot, "", repr(now)]):
+            raise NotFound(f"slot {slot} is empty")
+        logger.info("room %s: slot %s emptied", room, slot)
+        return [to_room(room, "slot:updated", {"slot": Slot(slot, None, "", None).as_dict()})]
+
+    async def in_room(self, room: str) -> list[Slot]:
+        raw = await self._redis.hgetall(keys.slots(room))
+        slots = []
+        for number, value in sorted(raw.items(), key=lambda kv: int(kv[0])):
+            d = json.loads(value)
+            found = await self._catalog.find(d["product_id"])
+            product, inv = found if found else (None, None)
+            slots.append(Slot(int(number), product, d["note"], _remaining(inv)))
+        return slots
+
+    async def showing(self, room: str, product_ids: set[str]) -> list[Event]:
+        """`slot:updated` for the slots showing these products (their stock moved)."""
+        return [
+            to_room(room, "slot:updated", {"slot": s.as_dict()})
+            for s in await self.in_room(room)
+            if s.product is not None and s.product.id in product_ids
+        ]

@@ -1,0 +1,171 @@
+"""The one module that imports the Stripe SDK.
+
+Narrow async functions over `stripe.StripeClient` (its `*_async` methods on
+the SDK's aiohttp client, so the loop never blocks), returning our own
+values and raising our own errors. Works the same against real Stripe and the
+embedded localstripe (whose quirks it avoids: the payment method is set on
+create or update, never passed to confirm; no `automatic_payment_methods`,
+`description` or `receipt_email`). Must not import aiohttp, socketio or rooms.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import stripe
+
+from kernel.errors import DomainError, Invalid, PaymentFailed, Unavailable
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    id: str
+    status: str
+    amount: int
+    currency: str
+    client_secret: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentEvent:
+    """A verified webhook event."""
+
+    id: str
+    type: str
+    object: dict[str, Any]
+
+    def intent(self) -> Intent | None:
+        if self.object.get("object") != "payment_intent":
+            return None
+        return intent_from(self.object)
+
+
+def intent_from(obj: Mapping[str, Any]) -> Intent:
+    err = obj.get("last_payment_error") or {}
+    return Intent(
+        id=str(obj["id"]),
+        status=str(obj["status"]),
+        amount=int(obj["amount"]),
+        currency=str(obj["currency"]),
+        client_secret=obj.get("client_secret"),
+        metadata={str(k): str(v) for k, v in (obj.get("metadata") or {}).items()},
+        error=(err.get("message") or err.get("code")) if err else None,
+    )
+
+
+def _intent(pi: stripe.PaymentIntent) -> Intent:
+    return intent_from(pi.to_dict())
+
+
+def _ours(exc: stripe.StripeError) -> DomainError:
+    if isinstance(exc, stripe.CardError):
+        return PaymentFailed(exc.user_message or "the card was declined")
+    if isinstance(exc, stripe.InvalidRequestError):
+        return Invalid(exc.user_message or "the payment request was refused")
+    return Unavailable("the payment service is not answering")
+
+
+class StripeGateway:
+    """Stripe for the shop. Opened and closed as a pair (`close()`)."""
+
+    def __init__(
+        self,
+        secret_key: str,
+        webhook_secret: str,
+        publishable_key: str,
+        api_base: str | None = None,
+    ) -> None:
+        self._http = stripe.AIOHTTPClient()
+        addresses: dict[str, str] = {"api": api_base} if api_base else {}
+        self._client = stripe.StripeClient(
+            secret_key,
+            base_addresses=addresses,  # type: ignore[arg-type]
+            http_client=self._http,
+            max_network_retries=1,
+        )
+        self._webhook_secret = webhook_secret
+        self.publishable_key = publishable_key
+
+    async def close(self) -> None:
+        await self._http.close_async()
+
+    async def create_intent(
+        self,
+        amount: int,
+        currency: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+        payment_method: str | None = None,
+    ) -> Intent:
+        params: dict[str, Any] = {"amount": amount, "currency": currency, "metadata": metadata}
+        params["payment_method_types"] = ["card"]
+        if payment_method:
+            params["payment_method"] = payment_method
+        try:
+            pi = await self._client.v1.payment_intents.create_async(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            logger.warning("stripe create intent (%s) failed: %s", idempotency_key, exc)
+            raise _ours(exc) from exc
+        return _intent(pi)
+
+    async def retrieve(self, intent_id: str) -> Intent:
+        try:
+            return _intent(await self._client.v1.payment_intents.retrieve_async(intent_id))
+        except stripe.StripeError as exc:
+            raise _ours(exc) from exc
+
+    async def confirm(self, intent_id: str, payment_method: str | None = None) -> Intent:
+        """Confirm with the payment method set first; a decline is a status, not an error."""
+        try:
+            if payment_method:
+                await self._client.v1.payment_intents.update_async(
+                    intent_id, params={"payment_method": payment_method}
+                )
+            pi = await self._client.v1.payment_intents.confirm_async(intent_id)
+        except stripe.CardError as exc:
+            logger.info("stripe intent %s declined: %s", intent_id, exc.code)
+            return await self.retrieve(intent_id)
+        except stripe.StripeError as exc:
+            logger.warning("stripe confirm %s failed: %s", intent_id, exc)
+            raise _ours(exc) from exc
+        return _intent(pi)
+
+    async def cancel(self, intent_id: str) -> Intent | None:
+        """Cancel if it can still be cancelled; None if Stripe refuses (e.g. it succeeded)."""
+        try:
+            return _intent(await self._client.v1.payment_intents.cancel_async(intent_id))
+        except stripe.InvalidRequestError:
+            return None
+        except stripe.StripeError as exc:
+            raise _ours(exc) from exc
+
+    async def refund(self, intent_id: str, idempotency_key: str) -> str:
+        try:
+            refund = await self._client.v1.refunds.create_async(
+                params={"payment_intent": intent_id},
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            logger.warning("stripe refund of %s failed: %s", intent_id, exc)
+            raise _ours(exc) from exc
+        return str(refund.id)
+
+    def parse_event(self, payload: bytes, signature: str) -> PaymentEvent:
+        """Verify the signature, then read the event; `Invalid` if either fails."""
+        try:
+            stripe.Webhook.construct_event(payload, signature, self._webhook_secret)
+            data = json.loads(payload)
+            return PaymentEvent(str(data["id"]), str(data["type"]), dict(data["data"]["object"]))
+        except (stripe.SignatureVerificationError, ValueError, KeyError, TypeError) as exc:
+            raise Invalid("bad webhook signature or payload") from exc
