@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from kernel.eventlog import verify
-from server import demo, tokens
+from server import demo, media_routes, tokens
 from server.app import create_app
 from server.appkeys import ROOMS, SETTINGS
 from server.config import Settings
@@ -142,6 +142,9 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--data-dir")
     d.add_argument("--host")
     d.add_argument("--port", type=int)
+    sub.add_parser("cert", help="write a P-256 DTLS cert/key for FFmpeg/OBS").add_argument(
+        "--out", required=True
+    )
     lg = sub.add_parser("log", help="the room's event log")
     lsub = lg.add_subparsers(dest="log_command", required=True)
     lv = lsub.add_parser("verify", help="check the hash chain; name the first bad entry")
@@ -160,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_token(args)
     if args.command == "demo":
         return cmd_demo(args)
+    if args.command == "cert":
+        return media_routes.cert_command(args.out)
     return cmd_log_verify(args)
 
 

@@ -1,0 +1,246 @@
+"""HTTP edge of the audio path: WHIP (publish) and WHEP (listen) per
+RFC 9725, the recordings with range requests, and the hooks that tie the
+media engine to the rooms (stage changes, snapshot parts, speaking levels).
+
+Owns the `MEDIA` app key and its cleanup_ctx. Roles and stage come from the
+rooms store; all audio work is in `media/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from kernel.errors import Forbidden, Invalid, NotFound
+from kernel.events import to_room
+from media.certificate import write_p256_pair
+from media.config import MediaConfig
+from media.engine import MediaEngine
+from media.ice import link_header
+from media.session import Kind
+from server.appkeys import EMITTER, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
+from server.config import Settings
+from server.http_auth import require_token
+from server.roles import Claims, Role
+
+logger = logging.getLogger(__name__)
+
+MEDIA: web.AppKey[MediaEngine] = web.AppKey("media", MediaEngine)
+SDP = "application/sdp"
+MAX_SDP = 64 * 1024
+_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "OPTIONS, POST, DELETE, PATCH",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+    "Access-Control-Expose-Headers": "Location, Link, ETag, Accept-Post, Accept-Patch",
+}
+routes = web.RouteTableDef()
+
+
+def media_config(settings: Settings) -> MediaConfig:
+    return MediaConfig(
+        data_dir=settings.data_dir,
+        ice_hosts=settings.ice_hosts,
+        ice_public_ip=settings.ice_public_ip,
+        ice_servers=MediaConfig.servers_from(settings.ice_servers),
+    )
+
+
+def _headers(app: web.Application, **extra: str) -> dict[str, str]:
+    headers = dict(_CORS)
+    links = [link_header(s) for s in app[MEDIA].config.ice_servers]
+    if links:
+        headers["Link"] = ", ".join(links)
+    headers.update(extra)
+    return headers
+
+
+# --- WHIP / WHEP ------------------------------------------------------------
+async def _offer(request: web.Request) -> str:
+    if request.content_type != SDP:
+        raise web.HTTPUnsupportedMediaType(text="the offer must be application/sdp")
+    if request.content_length is not None and request.content_length > MAX_SDP:
+        raise Invalid("the offer is too large")
+    body = await request.text()
+    if not body.startswith("v=0"):
+        raise Invalid("the body is not an SDP offer")
+    return body
+
+
+async def _room_exists(request: web.Request, room: str) -> None:
+    if await request.app[ROOMS].get_room(room) is None:
+        raise NotFound("no such room")
+
+
+async def _may_publish(request: web.Request, claims: Claims) -> bool:
+    """Host always; speakers and moderators only while on stage. Returns muted."""
+    if not claims.role.can(Role.SPEAKER):
+        raise Forbidden("listeners cannot publish")
+    person = await request.app[ROOMS].get_participant(claims.room, claims.identity)
+    if claims.role is Role.HOST:
+        return bool(person and person.muted)
+    if person is None or not person.on_stage:
+        raise Forbidden("only speakers on stage can publish")
+    return person.muted
+
+
+def _created(request: web.Request, kind: str, session_id: str, answer: str) -> web.Response:
+    room = request.match_info["room"]
+    location = f"/{kind}/{room}/{session_id}"
+    headers = _headers(request.app, Location=location, ETag=f'"{session_id[:16]}"')
+    return web.Response(status=201, text=answer, content_type=SDP, headers=headers)
+
+
+@routes.post("/whip/{room}")
+async def on_whip(request: web.Request) -> web.Response:
+    room = request.match_info["room"]
+    claims = require_token(request, room)
+    muted = await _may_publish(request, claims)
+    await _room_exists(request, room)
+    offer = await _offer(request)
+    engine = request.app[MEDIA]
+    session, answer = await engine.publish(room, claims.identity, offer, expires_at=claims.exp)
+    if muted:
+        engine.set_muted(room, claims.identity, True)
+    return _created(request, "whip", session.id, answer)
+
+
+@routes.post("/whep/{room}")
+async def on_whep(request: web.Request) -> web.Response:
+    room = request.match_info["room"]
+    claims = require_token(request, room)
+    await _room_exists(request, room)
+    offer = await _offer(request)
+    session, answer = await request.app[MEDIA].listen(
+        room, claims.identity, offer, expires_at=claims.exp
+    )
+    return _created(request, "whep", session.id, answer)
+
+
+def _own_session(request: web.Request, kind: Kind) -> tuple[Claims, str]:
+    room, session_id = request.match_info["room"], request.match_info["session"]
+    claims = require_token(request, room)
+    session = request.app[MEDIA].sessions.get(session_id)
+    if session is None or session.kind is not kind or session.identity != claims.identity:
+        raise NotFound("no such session")
+    if session.room != room:
+        raise NotFound("no such session")
+    return claims, session_id
+
+
+@routes.delete("/whip/{room}/{session}")
+async def on_whip_delete(request: web.Request) -> web.Response:
+    _, session_id = _own_session(request, Kind.PUBLISH)
+    await request.app[MEDIA].close(session_id, "deleted")
+    return web.Response(status=200, headers=_CORS)
+
+
+@routes.delete("/whep/{room}/{session}")
+async def on_whep_delete(request: web.Request) -> web.Response:
+    _, session_id = _own_session(request, Kind.LISTEN)
+    await request.app[MEDIA].close(session_id, "deleted")
+    return web.Response(status=200, headers=_CORS)
+
+
+@routes.patch("/whip/{room}/{session}")
+@routes.patch("/whep/{room}/{session}")
+async def on_patch(request: web.Request) -> web.Response:
+    """Neither trickle ICE nor ICE restart: every candidate is in the offer."""
+    kind = Kind.PUBLISH if request.path.startswith("/whip/") else Kind.LISTEN
+    _own_session(request, kind)
+    return web.Response(
+        status=422,
+        text="ICE restart is not supported; start a new session",
+        headers=_CORS,
+    )
+
+
+@routes.route("OPTIONS", "/whip/{room}")
+@routes.route("OPTIONS", "/whep/{room}")
+@routes.route("OPTIONS", "/whip/{room}/{session}")
+@routes.route("OPTIONS", "/whep/{room}/{session}")
+async def on_options(request: web.Request) -> web.Response:
+    return web.Response(status=204, headers=_headers(request.app, **{"Accept-Post": SDP}))
+
+
+# --- recordings -------------------------------------------------------------
+def _replays(engine: MediaEngine, room: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": r.name,
+            "url": f"/api/v1/rooms/{room}/replays/{r.name}",
+            "started_at": r.started_at,
+            "ended_at": r.ended_at,
+            "duration_s": r.duration_s,
+            "live": r.live,
+        }
+        for r in engine.replays(room)
+    ]
+
+
+@routes.get("/api/v1/rooms/{room}/replays")
+async def on_replays(request: web.Request) -> web.Response:
+    room = request.match_info["room"]
+    require_token(request, room)
+    return web.json_response({"replays": _replays(request.app[MEDIA], room)})
+
+
+@routes.get("/api/v1/rooms/{room}/replays/{name}")
+async def on_replay_file(request: web.Request) -> web.FileResponse:
+    room = request.match_info["room"]
+    require_token(request, room)  # `?token=` works for <audio src>
+    path = request.app[MEDIA].replay_path(room, request.match_info["name"])
+    return web.FileResponse(path, headers={"Content-Type": "audio/ogg"})
+
+
+# --- hooks into the rooms ---------------------------------------------------
+def _hooks(app: web.Application, engine: MediaEngine) -> None:
+    async def on_stage(room: str, identity: str, on_stage: bool, muted: bool) -> None:
+        if not on_stage:
+            await engine.remove_publisher(room, identity)
+        else:
+            engine.set_muted(room, identity, muted)
+
+    async def snapshot(room: str, identity: str) -> dict[str, Any]:
+        return {
+            "replays": _replays(engine, room),
+            "speaking": _speaking(engine.speaking(room)),
+            "publishers": engine.publishers(room),
+        }
+
+    app[STAGE_LISTENERS].append(on_stage)
+    app[SNAPSHOT_PARTS].append(snapshot)
+
+
+def _speaking(levels: dict[str, float]) -> list[dict[str, Any]]:
+    return [{"identity": i, "level": lv} for i, lv in sorted(levels.items())]
+
+
+async def media_ctx(app: web.Application) -> AsyncIterator[None]:
+    async def on_levels(room: str, levels: dict[str, float]) -> None:
+        await app[EMITTER].emit(
+            [to_room(room, "speaking:updated", {"speaking": _speaking(levels)})]
+        )
+
+    engine = MediaEngine(media_config(app[SETTINGS]), on_levels=on_levels)
+    app[MEDIA] = engine
+    _hooks(app, engine)
+    yield
+    await engine.aclose()
+
+
+def cert_command(out_dir: str) -> int:
+    """`droproom cert --out DIR`: a P-256 pair for FFmpeg/OBS WHIP publishing."""
+    pair = write_p256_pair(Path(out_dir))
+    sys.stdout.write(f"cert_file={pair.cert_file}\nkey_file={pair.key_file}\n")
+    return 0
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)
+    app.cleanup_ctx.append(media_ctx)
