@@ -79,8 +79,7 @@ class Checkout:
     async def start(
         self, room: str, identity: str, payment_method: str | None, now: float
     ) -> CheckoutResult:
-        events: list[Event] = []
-        order = await self._frozen_order(room, identity, now, events)
+        order, events = await self.freeze(room, identity, now)
         intent = await self._intent_of(order, payment_method, now)
         if payment_method and intent.status == "requires_confirmation":
             intent = await self._gateway.confirm(intent.id)
@@ -91,16 +90,16 @@ class Checkout:
         order = await self._orders.get(room, order.id)
         return CheckoutResult(order, intent, events)
 
-    async def _frozen_order(
-        self, room: str, identity: str, now: float, events: list[Event]
-    ) -> Order:
+    async def freeze(self, room: str, identity: str, now: float) -> tuple[Order, list[Event]]:
+        """The buyer's pending order: the cart frozen now, or the one frozen before."""
+        events: list[Event] = []
         for _ in range(FREEZE_RETRIES):
             pending = await self._orders.pending_of(room, identity)
             cart = await self._carts.get(room, identity)
             if not cart.lines:
                 if pending is None:
                     raise Invalid("the cart is empty")
-                return await self._orders.get(room, pending)  # a repeat: same order
+                return await self._orders.get(room, pending), events  # a repeat
             if pending is not None:
                 raise Conflict(f"order {pending} is waiting for its payment")
             order = await self._order_for(room, identity, cart, now)
@@ -112,7 +111,7 @@ class Checkout:
                 events.append(
                     to_identity(room, identity, "order:updated", {"order": order.as_dict()})
                 )
-                return order
+                return order, events
         raise Conflict("the cart kept changing; try again")
 
     async def _order_for(self, room: str, identity: str, cart: Cart, now: float) -> Order:
