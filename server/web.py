@@ -1,0 +1,91 @@
+"""The browser pages: the lobby (`/`), the listener room (`/r/{room}`), the
+host console (`/host/{room}`), their ES modules and styles (`/static/...`),
+the Socket.IO browser client from npm (`/vendor/...`) and the small public
+config a page needs (`/api/v1/config`).
+
+Pages are static files; they speak only the wire contract (PROTOCOL.md).
+Tokens travel in the URL fragment, so they never reach this server's logs.
+Must not import any domain package.
+"""
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from server.appkeys import SETTINGS
+
+logger = logging.getLogger(__name__)
+
+CLIENT_DIR = Path(__file__).resolve().parent.parent / "web_client"
+PAGES_DIR = CLIENT_DIR / "pages"
+STATIC_DIR = CLIENT_DIR / "static"
+VENDOR_FILES = {
+    "socket.io.esm.min.js": CLIENT_DIR / "node_modules/socket.io-client/dist/socket.io.esm.min.js",
+    "socket.io.esm.min.js.map": CLIENT_DIR
+    / "node_modules/socket.io-client/dist/socket.io.esm.min.js.map",
+}
+
+# Where the page loads Stripe.js from when nothing is configured.
+STRIPE_JS_DEFAULT = "https://js.stripe.com/v3/"
+
+# Pages carry no caching and send no referrer (the fragment never leaves anyway).
+PAGE_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+
+# Extra config parts other features may register: () -> fields merged into
+# GET /api/v1/config (the shop adds the Stripe.js URL of its embedded backend).
+ConfigPart = Callable[[], dict[str, Any]]
+CONFIG_PARTS: web.AppKey[list[ConfigPart]] = web.AppKey("web_config_parts", list)
+
+routes = web.RouteTableDef()
+
+
+def _page(name: str) -> Callable[[web.Request], Any]:
+    path = PAGES_DIR / name
+
+    async def handler(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(path, headers=PAGE_HEADERS)
+
+    return handler
+
+
+@routes.get("/vendor/{name}")
+async def vendor(request: web.Request) -> web.FileResponse:
+    path = VENDOR_FILES.get(request.match_info["name"])
+    if path is None or not path.exists():
+        raise web.HTTPNotFound(text="not found")
+    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+
+
+def page_config(app: web.Application) -> dict[str, Any]:
+    """What a page needs to know that is not in any token: where Stripe.js is,
+    the publishable key if configured, and the ICE servers for WebRTC."""
+    settings = app[SETTINGS]
+    config: dict[str, Any] = {
+        "stripe_js_url": settings.stripe_js_url or STRIPE_JS_DEFAULT,
+        "publishable_key": settings.stripe_publishable_key,
+        "ice_servers": [dict(s) for s in settings.ice_servers],
+    }
+    for part in app[CONFIG_PARTS]:
+        config.update({k: v for k, v in part().items() if v is not None})
+    return config
+
+
+@routes.get("/api/v1/config")
+async def get_config(request: web.Request) -> web.Response:
+    return web.json_response(page_config(request.app), headers={"Cache-Control": "no-store"})
+
+
+def setup(app: web.Application) -> None:
+    app[CONFIG_PARTS] = []
+    app.router.add_get("/", _page("lobby.html"), name="lobby")
+    app.router.add_get("/r/{room}", _page("room.html"), name="room_page")
+    app.router.add_get("/host/{room}", _page("host.html"), name="host_page")
+    app.router.add_static("/static/", STATIC_DIR, append_version=False)
+    app.add_routes(routes)

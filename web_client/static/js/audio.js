@@ -1,0 +1,242 @@
+// Audio over WebRTC: WHEP to listen to the room, WHIP to publish the
+// microphone (RFC 9725: one POST of the full offer, answer in the body,
+// session at `Location`, DELETE to end). Plus a level meter for either.
+
+import { candidatesFor, gatheringComplete } from "./sdp.js";
+
+export class WhipWhepError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** POST the offer of `pc` to `endpoint`; set the answer; return the session URL. */
+export async function negotiate(pc, endpoint, token) {
+  await pc.setLocalDescription(await pc.createOffer());
+  await gatheringComplete(pc);
+  const url = new URL(endpoint, location.href);
+  const resp = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${token}` },
+    body: candidatesFor(pc.localDescription.sdp, url.hostname),
+  });
+  if (resp.status !== 201) {
+    const body = await resp.json().catch(() => null);
+    throw new WhipWhepError(body?.error?.message || `the server answered ${resp.status}`, resp.status);
+  }
+  const session = new URL(resp.headers.get("Location") || url.href, url).href;
+  await pc.setRemoteDescription({ type: "answer", sdp: await resp.text() });
+  return session;
+}
+
+export async function endSession(session, token) {
+  if (!session) return;
+  try {
+    await fetch(session, { method: "DELETE", headers: { Authorization: `Bearer ${token}` } });
+  } catch {
+    // The session ends on the server by itself when the peer goes away.
+  }
+}
+
+/** A level meter over a MediaStream: `level()` is 0..1 (RMS, scaled). */
+export class LevelMeter {
+  constructor(context, stream) {
+    this.source = context.createMediaStreamSource(stream);
+    this.analyser = context.createAnalyser();
+    this.analyser.fftSize = 512;
+    this.source.connect(this.analyser);
+    this.buffer = new Float32Array(this.analyser.fftSize);
+  }
+
+  level() {
+    this.analyser.getFloatTimeDomainData(this.buffer);
+    let sum = 0;
+    for (const v of this.buffer) sum += v * v;
+    return Math.min(1, Math.sqrt(sum / this.buffer.length) * 4);
+  }
+
+  disconnect() {
+    this.source.disconnect();
+  }
+}
+
+/** Paint `meter()`'s level into `bar` (a <meter> or an element) each frame. */
+export function animateLevel(bar, meter) {
+  let running = true;
+  const frame = () => {
+    if (!running) return;
+    const value = meter() ?? 0;
+    if ("value" in bar) bar.value = value;
+    else bar.style.setProperty("--level", String(value));
+    requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+  return () => {
+    running = false;
+    if ("value" in bar) bar.value = 0;
+  };
+}
+
+const RETRY_MS = [1000, 2000, 4000, 8000, 10000];
+
+/**
+ * Listening to the room over WHEP, reconnecting when the connection drops.
+ * `onStatus(status, detail)`: connecting | playing | reconnecting | stopped | error.
+ */
+export class RoomListener {
+  constructor({ room, tokenOf, iceServers, audio, onStatus }) {
+    Object.assign(this, { room, tokenOf, iceServers, audio, onStatus });
+    this.pc = null;
+    this.session = null;
+    this.context = null;
+    this.meter = null;
+    this.wanted = false;
+    this.attempt = 0;
+    this.retryTimer = null;
+  }
+
+  /** Call from a click: browsers only allow sound after a user gesture. */
+  async start() {
+    this.wanted = true;
+    this.context = this.context || new AudioContext();
+    await this.context.resume();
+    await this.connect();
+  }
+
+  async connect() {
+    this.close();
+    this.onStatus(this.attempt ? "reconnecting" : "connecting");
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    this.pc = pc;
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    pc.addEventListener("track", (ev) => this.play(ev.streams[0] || new MediaStream([ev.track])));
+    pc.addEventListener("connectionstatechange", () => this.watch(pc));
+    try {
+      this.session = await negotiate(pc, `/whep/${encodeURIComponent(this.room)}`, this.tokenOf());
+    } catch (err) {
+      if (pc !== this.pc) return;
+      this.onStatus("error", err.message);
+      this.retry();
+    }
+  }
+
+  play(stream) {
+    this.audio.srcObject = stream;
+    this.audio.play().catch(() => this.onStatus("error", "Press Listen to start the sound"));
+    this.meter?.disconnect();
+    this.meter = new LevelMeter(this.context, stream);
+  }
+
+  watch(pc) {
+    if (pc !== this.pc) return;
+    const state = pc.connectionState;
+    if (state === "connected") {
+      this.attempt = 0;
+      this.onStatus("playing");
+    } else if (state === "failed" || state === "closed") {
+      this.retry();
+    } else if (state === "disconnected") {
+      // Often heals by itself; if not, ICE moves on to "failed".
+      this.onStatus("reconnecting");
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => pc.connectionState === "disconnected" && this.retry(), 4000);
+    }
+  }
+
+  retry() {
+    if (!this.wanted) return;
+    clearTimeout(this.retryTimer);
+    const delay = RETRY_MS[Math.min(this.attempt, RETRY_MS.length - 1)];
+    this.attempt += 1;
+    this.onStatus("reconnecting");
+    this.retryTimer = setTimeout(() => this.wanted && this.connect(), delay);
+  }
+
+  level() {
+    return this.meter ? this.meter.level() : 0;
+  }
+
+  close() {
+    const { pc, session } = this;
+    this.pc = null;
+    this.session = null;
+    if (pc) pc.close();
+    if (session) endSession(session, this.tokenOf());
+  }
+
+  stop() {
+    this.wanted = false;
+    clearTimeout(this.retryTimer);
+    this.close();
+    this.meter?.disconnect();
+    this.meter = null;
+    this.audio.pause();
+    this.audio.srcObject = null;
+    this.attempt = 0;
+    this.onStatus("stopped");
+  }
+}
+
+/** Publishing the microphone over WHIP. */
+export class MicPublisher {
+  constructor({ room, tokenOf, iceServers, onStatus }) {
+    Object.assign(this, { room, tokenOf, iceServers, onStatus });
+    this.pc = null;
+    this.session = null;
+    this.stream = null;
+    this.context = null;
+    this.meter = null;
+  }
+
+  get live() {
+    return Boolean(this.session);
+  }
+
+  async start() {
+    this.onStatus("connecting");
+    this.stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    });
+    this.context = this.context || new AudioContext();
+    await this.context.resume();
+    this.meter = new LevelMeter(this.context, this.stream);
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    this.pc = pc;
+    for (const track of this.stream.getAudioTracks()) pc.addTransceiver(track, { direction: "sendonly" });
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc !== this.pc) return;
+      const state = pc.connectionState;
+      if (state === "connected") this.onStatus("live");
+      else if (state === "failed") this.onStatus("error", "The connection to the server failed");
+      else if (state === "disconnected") this.onStatus("reconnecting");
+    });
+    try {
+      this.session = await negotiate(pc, `/whip/${encodeURIComponent(this.room)}`, this.tokenOf());
+    } catch (err) {
+      this.release();
+      throw err;
+    }
+  }
+
+  level() {
+    return this.meter ? this.meter.level() : 0;
+  }
+
+  release() {
+    this.pc?.close();
+    this.pc = null;
+    this.meter?.disconnect();
+    this.meter = null;
+    for (const track of this.stream?.getTracks() || []) track.stop();
+    this.stream = null;
+  }
+
+  async stop() {
+    const session = this.session;
+    this.session = null;
+    this.release();
+    await endSession(session, this.tokenOf());
+    this.onStatus("stopped");
+  }
+}

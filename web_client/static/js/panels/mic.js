@@ -1,0 +1,59 @@
+// The microphone: go live over WHIP with a level meter. Used by the host
+// console, and by a listener the host invited to the stage.
+
+import { h, setText, toast, announce } from "../dom.js";
+import { MicPublisher, animateLevel } from "../audio.js";
+
+const STATUS_TEXT = {
+  idle: "Microphone off.",
+  connecting: "Starting the microphone…",
+  live: "You are on air.",
+  reconnecting: "Connection unstable…",
+  stopped: "Microphone off.",
+  error: "Microphone problem",
+};
+
+/**
+ * @param onLive called with true/false once the WHIP session starts/ends
+ *   (the host also marks the room live then)
+ */
+export function mountMic(root, { room, tokenOf, config, startLabel = "🎙 Go live", stopLabel = "■ End broadcast", onLive = async () => {} }) {
+  const button = h("button", { type: "button", class: "mic-button primary", "aria-pressed": "false" }, startLabel);
+  const meter = h("meter", { class: "level", min: 0, max: 1, value: 0, "aria-label": "Microphone level" });
+  const status = h("p", { class: "mic-status", role: "status", "aria-live": "polite" }, STATUS_TEXT.idle);
+  root.append(h("div", { class: "row" }, button, meter), status);
+  let stopMeter = null;
+  const mic = new MicPublisher({
+    room,
+    tokenOf,
+    iceServers: config.ice_servers || [],
+    onStatus: (state, detail) => {
+      setText(status, detail ? `${STATUS_TEXT[state]}: ${detail}` : STATUS_TEXT[state]);
+      root.dataset.mic = state;
+    },
+  });
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      if (mic.live) {
+        await mic.stop();
+        stopMeter?.();
+        await onLive(false);
+        announce("Broadcast ended");
+      } else {
+        await mic.start();
+        stopMeter = animateLevel(meter, () => mic.level());
+        await onLive(true);
+        announce("You are live");
+      }
+    } catch (err) {
+      toast(`Could not start the microphone: ${err.message}`, "error");
+      setText(status, `${STATUS_TEXT.error}: ${err.message}`);
+    } finally {
+      button.disabled = false;
+      button.setAttribute("aria-pressed", String(mic.live));
+      setText(button, mic.live ? stopLabel : startLabel);
+    }
+  });
+  return mic;
+}

@@ -1,0 +1,140 @@
+// The shop as listeners see it: pinned slots (product, price, stock left)
+// and drops (a countdown on the server's clock, then a buy button while live,
+// "sold out" the moment it is).
+
+import { h, keyedList, setText, toast, announce } from "../dom.js";
+import { formatMoney, formatCountdown, spokenDuration } from "../format.js";
+import { product as productOf, remember } from "../products.js";
+import { errorText } from "../connection.js";
+
+export function stockText(remaining) {
+  if (remaining === null || remaining === undefined) return "";
+  return remaining === 0 ? "Sold out" : `${remaining} left`;
+}
+
+export function mountSlots(root, { store, conn, onAdded }) {
+  const list = h("ul", { class: "slot-list" });
+  const empty = h("p", { class: "muted" }, "Nothing pinned right now.");
+  root.append(empty, list);
+  store.on("slots", (state) => {
+    const slots = [...state.slots.values()].filter((s) => s.product).sort((a, b) => a.slot - b.slot);
+    empty.hidden = slots.length > 0;
+    keyedList(list, slots, (s) => s.slot, (s) => slotCard(s, conn, onAdded), updateSlot);
+  });
+}
+
+function slotCard(slot, conn, onAdded) {
+  const add = h("button", { type: "button", class: "add-to-cart primary" }, "Add to cart");
+  add.addEventListener("click", async () => {
+    const id = add.closest("[data-product]").dataset.product;
+    const answer = await conn.call("cart:add", { product_id: id, qty: 1 });
+    if (!answer.ok) return toast(errorText(answer), "error");
+    announce("Added to your cart");
+    onAdded?.(answer.cart);
+  });
+  return h(
+    "li",
+    { class: "slot card" },
+    h("p", { class: "slot-number muted" }),
+    h("h3", { class: "product-title" }),
+    h("p", { class: "slot-note" }),
+    h("p", { class: "row spread" }, h("span", { class: "price" }), h("span", { class: "stock" })),
+    add,
+  );
+}
+
+function updateSlot(el, slot) {
+  const p = slot.product;
+  remember(p);
+  el.dataset.product = p.id;
+  setText(el.querySelector(".slot-number"), `Slot ${slot.slot}`);
+  setText(el.querySelector(".product-title"), p.title);
+  setText(el.querySelector(".slot-note"), slot.note || "");
+  setText(el.querySelector(".price"), formatMoney(p.price, p.currency));
+  setText(el.querySelector(".stock"), stockText(slot.remaining));
+  const soldOut = slot.remaining === 0;
+  el.classList.toggle("sold-out", soldOut);
+  const add = el.querySelector(".add-to-cart");
+  add.disabled = soldOut;
+  setText(add, soldOut ? "Sold out" : "Add to cart");
+  add.setAttribute("aria-label", soldOut ? `${p.title}: sold out` : `Add ${p.title} to cart`);
+}
+
+const DROP_ORDER = { live: 0, scheduled: 1, sold_out: 2, ended: 3 };
+
+export function visibleDrops(state) {
+  return [...state.drops.values()]
+    .filter((d) => d.state !== "ended")
+    .sort((a, b) => DROP_ORDER[a.state] - DROP_ORDER[b.state] || a.starts_at - b.starts_at);
+}
+
+export function mountDrops(root, { store, conn, onAdded }) {
+  const list = h("ul", { class: "drop-list" });
+  const empty = h("p", { class: "muted" }, "No drops scheduled.");
+  root.append(empty, list);
+  const render = (state) => {
+    const drops = visibleDrops(state);
+    empty.hidden = drops.length > 0;
+    keyedList(list, drops, (d) => d.id, (d) => dropCard(d, conn, onAdded), (el, d) => updateDrop(el, d, store.clock.now()));
+  };
+  store.on("drops", render);
+  store.clock.onTick((now) => {
+    for (const el of list.children) {
+      const drop = store.state.drops.get(el.dataset.key);
+      if (drop) tickDrop(el, drop, now);
+    }
+  });
+}
+
+function dropCard(drop, conn, onAdded) {
+  const buy = h("button", { type: "button", class: "buy primary" }, "Buy now");
+  buy.addEventListener("click", async () => {
+    buy.disabled = true;
+    const answer = await conn.call("cart:add", { drop_id: drop.id, qty: 1 });
+    buy.disabled = false;
+    if (!answer.ok) return toast(errorText(answer), "error");
+    announce("Reserved: it is in your cart");
+    onAdded?.(answer.cart);
+  });
+  const el = h(
+    "li",
+    { class: "drop card" },
+    h("p", { class: "badge drop-badge" }),
+    h("h3", { class: "product-title" }, "Drop"),
+    h("p", { class: "row spread" }, h("span", { class: "price" }), h("span", { class: "stock", "aria-live": "polite" })),
+    h("p", { class: "countdown", "aria-live": "off" }),
+    h("p", { class: "sold-out-note", role: "status" }),
+    buy,
+  );
+  productOf(drop.product_id).then((p) => {
+    if (p) setText(el.querySelector(".product-title"), p.title);
+  });
+  return el;
+}
+
+function updateDrop(el, drop, now) {
+  el.dataset.state = drop.state;
+  setText(el.querySelector(".price"), formatMoney(drop.price, drop.currency));
+  setText(el.querySelector(".stock"), drop.state === "scheduled" ? `${drop.stock} available` : stockText(drop.remaining));
+  const soldOut = drop.state === "sold_out" || (drop.state === "live" && drop.remaining === 0);
+  setText(el.querySelector(".sold-out-note"), soldOut ? "Sold out" : "");
+  el.classList.toggle("sold-out", soldOut);
+  el.querySelector(".buy").hidden = drop.state !== "live" || soldOut;
+  const limit = drop.per_buyer_limit ? ` · limit ${drop.per_buyer_limit} per person` : "";
+  setText(el.querySelector(".drop-badge"), { live: "Live drop", scheduled: "Upcoming drop", sold_out: "Drop", ended: "Ended" }[drop.state] + limit);
+  tickDrop(el, drop, now);
+}
+
+function tickDrop(el, drop, now) {
+  const countdown = el.querySelector(".countdown");
+  if (drop.state === "scheduled") {
+    const left = drop.starts_at - now;
+    setText(countdown, left > 0 ? `Starts in ${formatCountdown(left)}` : "Starting…");
+    countdown.setAttribute("aria-label", `Starts in ${spokenDuration(left)}`);
+  } else if (drop.state === "live") {
+    setText(countdown, `Ends in ${formatCountdown(drop.ends_at - now)}`);
+    countdown.removeAttribute("aria-label");
+  } else {
+    setText(countdown, "");
+  }
+}
