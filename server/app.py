@@ -15,6 +15,7 @@ from aiohttp import web
 
 from rooms.store import RoomStore
 from server import connections, demo, http_routes, media_routes, room_events, shop
+from server import web as web_pages
 from server.appkeys import (
     DISPATCHER,
     EMITTER,
@@ -93,6 +94,7 @@ def create_app(settings: Settings) -> web.Application:
     http_routes.setup(app)
     # Feature modules: each adds its routes, handlers and resources.
     media_routes.setup(app)
+    web_pages.setup(app)
     shop.setup(app)
     app.cleanup_ctx.append(scheduler_ctx)
     return app
