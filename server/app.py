@@ -8,6 +8,7 @@ everything they use is open and stop before it closes.
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import redis.asyncio as aioredis
 import socketio
@@ -40,12 +41,18 @@ logger = logging.getLogger(__name__)
 MAX_SOCKET_MESSAGE = 64 * 1024
 
 
+def _blocking(url: str, **kwargs: Any) -> aioredis.Redis:
+    # A blocking pool: a rush of handlers waits for a connection instead of failing.
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=256, timeout=20, **kwargs)
+    return aioredis.Redis.from_pool(pool)
+
+
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir)
     url = settings.redis_url or await embedded.start()  # type: ignore[union-attr]
-    app[REDIS] = aioredis.from_url(url, max_connections=256)
-    rooms_redis = aioredis.from_url(url, decode_responses=True, max_connections=256)
+    app[REDIS] = _blocking(url)
+    rooms_redis = _blocking(url, decode_responses=True)
     app[ROOMS] = RoomStore(rooms_redis)
     yield
     await rooms_redis.aclose()
