@@ -147,7 +147,7 @@ async def test_same_webhook_twice_and_forged(server: Harness) -> None:
     answer = await buyer.call("checkout:start", {})
     assert answer["status"] == "requires_payment_method"
     intent = await server.app[SHOP].gateway.retrieve(answer["payment_ref"])
-    obj = {"id": intent.id, "object": "payment_intent", "status": "succeeded"}
+    obj: dict[str, Any] = {"id": intent.id, "object": "payment_intent", "status": "succeeded"}
     obj.update({"amount": intent.amount, "currency": intent.currency, "metadata": intent.metadata})
     event = {"id": "evt_test_dup", "type": "payment_intent.succeeded", "data": {"object": obj}}
     forged = _signed(server, event, secret="whsec_forged")
