@@ -5,7 +5,7 @@ config a page needs (`/api/v1/config`).
 
 Pages are static files; they speak only the wire contract (PROTOCOL.md).
 Tokens travel in the URL fragment, so they never reach this server's logs.
-Must not import any domain package.
+Must not import any domain package (the shop's edge says where Stripe.js is).
 """
 
 import logging
@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from server.appkeys import SETTINGS
+from server.shop import SHOP, stripe_js_url
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +28,6 @@ VENDOR_FILES = {
     "socket.io.esm.min.js.map": CLIENT_DIR
     / "node_modules/socket.io-client/dist/socket.io.esm.min.js.map",
 }
-
-# Where the page loads Stripe.js from when nothing is configured.
-STRIPE_JS_DEFAULT = "https://js.stripe.com/v3/"
 
 # Pages carry no caching and send no referrer (the fragment never leaves anyway).
 PAGE_HEADERS = {
@@ -67,9 +65,11 @@ def page_config(app: web.Application) -> dict[str, Any]:
     """What a page needs to know that is not in any token: where Stripe.js is,
     the publishable key if configured, and the ICE servers for WebRTC."""
     settings = app[SETTINGS]
+    shop = app.get(SHOP)
+    key = shop.gateway.publishable_key if shop else settings.stripe_publishable_key
     config: dict[str, Any] = {
-        "stripe_js_url": settings.stripe_js_url or STRIPE_JS_DEFAULT,
-        "publishable_key": settings.stripe_publishable_key,
+        "stripe_js_url": stripe_js_url(app),
+        "publishable_key": key,
         "ice_servers": [dict(s) for s in settings.ice_servers],
     }
     for part in app[CONFIG_PARTS]:

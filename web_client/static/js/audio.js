@@ -79,6 +79,18 @@ export function animateLevel(bar, meter) {
 }
 
 const RETRY_MS = [1000, 2000, 4000, 8000, 10000];
+// The server sends a frame every 20 ms, silence included: no packet for this
+// long means the session is gone even if ICE has not noticed yet.
+const STALL_MS = 5000;
+const WATCH_MS = 1000;
+
+async function packetsReceived(pc) {
+  let packets = 0;
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "audio") packets += s.packetsReceived || 0;
+  });
+  return packets;
+}
 
 /**
  * Listening to the room over WHEP, reconnecting when the connection drops.
@@ -134,6 +146,7 @@ export class RoomListener {
     if (state === "connected") {
       this.attempt = 0;
       this.onStatus("playing");
+      this.watchPackets(pc);
     } else if (state === "failed" || state === "closed") {
       this.retry();
     } else if (state === "disconnected") {
@@ -142,6 +155,24 @@ export class RoomListener {
       clearTimeout(this.retryTimer);
       this.retryTimer = setTimeout(() => pc.connectionState === "disconnected" && this.retry(), 4000);
     }
+  }
+
+  /** Reconnect when packets stop arriving (see STALL_MS). */
+  watchPackets(pc) {
+    clearInterval(this.watchdog);
+    let last = -1;
+    let since = performance.now();
+    this.watchdog = setInterval(async () => {
+      if (pc !== this.pc) return clearInterval(this.watchdog);
+      const packets = await packetsReceived(pc);
+      if (packets !== last) {
+        last = packets;
+        since = performance.now();
+      } else if (performance.now() - since > STALL_MS) {
+        clearInterval(this.watchdog);
+        this.retry();
+      }
+    }, WATCH_MS);
   }
 
   retry() {
@@ -158,6 +189,7 @@ export class RoomListener {
   }
 
   close() {
+    clearInterval(this.watchdog);
     const { pc, session } = this;
     this.pc = null;
     this.session = null;
