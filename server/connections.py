@@ -43,7 +43,8 @@ def _token_of(auth: Any, environ: dict[str, Any]) -> Any:
 
 
 def _refuse(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
-    return socketio.exceptions.ConnectionRefusedError({"code": code, "message": message})
+    # The error packet is {"message", "data"}: JS clients read `err.data.code`.
+    return socketio.exceptions.ConnectionRefusedError(message, {"code": code, "message": message})
 
 
 class Connections:

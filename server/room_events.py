@@ -13,7 +13,7 @@ from rooms import chat, lifecycle, limits, polls, qa, stage
 from rooms.model import Module
 from rooms.stage import StageOp
 from server import tokens
-from server.appkeys import DISPATCHER, ROOMS, SETTINGS, STAGE_LISTENERS
+from server.appkeys import DISPATCHER, EMITTER, ROOMS, SCHEDULER, SETTINGS, STAGE_LISTENERS
 from server.connections import TALLIES
 from server.dispatch import Ctx
 from server.roles import Role
@@ -158,7 +158,14 @@ async def on_room_update(ctx: Ctx, p: P) -> dict[str, Any]:
     return {"room": room.to_wire()}
 
 
+POLL_DEADLINE_CHECK_S = 0.2
+
+
 def setup(app: web.Application) -> None:
+    async def close_due_polls(now: float) -> None:
+        await app[EMITTER].emit(await polls.close_due(app[ROOMS], now))
+
+    app[SCHEDULER].every(POLL_DEADLINE_CHECK_S, close_due_polls)
     d = app[DISPATCHER]
     d.add("poll:create", on_poll_create, role=Role.MODERATOR, module=Module.POLLS)
     d.add("poll:vote", on_poll_vote, module=Module.POLLS)

@@ -193,6 +193,12 @@ class Harness:
         fields.setdefault("title", "A test room")
         return await self.admin_post("/api/v1/rooms", fields)
 
+    def app_rooms_redis(self) -> Any:
+        """The server's own Redis connection (text responses)."""
+        from server.appkeys import ROOMS
+
+        return self.app[ROOMS].redis
+
     async def connect(self, room: str, identity: str, role: str = "listener", **kw: Any) -> Client:
         client = await connect(self.url, self.token(room, identity, role, **kw))
         self.clients.append(client)
