@@ -101,7 +101,7 @@ function createForm(conn) {
   const form = h(
     "form",
     { class: "stack tool", "aria-label": "Create a poll" },
-    h("label", { for: "poll-question" }, "Question"),
+    h("label", { for: "poll-question" }, "Poll question"),
     question,
     h("label", { for: "poll-options" }, "Options, one per line"),
     options,
