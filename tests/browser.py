@@ -116,7 +116,8 @@ class Browsers:
                 await context.close()
         await self._stack.aclose()
 
-    async def open(self, url: str, viewport: dict[str, int] | None = None) -> Tab:
+    async def open(self, url: str | None, viewport: dict[str, int] | None = None) -> Tab:
+        """A new browser on `url` (None: a blank page, to set up before loading)."""
         profile = self.root / f"profile-{len(self.contexts)}"
         context = await self._pw.chromium.launch_persistent_context(
             str(profile),
@@ -131,7 +132,8 @@ class Browsers:
         page.set_default_timeout(15_000)
         tab = Tab(page)
         tab.watch()
-        await page.goto(url)
+        if url:
+            await page.goto(url)
         return tab
 
 

@@ -68,7 +68,11 @@ function start(room, token, config) {
   mountQa($("#qa-panel .panel-body"), ctx);
   mountChat($("#chat-panel .panel-body"), ctx);
   const cart = mountCart($("#cart-toggle"), $("#cart-drawer"), ctx);
-  const onAdded = () => cart.open();
+  // The answer carries the cart (its lines and hold) as the server has it now.
+  const onAdded = (next) => {
+    if (next) store.apply("cart:updated", { cart: next });
+    cart.open();
+  };
   mountSlots($("#slots"), { ...ctx, onAdded });
   mountDrops($("#drops"), { ...ctx, onAdded });
   mountOnStage(session);
@@ -86,7 +90,7 @@ function mountOnStage(session) {
     section.hidden = !onStage;
     if (!onStage && mic?.live) mic.stop();
     if (onStage && !mic) {
-      mic = mountMic($("#mic-panel .panel-body"), { ...session, startLabel: "🎙 Start my microphone", stopLabel: "■ Stop my microphone" });
+      mic = mountMic($("#mic-panel .panel-body"), { ...session, startLabel: "● Start my microphone", stopLabel: "■ Stop my microphone" });
       toast("You are on stage: start your microphone to speak.");
     }
   });

@@ -13,7 +13,7 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
   const toggle = h(
     "button",
     { type: "button", class: "cart-toggle", "aria-controls": "cart-drawer", "aria-expanded": "false" },
-    "🛒 Cart ",
+    "Cart ",
     count,
   );
   toggleRoot.append(toggle);
@@ -82,7 +82,7 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     empty.hidden = n > 0;
     checkout.hidden = n === 0;
     setText(total, n ? `Total ${formatMoney(cart.total, cart.currency)}` : "");
-    keyedList(lines, cart.lines, (l) => l.line_id, (l) => cartLine(l, conn), (el, l) => updateLine(el, l, cart.currency));
+    keyedList(lines, cart.lines, (l) => l.line_id, (l) => cartLine(l, store, conn), (el, l) => updateLine(el, l, cart.currency));
   });
 
   store.clock.onTick((now) => {
@@ -143,10 +143,14 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     if (answer.status === "requires_payment_method") return fail(DECLINED);
     if (answer.status === "requires_action") {
       setText(payStatus, "Your bank wants to confirm it is you…");
+      // The bank's dialog belongs above everything: the drawer steps back.
+      drawer.classList.add("behind");
       try {
         await cardForm.authenticate(answer.client_secret);
       } catch (err) {
         return fail(err.message);
+      } finally {
+        drawer.classList.remove("behind");
       }
     }
     setText(payStatus, "Payment sent; waiting for the confirmation…");
@@ -178,12 +182,13 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
   };
 }
 
-function cartLine(line, conn) {
+function cartLine(line, store, conn) {
   const remove = h("button", { type: "button", class: "secondary remove-line" }, "Remove");
   remove.addEventListener("click", async () => {
     const answer = await conn.call("cart:remove", { line_id: line.line_id });
-    if (!answer.ok) toast(errorText(answer), "error");
-    else announce("Removed from your cart");
+    if (!answer.ok) return toast(errorText(answer), "error");
+    store.apply("cart:updated", { cart: answer.cart });
+    announce("Removed from your cart");
   });
   const el = h("li", { class: "cart-line row spread" }, h("span", { class: "line-title" }, line.product_id), h("span", { class: "line-price" }), remove);
   productOf(line.product_id).then((p) => {

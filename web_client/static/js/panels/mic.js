@@ -17,7 +17,7 @@ const STATUS_TEXT = {
  * @param onLive called with true/false once the WHIP session starts/ends
  *   (the host also marks the room live then)
  */
-export function mountMic(root, { room, tokenOf, config, startLabel = "🎙 Go live", stopLabel = "■ End broadcast", onLive = async () => {} }) {
+export function mountMic(root, { room, tokenOf, config, startLabel = "● Go live", stopLabel = "■ End broadcast", onLive = async () => {} }) {
   const button = h("button", { type: "button", class: "mic-button primary", "aria-pressed": "false" }, startLabel);
   const meter = h("meter", { class: "level", min: 0, max: 1, value: 0, "aria-label": "Microphone level" });
   const status = h("p", { class: "mic-status", role: "status", "aria-live": "polite" }, STATUS_TEXT.idle);

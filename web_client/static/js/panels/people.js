@@ -34,7 +34,7 @@ export function mountStageView(root, { store, conn }) {
     const onStage = Boolean(me?.on_stage);
     hand.hidden = onStage;
     hand.setAttribute("aria-pressed", String(Boolean(me?.hand_raised)));
-    setText(hand, me?.hand_raised ? "✋ Lower hand" : "✋ Raise hand");
+    setText(hand, me?.hand_raised ? "Lower hand" : "Raise hand");
   });
 }
 

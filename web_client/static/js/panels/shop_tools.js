@@ -18,7 +18,7 @@ function field(id, label, attrs) {
 export function mountSlotTools(root, { store, conn }) {
   const [slotLabel] = [h("label", { for: "pin-slot" }, "Slot")];
   const slot = h("select", { id: "pin-slot", name: "slot" }, SLOTS.map((n) => h("option", { value: n }, `Slot ${n}`)));
-  const [productLabel, product] = field("pin-product", "Product id", { required: true, autocomplete: "off" });
+  const [productLabel, product] = field("pin-product", "Product to pin (id)", { required: true, autocomplete: "off" });
   const [noteLabel, note] = field("pin-note", "Note (optional)", { maxlength: 200 });
   const form = h("form", { class: "stack tool", "aria-label": "Pin a product" }, slotLabel, slot, productLabel, product, noteLabel, note, h("button", { type: "submit" }, "Pin"));
   form.addEventListener("submit", async (ev) => {
@@ -69,7 +69,7 @@ export function mountSlotTools(root, { store, conn }) {
 
 export function mountDropTools(root, { store, conn, role }) {
   const host = roleCan(role, "host");
-  const [pl, product] = field("drop-product", "Product id", { required: true, autocomplete: "off" });
+  const [pl, product] = field("drop-product", "Product for the drop (id)", { required: true, autocomplete: "off" });
   const [sl, startsIn] = field("drop-starts", "Starts in (seconds)", { type: "number", min: 0, value: 60, required: true, inputmode: "numeric" });
   const [dl, duration] = field("drop-duration", "Lasts (minutes)", { type: "number", min: 1, value: 30, required: true, inputmode: "numeric" });
   const [kl, stock] = field("drop-stock", "Stock", { type: "number", min: 1, value: 50, required: true, inputmode: "numeric" });
