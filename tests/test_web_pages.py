@@ -91,5 +91,70 @@ async def test_static_routes(server: Harness) -> None:
                 assert resp.status == 404, path
         async with http.get(server.url + "/api/v1/config") as resp:
             config = await resp.json()
+    # The embedded localstripe's Stripe.js (Stripe's own when keys are set).
+    assert config["stripe_js_url"].startswith("http://127.0.0.1:")
     assert config["stripe_js_url"].endswith("/js.stripe.com/v3/")
     assert config["ice_servers"] == []
+
+
+UNLABELLED = """
+() => {
+  const named = (el) =>
+    (el.labels && el.labels.length > 0) ||
+    el.getAttribute("aria-label") ||
+    el.getAttribute("aria-labelledby") ||
+    (el.tagName === "BUTTON" && el.textContent.trim());
+  return [...document.querySelectorAll("input, select, textarea, button, meter")]
+    .filter((el) => !el.closest("#card-element") && !named(el))
+    .map((el) => el.outerHTML);
+}
+"""
+
+FITS = "() => document.documentElement.scrollWidth <= window.innerWidth"
+
+
+async def test_phone_keyboard_and_labels(server: Harness, browsers: Browsers) -> None:
+    """On a phone-sized screen nothing scrolls sideways; every control has a
+    name for assistive technology; the cart drawer works from the keyboard."""
+    await server.create_room(id="live", title="Phone check")
+    await server.admin_post(
+        "/api/v1/products",
+        {"id": "cap", "title": "Cap", "price": 1500, "currency": "eur", "kind": "physical"},
+    )
+    mod = await server.connect("live", "mo", "moderator")
+    assert (await mod.call("slot:pin", {"slot": 1, "product_id": "cap"}))["ok"]
+    assert (await mod.call("poll:create", {"question": "Loud?", "options": ["Yes", "No"]}))["ok"]
+
+    listener = server.token("live", "lee", "listener")
+    tab = await browsers.open(f"{server.url}/r/live#token={listener}", viewport=PHONE)
+    page = tab.page
+    await expect(page.get_by_role("article", name="Loud?")).to_be_visible()
+    await expect(page.locator(".slot")).to_contain_text("€15.00")
+    assert await page.evaluate(FITS)
+    assert await page.evaluate(UNLABELLED) == []
+
+    # Keyboard only: add the cap, open the drawer, close it with Escape.
+    add = page.get_by_role("button", name="Add Cap to cart")
+    await add.focus()
+    await page.keyboard.press("Enter")
+    drawer = page.get_by_role("complementary", name="Your cart")
+    await expect(drawer).to_be_visible()
+    await expect(page.get_by_role("heading", name="Your cart")).to_be_focused()
+    await expect(drawer.get_by_role("timer")).to_contain_text("Held for you for")
+    await page.keyboard.press("Escape")
+    await expect(drawer).to_be_hidden()
+    toggle = page.get_by_role("button", name="Cart, 1 item")
+    await expect(toggle).to_be_focused()
+    await expect(toggle).to_have_attribute("aria-expanded", "false")
+    await page.keyboard.press("Enter")
+    await expect(drawer).to_be_visible()
+    await drawer.get_by_role("button", name="Remove Cap").press("Enter")
+    await expect(drawer).to_contain_text("Your cart is empty.")
+
+    host = server.token("live", "hana", "host")
+    await page.goto(f"{server.url}/host/live#token={host}")
+    await page.reload()
+    await expect(page.get_by_role("form", name="Create a poll")).to_be_visible()
+    assert await page.evaluate(FITS)
+    assert await page.evaluate(UNLABELLED) == []
+    assert tab.script_errors() == []

@@ -93,7 +93,9 @@ async def test_hand_stage_invite_mute_remove(server: Harness, browsers: Browsers
 
     await expect(room.get_by_role("list", name="On stage")).to_contain_text("Lee")
     await expect(room.get_by_role("region", name="Your microphone")).to_be_visible()
-    await expect(room.get_by_role("button", name="Start my microphone")).to_be_visible()
+    # The server sent a speaker token: WHIP lets the invited listener publish.
+    await room.get_by_role("button", name="Start my microphone").click()
+    await expect(room.get_by_text("You are on air.")).to_be_visible()
     await expect(room.get_by_role("button", name="Raise hand")).to_be_hidden()
 
     stage = host.get_by_role("list", name="On stage")

@@ -201,3 +201,13 @@ async def test_sold_out_the_moment_it_is(server: Harness, browsers: Browsers) ->
     assert answer["ok"], answer
     await expect(drop.get_by_role("status")).to_have_text("Sold out")
     await expect(drop.get_by_role("button", name="Buy now")).to_be_hidden()
+
+    # The host restocks: the buy button is back with the new stock.
+    host = await _host(server, browsers)
+    row = host.locator(".drop-row").filter(has_text="Tour tee")
+    await expect(row).to_contain_text("0 of 1 left")
+    await row.get_by_label("Add stock").fill("2")
+    await row.get_by_role("button", name="Restock").click()
+    await expect(row).to_contain_text("2 of 3 left")
+    await expect(drop).to_contain_text("2 left")
+    await expect(drop.get_by_role("button", name="Buy now")).to_be_visible()
