@@ -36,11 +36,6 @@ PAGE_HEADERS = {
     "Cache-Control": "no-cache",
 }
 
-# Extra config parts other features may register: () -> fields merged into
-# GET /api/v1/config (the shop adds the Stripe.js URL of its embedded backend).
-ConfigPart = Callable[[], dict[str, Any]]
-CONFIG_PARTS: web.AppKey[list[ConfigPart]] = web.AppKey("web_config_parts", list)
-
 routes = web.RouteTableDef()
 
 
@@ -72,8 +67,6 @@ def page_config(app: web.Application) -> dict[str, Any]:
         "publishable_key": key,
         "ice_servers": [dict(s) for s in settings.ice_servers],
     }
-    for part in app[CONFIG_PARTS]:
-        config.update({k: v for k, v in part().items() if v is not None})
     return config
 
 
@@ -83,7 +76,6 @@ async def get_config(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app[CONFIG_PARTS] = []
     app.router.add_get("/", _page("lobby.html"), name="lobby")
     app.router.add_get("/r/{room}", _page("room.html"), name="room_page")
     app.router.add_get("/host/{room}", _page("host.html"), name="host_page")
