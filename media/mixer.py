@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 TICK = "tick"  # the timeline source of everything the mixer itself makes
 # A forwarded voice with no packet for this long is covered by silence.
-_STALL_S = 3 * FRAME_S
+_STALL_S = 2 * FRAME_S
 
 
 class OpusEncoder:

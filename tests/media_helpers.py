@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 
+from media.certificate import CertPair
 from media.config import MediaConfig
 from media.ice import pre_gather, rtc_configuration
 
@@ -177,3 +179,66 @@ def peak_hz(pcm: npt.NDArray[np.float32]) -> float:
     spectrum = np.abs(np.fft.rfft(pcm * np.hanning(pcm.size)))
     freqs = np.fft.rfftfreq(pcm.size, 1 / RATE)
     return float(freqs[int(np.argmax(spectrum))])
+
+
+def ffmpeg_whip_publish(
+    url: str,
+    token: str,
+    cert: CertPair,
+    freq: float,
+    seconds: float,
+    stop: threading.Event,
+) -> int:
+    """FFmpeg's own WHIP muxer (inside PyAV) publishing a stereo tone in real
+    time; blocking, run it in a thread. Returns the number of packets sent."""
+    options = {
+        "authorization": token,
+        "cert_file": str(cert.cert_file),
+        "key_file": str(cert.key_file),
+        "handshake_timeout": "10000",
+        "pkt_size": "1200",
+    }
+    container = av.open(url, mode="w", format="whip", options=options)
+    stream = container.add_stream("libopus", rate=RATE)
+    stream.codec_context.layout = "stereo"  # FFmpeg's WHIP refuses mono
+    stream.codec_context.bit_rate = 64000
+    container.start_encoding()  # the WHIP exchange, ICE and DTLS happen here
+    sent, pts, start = 0, 0, time.monotonic()
+    try:
+        while pts < seconds * RATE and not stop.is_set():
+            n = np.arange(pts, pts + 960)
+            tone = (np.sin(2 * np.pi * freq * n / RATE) * 0.3 * 32767).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(
+                np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo"
+            )
+            frame.sample_rate, frame.pts = RATE, pts
+            for packet in stream.encode(frame):
+                container.mux(packet)
+                sent += 1
+            pts += 960
+            wait = start + pts / RATE - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+    finally:
+        container.close()
+    return sent
+
+
+def _main(argv: list[str]) -> int:
+    """`python -m tests.media_helpers whip URL TOKEN CERT KEY FREQ SECONDS`:
+    FFmpeg's muxer holds the GIL while it negotiates, so tests run it in a
+    child process, never in the server's process."""
+    _, url, token, cert_file, key_file, freq, seconds = argv
+    stop = threading.Event()
+    pair = CertPair(Path(cert_file), Path(key_file))
+    sent = ffmpeg_whip_publish(url, token, pair, float(freq), float(seconds), stop)
+    print(sent, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    import signal
+    import sys
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    sys.exit(_main(sys.argv[1:]))
