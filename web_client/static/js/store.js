@@ -111,7 +111,9 @@ const HANDLERS = {
     if (d.participants) {
       store.state.participants = byId(d.participants, "identity");
     }
-    for (const p of d.joined || []) upsert(people, p.identity, p);
+    // Joins are coalesced and may arrive after a newer hand or stage event
+    // of the same person: what we already know of them wins.
+    for (const p of d.joined || []) upsert(people, p.identity, { ...p, ...people.get(p.identity) });
     for (const identity of d.left || []) {
       const p = people.get(identity);
       // People on stage or with a raised hand stay listed: the room keeps them.
