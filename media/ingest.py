@@ -43,12 +43,21 @@ def level_dbov(pcm: Pcm) -> float:
 
 
 class PcmFifo:
-    """Decoded samples waiting for the mixer, cut into 20 ms frames."""
+    """Decoded samples waiting for the mixer, cut into 20 ms frames.
+
+    Latency control: if, over half a second, samples were always left over
+    after the mixer took its frame, the input runs ahead; 10 ms are dropped.
+    """
+
+    SHRINK_EVERY = 25  # pops
+    SHRINK_SAMPLES = FRAME_SAMPLES // 2
 
     def __init__(self, max_frames: int) -> None:
         self._chunks: deque[Pcm] = deque()
         self._size = 0
         self._limit = max_frames * FRAME_SAMPLES
+        self._pops = 0
+        self._min_left = self._limit
 
     def __len__(self) -> int:
         return self._size
@@ -74,7 +83,29 @@ class PcmFifo:
                 self._chunks[0] = head[need:]
                 need = 0
         self._size -= FRAME_SAMPLES
+        self._watch_depth()
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _watch_depth(self) -> None:
+        self._min_left = min(self._min_left, self._size)
+        self._pops += 1
+        if self._pops < self.SHRINK_EVERY:
+            return
+        if self._min_left >= self.SHRINK_SAMPLES:
+            self._discard(self.SHRINK_SAMPLES)
+        self._pops, self._min_left = 0, self._limit
+
+    def _discard(self, samples: int) -> None:
+        while samples and self._chunks:
+            head = self._chunks[0]
+            if head.size <= samples:
+                self._chunks.popleft()
+                taken = head.size
+            else:
+                self._chunks[0] = head[samples:]
+                taken = samples
+            samples -= taken
+            self._size -= taken
 
 
 class Publisher:
