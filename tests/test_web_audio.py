@@ -15,7 +15,7 @@ from tests.harness import Harness
 
 __all__ = ["browsers"]
 
-pytestmark = [pytest.mark.browser, pytest.mark.allow_blocking, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOM = "gig"
 

@@ -12,7 +12,7 @@ from tests.harness import Harness
 
 __all__ = ["browsers"]
 
-pytestmark = [pytest.mark.browser, pytest.mark.allow_blocking]
+pytestmark = [pytest.mark.browser]
 
 
 async def test_lobby_lists_live_and_upcoming_rooms(server: Harness, browsers: Browsers) -> None:

@@ -13,7 +13,7 @@ from tests.harness import Harness
 
 __all__ = ["browsers"]
 
-pytestmark = [pytest.mark.browser, pytest.mark.allow_blocking]
+pytestmark = [pytest.mark.browser]
 
 ROOM = "salon"
 

@@ -15,7 +15,7 @@ from tests.harness import Harness
 
 __all__ = ["browsers"]
 
-pytestmark = [pytest.mark.browser, pytest.mark.allow_blocking]
+pytestmark = [pytest.mark.browser]
 
 ROOM = "market"
 TEE = {"id": "tee", "title": "Tour tee", "price": 499, "currency": "usd", "kind": "physical"}
