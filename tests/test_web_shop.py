@@ -162,6 +162,8 @@ async def test_drop_counts_down_on_the_server_clock_then_sells(
     await expect(receipt).to_contain_text("Paid $4.99")
     await expect(receipt).to_contain_text("1 × Tour tee")
     await tab.screenshot("room-receipt", full_page=False)
+    await receipt.get_by_role("button", name="Back to the room").click()
+    await expect(room.get_by_role("complementary", name="Your cart")).to_be_hidden()
     await expect(host_drop).to_contain_text("2 of 3 left")
     assert tab.script_errors() == []
 

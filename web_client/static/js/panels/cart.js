@@ -161,7 +161,10 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     if (!update || !order || update.id !== order.id) return;
     order = update;
     if (update.status === "paid") {
-      renderReceipt(receipt, update);
+      renderReceipt(receipt, update, () => {
+        showView("cart");
+        shut();
+      });
       showView("receipt");
       receipt.focus();
       announce("Payment received. Your receipt is shown.");
@@ -203,7 +206,7 @@ function updateLine(el, line, currency) {
   setText(el.querySelector(".line-price"), `${line.qty} × ${formatMoney(line.unit_price, currency)}`);
 }
 
-function renderReceipt(root, order) {
+function renderReceipt(root, order, done) {
   const r = order.receipt || { lines: order.lines, total: order.total, currency: order.currency, order_id: order.id };
   root.replaceChildren(
     h("h3", {}, "Thank you! Payment received"),
@@ -215,5 +218,6 @@ function renderReceipt(root, order) {
     ),
     h("p", { class: "receipt-total" }, `Paid ${formatMoney(r.total, r.currency)}`),
     r.payment_ref ? h("p", { class: "muted" }, `Payment reference ${r.payment_ref}`) : null,
+    h("button", { type: "button", class: "secondary", onclick: done }, "Back to the room"),
   );
 }
