@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import socket
-import statistics
 import sys
 import tempfile
 import time
@@ -29,20 +28,21 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import aiohttp  # noqa: E402
-from aiohttp import web  # noqa: E402
-from aiortc import RTCPeerConnection, RTCSessionDescription  # noqa: E402
-from aiortc.contrib.media import MediaRelay  # noqa: E402
-from aiortc.mediastreams import MediaStreamTrack  # noqa: E402
+import aiohttp
+from aiohttp import web
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamTrack
 
-from media.config import MediaConfig  # noqa: E402
-from media.engine import MediaEngine  # noqa: E402
-from media.ice import pre_gather, rtc_configuration  # noqa: E402
-from tests.media_helpers import LOOPBACK, TonePublisher, ToneTrack, wait_connected  # noqa: E402
+from media.config import MediaConfig
+from media.engine import MediaEngine
+from media.ice import pre_gather, rtc_configuration
+from tests.media_helpers import LOOPBACK, TonePublisher, ToneTrack, wait_connected
 
 ROOM = "bench"
 BIG = 100  # bytes of RTP: above this a packet carries tone, below it silence
 CONNECT_DEADLINE_S = 60.0
+PROBES = 20  # the last listeners join one by one, to time their first packet
 
 
 # --- the server (child process) ----------------------------------------------
@@ -187,7 +187,7 @@ def tap_sends(pub: TonePublisher, onsets: list[float]) -> None:
         state["big"] = big
         await original(data)
 
-    dtls._send_rtp = send
+    dtls._send_rtp = send  # type: ignore[method-assign]
 
 
 async def toggler(track: ToneTrack) -> None:
@@ -208,7 +208,12 @@ def pct(values: list[float], q: float) -> float:
 async def run_case(mode: str, speakers: int, listeners: int, window: float) -> dict[str, Any]:
     port = free_port()
     child = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "serve", mode, str(port), str(speakers),
+        sys.executable,
+        __file__,
+        "serve",
+        mode,
+        str(port),
+        str(speakers),
         stdout=asyncio.subprocess.PIPE,
     )
     assert child.stdout is not None
@@ -234,17 +239,38 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
             tap_sends(pubs[0], send_onsets)
             tasks.append(asyncio.create_task(toggler(pubs[0].track)))
             gate = asyncio.Semaphore(16)
+            tracks = speakers if mode == "relay" else 1
+            crowd = max(0, listeners - PROBES)
 
             async def join() -> None:
                 async with gate:
-                    lis.append(await new_listener(http, base, speakers if mode == "relay" else 1))
+                    lis.append(await new_listener(http, base, tracks))
 
             started = time.perf_counter()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CONNECT_DEADLINE_S):
-                    await asyncio.gather(*(join() for _ in range(listeners)))
+                    await asyncio.gather(*(join() for _ in range(crowd)))
+                    while any(x.t_first is None for x in lis):
+                        await asyncio.sleep(0.1)
             result["connect_s"] = time.perf_counter() - started
-            result["connected"] = len(lis)
+            await asyncio.sleep(1.0)
+            # time to first packet: newcomers one at a time, the crowd connected
+            probes: list[LightListener] = []
+            for _ in range(listeners - crowd):
+                probe = await new_listener(http, base, tracks)
+                probes.append(probe)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(5):
+                        while probe.t_first is None:
+                            await asyncio.sleep(0.002)
+                await asyncio.sleep(0.05)
+            lis.extend(probes)
+            ttfp = [x.t_first - x.t_post for x in probes if x.t_first is not None]
+            result["ttfp_ms"] = (pct(ttfp, 0.5) * 1e3, pct(ttfp, 0.95) * 1e3)
+            answer = [x.t_answer - x.t_post for x in probes]
+            result["answer_ms"] = (pct(answer, 0.5) * 1e3, pct(answer, 0.95) * 1e3)
+            result["ttfp_after"] = crowd
+            result["connected"] = sum(1 for x in lis if x.t_first is not None)
             await asyncio.sleep(1.5)
             async with http.get(base + "/stats") as r:
                 s0 = json.loads(await r.text())
@@ -255,22 +281,20 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
                 s1 = json.loads(await r.text())
             t1 = time.perf_counter()
             span, n = t1 - t0, max(1, len(lis))
-            streams = speakers if mode == "relay" else 1
+            streams = tracks
             result["cpu_ms_per_listener_s"] = (s1["cpu"] - s0["cpu"]) * 1e3 / (n * span)
             result["sent_pps"] = (s1["sent"] - s0["sent"]) / (n * span * streams)
-            result["recv_pps"] = sum(x.packets - c for x, c in zip(lis, c0)) / (n * span * streams)
+            result["recv_pps"] = sum(x.packets - c for x, c in zip(lis, c0, strict=False)) / (
+                n * span * streams
+            )
             lat = latencies(send_onsets, [o for x in lis for o in x.onsets if t0 <= o <= t1])
             result["latency_ms"] = (pct(lat, 0.5) * 1e3, pct(lat, 0.95) * 1e3)
-            late = lis[400:] if len(lis) > 400 else lis
-            ttfp = [x.t_first - x.t_post for x in late if x.t_first is not None]
-            result["ttfp_ms"] = (pct(ttfp, 0.5) * 1e3, pct(ttfp, 0.95) * 1e3)
-            result["ttfp_after"] = min(400, len(lis) - len(late)) if len(lis) > 400 else 0
     finally:
         for task in tasks:
             task.cancel()
-        for peer in [*lis, *pubs]:
+        for pc in [x.pc for x in lis] + [p.pc for p in pubs]:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(peer.pc.close(), 5)
+                await asyncio.wait_for(pc.close(), 5)
         child.terminate()
         await child.wait()
     return result
@@ -293,15 +317,14 @@ def free_port() -> int:
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| server | speakers | listeners (connected) | CPU ms / listener-s | pkts sent / listener-s "
-        "| pkts recv / listener-s | added latency p50 / p95 ms | first packet p50 / p95 ms |\n"
+        "| server | speakers | listeners (connected) | CPU ms / listener-s "
+        "| pkts sent / listener-s | pkts recv / listener-s "
+        "| added latency p50 / p95 ms | first packet p50 / p95 ms |\n"
         "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
     )
     lines = []
     for r in rows:
-        ttfp = f"{r['ttfp_ms'][0]:.0f} / {r['ttfp_ms'][1]:.0f}"
-        if r.get("ttfp_after"):
-            ttfp += f" (last {r['connected'] - r['ttfp_after']}, after {r['ttfp_after']})"
+        ttfp = f"{r['ttfp_ms'][0]:.0f} / {r['ttfp_ms'][1]:.0f} ({r['ttfp_after']} others on)"
         lines.append(
             f"| {r['mode']} | {r['speakers']} | {r['listeners']} ({r['connected']}) "
             f"| {r['cpu_ms_per_listener_s']:.2f} | {r['sent_pps']:.1f} | {r['recv_pps']:.1f} "
@@ -311,6 +334,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
+    global PROBES
+    PROBES = args.probes
     rows = []
     for mode in args.modes.split(","):
         for speakers in [int(s) for s in args.speakers.split(",")]:
@@ -333,5 +358,6 @@ if __name__ == "__main__":
     parser.add_argument("--modes", default="droproom,relay")
     parser.add_argument("--window", type=float, default=3.0)
     parser.add_argument("--relay-max", type=int, default=500)
+    parser.add_argument("--probes", type=int, default=PROBES)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     asyncio.run(main(parser.parse_args()))

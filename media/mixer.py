@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 TICK = "tick"  # the timeline source of everything the mixer itself makes
 # A forwarded voice with no packet for this long is covered by silence.
 _STALL_S = 2 * FRAME_S
+_MAX_COVER = 3
 
 
 class OpusEncoder:
@@ -70,6 +71,9 @@ class Mixer:
         self._clock = clock
         self._encoders: dict[str | None, OpusEncoder] = {}
         self.encoded = 0
+        # Silence frames sent to cover a stalled forwarded voice; as many of
+        # its late packets are then dropped, so listeners keep 50 packets/s.
+        self._covered = 0
 
     def active(self) -> list[Publisher]:
         return [p for p in self._publishers.values() if not p.muted]
@@ -78,6 +82,9 @@ class Mixer:
         """Forward path: the only unmuted voice goes out as it arrives."""
         active = self.active()
         if len(active) != 1 or active[0] is not publisher:
+            return
+        if self._covered:
+            self._covered -= 1
             return
         now = self._clock()
         for excluded, feed in list(self._feeds.items()):
@@ -101,6 +108,8 @@ class Mixer:
 
     def _tick_forwarding(self, voice: Publisher, tick_no: int, now: float) -> None:
         stalled = voice.is_stalled(now, _STALL_S)
+        if stalled:
+            self._covered = min(self._covered + 1, _MAX_COVER)
         quiet = [f for e, f in self._feeds.items() if stalled or e == voice.identity]
         self._silence(quiet, tick_no, now)
 
