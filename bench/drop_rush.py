@@ -40,6 +40,7 @@ from server.stripe_embed import free_port  # noqa: E402
 from server.tokens import mint  # noqa: E402
 
 ROOM = "rush"
+SECRET = "bench-secret-0123456789abcdef0123456789"
 NODE_CLIENTS = r"""
 import { io } from "socket.io-client";
 const [url, tokensFile] = process.argv.slice(2);
@@ -186,7 +187,8 @@ async def redis_benchmark(url: str, sock: Path) -> float | None:
         "__rand_int__",
         *[str(x) for x in a[1:]],
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    done = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, timeout=120)
+    out = done.stdout
     # "EVALSHA ...: 87000.00 requests per second, p50=..."
     for part in out.replace("\r", "\n").split("\n"):
         if "requests per second" in part:
@@ -251,7 +253,7 @@ async def rush(url: str, tmp: Path, buyers: int, stock: int) -> dict[str, Any]:
         await asyncio.sleep(1.0)
         start = time.time() + 1.0
         req = DropRequest("cap", start, start + 600, stock, 1)
-        drop, events = await shop.drops.schedule(ROOM, req, time.time())
+        drop, _ = await shop.drops.schedule(ROOM, req, time.time())
         line = await asyncio.wait_for(node.stdout.readline(), 180)
         results = json.loads(line)
         final = await shop.drops.get(ROOM, drop.id)
