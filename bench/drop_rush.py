@@ -102,7 +102,7 @@ def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], Path]:
 async def seed_bench_drop(redis: aioredis.Redis, drop_id: str, now: float) -> None:
     await redis.hset(
         keys.drop(ROOM, drop_id),
-        mapping={  # type: ignore[misc]
+        mapping={
             "product_id": "cap",
             "price": 1200,
             "currency": "usd",
