@@ -11,13 +11,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
 from aiohttp import web
 
-from kernel.eventlog import verify
+from kernel.eventlog import Verdict, verify
+from rooms.store import RoomStore
 from server import demo, media_routes, tokens
 from server.app import create_app
-from server.appkeys import ROOMS, SETTINGS
+from server.appkeys import SETTINGS
 from server.config import Settings
+from server.redis_embed import EmbeddedRedis
 from server.roles import Role
 
 
@@ -104,15 +107,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _verify_log(settings: Settings, room: str) -> Verdict:
+    """Only Redis is needed: the embedded one of the data dir, or REDIS_URL."""
+    embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir)
+    url = settings.redis_url or await embedded.start()  # type: ignore[union-attr]
+    client = aioredis.from_url(url, decode_responses=True)
+    try:
+        return verify([e async for e in RoomStore(client).log_entries(room)])
+    finally:
+        await client.aclose()
+        if embedded is not None:
+            await embedded.stop()
+
+
 def cmd_log_verify(args: argparse.Namespace) -> int:
-    result: dict[str, Any] = {}
-
-    async def body(app: web.Application) -> None:
-        entries = [e async for e in app[ROOMS].log_entries(args.room)]
-        result["verdict"] = verify(entries)
-
-    asyncio.run(_with_app(_settings(args), body))
-    verdict = result["verdict"]
+    verdict = asyncio.run(_verify_log(_settings(args), args.room))
     if verdict.ok:
         sys.stdout.write(f"ok: {verdict.checked} entries of room {args.room} chain correctly\n")
         return 0

@@ -1,11 +1,12 @@
 """The one clock of the server: periodic jobs run here, each handed `now`.
 
 Jobs must be idempotent across nodes (a Lua script or a ZREM decides who
-acts). A failing job is logged and runs again next time.
+acts). A failing job is logged and runs again next time. Stopping is bounded:
+a job that swallows its cancellation (some SDKs retry through it) still ends
+at its next turn, and a job that hangs is abandoned after a few seconds.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -13,6 +14,7 @@ from collections.abc import Awaitable, Callable
 logger = logging.getLogger(__name__)
 
 Job = Callable[[float], Awaitable[None]]
+STOP_GRACE_S = 5.0
 
 
 class Scheduler:
@@ -20,29 +22,35 @@ class Scheduler:
         self.clock = clock
         self._jobs: list[tuple[float, Job]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
 
     def every(self, interval_s: float, job: Job) -> None:
         self._jobs.append((interval_s, job))
-        if self._tasks:  # already started: run it too
+        if self._running:
             self._tasks.append(asyncio.create_task(self._loop(interval_s, job)))
 
     async def _loop(self, interval_s: float, job: Job) -> None:
-        while True:
+        while self._running:
             try:
                 await job(self.clock())
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("scheduled job %s failed", getattr(job, "__qualname__", job))
-            await asyncio.sleep(interval_s)
+            if self._running:
+                await asyncio.sleep(interval_s)
 
     def start(self) -> None:
+        self._running = True
         self._tasks = [asyncio.create_task(self._loop(i, j)) for i, j in self._jobs]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        self._running = False
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+        for task in pending:
+            logger.warning("scheduled job %s did not stop; abandoned", task.get_coro())
