@@ -164,7 +164,7 @@ class EmbeddedStripe:
 
 async def _watch_parent(parent: int) -> None:
     # Exit by ourselves when the server that started us is gone.
-    while os.getppid() == parent:  # noqa: ASYNC110 (no event to wait on: we poll the OS)
+    while os.getppid() == parent:
         await asyncio.sleep(1.0)
     os._exit(0)
 
