@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
-from kernel.errors import DomainError, from_code
+from kernel.errors import DomainError, Invalid, from_code
 from kernel.eventlog import Entry
 from rooms import keys, scripts
 from rooms.model import Participant, Room
@@ -59,6 +59,10 @@ class RoomStore:
         """Run one script; its refusal becomes the matching DomainError."""
         try:
             return await self._scripts[script](keys=list(keys_), args=list(args))
+        except UnicodeEncodeError:
+            # A lone surrogate ("\ud800") decodes from JSON but is not UTF-8:
+            # refused before anything reaches Redis.
+            raise Invalid("text must be valid Unicode (no lone surrogates)") from None
         except ResponseError as exc:
             error = as_domain_error(exc)
             if error is None:
