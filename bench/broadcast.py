@@ -1,0 +1,317 @@
+"""Broadcast fan-out: how long a room-wide broadcast takes to reach 1,000 and
+3,000 websocket listeners, for droproom and for two bare servers doing the
+same broadcast (python-socketio on aiohttp with its defaults, Node socket.io).
+
+The listeners are one separate Node process (`bench/js/listeners.mjs`) with
+N official socket.io-client connections. Each broadcast is a `poll:updated`
+carrying `server_time` (the server's clock just before it emits; droproom
+stamps it in the tally flush), and a listener's latency is its `Date.now()`
+on arrival minus that: one machine, one clock, no skew. A round is one
+broadcast; the next starts once every listener has the previous one.
+
+droproom: a real `droproom serve` (embedded Redis, own data dir under /tmp),
+a room made with the admin HTTP API, listener tokens minted with the same
+secret; each round one new voter votes and the coalesced tally flush
+(every 250 ms) broadcasts the tallies.
+
+    python bench/broadcast.py [--listeners 1000,3000] [--rounds 10]
+                              [--servers droproom,python,node]
+
+Every process it starts is stopped by it (and each stops by itself when its
+stdin closes).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import socketio
+
+from server import tokens
+from server.roles import Role
+
+ROOT = Path(__file__).resolve().parent.parent
+WEB_CLIENT = ROOT / "web_client"
+JS = Path(__file__).resolve().parent / "js"
+SECRET = "bench-secret-0123456789abcdef0123456789"
+ADMIN_KEY = "bench-admin-key"
+ROOM = "bench"
+ROUND_TIMEOUT_S = 15.0
+CONNECT_TIMEOUT_S = 300.0
+
+
+def raise_open_files(wanted: int = 65536) -> int:
+    """Children inherit it: the Node listeners need a socket per listener."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return max(soft, target)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Child:
+    """A child process we own: started with a pipe on stdin, stopped by pid."""
+
+    def __init__(self, process: asyncio.subprocess.Process, name: str) -> None:
+        self.process = process
+        self.name = name
+
+    @classmethod
+    async def start(cls, name: str, *cmd: str, env: dict[str, str] | None = None) -> "Child":
+        process = await asyncio.create_subprocess_exec(
+            *cmd,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            limit=16 * 1024 * 1024,
+        )
+        return cls(process, name)
+
+    async def line(self, timeout: float) -> str:
+        assert self.process.stdout is not None
+        async with asyncio.timeout(timeout):
+            raw = await self.process.stdout.readline()
+        if not raw:
+            raise RuntimeError(f"{self.name} exited ({self.process.returncode})")
+        return raw.decode()
+
+    async def wait_for_line(self, marker: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            text = await self.line(deadline - time.monotonic())
+            if marker in text:
+                return text
+
+    async def stop(self, grace_s: float = 20.0) -> None:
+        if self.process.returncode is not None:
+            return
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(grace_s):
+                await self.process.wait()
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+@dataclass
+class Target:
+    """One server under test: how to start it, prepare it and make it broadcast."""
+
+    name: str
+    url: str
+    server: Child
+    trigger: Callable[[int], Awaitable[None]] = field(repr=False)
+    listener_tokens: list[str] | None = None
+    state_event: str | None = None
+    clients: list[socketio.AsyncClient] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.disconnect()
+        await self.server.stop()
+
+
+async def sio_client(url: str, auth: dict[str, Any]) -> socketio.AsyncClient:
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(url, auth=auth, transports=["websocket"], wait_timeout=30)
+    return client
+
+
+def mint(identity: str, role: Role) -> str:
+    return tokens.mint(
+        SECRET, room=ROOM, identity=identity, role=role, name=identity, ttl_s=3600, now=time.time()
+    )
+
+
+async def start_droproom(listeners: int, rounds: int, data_dir: Path) -> Target:
+    port = free_port()
+    server = await Child.start(
+        "droproom",
+        sys.executable,
+        "-m",
+        "server.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        env={"DROPROOM_SECRET": SECRET, "DROPROOM_ADMIN_KEY": ADMIN_KEY, "REDIS_URL": ""},
+    )
+    await server.wait_for_line("listening", 60)
+    url = f"http://127.0.0.1:{port}"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{url}/api/v1/rooms",
+            json={"id": ROOM, "title": "Broadcast bench", "modules": ["polls"]},
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        ) as resp,
+    ):
+        if resp.status != 201:
+            raise RuntimeError(f"creating the room answered {resp.status}: {await resp.text()}")
+    moderator = await sio_client(url, {"token": mint("moderator", Role.MODERATOR)})
+    created = await moderator.call("poll:create", {"question": "Which?", "options": ["a", "b"]})
+    poll_id = created["poll"]["id"]
+    voters = [await sio_client(url, {"token": mint(f"v{r}", Role.LISTENER)}) for r in range(rounds)]
+
+    async def trigger(round_: int) -> None:
+        answer = await voters[round_ - 1].call("poll:vote", {"poll_id": poll_id, "option": 0})
+        if not answer.get("ok"):
+            raise RuntimeError(f"vote refused: {answer}")
+
+    listener_tokens = [mint(f"l{i}", Role.LISTENER) for i in range(listeners)]
+    clients = [moderator, *voters]
+    return Target("droproom", url, server, trigger, listener_tokens, "room:state", clients)
+
+
+async def start_bare(name: str, *cmd: str) -> Target:
+    port = free_port()
+    server = await Child.start(name, *cmd, str(port))
+    await server.wait_for_line("listening", 60)
+    url = f"http://127.0.0.1:{port}"
+    controller = await sio_client(url, {"controller": True})
+
+    async def trigger(round_: int) -> None:
+        await controller.call("bench:go", {"votes": round_})
+
+    return Target(name, url, server, trigger, clients=[controller])
+
+
+@dataclass
+class Result:
+    server: str
+    listeners: int
+    connected: int = 0
+    connect_s: float = 0.0
+    samples: list[float] = field(default_factory=list)
+    last: list[float] = field(default_factory=list)
+    missing: int = 0
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def measure(target: Target, listeners: int, rounds: int, tmp: Path) -> Result:
+    result = Result(target.name, listeners)
+    env = {"URL": target.url, "N": str(listeners), "WEB_CLIENT": str(WEB_CLIENT)}
+    if target.listener_tokens is not None:
+        token_file = tmp / f"tokens-{target.name}-{listeners}.json"
+        token_file.write_text(json.dumps(target.listener_tokens))
+        env["TOKENS"] = str(token_file)
+    if target.state_event:
+        env["STATE_EVENT"] = target.state_event
+    env["ROUND_TIMEOUT_MS"] = str(int(ROUND_TIMEOUT_S * 1000))
+    crowd = await Child.start("listeners", "node", str(JS / "listeners.mjs"), env=env)
+    try:
+        ready = json.loads(await crowd.wait_for_line('"ready"', CONNECT_TIMEOUT_S))
+        result.connected, result.connect_s = ready["connected"], ready["ms"] / 1000
+        await asyncio.sleep(2.0)  # let the joins' presence broadcasts pass
+        for round_ in range(1, rounds + 1):
+            await target.trigger(round_)
+            line = json.loads(await crowd.wait_for_line('"round"', ROUND_TIMEOUT_S + 10))
+            result.samples += line["lat"]
+            result.last.append(max(line["lat"], default=float("nan")))
+            result.missing += line["missing"]
+            await asyncio.sleep(0.3)
+    finally:
+        await crowd.stop()
+    return result
+
+
+async def run_one(server: str, listeners: int, rounds: int, tmp: Path) -> Result:
+    if server == "droproom":
+        target = await start_droproom(listeners, rounds, tmp / f"droproom-{listeners}")
+    elif server == "python":
+        script = str(ROOT / "bench" / "bare_sio.py")
+        target = await start_bare("python-socketio", sys.executable, script)
+    else:
+        target = await start_bare(
+            "node socket.io", "node", str(JS / "bare_server.mjs"), str(WEB_CLIENT)
+        )
+    try:
+        return await measure(target, listeners, rounds, tmp)
+    finally:
+        await target.close()
+
+
+def table(results: list[Result]) -> str:
+    rows = [
+        "| server | listeners (connected) | p50 ms | p95 ms | p99 ms "
+        "| last listener ms (median / worst round) | missed | p50 / p99 vs bare python "
+        "| p50 / p99 vs bare Node |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    by_key = {(r.server, r.listeners): r for r in results}
+    for r in results:
+        ratios = []
+        for base in ("python-socketio", "node socket.io"):
+            b = by_key.get((base, r.listeners))
+            if b is None or b is r:
+                ratios.append("")
+            else:
+                ratios.append(f"{r.pct(0.5) / b.pct(0.5):.2f} / {r.pct(0.99) / b.pct(0.99):.2f}")
+        last = f"{statistics.median(r.last):.0f} / {max(r.last):.0f}" if r.last else "n/a"
+        rows.append(
+            f"| {r.server} | {r.listeners} ({r.connected}) | {r.pct(0.5):.0f} | "
+            f"{r.pct(0.95):.0f} | {r.pct(0.99):.0f} | {last} | {r.missing} | "
+            f"{ratios[0]} | {ratios[1]} |"
+        )
+    return "\n".join(rows)
+
+
+async def main(args: argparse.Namespace) -> int:
+    raise_open_files()
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="droproom-bench-") as tmp:
+        for listeners in args.listeners:
+            for server in args.servers:
+                result = await run_one(server, listeners, args.rounds, Path(tmp))
+                results.append(result)
+                sys.stderr.write(
+                    f"{result.server} {listeners}: p50 {result.pct(0.5):.0f} ms, "
+                    f"p99 {result.pct(0.99):.0f} ms, missed {result.missing}\n"
+                )
+    sys.stdout.write(table(results) + "\n")
+    return 0
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--listeners", default="1000,3000")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--servers", default="droproom,python,node")
+    args = parser.parse_args(argv)
+    args.listeners = [int(n) for n in args.listeners.split(",")]
+    names = {"droproom", "python", "node"}
+    args.servers = [s for s in args.servers.split(",") if s in names]
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse())))
