@@ -31,7 +31,8 @@ class TallyBroadcaster:
         events = []
         for room, poll_id in dirty:
             poll = await polls.get(self.store, room, poll_id)
-            events.append(to_room(room, "poll:updated", {"poll": poll.to_wire(now)}))
+            payload = {"poll": poll.to_wire(now), "server_time": now}  # clients measure lag
+            events.append(to_room(room, "poll:updated", payload))
         return events
 
 
