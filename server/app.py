@@ -35,6 +35,7 @@ from server.errors import error_middleware
 from server.metrics import METRICS, Metrics
 from server.redis_embed import EmbeddedRedis
 from server.scheduler import Scheduler
+from server.sio_transport import use_plain_websockets
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def _socketio(settings: Settings) -> socketio.AsyncServer:
     if settings.multi_node and settings.redis_url:
         # Relays emits between server processes; the truth stays in our store.
         manager = socketio.AsyncRedisManager(settings.redis_url)
-    return socketio.AsyncServer(
+    sio = socketio.AsyncServer(
         async_mode="aiohttp",
         cors_allowed_origins="*",
         client_manager=manager,
@@ -80,6 +81,8 @@ def _socketio(settings: Settings) -> socketio.AsyncServer:
         logger=False,
         engineio_logger=False,
     )
+    use_plain_websockets(sio)
+    return sio
 
 
 def create_app(settings: Settings) -> web.Application:

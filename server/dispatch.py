@@ -5,6 +5,7 @@ errors become `{"ok": false, "error": ...}`; anything else is logged and
 answered `unavailable`, so no input crashes a handler.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -17,6 +18,7 @@ from aiohttp import web
 from kernel.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized, Unavailable
 from kernel.events import Event
 from kernel.validate import as_payload
+from rooms.model import Room
 from server.appkeys import EMITTER, ROOMS
 from server.errors import nack
 from server.metrics import METRICS
@@ -55,11 +57,19 @@ class Route:
     module: str | None
 
 
+# How long a node trusts its copy of a room's settings (modules) before it
+# reads them again: the module check would otherwise cost every event a Redis
+# round trip. A change made on this node is seen at once; on other nodes
+# within this time.
+ROOM_CACHE_S = 1.0
+
+
 class Dispatcher:
     def __init__(self, app: web.Application, sio: socketio.AsyncServer) -> None:
         self.app = app
         self.sio = sio
         self.routes: dict[str, Route] = {}
+        self._rooms: dict[str, tuple[float, asyncio.Future[Room | None]]] = {}
 
     def add(
         self, event: str, handler: Handler, *, role: Role = Role.LISTENER, module: str | None = None
@@ -103,8 +113,28 @@ class Dispatcher:
             await self._require_module(claims.room, route.module)
         return await route.handler(Ctx(self.app, sid, claims, time.time()), body)
 
+    def forget_room(self, room_id: str) -> None:
+        """Its settings changed: read them again next time."""
+        self._rooms.pop(room_id, None)
+
+    async def _room(self, room_id: str, now: float) -> Room | None:
+        """The room's settings; one read per node per ROOM_CACHE_S, shared by
+        every event that arrives meanwhile (a drop opening sends thousands)."""
+        cached = self._rooms.get(room_id)
+        if cached is None or cached[0] <= now:
+            loading = asyncio.ensure_future(self.app[ROOMS].get_room(room_id))
+            cached = self._rooms[room_id] = (now + ROOM_CACHE_S, loading)
+            loading.add_done_callback(lambda f: self._drop_failed(room_id, f))
+        return await asyncio.shield(cached[1])
+
+    def _drop_failed(self, room_id: str, loading: "asyncio.Future[Room | None]") -> None:
+        entry = self._rooms.get(room_id)
+        failed = loading.cancelled() or loading.exception() is not None
+        if entry is not None and entry[1] is loading and (failed or loading.result() is None):
+            del self._rooms[room_id]
+
     async def _require_module(self, room_id: str, module: str) -> None:
-        room = await self.app[ROOMS].get_room(room_id)
+        room = await self._room(room_id, time.monotonic())
         if room is None:
             raise NotFound("no such room")
         if not room.has(module):

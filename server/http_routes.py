@@ -11,7 +11,7 @@ from kernel.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorize
 from kernel.eventlog import verify
 from rooms import keys, lifecycle
 from server import snapshot, tokens
-from server.appkeys import EMITTER, REDIS, ROOMS, SETTINGS
+from server.appkeys import DISPATCHER, EMITTER, REDIS, ROOMS, SETTINGS
 from server.errors import read_json
 from server.http_auth import require_admin, require_token
 from server.metrics import handle_metrics
@@ -98,6 +98,7 @@ async def update_room(request: web.Request) -> web.Response:
         by = claims.identity
     body = await read_json(request)
     room, events = await lifecycle.update(request.app[ROOMS], room_id, body, time.time(), by)
+    request.app[DISPATCHER].forget_room(room_id)
     await request.app[EMITTER].emit(events)
     return web.json_response(room.to_wire())
 

@@ -154,6 +154,7 @@ async def on_chat_send(ctx: Ctx, p: P) -> dict[str, Any]:
 
 async def on_room_update(ctx: Ctx, p: P) -> dict[str, Any]:
     room, events = await lifecycle.update(ctx.app[ROOMS], ctx.room, p, ctx.now, ctx.identity)
+    ctx.app[DISPATCHER].forget_room(ctx.room)
     await ctx.emit(events)
     return {"room": room.to_wire()}
 
