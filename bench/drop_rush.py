@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -196,6 +195,96 @@ async def redis_benchmark(url: str, sock: Path) -> float | None:
     return None
 
 
+async def run_node_buyers(tmp: Path, url: str, tokens: list[str], fire: Any) -> list[list[Any]]:
+    """Start the Node buyers, call `fire()` once all are connected, return
+    their results ([latency ms, code, arrival ms] per buyer)."""
+    (tmp / "tokens.json").write_text(json.dumps(tokens))
+    (tmp / "clients.mjs").write_text(NODE_CLIENTS)
+    if not (tmp / "node_modules").exists():
+        (tmp / "node_modules").symlink_to(ROOT / "web_client" / "node_modules")
+    node = await asyncio.create_subprocess_exec(
+        "node",
+        str(tmp / "clients.mjs"),
+        url,
+        str(tmp / "tokens.json"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        limit=2**26,
+    )
+    assert node.stderr is not None and node.stdout is not None
+    try:
+        ready = await asyncio.wait_for(node.stderr.readline(), 180)
+        if b"ready" not in ready:
+            raise RuntimeError(f"node clients: {ready!r}")
+        await asyncio.sleep(1.0)
+        await fire()
+        return list(json.loads(await asyncio.wait_for(node.stdout.readline(), 180)))
+    finally:
+        if node.returncode is None:
+            node.kill()
+            await node.wait()
+
+
+def summarize(results: list[list[Any]]) -> dict[str, Any]:
+    latencies = [r[0] for r in results]
+    first = min(r[2] - r[0] for r in results)
+    last = max(r[2] for r in results)
+    codes: dict[str, int] = {}
+    for r in results:
+        codes[r[1]] = codes.get(r[1], 0) + 1
+    return {
+        "answers": len(results),
+        "answers_per_s": len(results) / ((last - first) / 1000),
+        "p50_ms": pct(latencies, 50),
+        "p99_ms": pct(latencies, 99),
+        "codes": codes,
+    }
+
+
+async def bare_socketio(url: str, tmp: Path, buyers: int) -> dict[str, Any]:
+    """The framework's floor: a bare python-socketio server whose `cart:add`
+    runs the same reservation script once and answers, nothing else."""
+    import socketio
+
+    redis = aioredis.Redis(
+        connection_pool=aioredis.BlockingConnectionPool.from_url(url, max_connections=64)
+    )
+    now = time.time()
+    await seed_bench_drop(redis, "floor", now)
+    script = redis.register_script(_RESERVE)
+    sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
+    app = web.Application()
+    sio.attach(app)
+    index: dict[str, int] = {}
+
+    @sio.on("connect")
+    async def on_connect(sid: str, environ: Any, auth: Any = None) -> None:
+        index[sid] = len(index)
+
+    @sio.on("cart:add")
+    async def on_add(sid: str, payload: Any) -> dict[str, Any]:
+        script_keys, args = script_args(index[sid], "floor", now)
+        res = await script(keys=script_keys, args=args)
+        if res[0] == b"ok":
+            return {"ok": True}
+        return {"ok": False, "error": {"code": res[0].decode(), "message": res[1].decode()}}
+
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+
+    async def fire() -> None:
+        await sio.emit("drop:updated", {"drop": {"id": "floor", "state": "live"}})
+
+    try:
+        results = await run_node_buyers(tmp, f"http://127.0.0.1:{port}", ["-"] * buyers, fire)
+    finally:
+        await runner.cleanup()
+        await redis.aclose()
+    return summarize(results)
+
+
 async def rush(url: str, tmp: Path, buyers: int, stock: int) -> dict[str, Any]:
     settings = Settings.from_env(
         data_dir=tmp / "data",
@@ -208,7 +297,6 @@ async def rush(url: str, tmp: Path, buyers: int, stock: int) -> dict[str, Any]:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", settings.port).start()
-    node = None
     try:
         from commerce.catalog import Kind, Product
         from commerce.drops import DropRequest
@@ -232,51 +320,23 @@ async def rush(url: str, tmp: Path, buyers: int, stock: int) -> dict[str, Any]:
             )
             for i in range(buyers)
         ]
-        (tmp / "tokens.json").write_text(json.dumps(tokens))
-        (tmp / "clients.mjs").write_text(NODE_CLIENTS)
-        env = {**os.environ, "NODE_PATH": str(ROOT / "web_client" / "node_modules")}
-        (tmp / "node_modules").symlink_to(ROOT / "web_client" / "node_modules")
-        node = await asyncio.create_subprocess_exec(
-            "node",
-            str(tmp / "clients.mjs"),
-            settings.public_url,
-            str(tmp / "tokens.json"),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            limit=2**26,
-        )
-        assert node.stderr is not None and node.stdout is not None
-        ready = await asyncio.wait_for(node.stderr.readline(), 120)
-        if b"ready" not in ready:
-            raise RuntimeError(f"node clients: {ready!r}")
-        await asyncio.sleep(1.0)
-        start = time.time() + 1.0
-        req = DropRequest("cap", start, start + 600, stock, 1)
-        drop, _ = await shop.drops.schedule(ROOM, req, time.time())
-        line = await asyncio.wait_for(node.stdout.readline(), 180)
-        results = json.loads(line)
+        dropped: dict[str, Any] = {}
+
+        async def fire() -> None:
+            start = time.time() + 1.0
+            req = DropRequest("cap", start, start + 600, stock, 1)
+            dropped["drop"], _ = await shop.drops.schedule(ROOM, req, time.time())
+
+        results = await run_node_buyers(tmp, settings.public_url, tokens, fire)
+        drop = dropped["drop"]
         final = await shop.drops.get(ROOM, drop.id)
     finally:
-        if node is not None and node.returncode is None:
-            node.kill()
-            await node.wait()
         await runner.cleanup()
-    latencies = [r[0] for r in results]
-    first = min(r[2] - r[0] for r in results)
-    last = max(r[2] for r in results)
-    codes: dict[str, int] = {}
-    for r in results:
-        codes[r[1]] = codes.get(r[1], 0) + 1
-    return {
-        "answers": len(results),
-        "answers_per_s": len(results) / ((last - first) / 1000),
-        "p50_ms": pct(latencies, 50),
-        "p99_ms": pct(latencies, 99),
-        "codes": codes,
-        "oversell": max(0, codes.get("ok", 0) - stock) + max(0, -final.remaining),
-        "remaining": final.remaining,
-    }
+    summary = summarize(results)
+    ok = summary["codes"].get("ok", 0)
+    summary["oversell"] = max(0, ok - stock) + max(0, -final.remaining)
+    summary["remaining"] = final.remaining
+    return summary
 
 
 async def main() -> None:
@@ -290,29 +350,38 @@ async def main() -> None:
         url = f"unix://{sock}"
         try:
             result = await rush(url, tmp, args.buyers, args.stock)
+            floor = await bare_socketio(url, tmp, args.buyers)
             bare = await bare_asyncio(url)
             physical = await redis_benchmark(url, sock)
         finally:
             proc.terminate()
             proc.wait()
+    rate = result["answers_per_s"]
+    rows = [
+        ("droproom cart:add (2,000 JS clients)", rate, result["p50_ms"], result["p99_ms"]),
+        (
+            "bare python-socketio + same script",
+            floor["answers_per_s"],
+            floor["p50_ms"],
+            floor["p99_ms"],
+        ),
+        ("bare redis.asyncio loop, 50 concurrent", bare, None, None),
+        ("redis-benchmark EVALSHA, 50 clients", physical, None, None),
+    ]
     out = sys.stdout
+    out.write(f"drop rush: {args.buyers} buyers, stock {args.stock}, limit 1\n")
+    out.write("| path | calls/s | p50 ms | p99 ms | droproom / this |\n|---|---|---|---|---|\n")
+    for name, calls, p50, p99 in rows:
+        if not calls:
+            out.write(f"| {name} | n/a (apt-get install redis-tools) | | | |\n")
+            continue
+        p50s = f"{p50:.0f}" if p50 is not None else ""
+        p99s = f"{p99:.0f}" if p99 is not None else ""
+        out.write(f"| {name} | {calls:,.0f} | {p50s} | {p99s} | {rate / calls:.2f} |\n")
     out.write(
-        f"droproom: {result['answers']} answers, {result['answers_per_s']:.0f} answers/s, "
-        f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms, "
-        f"codes {result['codes']}, oversell {result['oversell']}, "
+        f"droproom outcome: {result['codes']}, oversell {result['oversell']}, "
         f"remaining {result['remaining']}\n"
     )
-    out.write(
-        f"bare redis.asyncio loop (50 concurrent): {bare:.0f} calls/s; "
-        f"droproom ratio {result['answers_per_s'] / bare:.2f}\n"
-    )
-    if physical:
-        out.write(
-            f"redis-benchmark EVALSHA (50 clients): {physical:.0f} calls/s; "
-            f"droproom ratio {result['answers_per_s'] / physical:.3f}\n"
-        )
-    else:
-        out.write("redis-benchmark not found (apt-get install redis-tools)\n")
 
 
 if __name__ == "__main__":
