@@ -7,7 +7,6 @@ aiohttp, socketio, stripe or `rooms`.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import msgpack
 import redis.asyncio as aioredis
 
 from commerce import keys
@@ -98,8 +98,10 @@ def new_product_id() -> str:
     return "prod_" + secrets.token_hex(8)
 
 
-def product_from_json(raw: bytes | str) -> Product:
-    d = json.loads(raw)
+# A product is stored as one msgpack blob: read only by Python, compact, and
+# decoded faster than JSON on every slot and drop view.
+def product_from_blob(raw: bytes) -> Product:
+    d = msgpack.unpackb(raw)
     return Product(
         id=d["id"],
         title=d["title"],
@@ -111,10 +113,10 @@ def product_from_json(raw: bytes | str) -> Product:
     )
 
 
-def product_json(product: Product) -> str:
+def product_blob(product: Product) -> bytes:
     d = product.as_dict()
     d.pop("remaining")
-    return json.dumps(d, separators=(",", ":"))
+    return bytes(msgpack.packb(d))
 
 
 _CREATE = """
@@ -138,7 +140,7 @@ class Catalog:
 
     async def create(self, product: Product) -> Product:
         tracked = "1" if product.stock is not None else "0"
-        args: list[Any] = [product_json(product), tracked, product.stock or 0]
+        args: list[Any] = [product_blob(product), tracked, product.stock or 0]
         args += [product.price, product.currency, product.id]
         created = await self._create(keys=[keys.product(product.id)], args=args)
         if not created:
@@ -149,7 +151,7 @@ class Catalog:
         raw = await self._redis.hgetall(keys.product(product_id))
         if not raw:
             return None
-        return product_from_json(raw[b"data"]), inventory_from_hash(raw)
+        return product_from_blob(raw[b"data"]), inventory_from_hash(raw)
 
     async def get(self, product_id: str) -> tuple[Product, Inventory | None]:
         found = await self.find(product_id)
