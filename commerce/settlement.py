@@ -19,7 +19,7 @@ from commerce.order_store import OrderStore, Settled
 from commerce.orders import Order, Reason, build_receipt
 from commerce.stripe_gateway import Intent, StripeGateway
 from kernel.errors import DomainError
-from kernel.events import Event, to_identity
+from kernel.events import Event, to_identity, to_staff
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +138,12 @@ class Settlement:
         return events
 
     async def _told(self, order: Order) -> list[Event]:
+        """The buyer hears of their order; the room's staff see it in their
+        order feed (the buyer's identity, never their payment details)."""
         fresh = await self._orders.get(order.room, order.id)
         payload = {"order": fresh.as_dict()}
-        return [to_identity(order.room, order.identity, "order:updated", payload)]
+        feed = {"order": {**fresh.as_dict(), "buyer": fresh.identity}}
+        return [
+            to_identity(order.room, order.identity, "order:updated", payload),
+            to_staff(order.room, "order:feed", feed),
+        ]

@@ -18,9 +18,9 @@ from rooms.lifecycle import list_rooms
 from server import snapshot, tokens
 from server.appkeys import EMITTER, ROOMS, SCHEDULER, SETTINGS, SIO
 from server.coalesce import PresenceBroadcaster, TallyBroadcaster
-from server.emitter import identity_channel, room_channel
+from server.emitter import identity_channel, room_channel, staff_channel
 from server.metrics import METRICS
-from server.roles import Claims
+from server.roles import Claims, Role
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,8 @@ class Connections:
         await self.sio.save_session(sid, {"claims": claims})
         await self.sio.enter_room(sid, room_channel(claims.room))
         await self.sio.enter_room(sid, identity_channel(claims.room, claims.identity))
+        if claims.role.can(Role.MODERATOR):
+            await self.sio.enter_room(sid, staff_channel(claims.room))
         person, joined = await presence.join(
             app[ROOMS],
             claims.room,

@@ -20,9 +20,15 @@ def identity_channel(room: str, identity: str) -> str:
     return f"i:{room}|{identity}"
 
 
+def staff_channel(room: str) -> str:
+    return "s:" + room
+
+
 def channel(event: Event) -> str:
     if event.audience is Audience.IDENTITY and event.identity is not None:
         return identity_channel(event.room, event.identity)
+    if event.audience is Audience.STAFF:
+        return staff_channel(event.room)
     return room_channel(event.room)
 
 

@@ -72,6 +72,7 @@ async def test_full_purchase(server: Harness) -> None:
     pinned = await mod.call("slot:pin", {"slot": 1, "product_id": "tee", "note": "signed"})
     assert pinned["ok"] and pinned["slot"]["product"]["price"] == 2500
     buyer = await server.connect(ROOM, "alice")
+    bystander = await server.connect(ROOM, "zed")
     state = buyer.received("room:state")[0]
     assert state["slots"][0]["product"]["id"] == "tee"
     assert state["drops"][0]["remaining"] == 5
@@ -92,6 +93,11 @@ async def test_full_purchase(server: Harness) -> None:
     drop = await _drop(server, drop_id)
     assert (drop.remaining, drop.held, drop.sold) == (3, 0, 2)
     assert not mod.received("order:updated")  # only the buyer hears of it
+    # The staff's order feed shows the paid order and who bought; listeners never see it.
+    feed = await mod.wait_for("order:feed", lambda d: d["order"]["status"] == "paid")
+    assert feed["order"]["buyer"] == "alice" and feed["order"]["total"] == 5000
+    assert feed["order"]["id"] == paid["order"]["id"]
+    assert not bystander.received("order:feed") and not buyer.received("order:feed")
 
 
 async def test_declined_card_fails_and_releases(server: Harness) -> None:

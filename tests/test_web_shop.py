@@ -161,6 +161,8 @@ async def test_drop_counts_down_on_the_server_clock_then_sells(
     await expect(receipt).to_contain_text("Payment received", timeout=20_000)
     await expect(receipt).to_contain_text("Paid $4.99")
     await expect(receipt).to_contain_text("1 × Tour tee")
+    orders = host.get_by_role("list", name="Orders")
+    await expect(orders).to_contain_text(re.compile(r"lee · 1 × Tour tee · \$4\.99 · paid"))
     await tab.screenshot("room-receipt", full_page=False)
     await receipt.get_by_role("button", name="Back to the room").click()
     await expect(room.get_by_role("complementary", name="Your cart")).to_be_hidden()

@@ -165,6 +165,8 @@ const HANDLERS = {
     upsert(store.state.orders, d.order.id, d.order);
     store.emit("orders", d.order);
   },
+  // Staff only: every order of the room as its status changes.
+  "order:feed": (store, d) => store.emit("orderFeed", d.order),
 };
 
 export const ALL_TOPICS = [

@@ -92,7 +92,17 @@ export function mountDropTools(root, { store, conn, role }) {
   });
   const list = h("ul", { class: "drop-list compact" });
   const feed = h("ol", { class: "sales-feed", "aria-live": "polite", "aria-label": "Stock changes" });
-  root.append(form, h("h3", {}, "Drops"), list, h("h3", {}, "Live stock"), feed);
+  const orders = h("ol", { class: "sales-feed", "aria-live": "polite", "aria-label": "Orders" });
+  root.append(form, h("h3", {}, "Drops"), list, h("h3", {}, "Live stock"), feed, h("h3", {}, "Orders"), orders);
+  store.on("orderFeed", (state, order) => {
+    if (!order) return;
+    const items = order.lines.map((l) => `${l.qty} × ${l.title}`).join(", ");
+    const row = h("li", { "data-key": order.id },
+      `${formatClock(store.clock.now())} · ${order.buyer} · ${items} · ${formatMoney(order.total, order.currency)} · ${order.status}`);
+    orders.querySelector(`[data-key="${CSS.escape(order.id)}"]`)?.remove();
+    orders.prepend(row);
+    while (orders.children.length > 50) orders.lastElementChild.remove();
+  });
 
   const lastRemaining = new Map();
   store.on("drops", (state, changed) => {
