@@ -2,8 +2,10 @@
 broadcast: every connection joins one room; a controller's `bench:go` makes
 the server emit a poll-shaped `poll:updated` with `server_time` to it.
 
-Usage: python bench/bare_sio.py PORT. Prints "listening" when ready; exits
-on SIGTERM or when stdin closes.
+Usage: python bench/bare_sio.py [--plain] PORT. `--plain` turns off the
+websocket's permessage-deflate (which aiohttp negotiates with every client
+that offers it, as the Node client does), as droproom does: the like-for-like
+baseline. Prints "listening" when ready; exits on SIGTERM or when stdin closes.
 """
 
 import asyncio
@@ -15,10 +17,26 @@ from typing import Any
 
 import socketio
 from aiohttp import web
+from engineio.async_drivers import aiohttp as eio_aiohttp
 
 
-def make_app() -> web.Application:
+class PlainWebSocket(eio_aiohttp.WebSocket):
+    """engine.io's aiohttp websocket, without per-message compression."""
+
+    async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+        self._sock = web.WebSocketResponse(
+            max_msg_size=self.server.max_http_buffer_size, compress=False
+        )
+        await self._sock.prepare(environ["aiohttp.request"])
+        self.environ = environ
+        await self.handler(self)
+        return self._sock
+
+
+def make_app(plain: bool) -> web.Application:
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
+    if plain:
+        sio.eio._async = {**sio.eio._async, "websocket": PlainWebSocket}
     app = web.Application()
     sio.attach(app)
 
@@ -46,8 +64,8 @@ def make_app() -> web.Application:
     return app
 
 
-async def main(port: int) -> None:
-    runner = web.AppRunner(make_app(), access_log=None)
+async def main(port: int, plain: bool) -> None:
+    runner = web.AppRunner(make_app(plain), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     sys.stdout.write("listening\n")
@@ -66,4 +84,4 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    asyncio.run(main(int(sys.argv[-1]), "--plain" in sys.argv))

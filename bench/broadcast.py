@@ -1,6 +1,7 @@
 """Broadcast fan-out: how long a room-wide broadcast takes to reach 1,000 and
-3,000 websocket listeners, for droproom and for two bare servers doing the
-same broadcast (python-socketio on aiohttp with its defaults, Node socket.io).
+3,000 websocket listeners, for droproom and for three bare servers doing the
+same broadcast: python-socketio on aiohttp with its defaults, the same with
+permessage-deflate off (as droproom has it), and Node socket.io.
 
 The listeners are one separate Node process (`bench/js/listeners.mjs`) with
 N official socket.io-client connections. Each broadcast is a `poll:updated`
@@ -15,7 +16,7 @@ secret; each round one new voter votes and the coalesced tally flush
 (every 250 ms) broadcasts the tallies.
 
     python bench/broadcast.py [--listeners 1000,3000] [--rounds 10]
-                              [--servers droproom,python,node]
+                              [--servers droproom,python,python-plain,node]
 
 Every process it starts is stopped by it (and each stops by itself when its
 stdin closes).
@@ -250,6 +251,9 @@ async def run_one(server: str, listeners: int, rounds: int, tmp: Path) -> Result
     elif server == "python":
         script = str(ROOT / "bench" / "bare_sio.py")
         target = await start_bare("python-socketio", sys.executable, script)
+    elif server == "python-plain":
+        script = str(ROOT / "bench" / "bare_sio.py")
+        target = await start_bare("python-socketio plain", sys.executable, script, "--plain")
     else:
         target = await start_bare(
             "node socket.io", "node", str(JS / "bare_server.mjs"), str(WEB_CLIENT)
@@ -295,7 +299,8 @@ async def main(args: argparse.Namespace) -> int:
                 results.append(result)
                 sys.stderr.write(
                     f"{result.server} {listeners}: p50 {result.pct(0.5):.0f} ms, "
-                    f"p99 {result.pct(0.99):.0f} ms, missed {result.missing}\n"
+                    f"p99 {result.pct(0.99):.0f} ms, missed {result.missing}; last listener "
+                    f"per round: {' '.join(f'{ms:.0f}' for ms in result.last)} ms\n"
                 )
     sys.stdout.write(table(results) + "\n")
     return 0
@@ -305,10 +310,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listeners", default="1000,3000")
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--servers", default="droproom,python,node")
+    parser.add_argument("--servers", default="droproom,python,python-plain,node")
     args = parser.parse_args(argv)
     args.listeners = [int(n) for n in args.listeners.split(",")]
-    names = {"droproom", "python", "node"}
+    names = {"droproom", "python", "python-plain", "node"}
     args.servers = [s for s in args.servers.split(",") if s in names]
     return args
 
