@@ -77,8 +77,9 @@ async def read_json(request: web.Request, max_bytes: int = 64 * 1024) -> dict[st
         raise Invalid("the body is too large")
     try:
         body = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Invalid("the body must be JSON") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the parser's stack.
+        raise Invalid("the body must be JSON (not nested this deep)") from exc
     if not isinstance(body, dict):
         raise Invalid("the body must be a JSON object")
     return body

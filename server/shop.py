@@ -25,7 +25,6 @@ from commerce.inventory import Target
 from commerce.shop import Shop, ShopConfig
 from commerce.stripe_gateway import StripeGateway
 from kernel import validate
-from kernel.errors import Invalid
 from kernel.events import Event
 from server import demo
 from server.appkeys import (
@@ -39,6 +38,7 @@ from server.appkeys import (
 )
 from server.config import Settings
 from server.dispatch import Ctx
+from server.errors import read_json
 from server.http_auth import require_admin
 from server.roles import Role
 from server.stripe_embed import EmbeddedStripe
@@ -200,10 +200,7 @@ routes = web.RouteTableDef()
 @routes.post("/api/v1/products")
 async def create_product(request: web.Request) -> web.Response:
     require_admin(request)
-    try:
-        body = validate.as_payload(await request.json())
-    except ValueError:
-        raise Invalid("the body must be a JSON object") from None
+    body = await read_json(request)
     product = await request.app[SHOP].catalog.create(catalog.parse_product(body))
     logger.info("product %s created", product.id)
     return web.json_response(product.as_dict(product.stock), status=201)
