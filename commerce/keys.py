@@ -22,6 +22,7 @@ standard library.
 # {room:<id>}:orders:created      ZSET  pending order id by created_at (reconciler)
 # {room:<id>}:orders:refund_due   ZSET  order id owing a refund, by when it was found
 # {room:<id>}:buyer:<identity>:pending   STRING the buyer's pending order id
+# {room:<id>}:buyer:<identity>:orders    ZSET  the buyer's order ids by created_at
 # {room:<id>}:log / :log:head     the rooms foundation's hash-chained event log
 # {shop}:rooms                    SET   rooms with shop state (the jobs walk these)
 # {shop}:webhook:<event_id>       STRING processed Stripe event (TTL WEBHOOK_SEEN_TTL_S)
@@ -84,6 +85,10 @@ def orders_refund_due(room: str) -> str:
 
 def buyer_pending(room: str, identity: str) -> str:
     return f"{{room:{room}}}:buyer:{identity}:pending"
+
+
+def buyer_orders(room: str, identity: str) -> str:
+    return f"{{room:{room}}}:buyer:{identity}:orders"
 
 
 def log(room: str) -> str:

@@ -22,7 +22,7 @@ from commerce.inventory import StockMove, Target
 from commerce.orders import Order, order_from_hash
 from kernel.errors import Conflict, NotFound
 
-# KEYS: cart, carts expiry, order, holds, created, pending, log, head
+# KEYS: cart, carts expiry, order, holds, created, pending, log, head, buyer's orders
 # ARGV: identity, version, order_id, now, hold_until, lines, total, currency, room
 _FREEZE = lua.script("""
 local pending = redis.call('GET', KEYS[6])
@@ -36,6 +36,7 @@ redis.call('HSET', KEYS[3], 'id', ARGV[3], 'room', ARGV[9], 'identity', ARGV[1],
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3])
 redis.call('ZADD', KEYS[5], ARGV[4], ARGV[3])
 redis.call('SET', KEYS[6], ARGV[3])
+redis.call('ZADD', KEYS[9], ARGV[4], ARGV[3])
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 log_append(KEYS[7], KEYS[8], 'order.created', cjson.encode({order_id = ARGV[3],
@@ -160,6 +161,12 @@ class OrderStore:
             raise NotFound(f"no order {order_id}")
         return order
 
+    async def recent_of(self, room: str, identity: str, limit: int = 10) -> list[Order]:
+        """The buyer's latest orders in the room, newest first."""
+        ids = await self._redis.zrevrange(keys.buyer_orders(room, identity), 0, limit - 1)
+        found = [await self.find(room, raw.decode()) for raw in ids]
+        return [order for order in found if order is not None]
+
     async def pending_of(self, room: str, identity: str) -> str | None:
         raw = await self._redis.get(keys.buyer_pending(room, identity))
         return raw.decode() if raw else None
@@ -170,7 +177,7 @@ class OrderStore:
         script_keys = [keys.cart(room, identity), keys.carts_expiry(room)]
         script_keys += [keys.order(room, order.id), keys.orders_holds(room)]
         script_keys += [keys.orders_created(room), keys.buyer_pending(room, identity)]
-        script_keys += [keys.log(room), keys.log_head(room)]
+        script_keys += [keys.log(room), keys.log_head(room), keys.buyer_orders(room, identity)]
         args = [identity, version, order.id, repr(order.created_at), repr(order.hold_until)]
         args += [lines, str(order.total), order.currency, room]
         res = await self._freeze(keys=script_keys, args=args)

@@ -98,6 +98,12 @@ async def test_full_purchase(server: Harness) -> None:
     assert feed["order"]["buyer"] == "alice" and feed["order"]["total"] == 5000
     assert feed["order"]["id"] == paid["order"]["id"]
     assert not bystander.received("order:feed") and not buyer.received("order:feed")
+    # Coming back later (another tab, a reconnect), the buyer finds the order and receipt.
+    again = await server.connect(ROOM, "alice")
+    (latest,) = again.received("room:state")[0]["orders"]
+    assert latest["id"] == paid["order"]["id"] and latest["status"] == "paid"
+    assert latest["receipt"]["total"] == 5000
+    assert bystander.received("room:state")[0]["orders"] == []
 
 
 async def test_declined_card_fails_and_releases(server: Harness) -> None:

@@ -82,6 +82,8 @@ export class Store {
       speaking: s.speaking || [],
     };
     if (s.cart !== undefined) this.state.cart = s.cart;
+    // Orders settled while the page was away (a reconnect, a reload) arrive here.
+    for (const order of s.orders || []) upsert(this.state.orders, order.id, order);
     this.emit(ALL_TOPICS);
   }
 

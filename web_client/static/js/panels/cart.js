@@ -173,7 +173,8 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
       pay.disabled = update.status !== "pending";
     }
   };
-  store.on("orders", (state, update) => settle(update));
+  // `update` is null after a snapshot: look our order up (it may have settled meanwhile).
+  store.on("orders", (state, update) => settle(update ?? (order && state.orders.get(order.id))));
 
   // Someone added to the cart: show it, unless a payment is in progress.
   return {
