@@ -110,4 +110,3 @@ async def test_expiry_returns_stock_and_tells_buyer(
     assert (drop.remaining, drop.held, drop.state(T0 + 620)) == (1, 0, "live")
     assert await redis.hlen(keys.drop_buyers(ROOM, drop_id)) == 0
     assert (await carts.get(ROOM, "alice")).lines == ()
-
