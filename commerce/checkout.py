@@ -81,10 +81,10 @@ class Checkout:
     ) -> CheckoutResult:
         order, events = await self.freeze(room, identity, now)
         intent = await self._intent_of(order, payment_method, now)
+        if payment_method and intent.status == "requires_payment_method":
+            intent = await self._another_card(order, intent, payment_method)
         if payment_method and intent.status == "requires_confirmation":
             intent = await self._gateway.confirm(intent.id)
-        elif payment_method and intent.status == "requires_payment_method":
-            intent = await self._gateway.confirm(intent.id, payment_method)  # another card
         if payment_method:
             logger.info("room %s: order %s payment is %s", room, order.id, intent.status)
         order = await self._orders.get(room, order.id)
@@ -153,6 +153,29 @@ class Checkout:
             now += 0.05
             if now > deadline:
                 raise Unavailable("the payment is being prepared; try again")
+
+    async def _another_card(self, order: Order, declined: Intent, payment_method: str) -> Intent:
+        """After a decline the order stays open for another card: its intent is
+        cancelled and a fresh one takes its place, so every late report about
+        the declined one (failed, canceled) no longer matches the order."""
+        cancelled = await self._gateway.cancel(declined.id)
+        if cancelled is None:  # not cancellable: it moved on (paid meanwhile?)
+            return await self._gateway.retrieve(declined.id)
+        metadata = {"order_id": order.id, "room": order.room, "identity": order.identity}
+        fresh = await self._gateway.create_intent(
+            order.total,
+            order.currency,
+            metadata,
+            f"order-{order.id}-after-{declined.id}",
+            payment_method,
+        )
+        if not await self._orders.replace_intent(
+            order, declined.id, fresh.id, fresh.client_secret or ""
+        ):
+            await self._gateway.cancel(fresh.id)
+            raise Conflict(f"order {order.id} changed while paying; look at it again")
+        logger.info("room %s: order %s pays again with intent %s", order.room, order.id, fresh.id)
+        return fresh
 
     async def _create_intent(self, order: Order, token: str, payment_method: str | None) -> Intent:
         metadata = {"order_id": order.id, "room": order.room, "identity": order.identity}

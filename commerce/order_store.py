@@ -125,6 +125,15 @@ redis.call('HSET', KEYS[1], 'payment_ref', ARGV[2], 'client_secret', ARGV[3])
 return 1
 """
 
+# KEYS: order   ARGV: declined payment_ref, new payment_ref, new client_secret
+# Another card for a pending order: only from the intent the caller saw declined.
+_REPLACE_INTENT = """
+local o = redis.call('HMGET', KEYS[1], 'status', 'payment_ref')
+if o[1] ~= 'pending' or o[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'payment_ref', ARGV[2], 'client_secret', ARGV[3])
+return 1
+"""
+
 # KEYS: refund_due   ARGV: order_id, now, cutoff  (claim a stuck refund for a retry)
 _CLAIM_REFUND = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -149,6 +158,7 @@ class OrderStore:
         self._settle = redis.register_script(_SETTLE)
         self._claim_intent = redis.register_script(_CLAIM_INTENT)
         self._set_intent = redis.register_script(_SET_INTENT)
+        self._replace_intent = redis.register_script(_REPLACE_INTENT)
         self._claim_refund = redis.register_script(_CLAIM_REFUND)
 
     async def find(self, room: str, order_id: str) -> Order | None:
@@ -220,6 +230,10 @@ class OrderStore:
     async def set_intent(self, order: Order, token: str, ref: str, secret: str) -> bool:
         key = keys.order(order.room, order.id)
         return bool(await self._set_intent(keys=[key], args=[token, ref, secret]))
+
+    async def replace_intent(self, order: Order, declined: str, ref: str, secret: str) -> bool:
+        key = keys.order(order.room, order.id)
+        return bool(await self._replace_intent(keys=[key], args=[declined, ref, secret]))
 
     async def release_claim(self, order: Order) -> None:
         await self._redis.hdel(keys.order(order.room, order.id), "pi_claim", "pi_claim_at")

@@ -23,6 +23,10 @@ from kernel.events import Event
 
 logger = logging.getLogger(__name__)
 
+# A failure report about an intent that is now in one of these states is
+# stale: the buyer is paying again (another card, or 3-D Secure) meanwhile.
+RETRY_UNDER_WAY = frozenset({"processing", "requires_action", "requires_confirmation"})
+
 Handler = Callable[[PaymentEvent, float], Awaitable[list[Event]]]
 
 
@@ -72,5 +76,8 @@ class Webhooks:
         intent = await self._gateway.retrieve(reported.id)
         if intent.status == "succeeded":
             return await self._settlement.succeeded(order, intent, now)
+        if intent.status in RETRY_UNDER_WAY:
+            logger.info("webhook %s: order %s is being paid again; not failed", event.id, order.id)
+            return []
         reason = Reason.CANCELED if intent.status == "canceled" else Reason.DECLINED
         return await self._settlement.failed(order, reason, now)

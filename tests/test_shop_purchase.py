@@ -4,6 +4,7 @@ delivered by localstripe itself."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -249,3 +250,29 @@ async def test_cart_expiry_returns_stock(server: Harness) -> None:
     assert expired["cart"]["lines"] == []
     await watcher.wait_for("drop:updated", lambda d: d["drop"]["remaining"] == 5, 5)
     assert (await buyer.call("cart:get", {}))["cart"]["lines"] == []
+
+
+async def test_a_declined_card_then_another_card_pays_the_same_order(server: Harness) -> None:
+    """The decline's webhook arrives while the buyer is finishing 3-D Secure with
+    another card: it must not fail the order (nor refund the payment after)."""
+    _, drop_id = await _setup(server)
+    buyer = await server.connect(ROOM, "dora")
+    assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
+    declined = await buyer.call("checkout:start", {"payment_method": "pm_card_chargeCustomerFail"})
+    assert declined["status"] == "requires_payment_method", declined
+    retry = await buyer.call(
+        "checkout:start", {"payment_method": await _card(server, "4000002500003155")}
+    )
+    assert retry["order_id"] == declined["order_id"] and retry["status"] == "requires_action"
+    await asyncio.sleep(2.0)  # localstripe delivers the decline's webhook ~1 s after it
+    keys = _embed(server).keys
+    url = f"{keys.api_base}/v1/payment_intents/{retry['payment_ref']}/_authenticate"
+    data = {"key": keys.publishable_key, "client_secret": retry["client_secret"]}
+    async with aiohttp.ClientSession() as http, http.post(url + "?success=true", data=data) as r:
+        assert r.status == 200
+    paid = await buyer.wait_for("order:updated", lambda d: d["order"]["status"] == "paid", 10)
+    assert paid["order"]["id"] == declined["order_id"]
+    statuses = [d["order"]["status"] for d in buyer.received("order:updated")]
+    assert "failed" not in statuses and "refunded" not in statuses
+    drop = await _drop(server, drop_id)
+    assert (drop.remaining, drop.held, drop.sold) == (4, 0, 1)
