@@ -13,10 +13,11 @@ broadcast; the next starts once every listener has the previous one.
 droproom: a real `droproom serve` (embedded Redis, own data dir under /tmp),
 a room made with the admin HTTP API, listener tokens minted with the same
 secret; each round one new voter votes and the coalesced tally flush
-(every 250 ms) broadcasts the tallies.
+(every 250 ms) broadcasts the tallies. `droproom-gc` is the same server with
+the garbage collector's thresholds raised (see GC_THRESHOLDS).
 
     python bench/broadcast.py [--listeners 1000,3000] [--rounds 10]
-                              [--servers droproom,python,python-plain,node]
+                              [--servers droproom,droproom-gc,python,python-plain,node]
 
 Every process it starts is stopped by it (and each stops by itself when its
 stdin closes).
@@ -149,18 +150,27 @@ def mint(identity: str, role: Role) -> str:
     )
 
 
-async def start_droproom(listeners: int, rounds: int, data_dir: Path) -> Target:
+# `droproom-gc`: droproom with the cyclic GC's thresholds raised (a proposal).
+# With thousands of connections the heap holds ~0.5 M objects (mostly
+# engine.io's per-socket tasks), a full collection takes 0.25-0.4 s and, with
+# the default thresholds, one lands every second or two during broadcasts.
+GC_THRESHOLDS = (50_000, 20, 100)
+GC_PRELUDE = "import gc, sys; gc.set_threshold({}, {}, {}); from server.cli import main; "
+
+
+def droproom_command(port: int, data_dir: Path, tuned_gc: bool) -> list[str]:
+    args = ["serve", "--port", str(port), "--data-dir", str(data_dir)]
+    if not tuned_gc:
+        return [sys.executable, "-m", "server.cli", *args]
+    code = GC_PRELUDE.format(*GC_THRESHOLDS) + f"sys.exit(main({args!r}))"
+    return [sys.executable, "-c", code]
+
+
+async def start_droproom(listeners: int, rounds: int, data_dir: Path, tuned_gc: bool) -> Target:
     port = free_port()
     server = await Child.start(
         "droproom",
-        sys.executable,
-        "-m",
-        "server.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
+        *droproom_command(port, data_dir, tuned_gc),
         env={"DROPROOM_SECRET": SECRET, "DROPROOM_ADMIN_KEY": ADMIN_KEY, "REDIS_URL": ""},
     )
     await server.wait_for_line("listening", 60)
@@ -187,7 +197,8 @@ async def start_droproom(listeners: int, rounds: int, data_dir: Path) -> Target:
 
     listener_tokens = [mint(f"l{i}", Role.LISTENER) for i in range(listeners)]
     clients = [moderator, *voters]
-    return Target("droproom", url, server, trigger, listener_tokens, "room:state", clients)
+    name = "droproom (gc tuned)" if tuned_gc else "droproom"
+    return Target(name, url, server, trigger, listener_tokens, "room:state", clients)
 
 
 async def start_bare(name: str, *cmd: str) -> Target:
@@ -246,8 +257,9 @@ async def measure(target: Target, listeners: int, rounds: int, tmp: Path) -> Res
 
 
 async def run_one(server: str, listeners: int, rounds: int, tmp: Path) -> Result:
-    if server == "droproom":
-        target = await start_droproom(listeners, rounds, tmp / f"droproom-{listeners}")
+    if server in ("droproom", "droproom-gc"):
+        data_dir = tmp / f"{server}-{listeners}"
+        target = await start_droproom(listeners, rounds, data_dir, server == "droproom-gc")
     elif server == "python":
         script = str(ROOT / "bench" / "bare_sio.py")
         target = await start_bare("python-socketio", sys.executable, script)
@@ -310,10 +322,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listeners", default="1000,3000")
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--servers", default="droproom,python,python-plain,node")
+    parser.add_argument("--servers", default="droproom,droproom-gc,python,python-plain,node")
     args = parser.parse_args(argv)
     args.listeners = [int(n) for n in args.listeners.split(",")]
-    names = {"droproom", "python", "python-plain", "node"}
+    names = {"droproom", "droproom-gc", "python", "python-plain", "node"}
     args.servers = [s for s in args.servers.split(",") if s in names]
     return args
 
