@@ -11,8 +11,9 @@ from typing import Any
 
 import socketio
 from aiohttp import web
+from redis.exceptions import RedisError
 
-from kernel.errors import DomainError
+from kernel.errors import Code, DomainError, Unauthorized
 from rooms import keys, presence
 from rooms.lifecycle import list_rooms
 from server import snapshot, tokens
@@ -51,36 +52,43 @@ class Connections:
     def __init__(self, app: web.Application) -> None:
         self.app = app
         self.sio: socketio.AsyncServer = app[SIO]
+        self._pending: set[asyncio.Task[None]] = set()
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         app = self.app
         try:
             claims = tokens.verify(app[SETTINGS].secret, _token_of(auth, environ))
+            if await app[ROOMS].get_room(claims.room) is None:
+                raise Unauthorized("the token's room does not exist")
+            person, joined = await presence.join(
+                app[ROOMS],
+                claims.room,
+                presence.session_field(app[NODE_ID], sid),
+                claims.identity,
+                claims.name,
+                claims.role.label,
+                time.time(),
+            )
         except DomainError as exc:
             app[METRICS].refused.inc()
-            raise _refuse(str(exc.code), exc.message) from None
-        if await app[ROOMS].get_room(claims.room) is None:
-            app[METRICS].refused.inc()
-            raise _refuse("unauthorized", "the token's room does not exist")
+            code = "unauthorized" if exc.code is Code.NOT_FOUND else str(exc.code)
+            raise _refuse(code, exc.message) from None
+        except RedisError:
+            logger.exception("connect to a room failed: Redis did not answer")
+            raise _refuse("unavailable", "the server cannot reach its store; retry") from None
         await self.sio.save_session(sid, {"claims": claims})
         await self.sio.enter_room(sid, room_channel(claims.room))
         await self.sio.enter_room(sid, identity_channel(claims.room, claims.identity))
         if claims.role.can(Role.MODERATOR):
             await self.sio.enter_room(sid, staff_channel(claims.room))
-        person, joined = await presence.join(
-            app[ROOMS],
-            claims.room,
-            presence.session_field(app[NODE_ID], sid),
-            claims.identity,
-            claims.name,
-            claims.role.label,
-            time.time(),
-        )
         if joined:
             app[PRESENCE].joined(claims.room, person)
         app[METRICS].connections.inc()
-        # Sent once the connect handshake is answered, so every client sees it.
-        asyncio.get_running_loop().create_task(self._send_state(sid, claims))
+        # Sent once the connect handshake is answered, so every client sees it;
+        # the task is kept until done (the loop holds tasks only weakly).
+        task = asyncio.get_running_loop().create_task(self._send_state(sid, claims))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def _send_state(self, sid: str, claims: Claims) -> None:
         try:
@@ -96,9 +104,14 @@ class Connections:
             return
         self.app[METRICS].connections.dec()
         field = presence.session_field(self.app[NODE_ID], sid)
-        _gone, left = await presence.leave(
-            self.app[ROOMS], claims.room, field, claims.identity, time.time()
-        )
+        try:
+            _gone, left = await presence.leave(
+                self.app[ROOMS], claims.room, field, claims.identity, time.time()
+            )
+        except RedisError:
+            # The node sweep closes it later: the session field is still ours.
+            logger.exception("leave of %s in room %s failed", claims.identity, claims.room)
+            return
         if left:
             self.app[PRESENCE].left(claims.room, claims.identity)
 

@@ -57,7 +57,13 @@ async def test_bad_tokens_are_refused_at_connect_with_unauthorized(server: Harne
         "a-wrong-secret-of-a-decent-length-00000",
         algorithm="HS256",
     )
-    for token in (forged, server.token("s2", "x", ttl_s=-5), "garbage", ""):
+    for token in (
+        forged,
+        server.token("s2", "x", ttl_s=-5),
+        "garbage",
+        "",
+        server.token("no-such-room", "x"),
+    ):
         data = await refused(server, token)
         assert data["code"] == "unauthorized", data
     # A token of another room opens that room, never this one.
