@@ -73,11 +73,12 @@ async def counts(store: RoomStore, room: str) -> dict[str, int]:
 async def view(store: RoomStore, room: str) -> Presence:
     """Notable participants who are online plus a sample of listeners."""
     r = store.redis
-    notable = await r.smembers(keys.notable(room))
-    online_notable = [i for i in notable if await r.hexists(keys.online(room), i)]
+    notable = sorted(await r.smembers(keys.notable(room)))
+    counts_online = await r.hmget(keys.online(room), notable) if notable else []
+    online_notable = [i for i, n in zip(notable, counts_online, strict=True) if n]
     _, sample = await r.hscan(keys.online(room), count=LISTENERS_IN_SNAPSHOT)
     listeners = [i for i in sample if i not in notable][:LISTENERS_IN_SNAPSHOT]
-    people = await store.participants(room, sorted(online_notable) + listeners)
+    people = await store.participants(room, online_notable + listeners)
     return Presence(people, await counts(store, room))
 
 
