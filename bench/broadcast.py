@@ -155,14 +155,24 @@ def mint(identity: str, role: Role) -> str:
 # engine.io's per-socket tasks), a full collection takes 0.25-0.4 s and, with
 # the default thresholds, one lands every second or two during broadcasts.
 GC_THRESHOLDS = (50_000, 20, 100)
-GC_PRELUDE = "import gc, sys; gc.set_threshold({}, {}, {}); from server.cli import main; "
+# droproom stops (SIGTERM: a clean shutdown) when its stdin closes, so it
+# never outlives the bench, however the bench ends.
+STOP_WITH_STDIN = (
+    "import os, signal, sys, threading\n"
+    "def watch():\n"
+    "    while os.read(0, 1024):\n"
+    "        pass\n"
+    "    os.kill(os.getpid(), signal.SIGTERM)\n"
+    "threading.Thread(target=watch, daemon=True).start()\n"
+)
 
 
 def droproom_command(port: int, data_dir: Path, tuned_gc: bool) -> list[str]:
     args = ["serve", "--port", str(port), "--data-dir", str(data_dir)]
-    if not tuned_gc:
-        return [sys.executable, "-m", "server.cli", *args]
-    code = GC_PRELUDE.format(*GC_THRESHOLDS) + f"sys.exit(main({args!r}))"
+    code = STOP_WITH_STDIN
+    if tuned_gc:
+        code += "import gc\ngc.set_threshold({}, {}, {})\n".format(*GC_THRESHOLDS)
+    code += f"from server.cli import main\nsys.exit(main({args!r}))\n"
     return [sys.executable, "-c", code]
 
 
