@@ -13,11 +13,12 @@ broadcast; the next starts once every listener has the previous one.
 droproom: a real `droproom serve` (embedded Redis, own data dir under /tmp),
 a room made with the admin HTTP API, listener tokens minted with the same
 secret; each round one new voter votes and the coalesced tally flush
-(every 250 ms) broadcasts the tallies. `droproom-gc` is the same server with
-the garbage collector's thresholds raised (see GC_THRESHOLDS).
+(every 250 ms) broadcasts the tallies. droproom serves with the garbage
+collector's thresholds raised (server/cli.py, GC_THRESHOLDS); `droproom-stockgc`
+is the same server with Python's default thresholds, for comparison.
 
     python bench/broadcast.py [--listeners 1000,3000] [--rounds 10]
-                              [--servers droproom,droproom-gc,python,python-plain,node]
+                              [--servers droproom,droproom-stockgc,python,python-plain,node]
 
 Every process it starts is stopped by it (and each stops by itself when its
 stdin closes).
@@ -150,11 +151,11 @@ def mint(identity: str, role: Role) -> str:
     )
 
 
-# `droproom-gc`: droproom with the cyclic GC's thresholds raised (a proposal).
-# With thousands of connections the heap holds ~0.5 M objects (mostly
-# engine.io's per-socket tasks), a full collection takes 0.25-0.4 s and, with
-# the default thresholds, one lands every second or two during broadcasts.
-GC_THRESHOLDS = (50_000, 20, 100)
+# `droproom-stockgc`: droproom with Python's default GC thresholds. With
+# thousands of connections the heap holds ~0.5 M objects (mostly engine.io's
+# per-socket tasks), a full collection takes 0.25-0.4 s and, with the default
+# thresholds, one lands every second or two during broadcasts.
+STOCK_GC = "700,10,10"
 # droproom stops (SIGTERM: a clean shutdown) when its stdin closes, so it
 # never outlives the bench, however the bench ends.
 STOP_WITH_STDIN = (
@@ -167,21 +168,23 @@ STOP_WITH_STDIN = (
 )
 
 
-def droproom_command(port: int, data_dir: Path, tuned_gc: bool) -> list[str]:
+def droproom_command(port: int, data_dir: Path) -> list[str]:
     args = ["serve", "--port", str(port), "--data-dir", str(data_dir)]
-    code = STOP_WITH_STDIN
-    if tuned_gc:
-        code += "import gc\ngc.set_threshold({}, {}, {})\n".format(*GC_THRESHOLDS)
-    code += f"from server.cli import main\nsys.exit(main({args!r}))\n"
+    code = STOP_WITH_STDIN + f"from server.cli import main\nsys.exit(main({args!r}))\n"
     return [sys.executable, "-c", code]
 
 
-async def start_droproom(listeners: int, rounds: int, data_dir: Path, tuned_gc: bool) -> Target:
+async def start_droproom(listeners: int, rounds: int, data_dir: Path, stock_gc: bool) -> Target:
     port = free_port()
     server = await Child.start(
         "droproom",
-        *droproom_command(port, data_dir, tuned_gc),
-        env={"DROPROOM_SECRET": SECRET, "DROPROOM_ADMIN_KEY": ADMIN_KEY, "REDIS_URL": ""},
+        *droproom_command(port, data_dir),
+        env={
+            "DROPROOM_SECRET": SECRET,
+            "DROPROOM_ADMIN_KEY": ADMIN_KEY,
+            "REDIS_URL": "",
+            "DROPROOM_GC_THRESHOLDS": STOCK_GC if stock_gc else "",
+        },
     )
     await server.wait_for_line("listening", 60)
     url = f"http://127.0.0.1:{port}"
@@ -207,7 +210,7 @@ async def start_droproom(listeners: int, rounds: int, data_dir: Path, tuned_gc: 
 
     listener_tokens = [mint(f"l{i}", Role.LISTENER) for i in range(listeners)]
     clients = [moderator, *voters]
-    name = "droproom (gc tuned)" if tuned_gc else "droproom"
+    name = "droproom (stock gc)" if stock_gc else "droproom"
     return Target(name, url, server, trigger, listener_tokens, "room:state", clients)
 
 
@@ -267,9 +270,9 @@ async def measure(target: Target, listeners: int, rounds: int, tmp: Path) -> Res
 
 
 async def run_one(server: str, listeners: int, rounds: int, tmp: Path) -> Result:
-    if server in ("droproom", "droproom-gc"):
+    if server in ("droproom", "droproom-stockgc"):
         data_dir = tmp / f"{server}-{listeners}"
-        target = await start_droproom(listeners, rounds, data_dir, server == "droproom-gc")
+        target = await start_droproom(listeners, rounds, data_dir, server == "droproom-stockgc")
     elif server == "python":
         script = str(ROOT / "bench" / "bare_sio.py")
         target = await start_bare("python-socketio", sys.executable, script)
@@ -332,10 +335,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listeners", default="1000,3000")
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--servers", default="droproom,droproom-gc,python,python-plain,node")
+    parser.add_argument("--servers", default="droproom,droproom-stockgc,python,python-plain,node")
     args = parser.parse_args(argv)
     args.listeners = [int(n) for n in args.listeners.split(",")]
-    names = {"droproom", "droproom-gc", "python", "python-plain", "node"}
+    names = {"droproom", "droproom-stockgc", "python", "python-plain", "node"}
     args.servers = [s for s in args.servers.split(",") if s in names]
     return args
 

@@ -28,6 +28,11 @@ def text(p: Mapping[str, Any], key: str, *, max_len: int, min_len: int = 1) -> s
         raise Invalid(f"{key} must be {min_len} to {max_len} characters")
     if any(ord(c) < 32 and c not in "\n\t" for c in value):
         raise Invalid(f"{key} has control characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no such text exists
+            raise Invalid(f"{key} is not valid Unicode text") from None
     return value
 
 

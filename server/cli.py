@@ -3,7 +3,9 @@
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
+import os
 import signal
 import sys
 import time
@@ -62,7 +64,21 @@ async def _seed_demo(app: web.Application) -> None:
         await seeder(app, created)
 
 
+# A room holds a few hundred objects per connection (engine.io's tasks,
+# queues, timers): at thousands of listeners each full collection walks half a
+# million live objects for 0.25-0.4 s and frees nothing, stalling broadcasts
+# (bench/broadcast.py). Young objects are collected far less often instead.
+# `DROPROOM_GC_THRESHOLDS="700,10,10"` puts back Python's defaults.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def gc_thresholds() -> tuple[int, ...]:
+    given = os.environ.get("DROPROOM_GC_THRESHOLDS", "").strip()
+    return tuple(int(part) for part in given.split(",")) if given else GC_THRESHOLDS
+
+
 async def serve(settings: Settings, with_demo: bool) -> None:
+    gc.set_threshold(*gc_thresholds())
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
