@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import shutil
 import subprocess
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from commerce import keys  # noqa: E402
 from commerce.inventory import _RESERVE  # noqa: E402
 from server.app import create_app  # noqa: E402
+from server.cli import gc_thresholds  # noqa: E402
 from server.config import Settings  # noqa: E402
 from server.roles import Role  # noqa: E402
 from server.stripe_embed import free_port  # noqa: E402
@@ -293,6 +295,7 @@ async def rush(url: str, tmp: Path, buyers: int, stock: int) -> dict[str, Any]:
         secret="bench-secret-0123456789abcdef0123456789",
         admin_key="bench",
     )
+    gc.set_threshold(*gc_thresholds())  # as `droproom serve` runs
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
