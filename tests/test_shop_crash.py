@@ -64,8 +64,9 @@ class ServerProcess:
         )
         assert self.proc.stdout is not None
         async with asyncio.timeout(60):
-            while b"listening" not in await self.proc.stdout.readline():
-                pass
+            while b"listening" not in (line := await self.proc.stdout.readline()):
+                if not line:
+                    raise RuntimeError("the server exited before listening")
 
     async def kill(self) -> None:
         assert self.proc is not None
