@@ -155,12 +155,12 @@ class Checkout:
                 raise Unavailable("the payment is being prepared; try again")
 
     async def _another_card(self, order: Order, declined: Intent, payment_method: str) -> Intent:
-        """After a decline the order stays open for another card: its intent is
-        cancelled and a fresh one takes its place, so every late report about
-        the declined one (failed, canceled) no longer matches the order."""
-        cancelled = await self._gateway.cancel(declined.id)
-        if cancelled is None:  # not cancellable: it moved on (paid meanwhile?)
-            return await self._gateway.retrieve(declined.id)
+        """After a decline the order stays open for another card: a fresh intent
+        takes the declined one's place (swapped in one script, only from the
+        intent seen declined), then the declined one is cancelled. Reports
+        about it, early or late, no longer match the order; should it succeed
+        anyway (confirmed elsewhere with its client secret), the webhook
+        refunds it."""
         metadata = {"order_id": order.id, "room": order.room, "identity": order.identity}
         fresh = await self._gateway.create_intent(
             order.total,
@@ -174,6 +174,13 @@ class Checkout:
         ):
             await self._gateway.cancel(fresh.id)
             raise Conflict(f"order {order.id} changed while paying; look at it again")
+        if await self._gateway.cancel(declined.id) is None:
+            logger.warning(
+                "room %s: order %s: replaced intent %s could not be cancelled",
+                order.room,
+                order.id,
+                declined.id,
+            )
         logger.info("room %s: order %s pays again with intent %s", order.room, order.id, fresh.id)
         return fresh
 

@@ -21,6 +21,8 @@ standard library.
 # {room:<id>}:orders:holds        ZSET  pending order id by hold_until
 # {room:<id>}:orders:created      ZSET  pending order id by created_at (reconciler)
 # {room:<id>}:orders:refund_due   ZSET  order id owing a refund, by when it was found
+# {room:<id>}:orders:verify       ZSET  failed order whose intent could not be cancelled,
+#                                        by when: the reconciler asks Stripe again
 # {room:<id>}:buyer:<identity>:pending   STRING the buyer's pending order id
 # {room:<id>}:buyer:<identity>:orders    ZSET  the buyer's order ids by created_at
 # {room:<id>}:log / :log:head     the rooms foundation's hash-chained event log
@@ -81,6 +83,10 @@ def orders_created(room: str) -> str:
 
 def orders_refund_due(room: str) -> str:
     return f"{{room:{room}}}:orders:refund_due"
+
+
+def orders_verify(room: str) -> str:
+    return f"{{room:{room}}}:orders:verify"
 
 
 def buyer_pending(room: str, identity: str) -> str:

@@ -235,6 +235,13 @@ class OrderStore:
         key = keys.order(order.room, order.id)
         return bool(await self._replace_intent(keys=[key], args=[declined, ref, secret]))
 
+    async def watch(self, order: Order, now: float) -> None:
+        """Have the reconciler ask Stripe about this failed order's intent again."""
+        await self._redis.zadd(keys.orders_verify(order.room), {order.id: now})
+
+    async def unwatch(self, room: str, order_id: str) -> None:
+        await self._redis.zrem(keys.orders_verify(room), order_id)
+
     async def release_claim(self, order: Order) -> None:
         await self._redis.hdel(keys.order(order.room, order.id), "pi_claim", "pi_claim_at")
 

@@ -46,6 +46,7 @@ class Reconciler:
             room = raw.decode()
             events += await self.room(room, now)
             events += await self._settlement.retry_refunds(room, now)
+            events += await self.verify_failed(room, now)
         return events
 
     async def room(self, room: str, now: float) -> list[Event]:
@@ -55,6 +56,21 @@ class Reconciler:
                 events += await self._check(room, order_id, now)
             except DomainError as exc:
                 logger.warning("room %s: order %s not reconciled: %s", room, order_id, exc)
+        return events
+
+    async def verify_failed(self, room: str, now: float) -> list[Event]:
+        """Failed orders whose intent could not be cancelled: paid after all?"""
+        events: list[Event] = []
+        for order_id in await self._orders.due(keys.orders_verify(room), now):
+            order = await self._orders.find(room, order_id)
+            if order is None or not order.payment_ref:
+                await self._orders.unwatch(room, order_id)
+                continue
+            try:
+                intent = await self._gateway.retrieve(order.payment_ref)
+                events += await self._settlement.verify(order, intent, now)
+            except DomainError as exc:
+                logger.warning("room %s: order %s not verified: %s", room, order_id, exc)
         return events
 
     async def _check(self, room: str, order_id: str, now: float) -> list[Event]:

@@ -83,18 +83,52 @@ class Settlement:
             order = await self._orders.find(room, order_id)
             if order is None:
                 continue
+            if cancel and order.payment_ref and await self._paid_in_time(order, now, events):
+                continue
             done = await self._orders.settle(order, "expire", now, reason=Reason.HOLD_EXPIRED)
             events += await self._released(order, done, now)
             if done.outcome == "failed" and cancel and order.payment_ref:
-                await self._cancel(order)
+                events += await self._cancel_or_settle(order, now)
         return events
 
-    async def _cancel(self, order: Order) -> None:
+    async def _paid_in_time(self, order: Order, now: float, events: list[Event]) -> bool:
+        """Before a hold ends, ask Stripe: a payment that succeeded while the
+        stock was still held (its webhook late or lost) makes the order paid."""
         try:
-            if await self._gateway.cancel(order.payment_ref or "") is None:
-                logger.info("room %s: order %s intent not cancellable", order.room, order.id)
+            intent = await self._gateway.retrieve(order.payment_ref or "")
+        except DomainError as exc:
+            logger.warning("room %s: order %s not checked: %s", order.room, order.id, exc)
+            return False
+        if intent.status != "succeeded":
+            return False
+        events += await self.succeeded(order, intent, now)
+        return True
+
+    async def _cancel_or_settle(self, order: Order, now: float) -> list[Event]:
+        """Cancel the expired order's intent; one that cannot be cancelled may
+        have taken the money: then it is refunded now, or asked about again by
+        the reconciler (a lost webhook must not leave a buyer charged)."""
+        ref = order.payment_ref or ""
+        try:
+            if await self._gateway.cancel(ref) is not None:
+                return []
+            intent = await self._gateway.retrieve(ref)
         except DomainError as exc:
             logger.warning("room %s: order %s cancel failed: %s", order.room, order.id, exc)
+            await self._orders.watch(order, now)
+            return []
+        return await self.verify(order, intent, now)
+
+    async def verify(self, order: Order, intent: Intent, now: float) -> list[Event]:
+        """A failed order's intent as Stripe has it now: paid -> refund it."""
+        if intent.status == "succeeded":
+            await self._orders.unwatch(order.room, order.id)
+            return await self.succeeded(order, intent, now)
+        if intent.status in ("canceled", "requires_payment_method"):
+            await self._orders.unwatch(order.room, order.id)
+            return []
+        await self._orders.watch(order, now)  # processing: ask again later
+        return []
 
     async def refund(self, room: str, order_id: str, now: float) -> list[Event]:
         order = await self._orders.find(room, order_id)

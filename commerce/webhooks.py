@@ -61,6 +61,12 @@ class Webhooks:
     async def _succeeded(self, event: PaymentEvent, now: float) -> list[Event]:
         intent = event.intent()
         order = await self._settlement.order_of(intent) if intent else None
+        if intent is not None and order is None and intent.metadata.get("order_id"):
+            # Money taken on an intent its order replaced (another card after a
+            # decline): nothing was sold for it, so it goes back.
+            logger.warning("webhook %s: %s paid a replaced intent; refunding", event.id, intent.id)
+            await self._gateway.refund(intent.id, f"refund-{intent.id}")
+            return []
         if intent is None or order is None:
             logger.warning("webhook %s: no order for this payment", event.id)
             return []

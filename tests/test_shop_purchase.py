@@ -14,10 +14,11 @@ import aiohttp
 import pytest
 import stripe
 
+from server.appkeys import EMITTER
 from server.config import Settings
 from server.shop import SHOP, STRIPE_EMBED
 from server.stripe_embed import EmbeddedStripe
-from tests.harness import Client, Harness
+from tests.harness import Client, Harness, free_port
 from tests.harness import test_settings as make_settings
 
 ROOM = "shoproom"
@@ -276,3 +277,54 @@ async def test_a_declined_card_then_another_card_pays_the_same_order(server: Har
     assert "failed" not in statuses and "refunded" not in statuses
     drop = await _drop(server, drop_id)
     assert (drop.remaining, drop.held, drop.sold) == (4, 0, 1)
+
+
+async def _lose_webhooks(server: Harness) -> None:
+    """Point localstripe's webhook at a closed port: every delivery is lost."""
+    await _embed(server).register_webhook(f"http://127.0.0.1:{free_port()}/nowhere")
+
+
+async def test_a_payment_whose_webhook_was_lost_is_paid_when_its_hold_ends(
+    server: Harness,
+) -> None:
+    _, drop_id = await _setup(server)
+    await _lose_webhooks(server)
+    buyer = await server.connect(ROOM, "gina")
+    assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
+    answer = await buyer.call("checkout:start", {"payment_method": "pm_card_visa"})
+    assert answer["status"] == "succeeded"
+    shop = server.app[SHOP]
+    later = time.time() + server.settings.checkout_hold_s + 1
+    await server.app[EMITTER].emit(await shop.settlement.expire_holds(ROOM, later))
+    paid = await buyer.wait_for("order:updated", lambda d: d["order"]["status"] == "paid", 10)
+    assert paid["order"]["id"] == answer["order_id"]
+    drop = await _drop(server, drop_id)
+    assert (drop.remaining, drop.held, drop.sold) == (4, 0, 1)
+
+
+async def test_a_success_after_a_failed_hold_with_no_webhook_is_refunded(
+    server: Harness,
+) -> None:
+    """The hold ended while the payment was still processing (its intent could
+    not be cancelled); it succeeds later and its webhook is lost: the
+    reconciler finds it and refunds it."""
+    _, drop_id = await _setup(server)
+    await _lose_webhooks(server)
+    buyer = await server.connect(ROOM, "hank")
+    assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
+    answer = await buyer.call("checkout:start", {})
+    shop = server.app[SHOP]
+    later = time.time() + server.settings.checkout_hold_s + 1
+    await shop.settlement.expire_holds(ROOM, later, cancel=False)
+    order = await shop.orders.get(ROOM, answer["order_id"])
+    await shop.orders.watch(order, later)  # as when Stripe refused the cancel
+    assert (await shop.gateway.confirm(answer["payment_ref"], "pm_card_visa")).status == (
+        "succeeded"
+    )
+    await server.app[EMITTER].emit(await shop.reconciler.run(later + 1))
+    refunded = await buyer.wait_for(
+        "order:updated", lambda d: d["order"]["status"] == "refunded", 10
+    )
+    assert refunded["order"]["reason"] == "paid_after_hold_lost"
+    drop = await _drop(server, drop_id)
+    assert (drop.remaining, drop.held, drop.sold) == (5, 0, 0)
