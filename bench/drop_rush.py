@@ -128,8 +128,9 @@ def script_args(i: int, drop_id: str, now: float) -> tuple[list[str], list[Any]]
         keys.carts_expiry(ROOM),
         keys.log(ROOM),
         keys.log_head(ROOM),
+        keys.slots(ROOM),
     ]
-    args = [f"b{i}", f"d.{drop_id}", 1, now, now + 600, 3_600_000, 10**9, "c", drop_id]
+    args = [f"b{i}", f"d.{drop_id}", 1, now, now + 600, 10**9, "c", drop_id]
     return script_keys, args
 
 

@@ -28,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 MAX_ADD_QTY = 20
 MAX_LINE_QTY = 99
-GC_MARGIN_S = 24 * 3600  # a safety net: carts are swept long before Redis forgets them
 SWEEP_RETRIES = 3
 
 
@@ -149,9 +148,10 @@ class Carts:
         await self._remember(room)
         expires = now + self._ttl_s
         args: list[Any] = [identity, target.line_id, req.qty, repr(now), repr(expires)]
-        args += [int((self._ttl_s + GC_MARGIN_S) * 1000), MAX_LINE_QTY, secrets.token_hex(8)]
+        args += [MAX_LINE_QTY, secrets.token_hex(8)]
         args.append(req.drop_id or "")
-        res = await self._scripts.reserve(keys=line_keys(room, identity, target), args=args)
+        script_keys = [*line_keys(room, identity, target), keys.slots(room)]
+        res = await self._scripts.reserve(keys=script_keys, args=args)
         return await self._change(room, target, res, now)
 
     async def _remember(self, room: str) -> None:

@@ -18,8 +18,11 @@ import redis.asyncio as aioredis
 
 from commerce import keys, lua
 
-# KEYS: cart, stock, buyers ('' for a product), carts expiry, log, head
-# ARGV: identity, line_id, qty, now, expires_at, gc_ttl_ms, max_line_qty, cart_id, drop_id
+# KEYS: cart, stock, buyers ('' for a product), carts expiry, log, head, room's slots
+# ARGV: identity, line_id, qty, now, expires_at, max_line_qty, cart_id, drop_id
+# A product (not a drop) is sold only while a slot of this room offers it.
+# A cart has no Redis TTL: its stock may only come back through the expire
+# script (the sweeper), never by Redis forgetting the key.
 # -> {'ok', left, announced-or-'', cart fields...} or {code, message}
 _RESERVE = lua.script("""
 local now = tonumber(ARGV[4])
@@ -30,6 +33,13 @@ if not s[1] then return {'not_found', 'no such product or drop'} end
 if s[6] and (now < tonumber(s[6]) or now >= tonumber(s[7])) then
   return {'conflict', 'the drop is not live'}
 end
+if ARGV[8] == '' then
+  local offered = false
+  for _, v in ipairs(redis.call('HVALS', KEYS[7])) do
+    if cjson.decode(v).product_id == s[3] then offered = true end
+  end
+  if not offered then return {'conflict', 'that product is not offered in this room'} end
+end
 local currency = redis.call('HGET', KEYS[1], 'currency')
 if currency and currency ~= s[2] then
   return {'conflict', 'the cart holds another currency'}
@@ -38,7 +48,7 @@ local field = 'line:' .. ARGV[2]
 local raw = redis.call('HGET', KEYS[1], field)
 local had = 0
 if raw then had = cjson.decode(raw).qty end
-if had + qty > tonumber(ARGV[7]) then
+if had + qty > tonumber(ARGV[6]) then
   return {'invalid', 'too many of one item in the cart'}
 end
 local limit = tonumber(s[8] or '0')
@@ -52,16 +62,15 @@ end
 hold_units(KEYS[2], qty)
 if KEYS[3] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[1], qty) end
 local drop_id = cjson.null
-if ARGV[9] ~= '' then drop_id = ARGV[9] end
+if ARGV[8] ~= '' then drop_id = ARGV[8] end
 redis.call('HSET', KEYS[1], field, cjson.encode({line_id = ARGV[2], product_id = s[3],
   drop_id = drop_id, qty = had + qty, unit_price = tonumber(s[1])}),
   'currency', s[2], 'expires_at', ARGV[5])
-redis.call('HSETNX', KEYS[1], 'cart_id', ARGV[8])
+redis.call('HSETNX', KEYS[1], 'cart_id', ARGV[7])
 redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
 local announced = ''
-if ARGV[9] ~= '' then announced = announce(KEYS[2], ARGV[9], now, KEYS[5], KEYS[6]) or '' end
+if ARGV[8] ~= '' then announced = announce(KEYS[2], ARGV[8], now, KEYS[5], KEYS[6]) or '' end
 local out = {'ok', left_of(KEYS[2]), announced}
 for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do out[#out + 1] = v end
 return out

@@ -49,6 +49,17 @@ def ident(p: Mapping[str, Any], key: str) -> str:
     return value
 
 
+SLUG_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def slug(p: Mapping[str, Any], key: str) -> str:
+    """An id that also names files and URL segments (rooms)."""
+    value = p.get(key)
+    if not isinstance(value, str) or not SLUG_RE.match(value):
+        raise Invalid(f"{key} must be 1 to 64 letters, digits, '_' or '-'")
+    return value
+
+
 def integer(p: Mapping[str, Any], key: str, *, lo: int, hi: int) -> int:
     value = p.get(key)
     # bool is an int in Python; a client sending true means something else.

@@ -25,7 +25,7 @@ def parse_modules(value: object) -> tuple[Module, ...]:
 
 
 def parse_new_room(p: Mapping[str, Any]) -> tuple[str, str, tuple[Module, ...], bool]:
-    room_id = v.ident(p, "id") if p.get("id") is not None else secrets.token_urlsafe(6)
+    room_id = v.slug(p, "id") if p.get("id") is not None else secrets.token_urlsafe(6)
     title = v.text(p, "title", max_len=120)
     modules = parse_modules(p["modules"]) if p.get("modules") is not None else ALL_MODULES
     guests = v.opt_boolean(p, "guests", default=False)

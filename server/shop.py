@@ -25,7 +25,7 @@ from commerce.inventory import Target
 from commerce.shop import Shop, ShopConfig
 from commerce.stripe_gateway import StripeGateway
 from kernel import validate
-from kernel.events import Event
+from kernel.events import Event, to_identity
 from server import demo
 from server.appkeys import (
     DISPATCHER,
@@ -163,9 +163,11 @@ async def on_drop_restock(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
 
 async def _cart_answer(ctx: Ctx, change: CartChange) -> dict[str, Any]:
     ctx.app[BROADCAST].touch(ctx.room, [change])
-    if change.events:
-        await ctx.emit(change.events)
-    return {"cart": change.cart.as_dict()}
+    cart = change.cart.as_dict()
+    # The buyer's other tabs and devices follow the cart too.
+    mine = to_identity(ctx.room, ctx.identity, "cart:updated", {"cart": cart})
+    await ctx.emit([*change.events, mine])
+    return {"cart": cart}
 
 
 async def on_cart_add(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from commerce.carts import AddRequest, Carts
 from commerce.catalog import Catalog, Kind, Product
 from commerce.drop_store import DropStore
 from commerce.drops import DropRequest
+from commerce.slots import Slots
 from kernel.errors import Conflict, LimitReached, NotFound, SoldOut
 
 ROOM = "r1"
@@ -34,6 +35,10 @@ async def shop(redis: aioredis.Redis) -> tuple[Catalog, DropStore, Carts]:
     await catalog.create(Product("tee", "Tee", 2500, "eur", Kind.PHYSICAL, 3))
     await catalog.create(Product("ebook", "Ebook", 900, "eur", Kind.DIGITAL, None))
     await catalog.create(Product("usd", "Cap", 900, "usd", Kind.PHYSICAL, None))
+    await catalog.create(Product("hidden", "Not on offer", 900, "eur", Kind.PHYSICAL, None))
+    slots = Slots(redis, catalog)
+    for number, product_id in enumerate(("tee", "ebook", "usd"), start=1):
+        await slots.pin(ROOM, number, product_id, "", T0)
     return catalog, drops, Carts(redis, drops, ttl_s=600)
 
 
@@ -68,6 +73,10 @@ async def test_currency_mix_and_unknown(shop: tuple[Catalog, DropStore, Carts]) 
         await carts.add(ROOM, "alice", AddRequest("usd", None, 1), T0)
     with pytest.raises(NotFound):
         await carts.add(ROOM, "alice", AddRequest("nope", None, 1), T0)
+    with pytest.raises(Conflict):  # in the catalog, but no slot of this room offers it
+        await carts.add(ROOM, "alice", AddRequest("hidden", None, 1), T0)
+    with pytest.raises(Conflict):  # offered in another room, not this one
+        await carts.add("elsewhere", "alice", AddRequest("tee", None, 1), T0)
     with pytest.raises(NotFound):
         await carts.add(ROOM, "alice", AddRequest(None, "drop_nope", 1), T0)
     cart = await carts.get(ROOM, "alice")

@@ -19,6 +19,7 @@ from commerce.drops import DropRequest
 from commerce.order_store import OrderStore
 from commerce.orders import OrderStatus, Reason
 from commerce.settlement import Settlement
+from commerce.slots import Slots
 from commerce.stripe_gateway import Intent, StripeGateway
 from kernel.errors import DomainError
 
@@ -67,6 +68,7 @@ async def _run(redis: aioredis.Redis, steps: list[tuple[str, str, str, int]]) ->
     checkout = Checkout(carts, catalog, orders, gateway, HOLD)
     settlement = Settlement(orders, drops, gateway)
     await catalog.create(Product("tee", "Tee", 500, "eur", Kind.PHYSICAL, 6))
+    await Slots(redis, catalog).pin(ROOM, 1, "tee", "", now)  # offered in the room
     drop, _ = await drops.schedule(ROOM, DropRequest("tee", now, now + 10_000, 5, 4), now)
     order_ids: dict[str, str] = {}
     for op, buyer, what, qty in steps:

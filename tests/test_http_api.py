@@ -84,6 +84,7 @@ async def test_rooms_are_created_once_with_their_modules(server: Harness) -> Non
         {"title": "x", "modules": ["karaoke"]},
         {"title": "x", "guests": 1},
         {"id": "has space", "title": "x"},
+        {"id": "a.b", "title": "x"},
         {"title": "x" * 500},
     ):
         status, body = await server.request("POST", "/api/v1/rooms", json=bad, admin=True)

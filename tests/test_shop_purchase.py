@@ -74,6 +74,7 @@ async def test_full_purchase(server: Harness) -> None:
     pinned = await mod.call("slot:pin", {"slot": 1, "product_id": "tee", "note": "signed"})
     assert pinned["ok"] and pinned["slot"]["product"]["price"] == 2500
     buyer = await server.connect(ROOM, "alice")
+    other_tab = await server.connect(ROOM, "alice")
     bystander = await server.connect(ROOM, "zed")
     state = buyer.received("room:state")[0]
     assert state["slots"][0]["product"]["id"] == "tee"
@@ -81,6 +82,9 @@ async def test_full_purchase(server: Harness) -> None:
     added = await buyer.call("cart:add", {"drop_id": drop_id, "qty": 2})
     assert added["ok"], added
     assert added["cart"]["total"] == 5000
+    synced = await other_tab.wait_for("cart:updated", lambda d: d["cart"]["total"] == 5000)
+    assert synced["cart"]["lines"][0]["qty"] == 2
+    assert not bystander.received("cart:updated")
     await mod.wait_for("drop:updated", lambda d: d["drop"]["remaining"] == 3)
     card = await _card(server, "4242424242424242")
     answer = await buyer.call("checkout:start", {"payment_method": card})
