@@ -260,3 +260,22 @@ async def test_unknown_payload_shapes_never_crash_a_handler(server: Harness) -> 
         answer = await a.call("chat:send", payload)
         assert answer["ok"] is False and answer["error"]["code"] == "invalid", payload
     assert (await a.call("chat:send", {"text": "alive"}))["ok"]
+
+
+async def test_reactions_votes_and_questions_are_rate_limited(server: Harness) -> None:
+    await server.create_room(id="c4")
+    mod = await server.connect("c4", "mod", "moderator")
+    poll = (await mod.call("poll:create", {"question": "Q", "options": ["a", "b"]}))["poll"]
+    a = await server.connect("c4", "a")
+    bursts = {
+        "reaction:send": ({"emoji": "👏"}, 10),
+        "poll:vote": ({"poll_id": poll["id"], "option": 0}, 10),
+        "qa:ask": ({"text": "why?"}, 3),
+    }
+    for event, (payload, allowed) in bursts.items():
+        answers = [await a.call(event, payload) for _ in range(allowed + 1)]
+        assert all(x["ok"] for x in answers[:allowed]), event
+        assert code(answers[-1]) == "rate_limited", event
+    # Refused questions were not stored.
+    late = await server.connect("c4", "late")
+    assert len(late.received("room:state")[0]["questions"]) == 3
