@@ -191,6 +191,13 @@ async def test_declined_card_shows_its_message(server: Harness, browsers: Browse
         "Your card was declined. Try another card."
     )
     await expect(room.locator(".receipt")).to_be_hidden()
+    # Once the decline is final the order has failed; "Try another card" puts
+    # the item back in the cart and opens a new checkout, paid with a good card.
+    retry = drawer.get_by_role("button", name="Try another card")
+    await expect(retry).to_be_visible(timeout=10_000)
+    await retry.click()
+    await _pay_with(room, "4242424242424242")
+    await expect(room.locator(".receipt")).to_contain_text("Payment received", timeout=20_000)
 
 
 async def test_sold_out_the_moment_it_is(server: Harness, browsers: Browsers) -> None:

@@ -33,6 +33,8 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
   const payStatus = h("p", { class: "pay-status", role: "status", "aria-live": "polite" });
   const payError = h("p", { class: "pay-error", role: "alert" });
   const orderHold = h("p", { class: "hold", role: "timer", "aria-live": "off" });
+  // After a declined order: put its items back in the cart and check out again.
+  const retry = h("button", { type: "button", class: "retry-button", hidden: true }, "Try another card");
   const payView = h(
     "div",
     { class: "stack", hidden: true },
@@ -44,6 +46,7 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     pay,
     payStatus,
     payError,
+    retry,
   );
   const receipt = h("div", { class: "receipt stack", hidden: true, tabindex: "-1" });
   drawer.append(h("div", { class: "drawer-head row spread" }, title, close), cartView, payView, receipt);
@@ -107,6 +110,8 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     setText(pay, `Pay ${formatMoney(answer.amount, answer.currency)}`);
     setText(payError, "");
     setText(payStatus, "");
+    pay.disabled = false;
+    retry.hidden = true;
     showView("pay");
     try {
       const shop = store.state.shop || {};
@@ -118,6 +123,22 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     } catch (err) {
       setText(payError, err.message);
     }
+  });
+
+  retry.addEventListener("click", async () => {
+    retry.disabled = true;
+    const lines = order?.lines || [];
+    for (const line of lines) {
+      const target = line.drop_id ? { drop_id: line.drop_id } : { product_id: line.product_id };
+      const answer = await conn.call("cart:add", { ...target, qty: line.qty });
+      if (!answer.ok) {
+        retry.disabled = false;
+        return fail(errorText(answer));
+      }
+    }
+    retry.disabled = false;
+    retry.hidden = true;
+    checkout.click();
   });
 
   const fail = (message) => {
@@ -171,6 +192,7 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     } else if (update.status === "failed" || update.status === "refunded") {
       fail(failureText(update));
       pay.disabled = update.status !== "pending";
+      retry.hidden = update.reason !== "payment_failed";
     }
   };
   // `update` is null after a snapshot: look our order up (it may have settled meanwhile).
