@@ -17,6 +17,7 @@ from commerce.drop_store import DropStore, drop_event
 from commerce.inventory import StockMove, Target
 from commerce.order_store import OrderStore, Settled
 from commerce.orders import Order, Reason, build_receipt
+from commerce.slots import Slots
 from commerce.stripe_gateway import Intent, StripeGateway
 from kernel.errors import DomainError
 from kernel.events import Event, to_identity, to_staff
@@ -27,10 +28,17 @@ REFUND_RETRY_AFTER_S = 60.0
 
 
 class Settlement:
-    def __init__(self, orders: OrderStore, drops: DropStore, gateway: StripeGateway) -> None:
+    def __init__(
+        self,
+        orders: OrderStore,
+        drops: DropStore,
+        gateway: StripeGateway,
+        slots: Slots | None = None,
+    ) -> None:
         self._orders = orders
         self._drops = drops
         self._gateway = gateway
+        self._slots = slots
 
     async def order_of(self, intent: Intent) -> Order | None:
         room, order_id = intent.metadata.get("room"), intent.metadata.get("order_id")
@@ -165,10 +173,15 @@ class Settlement:
         self, room: str, moves: tuple[StockMove, ...], now: float
     ) -> list[Event]:
         events = []
+        products: set[str] = set()
         for move in moves:
             target = Target.from_line_id(room, move.line_id)
             if target is not None and target.drop_id:
                 events.append(drop_event(await self._drops.get(room, target.drop_id), now))
+            elif target is not None:
+                products.add(target.product_id)
+        if products and self._slots is not None:  # slots showing them: stock is back
+            events += await self._slots.showing(room, products)
         return events
 
     async def _told(self, order: Order) -> list[Event]:

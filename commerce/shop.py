@@ -41,7 +41,7 @@ class Shop:
         self.checkout = Checkout(
             self.carts, self.catalog, self.orders, gateway, config.checkout_hold_s
         )
-        self.settlement = Settlement(self.orders, self.drops, gateway)
+        self.settlement = Settlement(self.orders, self.drops, gateway, self.slots)
         self.webhooks = Webhooks(redis, gateway, self.settlement)
         self.reconciler = Reconciler(
             redis, self.orders, gateway, self.settlement, config.reconcile_after_s

@@ -332,3 +332,29 @@ async def test_a_success_after_a_failed_hold_with_no_webhook_is_refunded(
     assert refunded["order"]["reason"] == "paid_after_hold_lost"
     drop = await _drop(server, drop_id)
     assert (drop.remaining, drop.held, drop.sold) == (5, 0, 0)
+
+
+async def test_a_failed_order_gives_a_pinned_products_stock_back_to_the_room(
+    server: Harness,
+) -> None:
+    await server.create_room(id=ROOM)
+    await server.admin_post(
+        "/api/v1/products",
+        {
+            "id": "zine",
+            "title": "Zine",
+            "price": 800,
+            "currency": "usd",
+            "kind": "physical",
+            "stock": 1,
+        },
+    )
+    mod = await server.connect(ROOM, "mod", "moderator")
+    assert (await mod.call("slot:pin", {"slot": 1, "product_id": "zine"}))["ok"]
+    buyer = await server.connect(ROOM, "ivy")
+    assert (await buyer.call("cart:add", {"product_id": "zine"}))["ok"]
+    await mod.wait_for("slot:updated", lambda d: d["slot"]["remaining"] == 0)
+    answer = await buyer.call("checkout:start", {"payment_method": "pm_card_chargeCustomerFail"})
+    assert answer["status"] == "requires_payment_method"
+    back = await mod.wait_for("slot:updated", lambda d: d["slot"]["remaining"] == 1, 10)
+    assert back["slot"]["product"]["id"] == "zine"
