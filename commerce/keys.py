@@ -42,67 +42,67 @@ def room_tag(room: str) -> str:
 
 
 def slots(room: str) -> str:
-    return f"{{room:{room}}}:slots"
+    return f"{room_tag(room)}:slots"
 
 
 def drops(room: str) -> str:
-    return f"{{room:{room}}}:drops"
+    return f"{room_tag(room)}:drops"
 
 
 def drops_due(room: str) -> str:
-    return f"{{room:{room}}}:drops:due"
+    return f"{room_tag(room)}:drops:due"
 
 
 def drop(room: str, drop_id: str) -> str:
-    return f"{{room:{room}}}:drop:{drop_id}"
+    return f"{room_tag(room)}:drop:{drop_id}"
 
 
 def drop_buyers(room: str, drop_id: str) -> str:
-    return f"{{room:{room}}}:drop:{drop_id}:buyers"
+    return f"{room_tag(room)}:drop:{drop_id}:buyers"
 
 
 def cart(room: str, identity: str) -> str:
-    return f"{{room:{room}}}:cart:{identity}"
+    return f"{room_tag(room)}:cart:{identity}"
 
 
 def carts_expiry(room: str) -> str:
-    return f"{{room:{room}}}:carts:expiry"
+    return f"{room_tag(room)}:carts:expiry"
 
 
 def order(room: str, order_id: str) -> str:
-    return f"{{room:{room}}}:order:{order_id}"
+    return f"{room_tag(room)}:order:{order_id}"
 
 
 def orders_holds(room: str) -> str:
-    return f"{{room:{room}}}:orders:holds"
+    return f"{room_tag(room)}:orders:holds"
 
 
 def orders_created(room: str) -> str:
-    return f"{{room:{room}}}:orders:created"
+    return f"{room_tag(room)}:orders:created"
 
 
 def orders_refund_due(room: str) -> str:
-    return f"{{room:{room}}}:orders:refund_due"
+    return f"{room_tag(room)}:orders:refund_due"
 
 
 def orders_verify(room: str) -> str:
-    return f"{{room:{room}}}:orders:verify"
+    return f"{room_tag(room)}:orders:verify"
 
 
 def buyer_pending(room: str, identity: str) -> str:
-    return f"{{room:{room}}}:buyer:{identity}:pending"
+    return f"{room_tag(room)}:buyer:{identity}:pending"
 
 
 def buyer_orders(room: str, identity: str) -> str:
-    return f"{{room:{room}}}:buyer:{identity}:orders"
+    return f"{room_tag(room)}:buyer:{identity}:orders"
 
 
 def log(room: str) -> str:
-    return f"{{room:{room}}}:log"
+    return f"{room_tag(room)}:log"
 
 
 def log_head(room: str) -> str:
-    return f"{{room:{room}}}:log:head"
+    return f"{room_tag(room)}:log:head"
 
 
 def webhook_seen(event_id: str) -> str:

@@ -133,12 +133,7 @@ def _line(d: Mapping[str, Any]) -> OrderLine:
 
 
 def order_from_hash(raw: Mapping[bytes, bytes]) -> Order:
-    lines = tuple(
-        OrderLine(
-            d["line_id"], d["product_id"], d["drop_id"], d["title"], d["qty"], d["unit_price"]
-        )
-        for d in json.loads(raw[b"lines"])
-    )
+    lines = tuple(_line(d) for d in json.loads(raw[b"lines"]))
     receipt = _opt(raw, b"receipt")
     return Order(
         id=raw[b"id"].decode(),

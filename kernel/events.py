@@ -1,7 +1,7 @@
 """Outgoing events: what a domain function says happened, addressed to an
 audience. `server/` delivers them; domains never emit themselves."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -19,7 +19,6 @@ class Event:
     room: str
     audience: Audience = Audience.ROOM
     identity: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def to_room(room: str, name: str, payload: dict[str, Any]) -> Event:

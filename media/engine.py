@@ -153,25 +153,12 @@ class MediaEngine:
             await media.aclose()
         return True
 
-    async def close_owned(self, session_id: str, room: str, identity: str) -> None:
-        """DELETE on a Location: only the owner of the session may end it."""
-        session = self.sessions.get(session_id)
-        if session is None or session.room != room or session.identity != identity:
-            raise NotFound("no such session")
-        await self.close(session_id, "deleted")
-
     async def remove_publisher(self, room: str, identity: str) -> bool:
         media = self.rooms.get(room)
         publisher = media.publishers.get(identity) if media else None
         if publisher is None:
             return False
         return await self.close(publisher.session_id, "removed from stage")
-
-    async def close_identity(self, room: str, identity: str, reason: str) -> None:
-        for session in [
-            s for s in self.sessions.values() if (s.room, s.identity) == (room, identity)
-        ]:
-            await self.close(session.id, reason)
 
     async def aclose(self) -> None:
         for session_id in list(self.sessions):

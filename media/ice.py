@@ -7,8 +7,6 @@ and only here. Must not import aiohttp, socketio or `server/`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -107,11 +105,3 @@ def stop_consent_checks(pc: RTCPeerConnection, room: str) -> None:
         if task is not None and not task.done():
             task.cancel()
             logger.debug("room %s: consent checks off for an ingest session", room)
-
-
-async def cancel_quietly(task: asyncio.Task[Any] | None) -> None:
-    if task is None or task.done():
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
