@@ -123,6 +123,7 @@ class StripeGateway:
         try:
             return _intent(await self._client.v1.payment_intents.retrieve_async(intent_id))
         except stripe.StripeError as exc:
+            logger.warning("stripe retrieve %s failed: %s", intent_id, exc)
             raise _ours(exc) from exc
 
     async def confirm(self, intent_id: str, payment_method: str | None = None) -> Intent:

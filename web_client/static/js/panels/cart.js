@@ -119,7 +119,8 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
         url: shop.stripe_js_url || store.config?.stripe_js_url,
         publishableKey: answer.publishable_key || shop.publishable_key,
       });
-      cardBox.querySelector("input")?.focus();
+      // Never pull focus from someone already typing their card.
+      if (!cardBox.contains(document.activeElement)) cardBox.querySelector("input")?.focus();
     } catch (err) {
       setText(payError, err.message);
     }
