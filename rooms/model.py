@@ -62,9 +62,21 @@ class Participant:
     on_stage: bool = False
     muted: bool = False
     hand_raised: bool = False
+    # Kept in the record, never on the wire: when the identity's newest
+    # token expires, and its stage generation (a speaker token minted for an
+    # older generation is revoked: see rooms/stage.py).
+    token_exp: float = 0.0
+    stage_gen: int = 0
 
     def to_wire(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "identity": self.identity,
+            "name": self.name,
+            "role": self.role,
+            "on_stage": self.on_stage,
+            "muted": self.muted,
+            "hand_raised": self.hand_raised,
+        }
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> "Participant":
@@ -76,6 +88,8 @@ class Participant:
             on_stage=bool(d.get("on_stage")),
             muted=bool(d.get("muted")),
             hand_raised=bool(d.get("hand_raised")),
+            token_exp=float(d.get("token_exp") or 0),
+            stage_gen=int(d.get("stage_gen") or 0),
         )
 
 

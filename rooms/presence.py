@@ -22,14 +22,37 @@ class Presence:
     counts: dict[str, int]
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    person: Participant
+    joined: bool  # the identity's first connection
+    staged: bool  # a host put back on the stage
+
+
+@dataclass(frozen=True, slots=True)
+class Departure:
+    identity: str
+    person: Participant | None
+    left: bool  # the identity's last connection
+    stage_change: str  # "" none, "stage" left the stage, "hand" hand lowered
+
+
 def session_field(node: str, sid: str) -> str:
     return f"{node}|{sid}"
 
 
 async def join(
-    store: RoomStore, room: str, field: str, identity: str, name: str, role: str, now: float
-) -> tuple[Participant, bool]:
-    raw, joined = await store.run(
+    store: RoomStore,
+    room: str,
+    field: str,
+    identity: str,
+    name: str,
+    role: str,
+    now: float,
+    *,
+    token_exp: float,
+) -> Arrival:
+    raw, joined, staged = await store.run(
         "JOIN",
         [
             keys.room(room),
@@ -41,18 +64,17 @@ async def join(
             keys.log(room),
             keys.log_head(room),
         ],
-        [field, identity, name, role, now],
+        [field, identity, name, role, now, token_exp],
     )
-    return Participant.from_json(raw), bool(joined)
+    return Arrival(Participant.from_json(raw), bool(joined), bool(staged))
 
 
-async def leave(
-    store: RoomStore, room: str, field: str, identity: str, now: float
-) -> tuple[Participant | None, bool]:
-    raw, left = await store.run(
+async def leave(store: RoomStore, room: str, field: str, identity: str, now: float) -> Departure:
+    raw, left, change = await store.run(
         "LEAVE",
         [
             keys.people(room),
+            keys.notable(room),
             keys.online(room),
             keys.sessions(room),
             keys.role_counts(room),
@@ -61,7 +83,8 @@ async def leave(
         ],
         [field, identity, now],
     )
-    return (Participant.from_json(raw) if raw else None), bool(left)
+    person = Participant.from_json(raw) if raw else None
+    return Departure(identity, person, bool(left), change or "")
 
 
 async def counts(store: RoomStore, room: str) -> dict[str, int]:
@@ -82,12 +105,13 @@ async def view(store: RoomStore, room: str) -> Presence:
     return Presence(people, await counts(store, room))
 
 
-async def sweep_dead_nodes(store: RoomStore, room: str, live_nodes: set[str], now: float) -> int:
-    """Close the connections of nodes that stopped heartbeating; how many."""
+async def sweep_dead_nodes(
+    store: RoomStore, room: str, live_nodes: set[str], now: float
+) -> list[Departure]:
+    """Close the connections of nodes that stopped heartbeating."""
     fields = await store.redis.hgetall(keys.sessions(room))
-    closed = 0
-    for field, identity in fields.items():
-        if field.split("|", 1)[0] not in live_nodes:
-            await leave(store, room, field, identity, now)
-            closed += 1
-    return closed
+    return [
+        await leave(store, room, field, identity, now)
+        for field, identity in fields.items()
+        if field.split("|", 1)[0] not in live_nodes
+    ]

@@ -29,7 +29,9 @@ end
 )
 
 # KEYS room people notable online sessions role_counts log head
-# ARGV session_field identity name role now
+# ARGV session_field identity name role now token_exp
+# Returns {participant JSON, joined 0/1, staged 0/1}: a host is put on the
+# stage by their first connection (everyone leaves it with their last).
 JOIN = (
     _PRELUDE
     + """
@@ -39,14 +41,23 @@ local p
 if raw then
   p = cjson.decode(raw)
 else
-  p = {identity = ARGV[2], on_stage = ARGV[4] == 'host', muted = false, hand_raised = false}
+  p = {identity = ARGV[2], on_stage = false, muted = false, hand_raised = false}
 end
 local old_role = p.role
 p.name = ARGV[3]
 p.role = ARGV[4]
-put_person(KEYS[2], KEYS[3], p)
 redis.call('HSET', KEYS[5], ARGV[1], ARGV[2])
 local n = redis.call('HINCRBY', KEYS[4], ARGV[2], 1)
+local exp = tonumber(ARGV[6])
+if n == 1 or exp > (tonumber(p.token_exp) or 0) then p.token_exp = exp end
+local staged = 0
+if n == 1 and p.role == 'host' and not p.on_stage then
+  p.on_stage = true
+  p.muted = false
+  p.hand_raised = false
+  staged = 1
+end
+put_person(KEYS[2], KEYS[3], p)
 local joined = 0
 if n == 1 then
   joined = 1
@@ -57,26 +68,43 @@ elseif old_role and old_role ~= p.role then
   redis.call('HINCRBY', KEYS[6], old_role, -1)
   redis.call('HINCRBY', KEYS[6], p.role, 1)
 end
-return {cjson.encode(p), joined}
+return {cjson.encode(p), joined, staged}
 """
 )
 
-# KEYS people online sessions role_counts log head
+# KEYS people notable online sessions role_counts log head
 # ARGV session_field identity now
+# Returns {participant JSON or false, left 0/1, stage change}: the last
+# connection of an identity takes them off the stage (their speaker token's
+# generation moves on, which revokes it) and lowers their hand; the change
+# is '' (none), 'stage' or 'hand'.
 LEAVE = (
     _PRELUDE
     + """
-if redis.call('HDEL', KEYS[3], ARGV[1]) == 0 then return {false, 0} end
+if redis.call('HDEL', KEYS[4], ARGV[1]) == 0 then return {false, 0, ''} end
 local raw = redis.call('HGET', KEYS[1], ARGV[2])
-local n = redis.call('HINCRBY', KEYS[2], ARGV[2], -1)
-if n > 0 then return {raw, 0} end
-redis.call('HDEL', KEYS[2], ARGV[2])
-if raw then
-  local p = cjson.decode(raw)
-  redis.call('HINCRBY', KEYS[4], p.role, -1)
+local n = redis.call('HINCRBY', KEYS[3], ARGV[2], -1)
+if n > 0 then return {raw or false, 0, ''} end
+redis.call('HDEL', KEYS[3], ARGV[2])
+log_append(KEYS[6], KEYS[7], 'presence.left', cjson.encode({identity = ARGV[2]}), ARGV[3])
+if not raw then return {false, 1, ''} end
+local p = cjson.decode(raw)
+redis.call('HINCRBY', KEYS[5], p.role, -1)
+local change = ''
+if p.on_stage then
+  change = 'stage'
+  p.stage_gen = (tonumber(p.stage_gen) or 0) + 1
+elseif p.hand_raised then
+  change = 'hand'
+else
+  return {raw, 1, ''}
 end
-log_append(KEYS[5], KEYS[6], 'presence.left', cjson.encode({identity = ARGV[2]}), ARGV[3])
-return {raw, 1}
+p.on_stage = false
+p.muted = false
+p.hand_raised = false
+put_person(KEYS[1], KEYS[2], p)
+log_append(KEYS[6], KEYS[7], 'stage.left', cjson.encode({identity = p.identity}), ARGV[3])
+return {cjson.encode(p), 1, change}
 """
 )
 
@@ -114,6 +142,8 @@ elseif op == 'remove' then
   if not p.on_stage then return refuse('conflict', 'that participant is not on stage') end
   p.on_stage = false
   p.muted = false
+  -- Revokes the speaker token minted at the invitation.
+  p.stage_gen = (tonumber(p.stage_gen) or 0) + 1
 elseif op == 'mute' or op == 'unmute' then
   if not p.on_stage then return refuse('conflict', 'that participant is not on stage') end
   local muted = op == 'mute'

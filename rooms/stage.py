@@ -9,6 +9,7 @@ from enum import StrEnum
 from kernel.events import Event, to_room
 from rooms import keys
 from rooms.model import Participant
+from rooms.presence import Departure
 from rooms.store import RoomStore
 
 
@@ -50,10 +51,36 @@ async def apply(
     if not changed:
         return person, []
     if op in _HAND_OPS:
-        return person, [to_room(room, "hand:updated", {"participant": person.to_wire()})]
+        return person, [hand_updated(room, person)]
+    return person, [await stage_updated(store, room, person)]
+
+
+def hand_updated(room: str, person: Participant) -> Event:
+    return to_room(room, "hand:updated", {"participant": person.to_wire()})
+
+
+async def stage_updated(store: RoomStore, room: str, person: Participant) -> Event:
     stage = await on_stage(store, room)
     payload = {"participant": person.to_wire(), "stage": [p.to_wire() for p in stage]}
-    return person, [to_room(room, "stage:updated", payload)]
+    return to_room(room, "stage:updated", payload)
+
+
+async def departure_events(store: RoomStore, room: str, gone: Departure) -> list[Event]:
+    """Someone's last connection closed: the stage or hands they left."""
+    if gone.person is None or not gone.stage_change:
+        return []
+    if gone.stage_change == "hand":
+        return [hand_updated(room, gone.person)]
+    return [await stage_updated(store, room, gone.person)]
+
+
+def is_revoked(claims_gen: int | None, person: Participant | None) -> bool:
+    """A speaker token minted on an invitation carries the stage generation
+    of that time; removal from the stage (or leaving the room) moves the
+    generation on, which revokes it. Tokens without one are never revoked."""
+    if claims_gen is None:
+        return False
+    return person is None or person.stage_gen != claims_gen
 
 
 async def on_stage(store: RoomStore, room: str) -> list[Participant]:

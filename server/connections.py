@@ -1,5 +1,7 @@
 """Socket.IO connections: token check on connect, the snapshot, presence,
-and this node's heartbeat so other nodes can sweep its connections if it dies.
+the stage people leave with their last connection, the end of a connection
+whose token expires, and this node's heartbeat so other nodes can sweep its
+connections if it dies.
 """
 
 import asyncio
@@ -14,10 +16,11 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from kernel.errors import Code, DomainError, Unauthorized
-from rooms import keys, presence
+from rooms import keys, presence, stage
 from rooms.lifecycle import list_rooms
+from rooms.model import Participant
 from server import snapshot, tokens
-from server.appkeys import EMITTER, ROOMS, SCHEDULER, SETTINGS, SIO
+from server.appkeys import EMITTER, ROOMS, SCHEDULER, SETTINGS, SIO, STAGE_LISTENERS
 from server.coalesce import PresenceBroadcaster, TallyBroadcaster
 from server.emitter import identity_channel, room_channel, staff_channel
 from server.metrics import METRICS
@@ -48,11 +51,35 @@ def _refuse(code: str, message: str) -> socketio.exceptions.ConnectionRefusedErr
     return socketio.exceptions.ConnectionRefusedError(message, {"code": code, "message": message})
 
 
+async def tell_stage_listeners(app: web.Application, room: str, person: Participant) -> None:
+    """The audio path acts on every change of the stage."""
+    for listener in app[STAGE_LISTENERS]:
+        await listener(room, person.identity, person.on_stage, person.muted)
+
+
+async def announce_departure(app: web.Application, room: str, gone: presence.Departure) -> None:
+    """Someone's last connection closed: they left the stage, their hand is down."""
+    events = await stage.departure_events(app[ROOMS], room, gone)
+    await app[EMITTER].emit(events)
+    if gone.person is not None and gone.stage_change == "stage":
+        await tell_stage_listeners(app, room, gone.person)
+
+
+async def _check_not_revoked(app: web.Application, claims: Claims) -> None:
+    if claims.stage_gen is None:
+        return
+    person = await app[ROOMS].get_participant(claims.room, claims.identity)
+    if stage.is_revoked(claims.stage_gen, person):
+        raise Unauthorized("this speaker token was revoked: you left the stage")
+
+
 class Connections:
     def __init__(self, app: web.Application) -> None:
         self.app = app
         self.sio: socketio.AsyncServer = app[SIO]
         self._pending: set[asyncio.Task[None]] = set()
+        # sid -> the timer that ends the connection when its token expires
+        self._expiry: dict[str, asyncio.TimerHandle] = {}
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         app = self.app
@@ -60,7 +87,8 @@ class Connections:
             claims = tokens.verify(app[SETTINGS].secret, _token_of(auth, environ))
             if await app[ROOMS].get_room(claims.room) is None:
                 raise Unauthorized("the token's room does not exist")
-            person, joined = await presence.join(
+            await _check_not_revoked(app, claims)
+            arrival = await presence.join(
                 app[ROOMS],
                 claims.room,
                 presence.session_field(app[NODE_ID], sid),
@@ -68,6 +96,7 @@ class Connections:
                 claims.name,
                 claims.role.label,
                 time.time(),
+                token_exp=claims.exp,
             )
         except DomainError as exc:
             app[METRICS].refused.inc()
@@ -81,23 +110,54 @@ class Connections:
         await self.sio.enter_room(sid, identity_channel(claims.room, claims.identity))
         if claims.role.can(Role.MODERATOR):
             await self.sio.enter_room(sid, staff_channel(claims.room))
-        if joined:
-            app[PRESENCE].joined(claims.room, person)
+        if arrival.joined:
+            app[PRESENCE].joined(claims.room, arrival.person)
         app[METRICS].connections.inc()
+        self._expire_at(sid, claims)
         # Sent once the connect handshake is answered, so every client sees it;
         # the task is kept until done (the loop holds tasks only weakly).
-        task = asyncio.get_running_loop().create_task(self._send_state(sid, claims))
+        self._spawn(self._after_connect(sid, claims, arrival))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _send_state(self, sid: str, claims: Claims) -> None:
+    async def _after_connect(self, sid: str, claims: Claims, arrival: presence.Arrival) -> None:
         try:
             state = await snapshot.build(self.app, claims, time.time())
             await self.sio.emit("room:state", state, to=sid)
+            if arrival.staged:
+                person = arrival.person
+                await self.app[EMITTER].emit(
+                    [await stage.stage_updated(self.app[ROOMS], claims.room, person)]
+                )
+                await tell_stage_listeners(self.app, claims.room, person)
         except Exception:
             logger.exception("room:state for %s in room %s failed", claims.identity, claims.room)
 
+    def _expire_at(self, sid: str, claims: Claims) -> None:
+        """One timer per connection (a heap entry of the loop: cheap at
+        thousands) ends it when its token expires."""
+        delay = max(0.0, claims.exp - time.time())
+        loop = asyncio.get_running_loop()
+        self._expiry[sid] = loop.call_later(delay, lambda: self._spawn(self._expire(sid)))
+
+    async def _expire(self, sid: str) -> None:
+        self._expiry.pop(sid, None)
+        message = "your access to this room has expired; join again with a new link"
+        try:
+            await self.sio.emit(
+                "session:expired", {"code": "unauthorized", "message": message}, to=sid
+            )
+            await self.sio.disconnect(sid)
+        except Exception:
+            logger.exception("closing the expired connection %s failed", sid)
+
     async def on_disconnect(self, sid: str, *_: Any) -> None:
+        timer = self._expiry.pop(sid, None)
+        if timer is not None:
+            timer.cancel()
         session = await self.sio.get_session(sid)
         claims: Claims | None = session.get("claims")
         if claims is None:
@@ -105,15 +165,16 @@ class Connections:
         self.app[METRICS].connections.dec()
         field = presence.session_field(self.app[NODE_ID], sid)
         try:
-            _gone, left = await presence.leave(
+            gone = await presence.leave(
                 self.app[ROOMS], claims.room, field, claims.identity, time.time()
             )
         except RedisError:
             # The node sweep closes it later: the session field is still ours.
             logger.exception("leave of %s in room %s failed", claims.identity, claims.room)
             return
-        if left:
+        if gone.left:
             self.app[PRESENCE].left(claims.room, claims.identity)
+            await announce_departure(self.app, claims.room, gone)
 
 
 async def heartbeat(app: web.Application, now: float) -> None:
@@ -132,7 +193,11 @@ async def sweep(app: web.Application, now: float, exclude_self: bool = False) ->
     for room in await list_rooms(store, limit=10_000):
         closed = await presence.sweep_dead_nodes(store, room.id, live, now)
         if closed:
-            logger.info("swept %d connections of dead nodes from room %s", closed, room.id)
+            logger.info("swept %d connections of dead nodes from room %s", len(closed), room.id)
+        for gone in closed:
+            if gone.left:
+                app[PRESENCE].left(room.id, gone.identity)
+                await announce_departure(app, room.id, gone)
     dead = nodes - live
     if dead:
         await store.redis.srem(keys.NODES, *dead)

@@ -32,3 +32,6 @@ class Claims:
     room: str
     role: Role
     exp: float
+    # Set on speaker tokens minted by `stage:invite`: the stage generation
+    # they belong to (rooms.stage.is_revoked).
+    stage_gen: int | None = None

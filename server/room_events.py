@@ -10,11 +10,11 @@ from aiohttp import web
 from kernel import validate as v
 from kernel.events import Event, to_identity
 from rooms import chat, lifecycle, limits, polls, qa, stage
-from rooms.model import Module
+from rooms.model import Module, Participant
 from rooms.stage import StageOp
 from server import tokens
-from server.appkeys import DISPATCHER, EMITTER, ROOMS, SCHEDULER, SETTINGS, STAGE_LISTENERS
-from server.connections import TALLIES
+from server.appkeys import DISPATCHER, EMITTER, ROOMS, SCHEDULER, SETTINGS
+from server.connections import TALLIES, tell_stage_listeners
 from server.dispatch import Ctx
 from server.roles import Role
 
@@ -84,25 +84,36 @@ async def _stage(ctx: Ctx, target: str, op: StageOp) -> dict[str, Any]:
     )
     await ctx.emit(events)
     if events and op not in (StageOp.RAISE, StageOp.LOWER):
-        for listener in ctx.app[STAGE_LISTENERS]:
-            await listener(ctx.room, person.identity, person.on_stage, person.muted)
+        await tell_stage_listeners(ctx.app, ctx.room, person)
     if events and op is StageOp.INVITE and Role.parse(person.role) < Role.SPEAKER:
-        await ctx.emit([_speaker_token(ctx, person.identity, person.name)])
+        await ctx.emit(_speaker_token(ctx, person))
     return {"participant": person.to_wire()}
 
 
-def _speaker_token(ctx: Ctx, identity: str, name: str) -> Event:
-    """An invited listener gets a speaker token, so WHIP lets them publish."""
+# The longest a speaker token minted by an invitation lives, however long
+# the invitee's own token does.
+SPEAKER_TOKEN_MAX_S = 4 * 3600
+
+
+def _speaker_token(ctx: Ctx, person: Participant) -> list[Event]:
+    """An invited listener gets a speaker token, so WHIP lets them publish.
+    It lives no longer than the invitee's own token, and removal from the
+    stage revokes it (its stage generation)."""
+    ttl_s = min(person.token_exp - ctx.now, SPEAKER_TOKEN_MAX_S)
+    if ttl_s < 1:
+        return []
     token = tokens.mint(
         ctx.app[SETTINGS].secret,
         room=ctx.room,
-        identity=identity,
+        identity=person.identity,
         role=Role.SPEAKER,
-        name=name,
-        ttl_s=max(60.0, ctx.claims.exp - ctx.now),
+        name=person.name,
+        ttl_s=ttl_s,
         now=ctx.now,
+        stage_gen=person.stage_gen,
     )
-    return to_identity(ctx.room, identity, "token:updated", {"token": token, "role": "speaker"})
+    payload = {"token": token, "role": "speaker", "expires_at": int(ctx.now + ttl_s)}
+    return [to_identity(ctx.room, person.identity, "token:updated", payload)]
 
 
 async def on_hand_raise(ctx: Ctx, p: P) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """Access tokens: JWT (HS256) signed with the server secret, through PyJWT.
 
-Claims: `sub` (identity), `name`, `room`, `role`, `exp`, `iat`.
+Claims: `sub` (identity), `name`, `room`, `role`, `exp`, `iat`, and on a
+speaker token minted by `stage:invite` `sg`, the invitee's stage generation
+(removal from the stage revokes it: rooms.stage.is_revoked).
 """
 
 import time
@@ -15,9 +17,17 @@ MAX_TTL_S = 30 * 24 * 3600
 
 
 def mint(
-    secret: str, *, room: str, identity: str, role: Role, name: str, ttl_s: float, now: float
+    secret: str,
+    *,
+    room: str,
+    identity: str,
+    role: Role,
+    name: str,
+    ttl_s: float,
+    now: float,
+    stage_gen: int | None = None,
 ) -> str:
-    claims = {
+    claims: dict[str, object] = {
         "sub": identity,
         "name": name,
         "room": room,
@@ -25,6 +35,8 @@ def mint(
         "iat": int(now),
         "exp": int(now + ttl_s),
     }
+    if stage_gen is not None:
+        claims["sg"] = stage_gen
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -50,12 +62,21 @@ def verify(secret: str, token: object, *, room: str | None = None) -> Claims:
             room=str(raw["room"]),
             role=Role.parse(raw["role"]),
             exp=float(raw["exp"]),
+            stage_gen=_stage_gen(raw.get("sg")),
         )
     except ValueError as exc:
         raise Unauthorized("the token has an unknown role") from exc
     if room is not None and claims.room != room:
         raise Unauthorized("the token is for another room")
     return claims
+
+
+def _stage_gen(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Unauthorized("the token is not valid")
+    return value
 
 
 def remaining_ttl(claims: Claims) -> float:

@@ -27,7 +27,14 @@ export function openRoom(room, token, config) {
   let current = token;
   const store = new Store();
   store.config = config;
-  const conn = new RoomConnection(store, () => current);
+  // A speaker token (from an invitation) is revoked when its owner leaves
+  // the stage: refused with it, the page goes back to the token it came with.
+  const fallBack = () => {
+    if (current === token) return false;
+    session.setToken(token);
+    return true;
+  };
+  const conn = new RoomConnection(store, () => current, fallBack);
   const session = {
     room,
     store,

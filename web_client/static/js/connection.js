@@ -10,9 +10,13 @@ export class RoomConnection {
    * @param {import('./store.js').Store} store
    * @param {() => string} tokenOf the current token (it may change: a listener
    *   invited to the stage gets a speaker token)
+   * @param {() => boolean} fallBack called when the token is refused: true
+   *   when the page switched to another token worth a retry
    */
-  constructor(store, tokenOf) {
+  constructor(store, tokenOf, fallBack = () => false) {
     this.store = store;
+    this.fallBack = fallBack;
+    this.expired = null;
     this.socket = io({
       auth: (cb) => cb({ token: tokenOf() }),
       reconnectionDelay: 500,
@@ -22,12 +26,18 @@ export class RoomConnection {
     this.socket.on("disconnect", (reason) => this.onDisconnect(reason));
     this.socket.on("connect_error", (err) => this.onConnectError(err));
     this.socket.on("room:state", (state) => store.snapshot(state));
+    // The token ran out: the server says so, then closes the connection.
+    this.socket.on("session:expired", (d) => (this.expired = d?.message || "your access has expired"));
     this.socket.onAny((event, data) => {
       if (event !== "room:state") store.apply(event, data);
     });
   }
 
   onDisconnect(reason) {
+    if (this.expired) {
+      this.store.set("connection", { connection: "refused", error: this.expired });
+      return;
+    }
     this.store.set("connection", { connection: "reconnecting" });
     // The server closed us on purpose; Socket.IO will not retry by itself.
     if (reason === "io server disconnect") setTimeout(() => this.socket.connect(), 1000);
@@ -36,6 +46,10 @@ export class RoomConnection {
   onConnectError(err) {
     const data = refusal(err);
     if (data && data.code === "unauthorized") {
+      if (this.fallBack()) {
+        setTimeout(() => this.socket.connect(), 200);
+        return;
+      }
       this.store.set("connection", { connection: "refused", error: data.message || "unauthorized" });
       this.socket.disconnect();
       return;
