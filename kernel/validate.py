@@ -3,6 +3,7 @@ field. Handlers read every field through these before touching state."""
 
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,21 +20,43 @@ def as_payload(value: object) -> Mapping[str, Any]:
     return value
 
 
+# Letters and symbols by category that draw nothing (Hangul fillers, the
+# blank Braille pattern): text made only of them is blank too.
+_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def is_blank(value: str) -> bool:
+    """Nothing a reader would see: only spaces, format characters (category
+    Cf: zero-width spaces and joiners, BOM, direction marks), combining marks
+    or fillers."""
+    return not any(unicodedata.category(c)[0] in "LNPS" and c not in _FILLERS for c in value)
+
+
 def text(p: Mapping[str, Any], key: str, *, max_len: int, min_len: int = 1) -> str:
+    """Text as stored: NFC, stripped; refused when blank to a reader."""
     value = p.get(key)
     if not isinstance(value, str):
         raise Invalid(f"{key} must be a string")
-    value = value.strip()
+    value = _nfc(value, key).strip()
+    if value and is_blank(value):
+        if min_len > 0:
+            raise Invalid(f"{key} must have visible characters")
+        return ""
     if not min_len <= len(value) <= max_len:
         raise Invalid(f"{key} must be {min_len} to {max_len} characters")
     if any(ord(c) < 32 and c not in "\n\t" for c in value):
         raise Invalid(f"{key} has control characters")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: no such text exists
-            raise Invalid(f"{key} is not valid Unicode text") from None
     return value
+
+
+def _nfc(value: str, key: str) -> str:
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no such text exists
+        raise Invalid(f"{key} is not valid Unicode text") from None
+    return unicodedata.normalize("NFC", value)
 
 
 def opt_text(p: Mapping[str, Any], key: str, *, max_len: int, default: str = "") -> str:

@@ -15,7 +15,15 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from kernel.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized, Unavailable
+from kernel.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
 from kernel.events import Event
 from kernel.validate import as_payload
 from rooms.model import Room
@@ -23,6 +31,7 @@ from server.appkeys import EMITTER, ROOMS
 from server.errors import nack
 from server.metrics import METRICS
 from server.roles import Claims, Role
+from server.sio_transport import UNREADABLE
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +79,12 @@ class Dispatcher:
         self.sio = sio
         self.routes: dict[str, Route] = {}
         self._rooms: dict[str, tuple[float, asyncio.Future[Room | None]]] = {}
+        sio.on(UNREADABLE, self.on_unreadable)
+
+    async def on_unreadable(self, sid: str, reason: object = None) -> dict[str, Any]:
+        """A packet that could not be read (sio_transport.GuardedPacket)."""
+        self.app[METRICS].events.labels("unreadable", "invalid").inc()
+        return nack(Invalid(f"the message could not be read: {reason}"))
 
     def add(
         self, event: str, handler: Handler, *, role: Role = Role.LISTENER, module: str | None = None

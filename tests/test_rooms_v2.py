@@ -4,6 +4,7 @@ with their token, and hostile input refused quietly. Real Socket.IO clients
 against a real server."""
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
@@ -205,3 +206,76 @@ async def test_a_connection_whose_token_expires_is_told_and_closed(server: Harne
     await host.wait_for("chat:message", lambda d: d["message"]["text"] == "after the end")
     assert short.events[seen:] == []
     await host.wait_for("presence:updated", lambda d: "brief" in d["left"])
+
+
+# --- 4. hostile input refused quietly ----------------------------------------
+async def raw_call(client: Client, body: str) -> dict:
+    """Send `body` as the JSON of an event packet, as a client's own encoder
+    never would; the server's ack."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[dict] = loop.create_future()
+    ack_id = client.sio._generate_ack_id("/", lambda *a: answer.set_result(a[0] if a else {}))
+    await client.sio.eio.send(f"2{ack_id}{body}")  # engine.io adds its "4"
+    return await asyncio.wait_for(answer, 5)
+
+
+async def test_unreadable_packets_are_refused_invalid_without_a_traceback(
+    server: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    await server.create_room(id="bad")
+    fan = await server.connect("bad", "fan")
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+    huge = 10**100  # 101 digits: more than engine.io's JSON reads
+    assert code(await fan.call("poll:vote", {"poll_id": "p", "option": huge})) == "invalid"
+    for body in (
+        '["chat:send",' + "[" * 5000 + "]" * 5000 + "]",  # past the recursion limit
+        '["chat:send",{"text":' + '{"a":' * 40 + "1" + "}" * 40 + "}]",  # deeper than 32
+        '["qa:ask",{"text":"x","n":' + "9" * 400 + "}]",
+    ):
+        assert code(await raw_call(fan, body)) == "invalid", body[:40]
+    await fan.sio.eio.send("9")  # no such packet type: ignored, quietly
+    await fan.sio.eio.send("4{}")  # a refusal is the server's to send
+    # The connection is fine, and a payload of ordinary depth still works.
+    sent = await fan.call("chat:send", {"text": "still here", "meta": {"a": {"b": [1, [2]]}}})
+    assert sent["ok"], sent
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    refusals = [r for r in caplog.records if "unreadable" in r.getMessage()]
+    assert len(refusals) == 6 and all(r.levelno <= logging.INFO for r in refusals)
+
+
+@pytest.mark.parametrize(
+    ("event", "text"),
+    [
+        ("qa:ask", "\u200b"),
+        ("chat:send", "\u200b \ufeff"),
+        ("chat:send", "\u2060\u200d\u200c"),
+        ("qa:ask", " \u3164 \u2800 "),
+        ("chat:send", "\u0301\u034f"),
+    ],
+)
+async def test_invisible_text_is_refused(server: Harness, event: str, text: str) -> None:
+    await server.create_room(id="blank")
+    fan = await server.connect("blank", "fan")
+    mod = await server.connect("blank", "mod", "moderator")
+    assert code(await fan.call(event, {"text": text})) == "invalid"
+    state = (await server.connect("blank", "probe")).received("room:state")[0]
+    assert state["questions"] == [] and state["chat"] == []
+    assert not mod.received("chat:message") and not mod.received("question:updated")
+
+
+async def test_visible_text_with_joiners_is_kept_in_nfc(server: Harness) -> None:
+    await server.create_room(id="vis")
+    fan = await server.connect("vis", "fan")
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert (await fan.call("chat:send", {"text": family}))["message"]["text"] == family
+    asked = await fan.call("qa:ask", {"text": " cafe\u0301? "})
+    assert asked["question"]["text"] == "caf\u00e9?"
+
+
+async def test_an_invisible_guest_name_is_refused(server: Harness) -> None:
+    await server.create_room(id="gn", guests=True)
+    status, body = await server.request(
+        "POST", "/api/v1/rooms/gn/guest", json={"name": "\u200b\u200b"}
+    )
+    assert status == 400 and body["error"]["code"] == "invalid"
