@@ -4,7 +4,7 @@
 import { h, setText } from "./dom.js";
 import { Store } from "./store.js";
 import { RoomConnection } from "./connection.js";
-import { claimsOf, rememberToken } from "./token.js";
+import { claimsOf, rememberToken, tokenFromFragment } from "./token.js";
 
 export async function fetchConfig() {
   try {
@@ -24,14 +24,17 @@ const CONNECTION_TEXT = {
 
 /** Open the room for `token`; returns the pieces panels need. */
 export function openRoom(room, token, config) {
-  let current = token;
+  const kept = tokenFromFragment(location.hash, "speaker");
+  let current = kept && claimsOf(kept)?.identity === claimsOf(token)?.identity ? kept : token;
   const store = new Store();
   store.config = config;
   // A speaker token (from an invitation) is revoked when its owner leaves
   // the stage: refused with it, the page goes back to the token it came with.
   const fallBack = () => {
     if (current === token) return false;
-    session.setToken(token);
+    current = token;
+    session.claims = claimsOf(token);
+    rememberToken(null, "speaker");
     return true;
   };
   const conn = new RoomConnection(store, () => current, fallBack);
@@ -40,7 +43,7 @@ export function openRoom(room, token, config) {
     store,
     conn,
     config,
-    claims: claimsOf(token),
+    claims: claimsOf(current),
     get role() {
       return this.claims?.role || "listener";
     },
@@ -48,7 +51,7 @@ export function openRoom(room, token, config) {
     setToken(next) {
       current = next;
       this.claims = claimsOf(next);
-      rememberToken(next);
+      rememberToken(next, "speaker");
     },
   };
   store.on("token", (_, update) => update?.token && session.setToken(update.token));

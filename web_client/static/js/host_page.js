@@ -71,7 +71,7 @@ function mountBroadcast(root, ctx) {
     if (host) await call("room:update", { live });
     if (!live && store.state.me?.on_stage && host) await call("stage:remove", { identity: me() });
   };
-  mountMic(micBox, { ...ctx, onLive });
+  mountMic(micBox, { ...ctx, onLive, mutedText: "You are muted: the room does not hear you." });
   if (host) return;
   const join = h("button", { type: "button", class: "secondary" }, "Step onto the stage");
   join.addEventListener("click", async () => {

@@ -5,15 +5,21 @@
 
 const ROLE_RANK = { listener: 1, speaker: 2, moderator: 3, host: 4 };
 
-export function tokenFromFragment(hash = location.hash) {
+export function tokenFromFragment(hash = location.hash, key = "token") {
   const params = new URLSearchParams(hash.replace(/^#/, ""));
-  return params.get("token") || null;
+  return params.get(key) || null;
 }
 
-/** Put `token` in the fragment without a reload or a history entry. */
-export function rememberToken(token) {
+/**
+ * Put `token` in the fragment (under `key`) without a reload or a history
+ * entry; `null` removes it. The speaker token of an invitation is kept as
+ * `speaker`, beside the page's own `token`, which it never replaces: the
+ * server revokes it when its owner leaves the stage.
+ */
+export function rememberToken(token, key = "token") {
   const params = new URLSearchParams(location.hash.replace(/^#/, ""));
-  params.set("token", token);
+  if (token) params.set(key, token);
+  else params.delete(key);
   history.replaceState(null, "", `${location.pathname}${location.search}#${params}`);
 }
 
