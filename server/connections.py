@@ -177,6 +177,15 @@ class Connections:
             await announce_departure(self.app, claims.room, gone)
 
 
+async def _announce_swept(app: web.Application, room: str, gone: presence.Departure) -> None:
+    # The sweep also runs while this node shuts down: an announcement that
+    # cannot go out must not stop the sweep of the other connections.
+    try:
+        await announce_departure(app, room, gone)
+    except Exception as exc:
+        logger.warning("could not announce that %s left room %s: %r", gone.identity, room, exc)
+
+
 async def heartbeat(app: web.Application, now: float) -> None:
     redis = app[ROOMS].redis
     await redis.set(keys.node(app[NODE_ID]), repr(now), ex=NODE_TTL_S)
@@ -197,7 +206,7 @@ async def sweep(app: web.Application, now: float, exclude_self: bool = False) ->
         for gone in closed:
             if gone.left:
                 app[PRESENCE].left(room.id, gone.identity)
-                await announce_departure(app, room.id, gone)
+                await _announce_swept(app, room.id, gone)
     dead = nodes - live
     if dead:
         await store.redis.srem(keys.NODES, *dead)
