@@ -14,7 +14,7 @@ import pytest
 import socketio
 
 from rooms import presence
-from server.appkeys import ROOMS
+from server.appkeys import ROOMS, STAGE_LISTENERS
 from server.connections import sweep
 from tests.harness import SECRET, Client, Harness, connect
 
@@ -57,6 +57,12 @@ async def refusal(server: Harness, token: str) -> dict:
 
 # --- 1. people who leave leave the stage -------------------------------------
 async def test_a_speaker_who_leaves_leaves_the_stage(server: Harness) -> None:
+    heard: list[tuple[str, str, bool, bool]] = []
+
+    async def audio_path(room: str, identity: str, on_stage: bool, muted: bool) -> None:
+        heard.append((room, identity, on_stage, muted))
+
+    server.app[STAGE_LISTENERS].append(audio_path)
     await server.create_room(id="lv")
     host = await server.connect("lv", "host", "host")
     fan = await server.connect("lv", "fan", name="Fan")
@@ -69,6 +75,7 @@ async def test_a_speaker_who_leaves_leaves_the_stage(server: Harness) -> None:
     )
     assert update["participant"]["on_stage"] is False
     assert on_stage(update) == ["host"]
+    assert heard[-1] == ("lv", "fan", False, False)  # the audio path drops their voice
     # Whoever joins now sees the stage without them.
     late = await server.connect("lv", "late")
     assert [p["identity"] for p in late.received("room:state")[0]["stage"]] == ["host"]
