@@ -68,9 +68,7 @@ async def announce_departure(app: web.Application, room: str, gone: presence.Dep
 async def _check_not_revoked(app: web.Application, claims: Claims) -> None:
     if claims.stage_gen is None:
         return
-    person = await app[ROOMS].get_participant(claims.room, claims.identity)
-    if stage.is_revoked(claims.stage_gen, person):
-        raise Unauthorized("this speaker token was revoked: you left the stage")
+    claims.check_not_revoked(await app[ROOMS].get_participant(claims.room, claims.identity))
 
 
 class Connections:

@@ -16,14 +16,13 @@ from typing import Any
 
 from aiohttp import web
 
-from kernel.errors import Forbidden, Invalid, NotFound, Unauthorized
+from kernel.errors import Forbidden, Invalid, NotFound
 from kernel.events import to_room
 from media.certificate import write_p256_pair
 from media.config import MediaConfig
 from media.engine import MediaEngine
 from media.ice import link_header
 from media.session import Kind
-from rooms.stage import is_revoked
 from server.appkeys import EMITTER, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
 from server.config import Settings
 from server.http_auth import require_token
@@ -83,8 +82,7 @@ async def _may_publish(request: web.Request, claims: Claims) -> bool:
     if not claims.role.can(Role.SPEAKER):
         raise Forbidden("listeners cannot publish")
     person = await request.app[ROOMS].get_participant(claims.room, claims.identity)
-    if is_revoked(claims.stage_gen, person):
-        raise Unauthorized("this speaker token was revoked: you left the stage")
+    claims.check_not_revoked(person)
     if claims.role is Role.HOST:
         return bool(person and person.muted)
     if person is None or not person.on_stage:

@@ -4,6 +4,10 @@ the roles below it may do."""
 from dataclasses import dataclass
 from enum import IntEnum
 
+from kernel.errors import Unauthorized
+from rooms.model import Participant
+from rooms.stage import is_revoked
+
 
 class Role(IntEnum):
     LISTENER = 1
@@ -35,3 +39,8 @@ class Claims:
     # Set on speaker tokens minted by `stage:invite`: the stage generation
     # they belong to (rooms.stage.is_revoked).
     stage_gen: int | None = None
+
+    def check_not_revoked(self, person: Participant | None) -> None:
+        """`Unauthorized` for a speaker token whose owner left the stage since."""
+        if is_revoked(self.stage_gen, person):
+            raise Unauthorized("this speaker token was revoked: you left the stage")
