@@ -35,7 +35,7 @@ from server.errors import error_middleware
 from server.metrics import METRICS, Metrics
 from server.redis_embed import EmbeddedRedis
 from server.scheduler import Scheduler
-from server.sio_transport import refuse_unreadable_packets, use_plain_websockets
+from server.sio_transport import use_plain_websockets
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,6 @@ def _socketio(settings: Settings) -> socketio.AsyncServer:
         engineio_logger=False,
     )
     use_plain_websockets(sio)
-    refuse_unreadable_packets(sio)
     return sio
 
 

@@ -31,7 +31,7 @@ from server.appkeys import EMITTER, ROOMS
 from server.errors import nack
 from server.metrics import METRICS
 from server.roles import Claims, Role
-from server.sio_transport import UNREADABLE
+from server.sio_packets import UNREADABLE, read_defensively
 
 logger = logging.getLogger(__name__)
 
@@ -79,10 +79,11 @@ class Dispatcher:
         self.sio = sio
         self.routes: dict[str, Route] = {}
         self._rooms: dict[str, tuple[float, asyncio.Future[Room | None]]] = {}
+        read_defensively(sio)
         sio.on(UNREADABLE, self.on_unreadable)
 
     async def on_unreadable(self, sid: str, reason: object = None) -> dict[str, Any]:
-        """A packet that could not be read (sio_transport.GuardedPacket)."""
+        """A packet that could not be read (sio_packets.GuardedPacket)."""
         self.app[METRICS].events.labels("unreadable", "invalid").inc()
         return nack(Invalid(f"the message could not be read: {reason}"))
 

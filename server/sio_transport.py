@@ -1,5 +1,4 @@
-"""Socket.IO's transport, hardened: the websocket without per-message
-compression, and packets that cannot be read refused without a traceback.
+"""Socket.IO's websocket transport without per-message compression.
 
 aiohttp's `WebSocketResponse` negotiates permessage-deflate whenever a client
 offers it (browsers and the Node client always do), and then deflates every
@@ -9,14 +8,11 @@ payloads of a few hundred bytes. Our messages are small and latency-bound,
 so the websocket is sent plain.
 """
 
-import logging
 from typing import Any
 
 import socketio
 from aiohttp import web
 from engineio.async_drivers import aiohttp as eio_aiohttp
-
-logger = logging.getLogger(__name__)
 
 
 class PlainWebSocket(eio_aiohttp.WebSocket):
@@ -34,77 +30,3 @@ class PlainWebSocket(eio_aiohttp.WebSocket):
 def use_plain_websockets(sio: socketio.AsyncServer) -> None:
     # engine.io picks its websocket class from this per-server table.
     sio.eio._async = {**sio.eio._async, "websocket": PlainWebSocket}
-
-
-# An event whose packet could not be read is delivered under this name (a
-# client cannot collide with it by accident: it starts with a NUL), so the
-# dispatcher answers its ack `invalid` instead of engine.io logging a traceback.
-UNREADABLE = "\x00unreadable"
-# Deeper payloads are refused: no event of ours nests more than a few levels.
-MAX_DEPTH = 32
-
-
-def _depth_exceeds(value: object, limit: int) -> bool:
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            item = list(item.values())
-        if isinstance(item, list):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in item)
-    return False
-
-
-def _too_deep(encoded: str, data: object) -> bool:
-    # Counting brackets runs at C speed; the walk only for payloads that may nest.
-    if encoded.count("[") + encoded.count("{") <= MAX_DEPTH:
-        return False
-    return _depth_exceeds(data, MAX_DEPTH + 1)  # +1: the event's [name, payload]
-
-
-_FROM_CLIENTS = frozenset(
-    (
-        socketio.packet.CONNECT,
-        socketio.packet.DISCONNECT,
-        socketio.packet.EVENT,
-        socketio.packet.ACK,
-        socketio.packet.BINARY_EVENT,
-        socketio.packet.BINARY_ACK,
-    )
-)
-
-
-class GuardedPacket(socketio.packet.Packet):
-    """Socket.IO's packet, whose decoding refuses instead of raising: a
-    100-digit integer (engine.io's JSON refuses it), nesting deep enough to
-    exhaust the recursion limit, or deeper than MAX_DEPTH."""
-
-    def decode(self, encoded_packet: Any) -> int:
-        try:
-            count = int(super().decode(encoded_packet))
-        except (ValueError, RecursionError) as exc:
-            return self._unreadable(str(exc) or type(exc).__name__)
-        kind: Any = getattr(self, "packet_type", None)
-        if kind not in _FROM_CLIENTS:
-            self.packet_type = socketio.packet.EVENT
-            return self._unreadable("a packet type clients do not send")
-        data: Any = getattr(self, "data", None)
-        if isinstance(encoded_packet, str) and _too_deep(encoded_packet, data):
-            return self._unreadable(f"nested deeper than {MAX_DEPTH} levels")
-        return count
-
-    def _unreadable(self, reason: str) -> int:
-        logger.info("refused an unreadable Socket.IO packet: %s", reason[:100])
-        kind: Any = getattr(self, "packet_type", None)
-        data: Any = None
-        if kind in (socketio.packet.EVENT, socketio.packet.BINARY_EVENT):
-            self.packet_type = socketio.packet.EVENT
-            data = [UNREADABLE, reason[:100]]
-        self.data = data
-        return 0
-
-
-def refuse_unreadable_packets(sio: socketio.AsyncServer) -> None:
-    sio.packet_class = GuardedPacket

@@ -86,7 +86,7 @@ WEIRD_STRINGS = [
 ]
 HUGE = [2**31, 2**53 + 1, 2**63, -(2**63) - 1, 2**64, 10**30, -(10**30), 10**98, -(10**98)]
 # engine.io's JSON refuses an integer of more than 100 digits; such a packet is
-# answered `invalid` (server.sio_transport.GuardedPacket), HTTP bodies likewise.
+# answered `invalid` (server.sio_packets.GuardedPacket), HTTP bodies likewise.
 HUGER = [10**100, -(10**300), 10**4000]
 
 texts = st.one_of(
