@@ -172,12 +172,13 @@ class Connections:
             return
         if gone.left:
             self.app[PRESENCE].left(claims.room, claims.identity)
-            await announce_departure(self.app, claims.room, gone)
+            await _announce_left(self.app, claims.room, gone)
 
 
-async def _announce_swept(app: web.Application, room: str, gone: presence.Departure) -> None:
-    # The sweep also runs while this node shuts down: an announcement that
-    # cannot go out must not stop the sweep of the other connections.
+async def _announce_left(app: web.Application, room: str, gone: presence.Departure) -> None:
+    # The leave itself is done; an announcement that cannot go out (the store
+    # or the relay gone, as while this node shuts down) must not stop a sweep
+    # of the other connections. Whoever connects next reads the stage as is.
     try:
         await announce_departure(app, room, gone)
     except Exception as exc:
@@ -204,7 +205,7 @@ async def sweep(app: web.Application, now: float, exclude_self: bool = False) ->
         for gone in closed:
             if gone.left:
                 app[PRESENCE].left(room.id, gone.identity)
-                await _announce_swept(app, room.id, gone)
+                await _announce_left(app, room.id, gone)
     dead = nodes - live
     if dead:
         await store.redis.srem(keys.NODES, *dead)
