@@ -13,10 +13,11 @@ import jwt
 import pytest
 import socketio
 
-from rooms import presence
-from server.appkeys import ROOMS, STAGE_LISTENERS
-from server.connections import sweep
-from tests.harness import SECRET, Client, Harness, connect
+from rooms import keys, presence
+from server.appkeys import ROOMS, SCHEDULER, STAGE_LISTENERS
+from server.config import Settings
+from server.connections import NODE_ID, sweep
+from tests.harness import SECRET, Client, Harness, connect, free_port, start_server, stop_server
 
 
 def code(answer: dict) -> str:
@@ -286,3 +287,29 @@ async def test_an_invisible_guest_name_is_refused(server: Harness) -> None:
         "POST", "/api/v1/rooms/gn/guest", json={"name": "\u200b\u200b"}
     )
     assert status == 400 and body["error"]["code"] == "invalid"
+
+
+async def test_the_sweep_of_a_silent_node_takes_its_speakers_off_the_stage(
+    settings: Settings,
+) -> None:
+    """Two nodes on one Redis: a speaker connected to the second node, which
+    stops heartbeating (hung or cut off); the first node's sweep closes its
+    connections and the host, on the first node, sees the speaker leave."""
+    a = await start_server(settings.with_(multi_node=True))
+    b = await start_server(settings.with_(multi_node=True, port=free_port()))
+    try:
+        await a.create_room(id="nodes")
+        host = await a.connect("nodes", "host", "host")
+        await b.connect("nodes", "fan")
+        assert (await host.call("stage:invite", {"identity": "fan"}))["ok"]
+        await host.wait_for("stage:updated", lambda d: "fan" in on_stage(d))
+        await b.app[SCHEDULER].stop()  # no more heartbeats from b
+        await a.app_rooms_redis().delete(keys.node(b.app[NODE_ID]))  # its key expired
+        await sweep(a.app, time.time())
+        update = await host.wait_for("stage:updated", left_stage("fan"))
+        assert on_stage(update) == ["host"]
+        gone = await host.wait_for("presence:updated", lambda d: "fan" in d["left"])
+        assert gone["counts"]["total"] == 1
+    finally:
+        await stop_server(b)
+        await stop_server(a)
