@@ -2,6 +2,7 @@
 a listener room: polls, Q&A, chat, reactions, hands and the stage, and a
 listener page that reconnects and restores the room from `room:state`."""
 
+import asyncio
 import re
 from typing import Any
 
@@ -161,6 +162,12 @@ async def test_listener_reconnects_and_restores_the_room(
     await page.goto(f"{server.url}/r/{ROOM}#token={token}")
     status = page.locator("header").get_by_role("status")
     await expect(status).to_have_text("Connected")
+    # Socket.IO connects over long-polling first and upgrades: cutting the
+    # network before the websocket exists left the page "Connected" on a
+    # long-poll still in flight (a flaky test under load).
+    async with asyncio.timeout(10):
+        while not sockets:
+            await asyncio.sleep(0.05)
 
     offline["on"] = True
     for ws in sockets:
