@@ -64,6 +64,9 @@ if n == 1 then
   redis.call('HINCRBY', KEYS[6], p.role, 1)
   log_append(KEYS[7], KEYS[8], 'presence.joined',
              cjson.encode({identity = p.identity, role = p.role}), ARGV[5])
+  if staged == 1 and raw then
+    log_append(KEYS[7], KEYS[8], 'stage.returned', cjson.encode({identity = p.identity}), ARGV[5])
+  end
 elseif old_role and old_role ~= p.role then
   redis.call('HINCRBY', KEYS[6], old_role, -1)
   redis.call('HINCRBY', KEYS[6], p.role, 1)

@@ -138,6 +138,9 @@ async def test_a_host_who_comes_back_is_on_stage_again(server: Harness) -> None:
     again = await server.connect("back", "host", "host")
     assert again.received("room:state")[0]["me"]["on_stage"] is True
     await fan.wait_for("stage:updated", lambda d: on_stage(d) == ["host"])
+    rows = await server.app_rooms_redis().xrange(keys.log("back"))
+    types = [fields["type"] for _, fields in rows]
+    assert types[-4:] == ["presence.left", "stage.left", "presence.joined", "stage.returned"]
 
 
 # --- 2. the speaker token of an invitation -----------------------------------
