@@ -20,13 +20,14 @@ import time
 from pathlib import Path
 
 from kernel.errors import NotFound
+from media.caps import SessionCaps
 from media.config import MediaConfig
 from media.ice import stop_consent_checks
 from media.ingest import Publisher, RtpTap
 from media.recording import Replay, is_recording_name, list_replays, room_dir
 from media.room import LevelsCallback, RoomMedia
 from media.session import Kind, Session, check_room_id, new_session_id
-from media.signaling import Negotiated, answer_listener, answer_publisher
+from media.signaling import Negotiated, answer_listener, answer_publisher, close_peer
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class MediaEngine:
         self._publishers: dict[str, Publisher] = {}  # session id -> ingest
         self._watchdog: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[bool]] = set()
+        self.caps = SessionCaps(config.listen_limits)
 
     # --- opening ----------------------------------------------------------
     async def publish(
@@ -65,9 +67,15 @@ class MediaEngine:
     async def listen(
         self, room: str, identity: str, offer_sdp: str, expires_at: float | None = None
     ) -> tuple[Session, str]:
-        """WHEP: returns the session and the SDP answer."""
+        """WHEP: returns the session and the SDP answer; `RateLimited` beyond
+        the caps (a slot is held while the offer is answered)."""
         check_room_id(room)
-        negotiated = await answer_listener(self.config, offer_sdp)
+        self.caps.take(room, identity)
+        try:
+            negotiated = await answer_listener(self.config, offer_sdp)
+        except BaseException:
+            self.caps.give_back(room, identity)
+            raise
         session = self._register(room, identity, Kind.LISTEN, negotiated, expires_at)
         assert negotiated.wire is not None
         self._room(room).add_listener(session.id, identity, negotiated.wire)
@@ -139,8 +147,10 @@ class MediaEngine:
                 media.remove_publisher(session.identity, session.id)
             else:
                 media.remove_listener(session.id)
+        if session.kind is Kind.LISTEN:
+            self.caps.give_back(session.room, session.identity)
         self._publishers.pop(session.id, None)
-        await session.pc.close()
+        await close_peer(session.pc)
         logger.info(
             "room %s: %s session of %s closed (%s)",
             session.room,
@@ -183,6 +193,12 @@ class MediaEngine:
     def speaking(self, room: str) -> dict[str, float]:
         media = self.rooms.get(room)
         return media.speaking() if media else {}
+
+    def session_counts(self) -> dict[Kind, int]:
+        counts = dict.fromkeys(Kind, 0)
+        for session in self.sessions.values():
+            counts[session.kind] += 1
+        return counts
 
     def publishers(self, room: str) -> list[str]:
         media = self.rooms.get(room)

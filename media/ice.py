@@ -95,6 +95,22 @@ def _announce_public(found: list[Candidate], public_ip: str | None) -> list[Cand
     return [public, *found]
 
 
+def ice_connections(pc: RTCPeerConnection) -> list[Any]:
+    """Taken before a peer closes, for `forget_checks` after."""
+    return _connections(pc)
+
+
+def forget_checks(connections: list[Any]) -> None:
+    """Drop a closed connection's check pairs: each holds its (cancelled)
+    check task, whose frame holds the connection, a cycle that only a full
+    garbage collection would free."""
+    for conn in connections:
+        for pair in conn._check_list:
+            pair.task = None
+        conn._check_list = []
+        conn._nominated.clear()
+
+
 def stop_consent_checks(pc: RTCPeerConnection, room: str) -> None:
     """Ingest sessions must not depend on consent: FFmpeg never answers it.
 

@@ -68,6 +68,11 @@ class Settings:
     checkout_hold_s: int = 900
     reconcile_after_s: int = 180
     public_url_override: str | None = None
+    whep_per_identity: int = 3
+    whep_per_room: int = 1000
+    whep_per_process: int = 1000
+    media_connect_timeout_s: float = 20.0
+    live_grace_s: float = 60.0
 
     @property
     def public_url(self) -> str:
@@ -105,6 +110,11 @@ class Settings:
             "checkout_hold_s": int(_env("DROPROOM_CHECKOUT_HOLD_S") or 900),
             "reconcile_after_s": int(_env("DROPROOM_RECONCILE_AFTER_S") or 180),
             "public_url_override": _env("DROPROOM_PUBLIC_URL"),
+            "whep_per_identity": int(_env("DROPROOM_WHEP_PER_IDENTITY") or 3),
+            "whep_per_room": int(_env("DROPROOM_WHEP_PER_ROOM") or 1000),
+            "whep_per_process": int(_env("DROPROOM_WHEP_PER_PROCESS") or 1000),
+            "media_connect_timeout_s": float(_env("DROPROOM_MEDIA_CONNECT_TIMEOUT_S") or 20),
+            "live_grace_s": float(_env("DROPROOM_LIVE_GRACE_S") or 60),
         }
         values.update(overrides)
         settings = cls(**values)

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from kernel.errors import Forbidden, Invalid, NotFound
 from kernel.events import to_room
+from media.caps import Limits, Scope
 from media.certificate import write_p256_pair
 from media.config import MediaConfig
 from media.engine import MediaEngine
@@ -26,6 +29,7 @@ from media.session import Kind
 from server.appkeys import EMITTER, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
 from server.config import Settings
 from server.http_auth import require_token
+from server.metrics import METRICS
 from server.roles import Claims, Role
 
 logger = logging.getLogger(__name__)
@@ -48,6 +52,12 @@ def media_config(settings: Settings) -> MediaConfig:
         ice_hosts=settings.ice_hosts,
         ice_public_ip=settings.ice_public_ip,
         ice_servers=MediaConfig.servers_from(settings.ice_servers),
+        connect_timeout_s=settings.media_connect_timeout_s,
+        listen_limits=Limits(
+            per_identity=settings.whep_per_identity,
+            per_room=settings.whep_per_room,
+            per_process=settings.whep_per_process,
+        ),
     )
 
 
@@ -221,6 +231,29 @@ def _speaking(levels: dict[str, float]) -> list[dict[str, Any]]:
     return [{"identity": i, "level": lv} for i, lv in sorted(levels.items())]
 
 
+class SessionCollector(Collector):
+    """Open WHIP/WHEP sessions by kind and refused WHEP offers by cap, read
+    from the engine at scrape time."""
+
+    def __init__(self, engine: MediaEngine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        sessions = GaugeMetricFamily(
+            "droproom_media_sessions", "Open media sessions", labels=["kind"]
+        )
+        for kind, count in self.engine.session_counts().items():
+            sessions.add_metric([str(kind)], count)
+        refused = CounterMetricFamily(
+            "droproom_media_sessions_refused",
+            "WHEP offers refused by a session cap",
+            labels=["scope"],
+        )
+        for scope in Scope:
+            refused.add_metric([str(scope)], self.engine.caps.refused[scope])
+        return iter([sessions, refused])
+
+
 async def media_ctx(app: web.Application) -> AsyncIterator[None]:
     async def on_levels(room: str, levels: dict[str, float]) -> None:
         await app[EMITTER].emit(
@@ -230,7 +263,10 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
     engine = MediaEngine(media_config(app[SETTINGS]), on_levels=on_levels)
     app[MEDIA] = engine
     _hooks(app, engine)
+    collector = SessionCollector(engine)
+    app[METRICS].registry.register(collector)
     yield
+    app[METRICS].registry.unregister(collector)
     await engine.aclose()
 
 
