@@ -19,11 +19,13 @@ from typing import Any
 from aiortc import (
     MediaStreamTrack,
     RTCPeerConnection,
+    RTCRtpCodecParameters,
     RTCRtpReceiver,
     RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription
@@ -70,15 +72,46 @@ def _opus_only(transceiver: RTCRtpTransceiver) -> None:
     transceiver.setCodecPreferences(opus)
 
 
-async def _accept_offer(config: MediaConfig, offer_sdp: str) -> tuple[RTCPeerConnection, Any]:
-    if "m=audio" not in offer_sdp:
+class UnsupportedOffer(Invalid):
+    """A readable offer we cannot serve (no Opus at 48 kHz): HTTP 422."""
+
+
+_UNREADABLE = (ValueError, KeyError, IndexError, AttributeError, AssertionError, StopIteration)
+_DIGESTS = ("sha-256", "sha-384", "sha-512")  # the ones aiortc's DTLS checks
+
+
+def check_offer(offer_sdp: str) -> None:
+    """Refuse, before any peer exists, an offer aiortc would accept and then
+    fail on in a background task (no fingerprint: an AssertionError in its
+    connect task) or answer with a codec we never send (no Opus)."""
+    try:
+        description = SessionDescription.parse(offer_sdp)
+    except _UNREADABLE as exc:
+        raise Invalid("the body is not a readable SDP offer") from exc
+    audio = next((m for m in description.media if m.kind == "audio"), None)
+    if audio is None or audio.port == 0:
         raise Invalid("the offer has no audio section")
+    fingerprints = audio.dtls.fingerprints if audio.dtls else []
+    if not any(f.algorithm.lower() in _DIGESTS for f in fingerprints):
+        raise Invalid("the offer has no DTLS fingerprint (sha-256, sha-384 or sha-512)")
+    if not audio.ice.usernameFragment or not audio.ice.password:
+        raise Invalid("the offer has no ICE credentials (ice-ufrag, ice-pwd)")
+    if not any(_is_opus(codec) for codec in audio.rtp.codecs):
+        raise UnsupportedOffer("the offer's audio has no Opus at 48 kHz, the only codec served")
+
+
+def _is_opus(codec: RTCRtpCodecParameters) -> bool:
+    return codec.mimeType.lower() == "audio/opus" and codec.clockRate == 48000
+
+
+async def _accept_offer(config: MediaConfig, offer_sdp: str) -> tuple[RTCPeerConnection, Any]:
+    check_offer(offer_sdp)
     pc = RTCPeerConnection(rtc_configuration(config))
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-    except (ValueError, KeyError, IndexError, AttributeError) as exc:
+    except (*_UNREADABLE, InvalidAccessError, InvalidStateError, OperationError) as exc:
         await close_peer(pc)
-        raise Invalid(f"unusable SDP offer: {exc}") from exc
+        raise UnsupportedOffer(f"unusable SDP offer: {exc}") from exc
     audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
     if not audio:
         await close_peer(pc)

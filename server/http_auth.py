@@ -4,7 +4,7 @@ import hmac
 
 from aiohttp import web
 
-from kernel.errors import Unauthorized
+from kernel.errors import Invalid, Unauthorized
 from server import tokens
 from server.appkeys import SETTINGS
 from server.roles import Claims
@@ -12,6 +12,8 @@ from server.roles import Claims
 
 def bearer(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
+    if not header.isascii():  # a token is ASCII; other bytes arrive as surrogates
+        raise Invalid("the Authorization header is not ASCII")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
     return request.query.get("token") or None

@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from kernel.errors import Forbidden, Invalid, NotFound
+from kernel.errors import DomainError, Forbidden, Invalid, NotFound
 from kernel.events import to_room
 from media.caps import Limits, Scope
 from media.certificate import write_p256_pair
@@ -26,8 +26,10 @@ from media.config import MediaConfig
 from media.engine import MediaEngine
 from media.ice import link_header
 from media.session import Kind
+from media.signaling import UnsupportedOffer
 from server.appkeys import EMITTER, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
 from server.config import Settings
+from server.errors import error_body
 from server.http_auth import require_token
 from server.metrics import METRICS
 from server.roles import Claims, Role
@@ -76,7 +78,13 @@ async def _offer(request: web.Request) -> str:
         raise web.HTTPUnsupportedMediaType(text="the offer must be application/sdp")
     if request.content_length is not None and request.content_length > MAX_SDP:
         raise Invalid("the offer is too large")
-    body = await request.text()
+    raw = await request.content.read(MAX_SDP + 1)
+    if len(raw) > MAX_SDP:
+        raise Invalid("the offer is too large")
+    try:
+        body = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Invalid("the offer is not UTF-8") from exc
     if not body.startswith("v=0"):
         raise Invalid("the body is not an SDP offer")
     return body
@@ -99,6 +107,11 @@ async def _may_publish(request: web.Request, claims: Claims) -> bool:
     return person.muted
 
 
+def _unprocessable(exc: DomainError) -> web.Response:
+    """422: the request was understood but cannot be served (RFC 9725)."""
+    return web.json_response(error_body(exc.code, exc.message), status=422, headers=_CORS)
+
+
 def _created(request: web.Request, kind: str, session_id: str, answer: str) -> web.Response:
     room = request.match_info["room"]
     location = f"/{kind}/{room}/{session_id}"
@@ -114,7 +127,10 @@ async def on_whip(request: web.Request) -> web.Response:
     await _room_exists(request, room)
     offer = await _offer(request)
     engine = request.app[MEDIA]
-    session, answer = await engine.publish(room, claims.identity, offer, expires_at=claims.exp)
+    try:
+        session, answer = await engine.publish(room, claims.identity, offer, expires_at=claims.exp)
+    except UnsupportedOffer as exc:
+        return _unprocessable(exc)
     if muted:
         engine.set_muted(room, claims.identity, True)
     return _created(request, "whip", session.id, answer)
@@ -126,9 +142,12 @@ async def on_whep(request: web.Request) -> web.Response:
     claims = require_token(request, room)
     await _room_exists(request, room)
     offer = await _offer(request)
-    session, answer = await request.app[MEDIA].listen(
-        room, claims.identity, offer, expires_at=claims.exp
-    )
+    try:
+        session, answer = await request.app[MEDIA].listen(
+            room, claims.identity, offer, expires_at=claims.exp
+        )
+    except UnsupportedOffer as exc:
+        return _unprocessable(exc)
     return _created(request, "whep", session.id, answer)
 
 

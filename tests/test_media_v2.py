@@ -159,3 +159,69 @@ async def test_session_that_never_connects_is_reaped_with_all_it_held(
     # its slots are back: the same identity may listen again
     token = server.token(ROOM, "gone0", "listener")
     assert [(await post_offer(server, token, offer))[0] for _ in range(3)] == [201] * 3
+
+
+# --- 2. hostile offers ----------------------------------------------------------
+def without(sdp: str, prefix: str) -> str:
+    return "\r\n".join(line for line in sdp.split("\r\n") if not line.startswith(prefix))
+
+
+def pcmu_only(sdp: str) -> str:
+    lines = []
+    for line in sdp.split("\r\n"):
+        if line.startswith("m=audio"):
+            line = " ".join([*line.split()[:3], "0"])
+        elif line.startswith(("a=rtpmap", "a=fmtp", "a=rtcp-fb")):
+            continue
+        lines.append(line)
+    return "\r\n".join(lines)
+
+
+async def test_offers_without_fingerprint_or_opus_are_refused_leaving_nothing(
+    server: Harness, room: str
+) -> None:
+    engine = server.app[MEDIA]
+    offer = await abandoned_offer()
+    await asyncio.sleep(0.2)
+    before = open_fds()
+    listener = server.token(ROOM, "lis", "listener")
+    host = server.token(ROOM, "boss", "host")
+    cases = [
+        (listener, "whep", without(offer, "a=fingerprint"), 400),
+        (host, "whip", without(offer, "a=fingerprint"), 400),
+        (listener, "whep", without(offer, "a=ice-pwd"), 400),
+        (listener, "whep", offer.replace("opus/48000/2", "telephone-event/8000"), 422),
+        (listener, "whep", pcmu_only(offer), 422),
+        (host, "whip", pcmu_only(offer), 422),
+        (listener, "whep", offer.replace("m=audio", "m=video"), 400),
+        (listener, "whep", b"v=0\r\n\xff\xfe\xfd garbage", 400),
+        (listener, "whep", "v=0\r\nm=audio x y z\r\n", 400),
+    ]
+    for token, kind, body, expected in cases:
+        status, error, location = await post_offer(server, token, body, kind)
+        assert (status, location) == (expected, ""), (kind, body, error)
+        assert error["error"]["code"] == "invalid" and error["error"]["message"]
+    assert engine.sessions == {} and engine.rooms == {}
+    assert engine.caps.total == 0
+    assert await until(lambda: open_fds() <= before)
+    # the refused identity still has all its slots
+    assert [(await post_offer(server, listener, offer))[0] for _ in range(3)] == [201] * 3
+
+
+async def test_non_utf8_authorization_header_is_400_not_500(server: Harness, room: str) -> None:
+    offer = (await abandoned_offer()).encode()
+    host, port = "127.0.0.1", server.settings.port
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        f"POST /whep/{ROOM} HTTP/1.1\r\nHost: {host}:{port}\r\n".encode()
+        + b"Authorization: Bearer \xff\xfe\xc3(\r\n"
+        + f"Content-Type: {SDP}\r\nContent-Length: {len(offer)}\r\n".encode()
+        + b"Connection: close\r\n\r\n"
+        + offer
+    )
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert b'"code": "invalid"' in answer
+    assert server.app[MEDIA].sessions == {}
