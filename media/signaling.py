@@ -94,7 +94,7 @@ def check_offer(offer_sdp: str) -> None:
     fingerprints = audio.dtls.fingerprints if audio.dtls else []
     if not any(f.algorithm.lower() in _DIGESTS for f in fingerprints):
         raise Invalid("the offer has no DTLS fingerprint (sha-256, sha-384 or sha-512)")
-    if not audio.ice.usernameFragment or not audio.ice.password:
+    if audio.ice is None or not audio.ice.usernameFragment or not audio.ice.password:
         raise Invalid("the offer has no ICE credentials (ice-ufrag, ice-pwd)")
     if not any(_is_opus(codec) for codec in audio.rtp.codecs):
         raise UnsupportedOffer("the offer's audio has no Opus at 48 kHz, the only codec served")

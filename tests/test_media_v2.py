@@ -186,7 +186,7 @@ async def test_offers_without_fingerprint_or_opus_are_refused_leaving_nothing(
     before = open_fds()
     listener = server.token(ROOM, "lis", "listener")
     host = server.token(ROOM, "boss", "host")
-    cases = [
+    cases: list[tuple[str, str, str | bytes, int]] = [
         (listener, "whep", without(offer, "a=fingerprint"), 400),
         (host, "whip", without(offer, "a=fingerprint"), 400),
         (listener, "whep", without(offer, "a=ice-pwd"), 400),
