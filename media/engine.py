@@ -27,7 +27,13 @@ from media.ingest import Publisher, RtpTap
 from media.recording import Replay, is_recording_name, list_replays, room_dir
 from media.room import LevelsCallback, RoomMedia
 from media.session import Kind, Session, check_room_id, new_session_id
-from media.signaling import Negotiated, answer_listener, answer_publisher, close_peer
+from media.signaling import (
+    Negotiated,
+    add_remote_candidates,
+    answer_listener,
+    answer_publisher,
+    close_peer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +168,17 @@ class MediaEngine:
             del self.rooms[session.room]
             await media.aclose()
         return True
+
+    async def add_candidates(self, session_id: str, fragment: str) -> int:
+        """Trickle ICE (PATCH): the client's candidates join the session's ICE."""
+        session = self.sessions.get(session_id)
+        if session is None or session.closed:
+            raise NotFound("no such session")
+        added = await add_remote_candidates(session.pc, fragment)
+        logger.debug(
+            "room %s: %d candidates trickled (session %s)", session.room, added, session_id[:8]
+        )
+        return added
 
     async def remove_publisher(self, room: str, identity: str) -> bool:
         media = self.rooms.get(room)

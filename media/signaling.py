@@ -30,9 +30,10 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription
 
-from kernel.errors import Invalid
+from kernel.errors import Conflict, Invalid
 from media.config import MediaConfig
 from media.ice import forget_checks, ice_connections, pre_gather, rtc_configuration
+from media.trickle import parse_fragment
 from media.wire import RtpWire, header_extensions
 
 logger = logging.getLogger(__name__)
@@ -177,6 +178,27 @@ async def close_peer(pc: RTCPeerConnection) -> None:
         remove = getattr(emitter, "remove_all_listeners", None)
         if remove is not None:
             remove()
+
+
+async def add_remote_candidates(pc: RTCPeerConnection, fragment_text: str) -> int:
+    """Trickle ICE: the fragment's candidates join the peer's ICE; returns
+    how many. `IceRestart` if it carries other credentials than the offer."""
+    remote = pc.remoteDescription
+    if remote is None:
+        raise Invalid("the session has no offer yet")
+    media = SessionDescription.parse(remote.sdp).media
+    ice = media[0].ice if media else None
+    mids = [t.mid for t in pc.getTransceivers() if t.mid is not None]
+    fragment = parse_fragment(fragment_text, mids[0] if mids else None)
+    fragment.check_credentials(ice.usernameFragment if ice else None, ice.password if ice else None)
+    try:
+        for candidate in fragment.candidates:
+            await pc.addIceCandidate(candidate)
+        if fragment.end_of_candidates:
+            await pc.addIceCandidate(None)
+    except ValueError as exc:  # aioice: a candidate after end-of-candidates
+        raise Conflict(str(exc)) from exc
+    return len(fragment.candidates)
 
 
 def _wire_for(transceiver: RTCRtpTransceiver, answer_sdp: str) -> RtpWire:

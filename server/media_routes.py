@@ -27,6 +27,7 @@ from media.engine import MediaEngine
 from media.ice import link_header
 from media.session import Kind
 from media.signaling import UnsupportedOffer
+from media.trickle import IceRestart
 from server.appkeys import EMITTER, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
 from server.config import Settings
 from server.errors import error_body
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 MEDIA: web.AppKey[MediaEngine] = web.AppKey("media", MediaEngine)
 SDP = "application/sdp"
 MAX_SDP = 64 * 1024
+TRICKLE = "application/trickle-ice-sdpfrag"
+MAX_FRAGMENT = 16 * 1024
 _CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "OPTIONS, POST, DELETE, PATCH",
@@ -76,18 +79,23 @@ def _headers(app: web.Application, **extra: str) -> dict[str, str]:
 async def _offer(request: web.Request) -> str:
     if request.content_type != SDP:
         raise web.HTTPUnsupportedMediaType(text="the offer must be application/sdp")
-    if request.content_length is not None and request.content_length > MAX_SDP:
-        raise Invalid("the offer is too large")
-    raw = await request.content.read(MAX_SDP + 1)
-    if len(raw) > MAX_SDP:
-        raise Invalid("the offer is too large")
-    try:
-        body = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Invalid("the offer is not UTF-8") from exc
+    body = await _text_body(request, MAX_SDP)
     if not body.startswith("v=0"):
         raise Invalid("the body is not an SDP offer")
     return body
+
+
+async def _text_body(request: web.Request, limit: int) -> str:
+    """The body as UTF-8 text of at most `limit` bytes, or `invalid`."""
+    if request.content_length is not None and request.content_length > limit:
+        raise Invalid("the body is too large")
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise Invalid("the body is too large")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Invalid("the body is not UTF-8") from exc
 
 
 async def _room_exists(request: web.Request, room: str) -> None:
@@ -112,10 +120,14 @@ def _unprocessable(exc: DomainError) -> web.Response:
     return web.json_response(error_body(exc.code, exc.message), status=422, headers=_CORS)
 
 
+def _etag(session_id: str) -> str:
+    return f'"{session_id[:16]}"'
+
+
 def _created(request: web.Request, kind: str, session_id: str, answer: str) -> web.Response:
     room = request.match_info["room"]
     location = f"/{kind}/{room}/{session_id}"
-    headers = _headers(request.app, Location=location, ETag=f'"{session_id[:16]}"')
+    headers = _headers(request.app, Location=location, ETag=_etag(session_id))
     return web.Response(status=201, text=answer, content_type=SDP, headers=headers)
 
 
@@ -152,13 +164,15 @@ async def on_whep(request: web.Request) -> web.Response:
 
 
 def _own_session(request: web.Request, kind: Kind) -> tuple[Claims, str]:
+    """The session named by the URL, if the token's identity holds it: 401
+    for a bad token, 404 for no such session, 403 for someone else's."""
     room, session_id = request.match_info["room"], request.match_info["session"]
     claims = require_token(request, room)
     session = request.app[MEDIA].sessions.get(session_id)
-    if session is None or session.kind is not kind or session.identity != claims.identity:
+    if session is None or session.kind is not kind or session.room != room:
         raise NotFound("no such session")
-    if session.room != room:
-        raise NotFound("no such session")
+    if session.identity != claims.identity:
+        raise Forbidden("this session belongs to someone else")
     return claims, session_id
 
 
@@ -179,14 +193,24 @@ async def on_whep_delete(request: web.Request) -> web.Response:
 @routes.patch("/whip/{room}/{session}")
 @routes.patch("/whep/{room}/{session}")
 async def on_patch(request: web.Request) -> web.Response:
-    """Neither trickle ICE nor ICE restart: every candidate is in the offer."""
+    """Trickle ICE (RFC 9725 section 4.3): 204; an ICE restart 422."""
     kind = Kind.PUBLISH if request.path.startswith("/whip/") else Kind.LISTEN
-    _own_session(request, kind)
-    return web.Response(
-        status=422,
-        text="ICE restart is not supported; start a new session",
-        headers=_CORS,
-    )
+    _, session_id = _own_session(request, kind)
+    if request.content_type != TRICKLE:
+        raise web.HTTPUnsupportedMediaType(text=f"a PATCH body must be {TRICKLE}")
+    _check_etag(request, session_id)
+    fragment = await _text_body(request, MAX_FRAGMENT)
+    try:
+        await request.app[MEDIA].add_candidates(session_id, fragment)
+    except IceRestart as exc:
+        return _unprocessable(exc)
+    return web.Response(status=204, headers=_CORS)
+
+
+def _check_etag(request: web.Request, session_id: str) -> None:
+    wanted = request.headers.get("If-Match")
+    if wanted is not None and wanted.strip() not in ("*", _etag(session_id)):
+        raise web.HTTPPreconditionFailed(text="If-Match names another ICE session")
 
 
 @routes.route("OPTIONS", "/whip/{room}")
@@ -194,7 +218,8 @@ async def on_patch(request: web.Request) -> web.Response:
 @routes.route("OPTIONS", "/whip/{room}/{session}")
 @routes.route("OPTIONS", "/whep/{room}/{session}")
 async def on_options(request: web.Request) -> web.Response:
-    return web.Response(status=204, headers=_headers(request.app, **{"Accept-Post": SDP}))
+    extra = {"Accept-Post": SDP, "Accept-Patch": TRICKLE}
+    return web.Response(status=204, headers=_headers(request.app, **extra))
 
 
 # --- recordings -------------------------------------------------------------

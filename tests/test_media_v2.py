@@ -14,12 +14,21 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from media.ice import pre_gather, rtc_configuration
 from server.config import Settings
 from server.media_routes import MEDIA
 from tests.harness import Harness
 from tests.harness import test_settings as make_settings
-from tests.media_helpers import abandoned_offer
+from tests.media_helpers import (
+    LOOPBACK,
+    AudioListener,
+    TonePublisher,
+    abandoned_offer,
+    band_energy,
+    wait_connected,
+)
 
 ROOM = "v2room"
 SDP = "application/sdp"
@@ -225,3 +234,107 @@ async def test_non_utf8_authorization_header_is_400_not_500(server: Harness, roo
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
     assert b'"code": "invalid"' in answer
     assert server.app[MEDIA].sessions == {}
+
+
+# --- 3. trickle ICE by PATCH ------------------------------------------------------
+TRICKLE = "application/trickle-ice-sdpfrag"
+
+
+class Whip:
+    """POST an offer, keep the Location, PATCH and DELETE it."""
+
+    def __init__(self, server: Harness, kind: str, token: str) -> None:
+        self.server, self.kind, self.token = server, kind, token
+        self.location = ""
+
+    async def __call__(self, offer: str) -> str:
+        sent = {"Content-Type": SDP, "Authorization": f"Bearer {self.token}"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{self.server.url}/{self.kind}/{ROOM}", data=offer, headers=sent) as r,
+        ):
+            answer = await r.text()
+            assert r.status == 201, answer
+            self.location = r.headers["Location"]
+            return answer
+
+    async def patch(
+        self, body: str, token: str | None = None, content_type: str = TRICKLE, **headers: str
+    ) -> tuple[int, Any]:
+        sent = {"Authorization": f"Bearer {token or self.token}", "Content-Type": content_type}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.patch(
+                self.server.url + self.location, data=body, headers={**sent, **headers}
+            ) as r,
+        ):
+            raw = await r.read()
+            return r.status, (await r.json(content_type=None)) if raw else None
+
+
+def split_candidates(sdp: str) -> tuple[str, str]:
+    """(the offer without its candidates, the RFC 8840 fragment that carries them)."""
+    lines = sdp.split("\r\n")
+    keep = [x for x in lines if not x.startswith(("a=candidate:", "a=end-of-candidates"))]
+    wanted = ("a=ice-ufrag:", "a=ice-pwd:", "a=mid:", "a=candidate:", "a=end-of-candidates")
+    fragment = [x for x in lines if x.startswith(wanted)]
+    return "\r\n".join(keep), "\r\n".join(fragment) + "\r\n"
+
+
+async def test_candidates_sent_by_patch_connect_a_listener_that_offered_none(
+    server: Harness, room: str
+) -> None:
+    host = Whip(server, "whip", server.token(ROOM, "boss", "host"))
+    publisher = await TonePublisher.start(440, host)
+    await wait_connected(publisher.pc)
+    # A listener whose offer carries no candidates: they follow by PATCH.
+    pc = RTCPeerConnection(rtc_configuration(LOOPBACK))
+    transceiver = pc.addTransceiver("audio", direction="recvonly")
+    listener = AudioListener(pc)
+    listener._tap(transceiver.receiver)
+    pc.on("track", listener._on_track)
+    await pre_gather(pc, LOOPBACK)
+    await pc.setLocalDescription(await pc.createOffer())
+    bare_offer, fragment = split_candidates(pc.localDescription.sdp)
+    assert "a=candidate" not in bare_offer and "a=candidate" in fragment
+    whep = Whip(server, "whep", server.token(ROOM, "lis", "listener"))
+    answer = await whep(bare_offer)
+    assert await whep.patch(fragment) == (204, None)
+    engine = server.app[MEDIA]
+    session = engine.sessions[whep.location.rsplit("/", 1)[1]]
+    ice = session.pc.getTransceivers()[0].receiver.transport.transport
+    client_port = int(fragment.split("a=candidate:", 1)[1].split()[5])
+    assert [(c.ip, c.port) for c in ice.getRemoteCandidates()] == [("127.0.0.1", client_port)]
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    await wait_connected(pc)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    assert await until(lambda: band_energy(listener.audio_since(t0), 440) > 0.9, tries=100)
+    await listener.close()
+    await publisher.close()
+
+
+async def test_patch_refusals(server: Harness, room: str) -> None:
+    offer = await abandoned_offer()
+    whep = Whip(server, "whep", server.token(ROOM, "lis", "listener"))
+    await whep(offer)
+    creds = [x for x in offer.split("\r\n") if x.startswith(("a=ice-ufrag", "a=ice-pwd"))]
+    same = "\r\n".join([*creds, "a=mid:0", "a=end-of-candidates"]) + "\r\n"
+    restart = "a=ice-ufrag:zzzz\r\na=ice-pwd:0123456789abcdefghijkl\r\n"
+    status, body = await whep.patch(restart)
+    assert status == 422 and body["error"]["code"] == "invalid"
+    assert (await whep.patch(same, content_type=SDP))[0] == 415
+    assert (await whep.patch(same, token=server.token(ROOM, "other", "listener")))[0] == 403
+    assert (await whep.patch(same, token=server.token("elsewhere", "lis", "listener")))[0] == 401
+    assert (await whep.patch(same, token="not.a.token"))[0] == 401
+    assert (await whep.patch("a=candidate:1 1 udp\r\n"))[0] == 400
+    assert (await whep.patch(same, **{"If-Match": '"someone-else"'}))[0] == 412
+    location = whep.location
+    whep.location = location[:-4] + "abcd"
+    assert (await whep.patch(same))[0] == 404
+    whep.location = location
+    assert (await whep.patch(same)) == (204, None)
+    # TCP candidates (browsers trickle them too) are skipped, not refused
+    tcp = "a=candidate:9 1 tcp 1 127.0.0.1 9 typ host tcptype active\r\n"
+    assert (await whep.patch(tcp)) == (204, None)
+    assert len(server.app[MEDIA].sessions) == 1
