@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from kernel.errors import NotFound
 from media.caps import SessionCaps
@@ -38,17 +40,25 @@ from media.signaling import (
 logger = logging.getLogger(__name__)
 
 _WATCH_INTERVAL_S = 1.0
+# (room) -> None: a publisher's peer of that room just connected
+PublishingCallback = Callable[[str], Awaitable[None]]
 
 
 class MediaEngine:
-    def __init__(self, config: MediaConfig, on_levels: LevelsCallback | None = None) -> None:
+    def __init__(
+        self,
+        config: MediaConfig,
+        on_levels: LevelsCallback | None = None,
+        on_publishing: PublishingCallback | None = None,
+    ) -> None:
         self.config = config
         self._on_levels = on_levels
+        self._on_publishing = on_publishing
         self.sessions: dict[str, Session] = {}
         self.rooms: dict[str, RoomMedia] = {}
         self._publishers: dict[str, Publisher] = {}  # session id -> ingest
         self._watchdog: asyncio.Task[None] | None = None
-        self._closing: set[asyncio.Task[bool]] = set()
+        self._closing: set[asyncio.Task[Any]] = set()  # closes and hooks under way
         self.caps = SessionCaps(config.listen_limits)
 
     # --- opening ----------------------------------------------------------
@@ -133,13 +143,27 @@ class MediaEngine:
             session.connected_at = asyncio.get_running_loop().time()
             if session.kind is Kind.PUBLISH:
                 stop_consent_checks(session.pc, session.room)
+                self._tell_publishing(session.room)
         elif state in ("failed", "closed") and not session.closed:
             self._close_later(session.id, state)
 
-    def _close_later(self, session_id: str, reason: str) -> None:
-        task = asyncio.create_task(self.close(session_id, reason))
+    def _tell_publishing(self, room: str) -> None:
+        if self._on_publishing is not None:
+            self._track(asyncio.create_task(self._publishing(room)))
+
+    async def _publishing(self, room: str) -> None:
+        assert self._on_publishing is not None
+        try:
+            await self._on_publishing(room)
+        except Exception:
+            logger.exception("room %s: the publishing hook failed", room)
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+    def _close_later(self, session_id: str, reason: str) -> None:
+        self._track(asyncio.create_task(self.close(session_id, reason)))
 
     # --- closing ----------------------------------------------------------
     async def close(self, session_id: str, reason: str = "closed") -> bool:
@@ -210,6 +234,14 @@ class MediaEngine:
     def speaking(self, room: str) -> dict[str, float]:
         media = self.rooms.get(room)
         return media.speaking() if media else {}
+
+    def rooms_publishing(self) -> set[str]:
+        """Rooms where at least one publisher's peer is connected."""
+        return {
+            s.room
+            for s in self.sessions.values()
+            if s.kind is Kind.PUBLISH and s.connected_at is not None and not s.closed
+        }
 
     def session_counts(self) -> dict[Kind, int]:
         counts = dict.fromkeys(Kind, 0)

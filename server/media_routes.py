@@ -28,12 +28,21 @@ from media.ice import link_header
 from media.session import Kind
 from media.signaling import UnsupportedOffer
 from media.trickle import IceRestart
-from server.appkeys import EMITTER, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
+from rooms import lifecycle, live
+from server.appkeys import (
+    EMITTER,
+    ROOMS,
+    SCHEDULER,
+    SETTINGS,
+    SNAPSHOT_PARTS,
+    STAGE_LISTENERS,
+)
 from server.config import Settings
 from server.errors import error_body
 from server.http_auth import require_token
 from server.metrics import METRICS
 from server.roles import Claims, Role
+from server.scheduler import Job
 
 logger = logging.getLogger(__name__)
 
@@ -275,6 +284,26 @@ def _speaking(levels: dict[str, float]) -> list[dict[str, Any]]:
     return [{"identity": i, "level": lv} for i, lv in sorted(levels.items())]
 
 
+def _live_sweep(app: web.Application, engine: MediaEngine) -> Job:
+    """Keeps `live` true while this process holds a room's publisher and
+    ends it for live rooms nobody has published in for the grace."""
+    seeded = False
+
+    async def sweep(now: float) -> None:
+        nonlocal seeded
+        store, grace = app[ROOMS], app[SETTINGS].live_grace_s
+        if not seeded:  # rooms already live when this process started
+            rooms = await lifecycle.list_rooms(store)
+            await live.index_live_rooms(store, [r.id for r in rooms if r.live])
+            seeded = True
+        here = engine.rooms_publishing()
+        events = await live.publishing(store, here, now, grace)
+        events += await live.end_idle(store, now, grace, here)
+        await app[EMITTER].emit(events)
+
+    return sweep
+
+
 class SessionCollector(Collector):
     """Open WHIP/WHEP sessions by kind and refused WHEP offers by cap, read
     from the engine at scrape time."""
@@ -304,9 +333,18 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
             [to_room(room, "speaking:updated", {"speaking": _speaking(levels)})]
         )
 
-    engine = MediaEngine(media_config(app[SETTINGS]), on_levels=on_levels)
+    async def on_publishing(room: str) -> None:
+        grace = app[SETTINGS].live_grace_s
+        now = app[SCHEDULER].clock()
+        await app[EMITTER].emit(await live.publishing(app[ROOMS], [room], now, grace))
+
+    engine = MediaEngine(
+        media_config(app[SETTINGS]), on_levels=on_levels, on_publishing=on_publishing
+    )
     app[MEDIA] = engine
     _hooks(app, engine)
+    grace = app[SETTINGS].live_grace_s
+    app[SCHEDULER].every(min(max(grace / 4, 0.1), 5.0), _live_sweep(app, engine))
     collector = SessionCollector(engine)
     app[METRICS].registry.register(collector)
     yield

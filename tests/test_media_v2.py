@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import weakref
 from pathlib import Path
@@ -338,3 +339,72 @@ async def test_patch_refusals(server: Harness, room: str) -> None:
     tcp = "a=candidate:9 1 tcp 1 127.0.0.1 9 typ host tcptype active\r\n"
     assert (await whep.patch(tcp)) == (204, None)
     assert len(server.app[MEDIA].sessions) == 1
+
+
+# --- 4. live grace ------------------------------------------------------------------
+def is_live(value: bool) -> Any:
+    return lambda data: data["room"]["id"] == ROOM and data["room"]["live"] is value
+
+
+async def test_room_is_live_while_its_stage_publishes_then_ends_after_the_grace(
+    server: Harness, room: str
+) -> None:
+    watcher = await server.connect(ROOM, "watcher")
+    assert (await watcher.wait_for("room:state"))["room"]["live"] is False
+    host = Whip(server, "whip", server.token(ROOM, "boss", "host"))
+    publisher = await TonePublisher.start(440, host)
+    await wait_connected(publisher.pc)
+    await watcher.wait_for("room:updated", is_live(True), timeout=10)
+    # still publishing two graces later: still live
+    await asyncio.sleep(2 * server.settings.live_grace_s)
+    assert not [e for e in watcher.received("room:updated") if not e["room"]["live"]]
+    status, snapshot = await server.request(
+        "GET", f"/api/v1/rooms/{ROOM}", token=server.token(ROOM, "watcher")
+    )
+    assert status == 200 and snapshot["room"]["live"] is True
+    # the host's tab closes: no DELETE, the peer just goes
+    await publisher.close()
+    await watcher.wait_for("room:updated", is_live(False), timeout=15)
+    assert not server.app[MEDIA].rooms_publishing()
+    status, snapshot = await server.request(
+        "GET", f"/api/v1/rooms/{ROOM}", token=server.token(ROOM, "watcher")
+    )
+    assert snapshot["room"]["live"] is False
+
+
+async def test_room_set_live_by_hand_with_nobody_publishing_ends_after_the_grace(
+    server: Harness, room: str
+) -> None:
+    host = await server.connect(ROOM, "boss", "host")
+    answer = await host.call("room:update", {"live": True})
+    assert answer["ok"] and answer["room"]["live"] is True
+    await host.wait_for("room:updated", is_live(False), timeout=10)
+    assert len([e for e in host.received("room:updated") if not e["room"]["live"]]) == 1
+
+
+async def test_live_grace_is_decided_on_the_clock_passed_in(redis_url: str) -> None:
+    """rooms/live.py alone, on the real Redis, with `now` handed in."""
+    import redis.asyncio as aioredis
+
+    from rooms import lifecycle, live
+    from rooms.store import RoomStore
+
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    store = RoomStore(client)
+    try:
+        await lifecycle.create(store, {"id": "clock", "title": "t"}, now=0.0)
+        went = await live.publishing(store, ["clock"], now=100.0, grace_s=60)
+        assert [e.payload["room"]["live"] for e in went] == [True]
+        assert await live.publishing(store, ["clock"], now=130.0, grace_s=60) == []
+        assert await live.end_idle(store, now=189.9, grace_s=60) == []  # seen at 130
+        ended = await live.end_idle(store, now=190.0, grace_s=60)
+        assert [(e.name, e.payload["room"]["live"]) for e in ended] == [("room:updated", False)]
+        assert await live.end_idle(store, now=500.0, grace_s=60) == []  # once
+        assert (await store.get_room("clock")).live is False  # type: ignore[union-attr]
+        entries: Any = await client.xrange("{room:clock}:log")
+        assert [json.loads(e[1]["data"]) for e in entries[-2:]] == [
+            {"live": "1", "by": "stage"},
+            {"live": "0", "by": "stage"},
+        ]
+    finally:
+        await client.aclose()
