@@ -12,6 +12,7 @@ Reads the server's open file descriptors and RSS from /proc before the
 round, right after the offers, and after the wait; prints a Markdown table.
 By default every offer has its own identity (so per-identity caps do not
 hide the cost); `--one-identity` sends them all with one listener token.
+`--source DIR` runs the server of another checkout (a before/after run).
 Session caps of the server under test are raised with
 DROPROOM_WHEP_PER_ROOM / DROPROOM_WHEP_PER_PROCESS unless already set.
 """
@@ -57,20 +58,22 @@ def usage(pid: int) -> tuple[int, float]:
     return fds, rss_kb / 1024
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(data_dir: Path, port: int, source: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DROPROOM_SECRET": SECRET,
         "DROPROOM_ADMIN_KEY": ADMIN,
         "DROPROOM_ICE_HOSTS": "127.0.0.1",
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "PYTHONPATH": str(source),
     }
     env.setdefault("DROPROOM_WHEP_PER_ROOM", "100000")
     env.setdefault("DROPROOM_WHEP_PER_PROCESS", "100000")
     env.pop("REDIS_URL", None)
     cmd = [sys.executable, "-m", "server.cli", "serve", "--port", str(port)]
     cmd += ["--data-dir", str(data_dir)]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        cmd, env=env, cwd=source, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
 
 
 async def wait_ready(url: str) -> None:
@@ -107,7 +110,7 @@ async def offer_round(url: str, offer: str, n: int, round_no: int, one: bool) ->
 async def run(args: argparse.Namespace) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = start_server(Path(tempfile.mkdtemp(prefix="whep-bench-")), port)
+    proc = start_server(Path(tempfile.mkdtemp(prefix="whep-bench-")), port, args.source)
     try:
         await wait_ready(url)
         async with (
@@ -148,6 +151,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--settle", type=float, default=40.0)
     parser.add_argument("--one-identity", action="store_true")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=Path(__file__).resolve().parent.parent,
+        help="the checkout whose server runs (e.g. `git archive` of an older commit)",
+    )
     asyncio.run(run(parser.parse_args()))
 
 
