@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from kernel.errors import DomainError, Forbidden, Invalid, NotFound
+from kernel.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited
 from kernel.events import to_room
 from media.caps import Limits, Scope
 from media.certificate import write_p256_pair
@@ -124,9 +124,10 @@ async def _may_publish(request: web.Request, claims: Claims) -> bool:
     return person.muted
 
 
-def _unprocessable(exc: DomainError) -> web.Response:
-    """422: the request was understood but cannot be served (RFC 9725)."""
-    return web.json_response(error_body(exc.code, exc.message), status=422, headers=_CORS)
+def _refusal(status: int, exc: DomainError) -> web.Response:
+    """An error answer a cross-origin WHIP/WHEP client can read (CORS): 422
+    for what is understood but not served (RFC 9725), 429 beyond a cap."""
+    return web.json_response(error_body(exc.code, exc.message), status=status, headers=_CORS)
 
 
 def _etag(session_id: str) -> str:
@@ -151,7 +152,7 @@ async def on_whip(request: web.Request) -> web.Response:
     try:
         session, answer = await engine.publish(room, claims.identity, offer, expires_at=claims.exp)
     except UnsupportedOffer as exc:
-        return _unprocessable(exc)
+        return _refusal(422, exc)
     if muted:
         engine.set_muted(room, claims.identity, True)
     return _created(request, "whip", session.id, answer)
@@ -168,7 +169,9 @@ async def on_whep(request: web.Request) -> web.Response:
             room, claims.identity, offer, expires_at=claims.exp
         )
     except UnsupportedOffer as exc:
-        return _unprocessable(exc)
+        return _refusal(422, exc)
+    except RateLimited as exc:
+        return _refusal(429, exc)
     return _created(request, "whep", session.id, answer)
 
 
@@ -212,7 +215,7 @@ async def on_patch(request: web.Request) -> web.Response:
     try:
         await request.app[MEDIA].add_candidates(session_id, fragment)
     except IceRestart as exc:
-        return _unprocessable(exc)
+        return _refusal(422, exc)
     return web.Response(status=204, headers=_CORS)
 
 

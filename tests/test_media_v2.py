@@ -98,6 +98,7 @@ async def test_fourth_whep_session_of_one_identity_is_429_and_counted(
     answers = [await post_offer(server, token, offer) for _ in range(4)]
     assert [status for status, _, _ in answers] == [201, 201, 201, 429]
     assert answers[3][1]["error"]["code"] == "rate_limited"
+    assert answers[3][1]["error"]["message"].startswith("too many listening sessions")
     assert len(server.app[MEDIA].sessions) == 3
     text = await metrics(server)
     assert 'droproom_media_sessions{kind="listen"} 3.0' in text
@@ -113,6 +114,16 @@ async def test_fourth_whep_session_of_one_identity_is_429_and_counted(
     ):
         assert r.status == 200
     assert (await post_offer(server, token, offer))[0] == 201
+
+
+async def test_a_burst_of_concurrent_offers_gets_exactly_the_cap(
+    server: Harness, room: str
+) -> None:
+    token = server.token(ROOM, "burst", "listener")
+    offer = await abandoned_offer()
+    answers = await asyncio.gather(*(post_offer(server, token, offer) for _ in range(12)))
+    assert sorted(status for status, _, _ in answers) == [201] * 3 + [429] * 9
+    assert len(server.app[MEDIA].sessions) == 3
 
 
 async def test_room_and_process_caps(tmp_path: Path, redis_url: str) -> None:
