@@ -3,9 +3,9 @@ someone on its stage publishes, and stops being live once nobody has
 published for the grace period (the host may still set `live` by hand;
 the grace then applies the same way).
 
-The process that holds a room's publishers calls `publishing` for them
-(when one connects, then on every sweep); any process's sweep calls
-`end_idle`. Each decision is one Lua script on the room's slot, so two
+The process that holds a room's publishers calls `started_publishing`
+when one connects and `still_publishing` on every sweep; any process's
+sweep calls `end_idle`. Each decision is one Lua script on the room's slot, so two
 processes never flip a room twice. Must not import any framework.
 """
 
@@ -19,15 +19,18 @@ from rooms.store import RoomStore
 
 BY = "stage"  # who the log names for changes made by this module
 
-# KEYS room seen log head ; ARGV now ttl_ms by. Returns 1 if the room went live.
+# KEYS room seen log head ; ARGV now ttl_ms by starting ("1": a publisher just
+# connected, "0": still publishing). Returns 1 if the room went live.
 _PUBLISHING = (
     LUA_APPEND
     + """
 local room_key, seen_key, log_key, head_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local now, ttl_ms, by = ARGV[1], ARGV[2], ARGV[3]
+local now, ttl_ms, by, starting = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
 if redis.call('EXISTS', room_key) == 0 then return -1 end
 redis.call('SET', seen_key, now, 'PX', ttl_ms)
-if redis.call('HGET', room_key, 'live') == '1' then return 0 end
+-- only a start makes a room live: a host who ended it by hand while still
+-- publishing (trying the microphone) is not overruled by the next sweep
+if not starting or redis.call('HGET', room_key, 'live') == '1' then return 0 end
 redis.call('HSET', room_key, 'live', '1')
 log_append(log_key, head_key, 'room.updated', cjson.encode({live = '1', by = by}), now)
 return 1
@@ -81,18 +84,25 @@ async def _updated(store: RoomStore, room_id: str) -> Event:
     return to_room(room_id, "room:updated", {"room": room.to_wire()})
 
 
-async def publishing(
-    store: RoomStore, room_ids: Iterable[str], now: float, grace_s: float
+async def started_publishing(
+    store: RoomStore, room_id: str, now: float, grace_s: float
 ) -> list[Event]:
-    """Rooms with a publisher now: marked seen; those not live become live."""
+    """Someone on the room's stage started publishing: the room is live."""
     script = store.redis.register_script(_PUBLISHING)
-    events = []
+    went_live = await script(keys=_keys(room_id), args=[now, _ttl_ms(grace_s), BY, 1])
+    if went_live != 1:
+        return []
+    await store.redis.sadd(keys.LIVE_INDEX, room_id)
+    return [await _updated(store, room_id)]
+
+
+async def still_publishing(
+    store: RoomStore, room_ids: Iterable[str], now: float, grace_s: float
+) -> None:
+    """Rooms that have a publisher now: their grace starts again."""
+    script = store.redis.register_script(_PUBLISHING)
     for room_id in room_ids:
-        went_live = await script(keys=_keys(room_id), args=[now, _ttl_ms(grace_s), BY])
-        if went_live == 1:
-            await store.redis.sadd(keys.LIVE_INDEX, room_id)
-            events.append(await _updated(store, room_id))
-    return events
+        await script(keys=_keys(room_id), args=[now, _ttl_ms(grace_s), BY, 0])
 
 
 async def end_idle(

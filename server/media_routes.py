@@ -288,8 +288,8 @@ def _speaking(levels: dict[str, float]) -> list[dict[str, Any]]:
 
 
 def _live_sweep(app: web.Application, engine: MediaEngine) -> Job:
-    """Keeps `live` true while this process holds a room's publisher and
-    ends it for live rooms nobody has published in for the grace."""
+    """Restarts the grace of rooms whose publisher this process holds and
+    ends `live` for rooms nobody has published in for the grace."""
     seeded = False
 
     async def sweep(now: float) -> None:
@@ -300,9 +300,8 @@ def _live_sweep(app: web.Application, engine: MediaEngine) -> Job:
             await live.index_live_rooms(store, [r.id for r in rooms if r.live])
             seeded = True
         here = engine.rooms_publishing()
-        events = await live.publishing(store, here, now, grace)
-        events += await live.end_idle(store, now, grace, here)
-        await app[EMITTER].emit(events)
+        await live.still_publishing(store, here, now, grace)
+        await app[EMITTER].emit(await live.end_idle(store, now, grace, here))
 
     return sweep
 
@@ -339,7 +338,7 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
     async def on_publishing(room: str) -> None:
         grace = app[SETTINGS].live_grace_s
         now = app[SCHEDULER].clock()
-        await app[EMITTER].emit(await live.publishing(app[ROOMS], [room], now, grace))
+        await app[EMITTER].emit(await live.started_publishing(app[ROOMS], room, now, grace))
 
     engine = MediaEngine(
         media_config(app[SETTINGS]), on_levels=on_levels, on_publishing=on_publishing

@@ -404,16 +404,22 @@ async def test_live_grace_is_decided_on_the_clock_passed_in(redis_url: str) -> N
     store = RoomStore(client)
     try:
         await lifecycle.create(store, {"id": "clock", "title": "t"}, now=0.0)
-        went = await live.publishing(store, ["clock"], now=100.0, grace_s=60)
+        went = await live.started_publishing(store, "clock", now=100.0, grace_s=60)
         assert [e.payload["room"]["live"] for e in went] == [True]
-        assert await live.publishing(store, ["clock"], now=130.0, grace_s=60) == []
+        assert await live.started_publishing(store, "clock", now=110.0, grace_s=60) == []
+        await live.still_publishing(store, ["clock"], now=130.0, grace_s=60)
         assert await live.end_idle(store, now=189.9, grace_s=60) == []  # seen at 130
         ended = await live.end_idle(store, now=190.0, grace_s=60)
         assert [(e.name, e.payload["room"]["live"]) for e in ended] == [("room:updated", False)]
         assert await live.end_idle(store, now=500.0, grace_s=60) == []  # once
         assert (await store.get_room("clock")).live is False  # type: ignore[union-attr]
+        # a host who ends the live by hand while still publishing is not overruled
+        await live.started_publishing(store, "clock", now=600.0, grace_s=60)
+        await lifecycle.update(store, "clock", {"live": False}, now=601.0, by="host")
+        await live.still_publishing(store, ["clock"], now=605.0, grace_s=60)
+        assert (await store.get_room("clock")).live is False  # type: ignore[union-attr]
         entries: Any = await client.xrange("{room:clock}:log")
-        assert [json.loads(e[1]["data"]) for e in entries[-2:]] == [
+        assert [json.loads(e[1]["data"]) for e in entries[-4:-2]] == [
             {"live": "1", "by": "stage"},
             {"live": "0", "by": "stage"},
         ]
