@@ -425,3 +425,57 @@ async def test_live_grace_is_decided_on_the_clock_passed_in(redis_url: str) -> N
         ]
     finally:
         await client.aclose()
+
+
+# --- pure parts, table-like -----------------------------------------------------------
+def test_fragment_reading() -> None:
+    from kernel.errors import Invalid
+    from media.trickle import MAX_CANDIDATES, IceRestart, parse_fragment
+
+    text = (
+        "a=ice-ufrag:ab\r\na=ice-pwd:secret\r\n"
+        "a=candidate:1 1 udp 2130706431 192.0.2.1 5000 typ host\r\n"
+        "a=mid:1\r\n"
+        "a=candidate:2 1 UDP 1694498815 198.51.100.7 6000 typ srflx raddr 0.0.0.0 rport 0\r\n"
+        "a=candidate:3 1 tcp 1518280447 192.0.2.1 9 typ host tcptype active\r\n"
+        "a=candidate:4 2 udp 2130706430 192.0.2.1 5001 typ host\r\n"
+        "a=end-of-candidates\r\n"
+    )
+    fragment = parse_fragment(text, default_mid="0")
+    assert [(c.ip, c.port, c.sdpMid, c.type) for c in fragment.candidates] == [
+        ("192.0.2.1", 5000, "0", "host"),
+        ("198.51.100.7", 6000, "1", "srflx"),
+    ]
+    assert fragment.end_of_candidates and (fragment.ufrag, fragment.pwd) == ("ab", "secret")
+    fragment.check_credentials("ab", "secret")
+    parse_fragment("a=end-of-candidates", None).check_credentials("ab", "secret")
+    for ufrag, pwd in (("other", "secret"), ("ab", "other"), (None, None)):
+        with pytest.raises(IceRestart):
+            fragment.check_credentials(ufrag, pwd)
+    with pytest.raises(Invalid):
+        parse_fragment("a=candidate:1 1 udp x 192.0.2.1 5000 typ host", None)
+    many = "a=candidate:1 1 udp 1 192.0.2.1 5000 typ host\r\n" * (MAX_CANDIDATES + 1)
+    with pytest.raises(Invalid):
+        parse_fragment(many, None)
+
+
+def test_caps_count_and_give_back() -> None:
+    from kernel.errors import RateLimited
+    from media.caps import Limits, Scope, SessionCaps
+
+    caps = SessionCaps(Limits(per_identity=2, per_room=3, per_process=4))
+    steps = [("r", "a"), ("r", "a"), ("r", "a"), ("r", "b"), ("r", "c"), ("s", "a"), ("t", "z")]
+    outcomes = []
+    for room_id, identity in steps:
+        try:
+            caps.take(room_id, identity)
+            outcomes.append("ok")
+        except RateLimited:
+            outcomes.append(str(caps.full_scope(room_id, identity)))
+    assert outcomes == ["ok", "ok", "identity", "ok", "room", "ok", "process"]
+    assert dict(caps.refused) == {Scope.IDENTITY: 1, Scope.ROOM: 1, Scope.PROCESS: 1}
+    for room_id, identity in [("r", "a"), ("r", "a"), ("r", "b"), ("s", "a"), ("s", "a")]:
+        caps.give_back(room_id, identity)  # the last one is one too many: ignored
+    assert (caps.total, dict(caps.by_room), dict(caps.by_identity)) == (0, {}, {})
+    with pytest.raises(ValueError):
+        Limits(per_identity=0)
