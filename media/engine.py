@@ -1,15 +1,19 @@
 """The media engine: the registry of WHIP/WHEP sessions and the rooms they
 feed. This is the interface `server/` uses:
 
-    engine = MediaEngine(config, on_levels=...)
+    engine = MediaEngine(config, on_levels=..., on_publishing=...)
     session = await engine.publish(room, identity, offer_sdp, expires_at=...)
-    session = await engine.listen(room, identity, offer_sdp, expires_at=...)
+    session = await engine.listen(room, identity, offer_sdp, expires_at=...)  # capped
+    await engine.add_candidates(session_id, sdpfrag)   # trickle ICE
     await engine.close(session_id)
+    engine.rooms_publishing(); engine.session_counts(); engine.caps.refused
     engine.set_muted(room, identity, muted); await engine.remove_publisher(room, identity)
     engine.speaking(room); engine.replays(room); await engine.aclose()
 
 Peers are closed on `failed`, on close(), on token expiry, on RTP
-inactivity (publishers) and at aclose(). Must not import aiohttp or `server/`.
+inactivity (publishers), when never connected in time and at aclose(); a
+closed peer is freed at once (`signaling.close_peer`). Must not import
+aiohttp or `server/`.
 """
 
 from __future__ import annotations

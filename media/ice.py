@@ -44,6 +44,8 @@ def _connections(pc: RTCPeerConnection) -> list[Any]:
     """The aioice connections behind a peer's transceivers (one with BUNDLE)."""
     seen: dict[int, Any] = {}
     for transceiver in pc.getTransceivers():
+        if transceiver.sender.transport is None:
+            continue
         gatherer = transceiver.sender.transport.transport.iceGatherer
         seen[id(gatherer)] = gatherer._connection
     return list(seen.values())
