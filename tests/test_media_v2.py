@@ -80,6 +80,25 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def open_udp_sockets() -> int:
+    """This process's UDP sockets (ICE's): fds whose inode /proc/net/udp lists."""
+    inodes = set()
+    for table in ("/proc/self/net/udp", "/proc/self/net/udp6"):
+        with open(table) as rows:
+            inodes |= {row.split()[9] for row in list(rows)[1:]}
+    return sum(1 for link in _fd_links() if link.startswith("socket:[") and link[8:-1] in inodes)
+
+
+def _fd_links() -> list[str]:
+    links = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            links.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except FileNotFoundError:  # listdir's own descriptor, already closed
+            continue
+    return links
+
+
 async def until(predicate: Any, tries: int = 200, step_s: float = 0.05) -> bool:
     """Polls a condition a bounded number of times; True once it holds."""
     for _ in range(tries):
@@ -161,18 +180,20 @@ async def test_session_that_never_connects_is_reaped_with_all_it_held(
     engine = server.app[MEDIA]
     offer = await abandoned_offer()
     await asyncio.sleep(0.2)  # let the client side's sockets close
-    before = open_fds()
+    before, udp_before = open_fds(), open_udp_sockets()
     for i in range(6):
         status, _, _ = await post_offer(server, server.token(ROOM, f"gone{i}", "listener"), offer)
         assert status == 201
     peers = [weakref.ref(session.pc) for session in engine.sessions.values()]
-    assert open_fds() > before
+    assert open_udp_sockets() == udp_before + 6
     # No collector: a closed peer must be freed by reference counting alone
     # (the server runs with raised GC thresholds; a cycle would linger).
     gc.disable()
     try:
         assert await until(lambda: not engine.sessions), "never-connected sessions stay"
-        assert await until(lambda: open_fds() <= before), (open_fds(), before)
+        assert await until(lambda: open_udp_sockets() == udp_before), open_udp_sockets()
+        # (a Redis pool may have grown by a connection meanwhile)
+        assert await until(lambda: open_fds() <= before + 2), (open_fds(), before)
         assert await until(lambda: all(ref() is None for ref in peers)), "peers not freed"
     finally:
         gc.enable()
@@ -204,7 +225,7 @@ async def test_offers_without_fingerprint_or_opus_are_refused_leaving_nothing(
     engine = server.app[MEDIA]
     offer = await abandoned_offer()
     await asyncio.sleep(0.2)
-    before = open_fds()
+    before, udp_before = open_fds(), open_udp_sockets()
     listener = server.token(ROOM, "lis", "listener")
     host = server.token(ROOM, "boss", "host")
     cases: list[tuple[str, str, str | bytes, int]] = [
@@ -224,7 +245,8 @@ async def test_offers_without_fingerprint_or_opus_are_refused_leaving_nothing(
         assert error["error"]["code"] == "invalid" and error["error"]["message"]
     assert engine.sessions == {} and engine.rooms == {}
     assert engine.caps.total == 0
-    assert await until(lambda: open_fds() <= before)
+    assert open_udp_sockets() == udp_before
+    assert await until(lambda: open_fds() <= before + 2)
     # the refused identity still has all its slots
     assert [(await post_offer(server, listener, offer))[0] for _ in range(3)] == [201] * 3
 
