@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from kernel.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited
 from kernel.events import to_room
-from media.caps import Limits, Scope
+from media.caps import Limits
 from media.certificate import write_p256_pair
 from media.config import MediaConfig
 from media.engine import MediaEngine
@@ -28,21 +26,13 @@ from media.ice import link_header
 from media.session import Kind
 from media.signaling import UnsupportedOffer
 from media.trickle import IceRestart
-from rooms import lifecycle, live
-from server.appkeys import (
-    EMITTER,
-    ROOMS,
-    SCHEDULER,
-    SETTINGS,
-    SNAPSHOT_PARTS,
-    STAGE_LISTENERS,
-)
+from server import media_live
+from server.appkeys import EMITTER, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
 from server.config import Settings
 from server.errors import error_body
 from server.http_auth import require_token
 from server.metrics import METRICS
 from server.roles import Claims, Role
-from server.scheduler import Job
 
 logger = logging.getLogger(__name__)
 
@@ -287,67 +277,21 @@ def _speaking(levels: dict[str, float]) -> list[dict[str, Any]]:
     return [{"identity": i, "level": lv} for i, lv in sorted(levels.items())]
 
 
-def _live_sweep(app: web.Application, engine: MediaEngine) -> Job:
-    """Restarts the grace of rooms whose publisher this process holds and
-    ends `live` for rooms nobody has published in for the grace."""
-    seeded = False
-
-    async def sweep(now: float) -> None:
-        nonlocal seeded
-        store, grace = app[ROOMS], app[SETTINGS].live_grace_s
-        if not seeded:  # rooms already live when this process started
-            rooms = await lifecycle.list_rooms(store)
-            await live.index_live_rooms(store, [r.id for r in rooms if r.live])
-            seeded = True
-        here = engine.rooms_publishing()
-        await live.still_publishing(store, here, now, grace)
-        await app[EMITTER].emit(await live.end_idle(store, now, grace, here))
-
-    return sweep
-
-
-class SessionCollector(Collector):
-    """Open WHIP/WHEP sessions by kind and refused WHEP offers by cap, read
-    from the engine at scrape time."""
-
-    def __init__(self, engine: MediaEngine) -> None:
-        self.engine = engine
-
-    def collect(self) -> Iterator[Metric]:
-        sessions = GaugeMetricFamily(
-            "droproom_media_sessions", "Open media sessions", labels=["kind"]
-        )
-        for kind, count in self.engine.session_counts().items():
-            sessions.add_metric([str(kind)], count)
-        refused = CounterMetricFamily(
-            "droproom_media_sessions_refused",
-            "WHEP offers refused by a session cap",
-            labels=["scope"],
-        )
-        for scope in Scope:
-            refused.add_metric([str(scope)], self.engine.caps.refused[scope])
-        return iter([sessions, refused])
-
-
 async def media_ctx(app: web.Application) -> AsyncIterator[None]:
     async def on_levels(room: str, levels: dict[str, float]) -> None:
         await app[EMITTER].emit(
             [to_room(room, "speaking:updated", {"speaking": _speaking(levels)})]
         )
 
-    async def on_publishing(room: str) -> None:
-        grace = app[SETTINGS].live_grace_s
-        now = app[SCHEDULER].clock()
-        await app[EMITTER].emit(await live.started_publishing(app[ROOMS], room, now, grace))
-
     engine = MediaEngine(
-        media_config(app[SETTINGS]), on_levels=on_levels, on_publishing=on_publishing
+        media_config(app[SETTINGS]),
+        on_levels=on_levels,
+        on_publishing=media_live.on_publishing(app),
     )
     app[MEDIA] = engine
     _hooks(app, engine)
-    grace = app[SETTINGS].live_grace_s
-    app[SCHEDULER].every(min(max(grace / 4, 0.1), 5.0), _live_sweep(app, engine))
-    collector = SessionCollector(engine)
+    media_live.schedule_sweep(app, engine)
+    collector = media_live.SessionCollector(engine)
     app[METRICS].registry.register(collector)
     yield
     app[METRICS].registry.unregister(collector)
