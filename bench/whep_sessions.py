@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -110,7 +111,8 @@ async def offer_round(url: str, offer: str, n: int, round_no: int, one: bool) ->
 async def run(args: argparse.Namespace) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = start_server(Path(tempfile.mkdtemp(prefix="whep-bench-")), port, args.source)
+    data_dir = Path(tempfile.mkdtemp(prefix="whep-bench-"))
+    proc = start_server(data_dir, port, args.source)
     try:
         await wait_ready(url)
         async with (
@@ -143,6 +145,7 @@ async def run(args: argparse.Namespace) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def main() -> None:
