@@ -7,9 +7,11 @@ must not import aiohttp, socketio or anything of `server/`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from media.caps import Limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,8 @@ class MediaConfig:
     # Decoded audio kept per publisher before the mixer drops the oldest.
     input_frames: int = 3
     level_interval_s: float = 0.25
+    # WHEP sessions held at once per identity, room and process (see caps).
+    listen_limits: Limits = field(default_factory=Limits)
     record: bool = True
 
     def __post_init__(self) -> None:

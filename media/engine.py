@@ -1,15 +1,19 @@
 """The media engine: the registry of WHIP/WHEP sessions and the rooms they
 feed. This is the interface `server/` uses:
 
-    engine = MediaEngine(config, on_levels=...)
+    engine = MediaEngine(config, on_levels=..., on_publishing=...)
     session = await engine.publish(room, identity, offer_sdp, expires_at=...)
-    session = await engine.listen(room, identity, offer_sdp, expires_at=...)
+    session = await engine.listen(room, identity, offer_sdp, expires_at=...)  # capped
+    await engine.add_candidates(session_id, sdpfrag)   # trickle ICE
     await engine.close(session_id)
+    engine.rooms_publishing(); engine.session_counts(); engine.caps.refused
     engine.set_muted(room, identity, muted); await engine.remove_publisher(room, identity)
     engine.speaking(room); engine.replays(room); await engine.aclose()
 
 Peers are closed on `failed`, on close(), on token expiry, on RTP
-inactivity (publishers) and at aclose(). Must not import aiohttp or `server/`.
+inactivity (publishers), when never connected in time and at aclose(); a
+closed peer is freed at once (`signaling.close_peer`). Must not import
+aiohttp or `server/`.
 """
 
 from __future__ import annotations
@@ -17,31 +21,49 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from kernel.errors import NotFound
+from media.caps import SessionCaps
 from media.config import MediaConfig
 from media.ice import stop_consent_checks
 from media.ingest import Publisher, RtpTap
 from media.recording import Replay, is_recording_name, list_replays, room_dir
 from media.room import LevelsCallback, RoomMedia
 from media.session import Kind, Session, check_room_id, new_session_id
-from media.signaling import Negotiated, answer_listener, answer_publisher
+from media.signaling import (
+    Negotiated,
+    add_remote_candidates,
+    answer_listener,
+    answer_publisher,
+    close_peer,
+)
 
 logger = logging.getLogger(__name__)
 
 _WATCH_INTERVAL_S = 1.0
+# (room) -> None: a publisher's peer of that room just connected
+PublishingCallback = Callable[[str], Awaitable[None]]
 
 
 class MediaEngine:
-    def __init__(self, config: MediaConfig, on_levels: LevelsCallback | None = None) -> None:
+    def __init__(
+        self,
+        config: MediaConfig,
+        on_levels: LevelsCallback | None = None,
+        on_publishing: PublishingCallback | None = None,
+    ) -> None:
         self.config = config
         self._on_levels = on_levels
+        self._on_publishing = on_publishing
         self.sessions: dict[str, Session] = {}
         self.rooms: dict[str, RoomMedia] = {}
         self._publishers: dict[str, Publisher] = {}  # session id -> ingest
         self._watchdog: asyncio.Task[None] | None = None
-        self._closing: set[asyncio.Task[bool]] = set()
+        self._closing: set[asyncio.Task[Any]] = set()  # closes and hooks under way
+        self.caps = SessionCaps(config.listen_limits)
 
     # --- opening ----------------------------------------------------------
     async def publish(
@@ -65,9 +87,15 @@ class MediaEngine:
     async def listen(
         self, room: str, identity: str, offer_sdp: str, expires_at: float | None = None
     ) -> tuple[Session, str]:
-        """WHEP: returns the session and the SDP answer."""
+        """WHEP: returns the session and the SDP answer; `RateLimited` beyond
+        the caps (a slot is held while the offer is answered)."""
         check_room_id(room)
-        negotiated = await answer_listener(self.config, offer_sdp)
+        self.caps.take(room, identity)
+        try:
+            negotiated = await answer_listener(self.config, offer_sdp)
+        except BaseException:
+            self.caps.give_back(room, identity)
+            raise
         session = self._register(room, identity, Kind.LISTEN, negotiated, expires_at)
         assert negotiated.wire is not None
         self._room(room).add_listener(session.id, identity, negotiated.wire)
@@ -119,13 +147,27 @@ class MediaEngine:
             session.connected_at = asyncio.get_running_loop().time()
             if session.kind is Kind.PUBLISH:
                 stop_consent_checks(session.pc, session.room)
+                self._tell_publishing(session.room)
         elif state in ("failed", "closed") and not session.closed:
             self._close_later(session.id, state)
 
-    def _close_later(self, session_id: str, reason: str) -> None:
-        task = asyncio.create_task(self.close(session_id, reason))
+    def _tell_publishing(self, room: str) -> None:
+        if self._on_publishing is not None:
+            self._track(asyncio.create_task(self._publishing(room)))
+
+    async def _publishing(self, room: str) -> None:
+        assert self._on_publishing is not None
+        try:
+            await self._on_publishing(room)
+        except Exception:
+            logger.exception("room %s: the publishing hook failed", room)
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+    def _close_later(self, session_id: str, reason: str) -> None:
+        self._track(asyncio.create_task(self.close(session_id, reason)))
 
     # --- closing ----------------------------------------------------------
     async def close(self, session_id: str, reason: str = "closed") -> bool:
@@ -139,8 +181,10 @@ class MediaEngine:
                 media.remove_publisher(session.identity, session.id)
             else:
                 media.remove_listener(session.id)
+        if session.kind is Kind.LISTEN:
+            self.caps.give_back(session.room, session.identity)
         self._publishers.pop(session.id, None)
-        await session.pc.close()
+        await close_peer(session.pc)
         logger.info(
             "room %s: %s session of %s closed (%s)",
             session.room,
@@ -152,6 +196,17 @@ class MediaEngine:
             del self.rooms[session.room]
             await media.aclose()
         return True
+
+    async def add_candidates(self, session_id: str, fragment: str) -> int:
+        """Trickle ICE (PATCH): the client's candidates join the session's ICE."""
+        session = self.sessions.get(session_id)
+        if session is None or session.closed:
+            raise NotFound("no such session")
+        added = await add_remote_candidates(session.pc, fragment)
+        logger.debug(
+            "room %s: %d candidates trickled (session %s)", session.room, added, session_id[:8]
+        )
+        return added
 
     async def remove_publisher(self, room: str, identity: str) -> bool:
         media = self.rooms.get(room)
@@ -183,6 +238,20 @@ class MediaEngine:
     def speaking(self, room: str) -> dict[str, float]:
         media = self.rooms.get(room)
         return media.speaking() if media else {}
+
+    def rooms_publishing(self) -> set[str]:
+        """Rooms where at least one publisher's peer is connected."""
+        return {
+            s.room
+            for s in self.sessions.values()
+            if s.kind is Kind.PUBLISH and s.connected_at is not None and not s.closed
+        }
+
+    def session_counts(self) -> dict[Kind, int]:
+        counts = dict.fromkeys(Kind, 0)
+        for session in self.sessions.values():
+            counts[session.kind] += 1
+        return counts
 
     def publishers(self, room: str) -> list[str]:
         media = self.rooms.get(room)

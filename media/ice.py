@@ -44,6 +44,8 @@ def _connections(pc: RTCPeerConnection) -> list[Any]:
     """The aioice connections behind a peer's transceivers (one with BUNDLE)."""
     seen: dict[int, Any] = {}
     for transceiver in pc.getTransceivers():
+        if transceiver.sender.transport is None:
+            continue
         gatherer = transceiver.sender.transport.transport.iceGatherer
         seen[id(gatherer)] = gatherer._connection
     return list(seen.values())
@@ -93,6 +95,22 @@ def _announce_public(found: list[Candidate], public_ip: str | None) -> list[Cand
         type="host",
     )
     return [public, *found]
+
+
+def ice_connections(pc: RTCPeerConnection) -> list[Any]:
+    """Taken before a peer closes, for `forget_checks` after."""
+    return _connections(pc)
+
+
+def forget_checks(connections: list[Any]) -> None:
+    """Drop a closed connection's check pairs: each holds its (cancelled)
+    check task, whose frame holds the connection, a cycle that only a full
+    garbage collection would free."""
+    for conn in connections:
+        for pair in conn._check_list:
+            pair.task = None
+        conn._check_list = []
+        conn._nominated.clear()
 
 
 def stop_consent_checks(pc: RTCPeerConnection, room: str) -> None:

@@ -19,18 +19,21 @@ from typing import Any
 from aiortc import (
     MediaStreamTrack,
     RTCPeerConnection,
+    RTCRtpCodecParameters,
     RTCRtpReceiver,
     RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription
 
-from kernel.errors import Invalid
+from kernel.errors import Conflict, Invalid
 from media.config import MediaConfig
-from media.ice import pre_gather, rtc_configuration
+from media.ice import forget_checks, ice_connections, pre_gather, rtc_configuration
+from media.trickle import parse_fragment
 from media.wire import RtpWire, header_extensions
 
 logger = logging.getLogger(__name__)
@@ -70,18 +73,49 @@ def _opus_only(transceiver: RTCRtpTransceiver) -> None:
     transceiver.setCodecPreferences(opus)
 
 
-async def _accept_offer(config: MediaConfig, offer_sdp: str) -> tuple[RTCPeerConnection, Any]:
-    if "m=audio" not in offer_sdp:
+class UnsupportedOffer(Invalid):
+    """A readable offer we cannot serve (no Opus at 48 kHz): HTTP 422."""
+
+
+_UNREADABLE = (ValueError, KeyError, IndexError, AttributeError, AssertionError, StopIteration)
+_DIGESTS = ("sha-256", "sha-384", "sha-512")  # the ones aiortc's DTLS checks
+
+
+def check_offer(offer_sdp: str) -> None:
+    """Refuse, before any peer exists, an offer aiortc would accept and then
+    fail on in a background task (no fingerprint: an AssertionError in its
+    connect task) or answer with a codec we never send (no Opus)."""
+    try:
+        description = SessionDescription.parse(offer_sdp)
+    except _UNREADABLE as exc:
+        raise Invalid("the body is not a readable SDP offer") from exc
+    audio = next((m for m in description.media if m.kind == "audio"), None)
+    if audio is None or audio.port == 0:
         raise Invalid("the offer has no audio section")
+    fingerprints = audio.dtls.fingerprints if audio.dtls else []
+    if not any(f.algorithm.lower() in _DIGESTS for f in fingerprints):
+        raise Invalid("the offer has no DTLS fingerprint (sha-256, sha-384 or sha-512)")
+    if audio.ice is None or not audio.ice.usernameFragment or not audio.ice.password:
+        raise Invalid("the offer has no ICE credentials (ice-ufrag, ice-pwd)")
+    if not any(_is_opus(codec) for codec in audio.rtp.codecs):
+        raise UnsupportedOffer("the offer's audio has no Opus at 48 kHz, the only codec served")
+
+
+def _is_opus(codec: RTCRtpCodecParameters) -> bool:
+    return codec.mimeType.lower() == "audio/opus" and codec.clockRate == 48000
+
+
+async def _accept_offer(config: MediaConfig, offer_sdp: str) -> tuple[RTCPeerConnection, Any]:
+    check_offer(offer_sdp)
     pc = RTCPeerConnection(rtc_configuration(config))
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-    except (ValueError, KeyError, IndexError, AttributeError) as exc:
-        await pc.close()
-        raise Invalid(f"unusable SDP offer: {exc}") from exc
+    except (*_UNREADABLE, InvalidAccessError, InvalidStateError, OperationError) as exc:
+        await close_peer(pc)
+        raise UnsupportedOffer(f"unusable SDP offer: {exc}") from exc
     audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
     if not audio:
-        await pc.close()
+        await close_peer(pc)
         raise Invalid("the offer has no audio section")
     return pc, audio[0]
 
@@ -101,8 +135,8 @@ async def answer_publisher(config: MediaConfig, offer_sdp: str, on_rtp: RtpCallb
         _opus_only(transceiver)
         _tap_receiver(transceiver.receiver, on_rtp)
         return Negotiated(pc, await _answer(pc, config))
-    except Exception:
-        await pc.close()
+    except BaseException:
+        await close_peer(pc)
         raise
 
 
@@ -115,9 +149,56 @@ async def answer_listener(config: MediaConfig, offer_sdp: str) -> Negotiated:
         transceiver.sender.replaceTrack(IdleTrack())
         sdp = await _answer(pc, config)
         return Negotiated(pc, sdp, _wire_for(transceiver, sdp))
-    except Exception:
-        await pc.close()
+    except BaseException:
+        await close_peer(pc)
         raise
+
+
+async def close_peer(pc: RTCPeerConnection) -> None:
+    """Close a peer and drop the event handlers that tie it to its transports.
+
+    aiortc's objects hold each other through pyee handlers (bound methods of
+    the peer on its transports), so a closed peer is a reference cycle that
+    waits for a full collection; the server raises the collector's
+    thresholds (server/cli.py), so without this every closed session kept
+    ~80 KB until some far-off gen-2 pass. With the handlers gone, reference
+    counting frees the peer, its sockets and its tasks at once (and ICE's
+    check pairs, see `forget_checks`).
+    """
+    connections = ice_connections(pc)
+    await pc.close()
+    forget_checks(connections)
+    emitters: list[Any] = [pc]
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.sender.transport
+        emitters += [transceiver.sender, transceiver.receiver, dtls]
+        if dtls is not None:
+            emitters += [dtls.transport, dtls.transport.iceGatherer]
+    for emitter in emitters:
+        remove = getattr(emitter, "remove_all_listeners", None)
+        if remove is not None:
+            remove()
+
+
+async def add_remote_candidates(pc: RTCPeerConnection, fragment_text: str) -> int:
+    """Trickle ICE: the fragment's candidates join the peer's ICE; returns
+    how many. `IceRestart` if it carries other credentials than the offer."""
+    remote = pc.remoteDescription
+    if remote is None:
+        raise Invalid("the session has no offer yet")
+    media = SessionDescription.parse(remote.sdp).media
+    ice = media[0].ice if media else None
+    mids = [t.mid for t in pc.getTransceivers() if t.mid is not None]
+    fragment = parse_fragment(fragment_text, mids[0] if mids else None)
+    fragment.check_credentials(ice.usernameFragment if ice else None, ice.password if ice else None)
+    try:
+        for candidate in fragment.candidates:
+            await pc.addIceCandidate(candidate)
+        if fragment.end_of_candidates:
+            await pc.addIceCandidate(None)
+    except ValueError as exc:  # aioice: a candidate after end-of-candidates
+        raise Conflict(str(exc)) from exc
+    return len(fragment.candidates)
 
 
 def _wire_for(transceiver: RTCRtpTransceiver, answer_sdp: str) -> RtpWire:

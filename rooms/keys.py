@@ -106,3 +106,13 @@ NODES = "{rooms}:nodes"
 
 def guest_rate(address: str) -> str:
     return "{rooms}:rl:guest:" + address
+
+
+# STRING unix time a publisher was last seen on the room's stage (refreshed by
+# the process that holds the publisher; TTL a few graces): drives live grace
+def publisher_seen(r: str) -> str:
+    return tag(r) + ":publisher_seen"
+
+
+# SET room ids that are live (a hint for the live-grace sweep; the room hash decides)
+LIVE_INDEX = "{rooms}:live"

@@ -69,6 +69,8 @@ async def update(
     room = await store.get_room(room_id)
     if room is None:
         raise NotFound("no such room")
+    if room.live:  # the live-grace sweep looks here (rooms/live.py)
+        await store.redis.sadd(keys.LIVE_INDEX, room_id)
     return room, [to_room(room_id, "room:updated", {"room": room.to_wire()})]
 
 

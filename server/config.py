@@ -64,6 +64,11 @@ class Settings:
     ice_hosts: tuple[str, ...] = ()
     ice_public_ip: str | None = None
     ice_servers: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    whep_per_identity: int = 3
+    whep_per_room: int = 1000
+    whep_per_process: int = 1000
+    media_connect_timeout_s: float = 20.0
+    live_grace_s: float = 60.0
     cart_ttl_s: int = 600
     checkout_hold_s: int = 900
     reconcile_after_s: int = 180
@@ -101,6 +106,11 @@ class Settings:
             "ice_hosts": _csv(_env("DROPROOM_ICE_HOSTS")),
             "ice_public_ip": _env("DROPROOM_ICE_PUBLIC_IP"),
             "ice_servers": _ice_servers(_env("DROPROOM_ICE_SERVERS")),
+            "whep_per_identity": int(_env("DROPROOM_WHEP_PER_IDENTITY") or 3),
+            "whep_per_room": int(_env("DROPROOM_WHEP_PER_ROOM") or 1000),
+            "whep_per_process": int(_env("DROPROOM_WHEP_PER_PROCESS") or 1000),
+            "media_connect_timeout_s": float(_env("DROPROOM_MEDIA_CONNECT_TIMEOUT_S") or 20),
+            "live_grace_s": float(_env("DROPROOM_LIVE_GRACE_S") or 60),
             "cart_ttl_s": int(_env("DROPROOM_CART_TTL_S") or 600),
             "checkout_hold_s": int(_env("DROPROOM_CHECKOUT_HOLD_S") or 900),
             "reconcile_after_s": int(_env("DROPROOM_RECONCILE_AFTER_S") or 180),

@@ -4,7 +4,7 @@ import hmac
 
 from aiohttp import web
 
-from kernel.errors import Unauthorized
+from kernel.errors import Invalid, Unauthorized
 from server import tokens
 from server.appkeys import SETTINGS
 from server.roles import Claims
@@ -25,4 +25,8 @@ def require_admin(request: web.Request) -> None:
 
 
 def require_token(request: web.Request, room: str) -> Claims:
-    return tokens.verify(request.app[SETTINGS].secret, bearer(request), room=room)
+    token = bearer(request)
+    if token is not None and not token.isascii():
+        # bytes that are not UTF-8 arrive as surrogates, which PyJWT cannot encode
+        raise Invalid("the token is not ASCII")
+    return tokens.verify(request.app[SETTINGS].secret, token, room=room)

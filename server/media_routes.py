@@ -16,16 +16,22 @@ from typing import Any
 
 from aiohttp import web
 
-from kernel.errors import Forbidden, Invalid, NotFound
+from kernel.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited
 from kernel.events import to_room
+from media.caps import Limits
 from media.certificate import write_p256_pair
 from media.config import MediaConfig
 from media.engine import MediaEngine
 from media.ice import link_header
 from media.session import Kind
+from media.signaling import UnsupportedOffer
+from media.trickle import IceRestart
+from server import media_live
 from server.appkeys import EMITTER, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
 from server.config import Settings
+from server.errors import error_body
 from server.http_auth import require_token
+from server.metrics import METRICS
 from server.roles import Claims, Role
 
 logger = logging.getLogger(__name__)
@@ -33,6 +39,8 @@ logger = logging.getLogger(__name__)
 MEDIA: web.AppKey[MediaEngine] = web.AppKey("media", MediaEngine)
 SDP = "application/sdp"
 MAX_SDP = 64 * 1024
+TRICKLE = "application/trickle-ice-sdpfrag"
+MAX_FRAGMENT = 16 * 1024
 _CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "OPTIONS, POST, DELETE, PATCH",
@@ -48,6 +56,12 @@ def media_config(settings: Settings) -> MediaConfig:
         ice_hosts=settings.ice_hosts,
         ice_public_ip=settings.ice_public_ip,
         ice_servers=MediaConfig.servers_from(settings.ice_servers),
+        connect_timeout_s=settings.media_connect_timeout_s,
+        listen_limits=Limits(
+            per_identity=settings.whep_per_identity,
+            per_room=settings.whep_per_room,
+            per_process=settings.whep_per_process,
+        ),
     )
 
 
@@ -64,12 +78,23 @@ def _headers(app: web.Application, **extra: str) -> dict[str, str]:
 async def _offer(request: web.Request) -> str:
     if request.content_type != SDP:
         raise web.HTTPUnsupportedMediaType(text="the offer must be application/sdp")
-    if request.content_length is not None and request.content_length > MAX_SDP:
-        raise Invalid("the offer is too large")
-    body = await request.text()
+    body = await _text_body(request, MAX_SDP)
     if not body.startswith("v=0"):
         raise Invalid("the body is not an SDP offer")
     return body
+
+
+async def _text_body(request: web.Request, limit: int) -> str:
+    """The body as UTF-8 text of at most `limit` bytes, or `invalid`."""
+    if request.content_length is not None and request.content_length > limit:
+        raise Invalid("the body is too large")
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise Invalid("the body is too large")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Invalid("the body is not UTF-8") from exc
 
 
 async def _room_exists(request: web.Request, room: str) -> None:
@@ -90,10 +115,20 @@ async def _may_publish(request: web.Request, claims: Claims) -> bool:
     return person.muted
 
 
+def _refusal(status: int, exc: DomainError) -> web.Response:
+    """An error answer a cross-origin WHIP/WHEP client can read (CORS): 422
+    for what is understood but not served (RFC 9725), 429 beyond a cap."""
+    return web.json_response(error_body(exc.code, exc.message), status=status, headers=_CORS)
+
+
+def _etag(session_id: str) -> str:
+    return f'"{session_id[:16]}"'
+
+
 def _created(request: web.Request, kind: str, session_id: str, answer: str) -> web.Response:
     room = request.match_info["room"]
     location = f"/{kind}/{room}/{session_id}"
-    headers = _headers(request.app, Location=location, ETag=f'"{session_id[:16]}"')
+    headers = _headers(request.app, Location=location, ETag=_etag(session_id))
     return web.Response(status=201, text=answer, content_type=SDP, headers=headers)
 
 
@@ -105,7 +140,10 @@ async def on_whip(request: web.Request) -> web.Response:
     await _room_exists(request, room)
     offer = await _offer(request)
     engine = request.app[MEDIA]
-    session, answer = await engine.publish(room, claims.identity, offer, expires_at=claims.exp)
+    try:
+        session, answer = await engine.publish(room, claims.identity, offer, expires_at=claims.exp)
+    except UnsupportedOffer as exc:
+        return _refusal(422, exc)
     if muted:
         engine.set_muted(room, claims.identity, True)
     return _created(request, "whip", session.id, answer)
@@ -117,20 +155,27 @@ async def on_whep(request: web.Request) -> web.Response:
     claims = require_token(request, room)
     await _room_exists(request, room)
     offer = await _offer(request)
-    session, answer = await request.app[MEDIA].listen(
-        room, claims.identity, offer, expires_at=claims.exp
-    )
+    try:
+        session, answer = await request.app[MEDIA].listen(
+            room, claims.identity, offer, expires_at=claims.exp
+        )
+    except UnsupportedOffer as exc:
+        return _refusal(422, exc)
+    except RateLimited as exc:
+        return _refusal(429, exc)
     return _created(request, "whep", session.id, answer)
 
 
 def _own_session(request: web.Request, kind: Kind) -> tuple[Claims, str]:
+    """The session named by the URL, if the token's identity holds it: 401
+    for a bad token, 404 for no such session, 403 for someone else's."""
     room, session_id = request.match_info["room"], request.match_info["session"]
     claims = require_token(request, room)
     session = request.app[MEDIA].sessions.get(session_id)
-    if session is None or session.kind is not kind or session.identity != claims.identity:
+    if session is None or session.kind is not kind or session.room != room:
         raise NotFound("no such session")
-    if session.room != room:
-        raise NotFound("no such session")
+    if session.identity != claims.identity:
+        raise Forbidden("this session belongs to someone else")
     return claims, session_id
 
 
@@ -151,14 +196,24 @@ async def on_whep_delete(request: web.Request) -> web.Response:
 @routes.patch("/whip/{room}/{session}")
 @routes.patch("/whep/{room}/{session}")
 async def on_patch(request: web.Request) -> web.Response:
-    """Neither trickle ICE nor ICE restart: every candidate is in the offer."""
+    """Trickle ICE (RFC 9725 section 4.3): 204; an ICE restart 422."""
     kind = Kind.PUBLISH if request.path.startswith("/whip/") else Kind.LISTEN
-    _own_session(request, kind)
-    return web.Response(
-        status=422,
-        text="ICE restart is not supported; start a new session",
-        headers=_CORS,
-    )
+    _, session_id = _own_session(request, kind)
+    if request.content_type != TRICKLE:
+        raise web.HTTPUnsupportedMediaType(text=f"a PATCH body must be {TRICKLE}")
+    _check_etag(request, session_id)
+    fragment = await _text_body(request, MAX_FRAGMENT)
+    try:
+        await request.app[MEDIA].add_candidates(session_id, fragment)
+    except IceRestart as exc:
+        return _refusal(422, exc)
+    return web.Response(status=204, headers=_CORS)
+
+
+def _check_etag(request: web.Request, session_id: str) -> None:
+    wanted = request.headers.get("If-Match")
+    if wanted is not None and wanted.strip() not in ("*", _etag(session_id)):
+        raise web.HTTPPreconditionFailed(text="If-Match names another ICE session")
 
 
 @routes.route("OPTIONS", "/whip/{room}")
@@ -166,7 +221,8 @@ async def on_patch(request: web.Request) -> web.Response:
 @routes.route("OPTIONS", "/whip/{room}/{session}")
 @routes.route("OPTIONS", "/whep/{room}/{session}")
 async def on_options(request: web.Request) -> web.Response:
-    return web.Response(status=204, headers=_headers(request.app, **{"Accept-Post": SDP}))
+    extra = {"Accept-Post": SDP, "Accept-Patch": TRICKLE}
+    return web.Response(status=204, headers=_headers(request.app, **extra))
 
 
 # --- recordings -------------------------------------------------------------
@@ -228,10 +284,18 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
             [to_room(room, "speaking:updated", {"speaking": _speaking(levels)})]
         )
 
-    engine = MediaEngine(media_config(app[SETTINGS]), on_levels=on_levels)
+    engine = MediaEngine(
+        media_config(app[SETTINGS]),
+        on_levels=on_levels,
+        on_publishing=media_live.on_publishing(app),
+    )
     app[MEDIA] = engine
     _hooks(app, engine)
+    media_live.schedule_sweep(app, engine)
+    collector = media_live.SessionCollector(engine)
+    app[METRICS].registry.register(collector)
     yield
+    app[METRICS].registry.unregister(collector)
     await engine.aclose()
 
 

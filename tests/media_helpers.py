@@ -69,6 +69,17 @@ async def _offer(pc: RTCPeerConnection, exchange: Exchange) -> None:
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
 
 
+async def abandoned_offer() -> str:
+    """A listener's offer whose peer is closed at once: ICE never completes."""
+    pc = RTCPeerConnection(rtc_configuration(LOOPBACK))
+    pc.addTransceiver("audio", direction="recvonly")
+    await pre_gather(pc, LOOPBACK)
+    await pc.setLocalDescription(await pc.createOffer())
+    sdp = str(pc.localDescription.sdp)
+    await pc.close()
+    return sdp
+
+
 async def wait_connected(pc: RTCPeerConnection, limit_s: float = 10) -> None:
     async with asyncio.timeout(limit_s):
         while pc.connectionState != "connected":
