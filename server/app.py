@@ -4,8 +4,17 @@ Every long-lived resource is opened and closed as a pair in `cleanup_ctx`,
 in this order (closed in reverse): Redis, the rooms' presence machinery,
 each feature's resources, and last the scheduler, so jobs start after
 everything they use is open and stop before it closes.
+
+Shutting down (SIGTERM) is quick by design: `droproom serve` stops listening,
+then `close_connections` ends every Socket.IO connection (their leave runs
+while Redis is still open) and stops the scheduler, then aiohttp drains the
+remaining requests for at most `DRAIN_S` and the resources close. (aiohttp
+stops reading from every connection once its own shutdown starts, so the
+websockets must be closed before it; `on_shutdown` repeats it for runners
+that skip the first step.)
 """
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -35,11 +44,16 @@ from server.errors import error_middleware
 from server.metrics import METRICS, Metrics
 from server.redis_embed import EmbeddedRedis
 from server.scheduler import Scheduler
-from server.sio_transport import use_plain_websockets
+from server.sio_transport import OpenSockets, use_plain_websockets
 
 logger = logging.getLogger(__name__)
 
 MAX_SOCKET_MESSAGE = 64 * 1024
+# How long in-flight HTTP requests get to finish after SIGTERM, and how long
+# closing the Socket.IO connections may take: a container's grace is 30 s.
+DRAIN_S = 3.0
+CLOSE_CONNECTIONS_S = 5.0
+OPEN_SOCKETS: web.AppKey[OpenSockets] = web.AppKey("open_sockets", OpenSockets)
 
 
 def _blocking(url: str, **kwargs: Any) -> aioredis.Redis:
@@ -68,6 +82,27 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[SCHEDULER].stop()
 
 
+async def close_connections(app: web.Application, wait_s: float = CLOSE_CONNECTIONS_S) -> None:
+    """First step of a shutdown: nobody is left waiting on a socket nobody
+    answers, and no job acts on state after its owner stopped listening."""
+    eio = app[SIO].eio
+    count = len(eio.sockets)
+    if count:
+        try:
+            async with asyncio.timeout(CLOSE_CONNECTIONS_S):
+                await eio.disconnect()  # runs each connection's disconnect handler
+        except TimeoutError:
+            logger.warning("closing %d Socket.IO connections timed out", count)
+        left = await app[OPEN_SOCKETS].wait_closed(wait_s) if wait_s else 0
+        logger.info("closed %d Socket.IO connections (%d did not answer)", count, left)
+    await app[SCHEDULER].stop()
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    # aiohttp reads nothing more by now: the clients' close frames cannot arrive.
+    await close_connections(app, wait_s=0)
+
+
 def _socketio(settings: Settings) -> socketio.AsyncServer:
     manager = None
     if settings.multi_node and settings.redis_url:
@@ -81,7 +116,6 @@ def _socketio(settings: Settings) -> socketio.AsyncServer:
         logger=False,
         engineio_logger=False,
     )
-    use_plain_websockets(sio)
     return sio
 
 
@@ -92,6 +126,7 @@ def create_app(settings: Settings) -> web.Application:
     sio = _socketio(settings)
     sio.attach(app)
     app[SIO] = sio
+    app[OPEN_SOCKETS] = use_plain_websockets(sio)
     app[EMITTER] = Emitter(sio)
     app[DISPATCHER] = Dispatcher(app, sio)
     app[SCHEDULER] = Scheduler()
@@ -107,4 +142,5 @@ def create_app(settings: Settings) -> web.Application:
     web_pages.setup(app)
     shop.setup(app)
     app.cleanup_ctx.append(scheduler_ctx)
+    app.on_shutdown.append(_on_shutdown)
     return app

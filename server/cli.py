@@ -19,11 +19,13 @@ from aiohttp import web
 from kernel.eventlog import Verdict, verify
 from rooms.store import RoomStore
 from server import demo, media_routes, tokens
-from server.app import create_app
+from server.app import DRAIN_S, close_connections, create_app
 from server.appkeys import SETTINGS
 from server.config import Settings
 from server.redis_embed import EmbeddedRedis
 from server.roles import Role
+
+logger = logging.getLogger(__name__)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -87,7 +89,7 @@ async def serve(settings: Settings, with_demo: bool) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=DRAIN_S)
     try:
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
@@ -98,8 +100,19 @@ async def serve(settings: Settings, with_demo: bool) -> None:
             _print_links(app)
         sys.stdout.flush()
         await stop.wait()
+        logger.info("shutting down")
     finally:
-        await runner.cleanup()
+        await _shutdown(runner, app)
+
+
+async def _shutdown(runner: web.AppRunner, app: web.Application) -> None:
+    """Stop accepting, close Socket.IO and the scheduler, drain, close."""
+    started = time.monotonic()
+    for site in list(runner.sites):
+        await site.stop()
+    await close_connections(app)
+    await runner.cleanup()
+    logger.info("stopped in %.1f s", time.monotonic() - started)
 
 
 def cmd_token(args: argparse.Namespace) -> int:

@@ -1,0 +1,130 @@
+"""Operations: the server as a process, shut down with SIGTERM while people
+are connected, and run with the embedded Redis and localstripe dying under it."""
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from server import tokens
+from server.roles import Role
+from tests.harness import ADMIN_KEY, SECRET, Client, connect, free_port
+
+
+@dataclass
+class Served:
+    """`droproom serve` as a child process, its output collected."""
+
+    proc: asyncio.subprocess.Process
+    url: str
+    data: Path
+    lines: list[str]
+    reader: "asyncio.Task[None]"
+
+    def token(self, room: str, identity: str, role: Role = Role.LISTENER) -> str:
+        return tokens.mint(
+            SECRET,
+            room=room,
+            identity=identity,
+            role=role,
+            name=identity,
+            ttl_s=600,
+            now=time.time(),
+        )
+
+    async def request(
+        self, method: str, path: str, *, admin: bool = False, **kwargs: object
+    ) -> tuple[int, object]:
+        headers = {"Authorization": f"Bearer {ADMIN_KEY}"} if admin else {}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(method, self.url + path, headers=headers, **kwargs) as resp,  # type: ignore[arg-type]
+        ):
+            return resp.status, await resp.json(content_type=None)
+
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DROPROOM_", "REDIS_"))}
+    env.update({"DROPROOM_SECRET": SECRET, "DROPROOM_ADMIN_KEY": ADMIN_KEY, **extra})
+    return env
+
+
+async def serve(data: Path, *args: str, **env: str) -> Served:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data),
+        *args,
+        env=_env(**env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    listening = asyncio.Event()
+
+    async def read() -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            lines.append(line.decode(errors="replace").rstrip())
+            if b"listening on" in line:
+                listening.set()
+
+    reader = asyncio.create_task(read())
+    async with asyncio.timeout(60):
+        await listening.wait()
+    return Served(proc, f"http://127.0.0.1:{port}", data, lines, reader)
+
+
+async def stop(served: Served) -> int:
+    if served.proc.returncode is None:
+        served.proc.send_signal(signal.SIGTERM)
+    code = await asyncio.wait_for(served.proc.wait(), 60)
+    await served.reader
+    return code
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    s = await serve(tmp_path / "data")
+    yield s
+    await stop(s)
+
+
+async def test_sigterm_with_fifty_listeners_exits_in_seconds(tmp_path: Path) -> None:
+    s = await serve(tmp_path / "data")
+    room = {"id": "busy", "title": "Busy"}
+    status, _ = await s.request("POST", "/api/v1/rooms", admin=True, json=room)
+    assert status == 201
+    clients: list[Client] = await asyncio.gather(
+        *(connect(s.url, s.token("busy", f"fan-{i}")) for i in range(50))
+    )
+    await asyncio.gather(*(c.wait_for("room:state", timeout=30) for c in clients))
+    started = time.monotonic()
+    s.proc.send_signal(signal.SIGTERM)
+    code = await asyncio.wait_for(s.proc.wait(), 60)
+    took = time.monotonic() - started
+    await s.reader
+    print(f"SIGTERM with 50 socket.io clients: exited {code} in {took:.2f} s")
+    for c in clients:
+        await c.close()
+    assert code == 0, s.log()
+    assert took < 20, f"shutdown took {took:.1f} s"
+    # Every client was told: their connection ended with the server.
+    assert not any(c.sio.connected for c in clients)
