@@ -40,8 +40,9 @@ from server.appkeys import (
 from server.config import Settings
 from server.dispatch import Dispatcher
 from server.emitter import Emitter
-from server.errors import error_middleware
+from server.errors import OUTAGE, error_middleware
 from server.metrics import METRICS, Metrics
+from server.outage import StoreOutage
 from server.redis_embed import EmbeddedRedis
 from server.scheduler import Scheduler
 from server.sio_transport import OpenSockets, use_plain_websockets
@@ -64,12 +65,17 @@ def _blocking(url: str, **kwargs: Any) -> aioredis.Redis:
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir)
+    embedded = (
+        None
+        if settings.redis_url
+        else EmbeddedRedis(settings.data_dir, restart_backoff_s=settings.restart_backoff_s)
+    )
     url = settings.redis_url or await embedded.start()  # type: ignore[union-attr]
     app[REDIS] = _blocking(url)
     rooms_redis = _blocking(url, decode_responses=True)
     app[ROOMS] = RoomStore(rooms_redis)
     yield
+    await app[OUTAGE].aclose()
     await rooms_redis.aclose()
     await app[REDIS].aclose()
     if embedded is not None:
@@ -129,7 +135,8 @@ def create_app(settings: Settings) -> web.Application:
     app[OPEN_SOCKETS] = use_plain_websockets(sio)
     app[EMITTER] = Emitter(sio)
     app[DISPATCHER] = Dispatcher(app, sio)
-    app[SCHEDULER] = Scheduler()
+    app[OUTAGE] = StoreOutage(lambda: app[REDIS].ping())
+    app[SCHEDULER] = Scheduler(outage=app[OUTAGE])
     app[SNAPSHOT_PARTS] = []
     app[STAGE_LISTENERS] = []
     app[demo.SEEDERS] = []

@@ -68,6 +68,7 @@ class Settings:
     checkout_hold_s: int = 900
     reconcile_after_s: int = 180
     public_url_override: str | None = None
+    restart_backoff_s: float = 1.0
 
     @property
     def public_url(self) -> str:
@@ -105,6 +106,7 @@ class Settings:
             "checkout_hold_s": int(_env("DROPROOM_CHECKOUT_HOLD_S") or 900),
             "reconcile_after_s": int(_env("DROPROOM_RECONCILE_AFTER_S") or 180),
             "public_url_override": _env("DROPROOM_PUBLIC_URL"),
+            "restart_backoff_s": float(_env("DROPROOM_RESTART_BACKOFF_S") or 1.0),
         }
         values.update(overrides)
         settings = cls(**values)

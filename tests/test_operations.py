@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,3 +128,63 @@ async def test_sigterm_with_fifty_listeners_exits_in_seconds(tmp_path: Path) -> 
     assert took < 20, f"shutdown took {took:.1f} s"
     # Every client was told: their connection ended with the server.
     assert not any(c.sio.connected for c in clients)
+
+
+async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float = 30) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not await check():
+            await asyncio.sleep(0.1)
+
+
+async def test_redis_killed_answers_503_logs_once_and_comes_back(tmp_path: Path) -> None:
+    # The supervisor waits 3 s before its first restart: long enough to see the outage.
+    s = await serve(tmp_path / "data", DROPROOM_RESTART_BACKOFF_S="3")
+    try:
+        room = {"id": "kept", "title": "Kept"}
+        assert (await s.request("POST", "/api/v1/rooms", admin=True, json=room))[0] == 201
+        await asyncio.sleep(1.2)  # the append-only file is synced every second
+        redis_pid = int((s.data / "redis" / "redis.pid").read_text())
+        os.kill(redis_pid, signal.SIGKILL)
+        await asyncio.sleep(0.1)
+        status, body = await s.request("GET", "/api/v1/rooms")
+        assert status == 503, body
+        assert body["error"]["code"] == "unavailable"  # type: ignore[index]
+        status, body = await s.request("POST", "/api/v1/rooms", admin=True, json={"title": "x"})
+        assert status == 503, body
+        await asyncio.sleep(1.5)  # the scheduler's jobs run many turns meanwhile
+
+        async def back() -> bool:
+            return (await s.request("GET", "/api/v1/rooms"))[0] == 200
+
+        await _until(back)
+        status, body = await s.request("GET", "/api/v1/rooms")
+        assert [r["id"] for r in body["rooms"]] == ["kept"]  # type: ignore[index]
+        await _until(lambda: _logged(s, "redis is back"))
+    finally:
+        await stop(s)
+    log = s.log()
+    assert log.count("redis unreachable") == 1, log
+    assert log.count("redis is back") == 1, log
+    assert "Traceback" not in log, log
+    assert "embedded redis-server exited" in log and "embedded redis-server restarted" in log
+
+
+async def _logged(s: Served, text: str) -> bool:
+    return text in s.log()
+
+
+async def test_localstripe_killed_is_restarted_with_our_webhook(tmp_path: Path) -> None:
+    s = await serve(tmp_path / "data")
+    try:
+        line = next(x for x in s.lines if "localstripe pid" in x and "starting" in x)
+        pid = int(line.split("localstripe pid ")[1].split()[0])
+        os.kill(pid, signal.SIGKILL)
+        await _until(lambda: _logged(s, "localstripe restarted"))
+        assert s.log().count("localstripe webhook ->") == 2  # registered again
+        status, config = await s.request("GET", "/api/v1/config")
+        assert status == 200
+        async with aiohttp.ClientSession() as http:
+            async with http.get(config["stripe_js_url"]) as resp:  # type: ignore[index]
+                assert resp.status == 200
+    finally:
+        await stop(s)
