@@ -24,7 +24,7 @@ import socketio
 from aiohttp import web
 
 from rooms.store import RoomStore
-from server import connections, demo, http_routes, media_routes, room_events, shop
+from server import connections, datadir, demo, http_routes, media_routes, room_events, shop
 from server import web as web_pages
 from server.appkeys import (
     DISPATCHER,
@@ -126,6 +126,7 @@ def _socketio(settings: Settings) -> socketio.AsyncServer:
 
 
 def create_app(settings: Settings) -> web.Application:
+    datadir.secure(settings.data_dir)
     app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()

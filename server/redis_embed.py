@@ -92,6 +92,7 @@ class EmbeddedRedis:
 
     def _claim(self) -> None:
         self._owner_file.write_text(str(os.getpid()))
+        self._owner_file.chmod(0o600)
 
     async def start(self, timeout_s: float = 10.0) -> str:
         if await self._answers():
@@ -112,7 +113,7 @@ class EmbeddedRedis:
         return self.url
 
     async def _spawn(self, timeout_s: float = 10.0) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.socket.unlink(missing_ok=True)
         config = self.dir / "redis.conf"
         config.write_text(_CONFIG.format(socket=self.socket, dir=self.dir))
@@ -126,6 +127,7 @@ class EmbeddedRedis:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            umask=0o077,  # its AOF, RDB and log are private
         )
         async with asyncio.timeout(timeout_s):
             while not await self._answers():

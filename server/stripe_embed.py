@@ -61,7 +61,7 @@ def webhook_secret(data_dir: Path) -> str:
     if path.exists():
         return path.read_text().strip()
     value = "whsec_" + secrets.token_hex(24)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(value)
@@ -135,6 +135,7 @@ class EmbeddedStripe:
                 stderr=log_fd,
                 stdin=asyncio.subprocess.DEVNULL,
                 env=_child_env(),
+                umask=0o077,  # its store holds customers and payment methods
             )
         finally:
             os.close(log_fd)
@@ -214,7 +215,8 @@ def _run_child(port: int, store_path: str) -> None:
         import pickle
 
         tmp = store_path + ".tmp"
-        with open(tmp, "wb") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
             pickle.dump(dict(self), f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, store_path)
 

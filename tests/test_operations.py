@@ -4,6 +4,7 @@ are connected, and run with the embedded Redis and localstripe dying under it.""
 import asyncio
 import os
 import signal
+import stat
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -186,5 +187,75 @@ async def test_localstripe_killed_is_restarted_with_our_webhook(tmp_path: Path) 
         async with aiohttp.ClientSession() as http:
             async with http.get(config["stripe_js_url"]) as resp:  # type: ignore[index]
                 assert resp.status == 200
+    finally:
+        await stop(s)
+
+
+def _modes(root: Path) -> dict[str, int]:
+    found = {".": stat.S_IMODE(root.stat().st_mode)}
+    for path in root.rglob("*"):
+        if path.is_dir() or path.is_file():
+            found[str(path.relative_to(root))] = stat.S_IMODE(path.lstat().st_mode)
+    return found
+
+
+async def test_the_data_dir_is_private_also_when_made_by_an_older_version(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    (data / "redis").mkdir(parents=True)
+    data.chmod(0o755)
+    (data / "redis").chmod(0o755)
+    (data / "localstripe.pickle").write_bytes(b"")  # as an older version left them
+    (data / "localstripe.pickle").chmod(0o644)
+    (data / "secret").write_text("from-an-older-version-0123456789abcdef")
+    (data / "secret").chmod(0o644)
+    s = await serve(data, "--demo")  # the demo writes products and a drop
+    try:
+        conf = (data / "redis" / "redis.conf").read_text()
+        assert "unixsocketperm 700" in conf
+        socket_path = next(
+            line.split()[1] for line in conf.splitlines() if line.startswith("unixsocket ")
+        )
+        assert stat.S_IMODE(os.stat(socket_path).st_mode) == 0o700
+    finally:
+        await stop(s)
+    modes = _modes(data)
+    assert {"redis/appendonly.aof", "redis/dump.rdb", "localstripe_webhook_secret"} <= set(modes), (
+        modes
+    )
+    wrong = {
+        name: oct(mode)
+        for name, mode in modes.items()
+        if mode != (0o700 if (data / name).is_dir() else 0o600)
+    }
+    assert wrong == {}
+
+
+async def test_serve_demo_keeps_its_links_out_of_the_log(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    s = await serve(data, "--demo")
+    try:
+        await asyncio.sleep(0.3)
+        assert "#token=" not in s.log()
+        links = data / "demo-links.txt"
+        assert f"written to {links}" in s.log()
+        assert stat.S_IMODE(links.stat().st_mode) == 0o600
+        text = links.read_text()
+        assert text.count("#token=") == 3 and "host/demo#token=" in text
+        # `droproom demo` beside the running server prints them on demand.
+        demo = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "server.cli",
+            "demo",
+            "--data-dir",
+            str(data),
+            env=_env(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        out, _ = await asyncio.wait_for(demo.communicate(), 60)
+        assert demo.returncode == 0 and out.decode().count("#token=") == 3
     finally:
         await stop(s)
