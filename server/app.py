@@ -92,11 +92,17 @@ async def close_connections(app: web.Application, wait_s: float = CLOSE_CONNECTI
     """First step of a shutdown: nobody is left waiting on a socket nobody
     answers, and no job acts on state after its owner stopped listening."""
     eio = app[SIO].eio
-    count = len(eio.sockets)
+    sockets = list(eio.sockets.values())
+    count = len(sockets)
     if count:
+        reason = eio.reason.SERVER_DISCONNECT
         try:
+            # Runs each connection's disconnect handler and queues engine.io's
+            # CLOSE; not waiting on the queue (a socket whose writer is already
+            # gone would never drain it).
             async with asyncio.timeout(CLOSE_CONNECTIONS_S):
-                await eio.disconnect()  # runs each connection's disconnect handler
+                for socket in sockets:
+                    await socket.close(wait=False, reason=reason)
         except TimeoutError:
             logger.warning("closing %d Socket.IO connections timed out", count)
         left = await app[OPEN_SOCKETS].wait_closed(wait_s) if wait_s else 0

@@ -69,6 +69,7 @@ class Settings:
     reconcile_after_s: int = 180
     public_url_override: str | None = None
     restart_backoff_s: float = 1.0
+    asset_origins: tuple[str, ...] = ()
 
     @property
     def public_url(self) -> str:
@@ -107,6 +108,7 @@ class Settings:
             "reconcile_after_s": int(_env("DROPROOM_RECONCILE_AFTER_S") or 180),
             "public_url_override": _env("DROPROOM_PUBLIC_URL"),
             "restart_backoff_s": float(_env("DROPROOM_RESTART_BACKOFF_S") or 1.0),
+            "asset_origins": _csv(_env("DROPROOM_ASSET_ORIGINS")),
         }
         values.update(overrides)
         settings = cls(**values)

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server import csp
 from server.appkeys import SETTINGS
 from server.shop import SHOP, stripe_js_url
 
@@ -29,12 +30,9 @@ VENDOR_FILES = {
     / "node_modules/socket.io-client/dist/socket.io.esm.min.js.map",
 }
 
-# Pages carry no caching and send no referrer (the fragment never leaves anyway).
-PAGE_HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-cache",
-}
+# Pages carry no caching; `server.csp` adds the security headers (CSP, no
+# framing, no referrer: the fragment never leaves anyway) to every response.
+PAGE_HEADERS = {"Cache-Control": "no-cache"}
 
 routes = web.RouteTableDef()
 
@@ -81,3 +79,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/host/{room}", _page("host.html"), name="host_page")
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
     app.add_routes(routes)
+    csp.setup(app, stripe_js_url)
