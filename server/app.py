@@ -41,7 +41,7 @@ from server.config import Settings
 from server.dispatch import Dispatcher
 from server.emitter import Emitter
 from server.errors import OUTAGE, error_middleware
-from server.metrics import METRICS, Metrics
+from server.metrics import METRICS, Metrics, count_requests
 from server.outage import StoreOutage
 from server.redis_embed import EmbeddedRedis
 from server.scheduler import Scheduler
@@ -133,7 +133,9 @@ def _socketio(settings: Settings) -> socketio.AsyncServer:
 
 def create_app(settings: Settings) -> web.Application:
     datadir.secure(settings.data_dir)
-    app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
+    app = web.Application(
+        middlewares=[count_requests, error_middleware], client_max_size=1024 * 1024
+    )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     sio = _socketio(settings)
