@@ -1,5 +1,6 @@
 """The browser pages: the lobby (`/`), the listener room (`/r/{room}`), the
-host console (`/host/{room}`), their ES modules and styles (`/static/...`),
+host console (`/host/{room}`), their ES modules, styles and icon (`/static/...`,
+`/favicon.ico`),
 the Socket.IO browser client from npm (`/vendor/...`) and the small public
 config a page needs (`/api/v1/config`).
 
@@ -44,6 +45,15 @@ def _page(name: str) -> Callable[[web.Request], Any]:
         return web.FileResponse(path, headers=PAGE_HEADERS)
 
     return handler
+
+
+@routes.get("/favicon.ico")
+async def favicon(request: web.Request) -> web.FileResponse:
+    # Browsers and crawlers ask for it without reading the pages' <link rel=icon>.
+    return web.FileResponse(
+        STATIC_DIR / "favicon.svg",
+        headers={"Content-Type": "image/svg+xml", "Cache-Control": "public, max-age=86400"},
+    )
 
 
 @routes.get("/vendor/{name}")

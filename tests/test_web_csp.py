@@ -119,3 +119,24 @@ async def test_room_and_host_pages_run_without_violations(
             break
         await room.page.wait_for_timeout(100)
     assert "img-src https://example.invalid/x.png" in await _violations(room)
+
+
+async def test_the_favicon_is_served(server: Harness) -> None:
+    async with aiohttp.ClientSession() as http, http.get(server.url + "/favicon.ico") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "image/svg+xml"
+        assert (await resp.text()).startswith("<svg")
+
+
+@pytest.mark.browser
+async def test_pages_load_without_a_missing_file(server: Harness, browsers: Browsers) -> None:
+    await server.create_room(id=ROOM, title="Complete", guests=True)
+    tab = await browsers.open(None)
+    missing: list[str] = []
+    tab.page.on("response", lambda r: missing.append(r.url) if r.status >= 400 else None)
+    for path in ("/", f"/r/{ROOM}", f"/host/{ROOM}#token={server.token(ROOM, 'h', 'host')}"):
+        await tab.page.goto(server.url + path)
+        await tab.page.wait_for_load_state("networkidle")
+    assert missing == []
+    icon = await tab.page.evaluate("document.querySelector('link[rel=icon]')?.href")
+    assert icon == server.url + "/static/favicon.svg"
