@@ -59,7 +59,10 @@ OPEN_SOCKETS: web.AppKey[OpenSockets] = web.AppKey("open_sockets", OpenSockets)
 
 def _blocking(url: str, **kwargs: Any) -> aioredis.Redis:
     # A blocking pool: a rush of handlers waits for a connection instead of failing.
-    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=256, timeout=20, **kwargs)
+    # A lost network fails a new connection in seconds instead of hanging (Redis down: 503).
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=256, timeout=20, socket_connect_timeout=5, **kwargs
+    )
     return aioredis.Redis.from_pool(pool)
 
 

@@ -10,9 +10,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+import socketio
 
 from server import tokens
 from server.roles import Role
@@ -137,6 +139,15 @@ async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float = 30) ->
             await asyncio.sleep(0.1)
 
 
+async def _refusal(url: str, token: str) -> Any:
+    sio = socketio.AsyncClient(reconnection=False)
+    refusals: list[Any] = []
+    sio.on("connect_error", refusals.append)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await sio.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=10)
+    return refusals[0]["data"]
+
+
 async def test_redis_killed_answers_503_logs_once_and_comes_back(tmp_path: Path) -> None:
     # The supervisor waits 3 s before its first restart: long enough to see the outage.
     s = await serve(tmp_path / "data", DROPROOM_RESTART_BACKOFF_S="3")
@@ -152,6 +163,8 @@ async def test_redis_killed_answers_503_logs_once_and_comes_back(tmp_path: Path)
         assert body["error"]["code"] == "unavailable"  # type: ignore[index]
         status, body = await s.request("POST", "/api/v1/rooms", admin=True, json={"title": "x"})
         assert status == 503, body
+        for _ in range(3):  # people reconnecting meanwhile are told to retry
+            assert (await _refusal(s.url, s.token("kept", "fan")))["code"] == "unavailable"
         await asyncio.sleep(1.5)  # the scheduler's jobs run many turns meanwhile
 
         async def back() -> bool:
