@@ -3,6 +3,7 @@ are connected, and run with the embedded Redis and localstripe dying under it.""
 
 import asyncio
 import os
+import pty
 import signal
 import stat
 import sys
@@ -272,3 +273,33 @@ async def test_serve_demo_keeps_its_links_out_of_the_log(tmp_path: Path) -> None
         assert demo.returncode == 0 and out.decode().count("#token=") == 3
     finally:
         await stop(s)
+
+
+async def test_serve_demo_prints_its_links_to_a_terminal(tmp_path: Path) -> None:
+    leader, follower = pty.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server.cli",
+        "serve",
+        "--demo",
+        "--port",
+        str(free_port()),
+        "--data-dir",
+        str(tmp_path / "data"),
+        env=_env(),
+        stdout=follower,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    os.close(follower)
+    seen = b""
+    try:
+        async with asyncio.timeout(60):
+            while b"listener:" not in seen:
+                seen += await asyncio.to_thread(os.read, leader, 4096)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        os.close(leader)
+    assert seen.count(b"#token=") >= 2
+    assert not (tmp_path / "data" / "demo-links.txt").exists()
