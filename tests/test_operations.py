@@ -1,5 +1,6 @@
 """Operations: the server as a process, shut down with SIGTERM while people
-are connected, and run with the embedded Redis and localstripe dying under it."""
+are connected, run with the embedded Redis and localstripe dying under it,
+its data dir private and its demo links kept out of its log."""
 
 import asyncio
 import os
@@ -8,7 +9,7 @@ import signal
 import stat
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,13 +103,6 @@ async def stop(served: Served) -> int:
     code = await asyncio.wait_for(served.proc.wait(), 60)
     await served.reader
     return code
-
-
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    s = await serve(tmp_path / "data")
-    yield s
-    await stop(s)
 
 
 async def test_sigterm_with_fifty_listeners_exits_in_seconds(tmp_path: Path) -> None:
