@@ -120,6 +120,9 @@ async def test_sigterm_with_fifty_listeners_exits_in_seconds(tmp_path: Path) -> 
     took = time.monotonic() - started
     await s.reader
     print(f"SIGTERM with 50 socket.io clients: exited {code} in {took:.2f} s")
+    print(
+        "\n".join(line for line in s.lines if "Socket.IO connections" in line or "stopped" in line)
+    )
     for c in clients:
         await c.close()
     assert code == 0, s.log()
