@@ -113,6 +113,9 @@ class Connections:
             _gone, left = await presence.leave(
                 self.app[ROOMS], claims.room, field, claims.identity, time.time()
             )
+        except STORE_DOWN as exc:  # the node sweep closes it later
+            self.app[OUTAGE].report(exc, "Socket.IO disconnect")
+            return
         except RedisError:
             # The node sweep closes it later: the session field is still ours.
             logger.exception("leave of %s in room %s failed", claims.identity, claims.room)

@@ -73,7 +73,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(exc.status, code, exc.reason)
     except STORE_DOWN as exc:
         request.app[OUTAGE].report(exc, f"{request.method} {request.path}")
-        return error_response(503, Code.UNAVAILABLE, STORE_DOWN_MESSAGE)
+        response = error_response(503, Code.UNAVAILABLE, STORE_DOWN_MESSAGE)
+        response.headers["Retry-After"] = "1"
+        return response
     except Exception:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "the server failed; nothing was changed")

@@ -154,8 +154,11 @@ async def test_redis_killed_answers_503_logs_once_and_comes_back(tmp_path: Path)
         assert (await s.request("POST", "/api/v1/rooms", admin=True, json=room))[0] == 201
         await asyncio.sleep(1.2)  # the append-only file is synced every second
         redis_pid = int((s.data / "redis" / "redis.pid").read_text())
+        fan = await connect(s.url, s.token("kept", "fan-before"))  # leaves during the outage
+        await fan.wait_for("room:state")
         os.kill(redis_pid, signal.SIGKILL)
         await asyncio.sleep(0.1)
+        await fan.close()
         status, body = await s.request("GET", "/api/v1/rooms")
         assert status == 503, body
         assert body["error"]["code"] == "unavailable"  # type: ignore[index]
