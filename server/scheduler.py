@@ -49,12 +49,11 @@ class Scheduler:
             await job(self.clock())
         except asyncio.CancelledError:
             raise
-        except STORE_DOWN as exc:
-            if self.outage is None:
-                raise
-            self.outage.report(exc, f"scheduled job {name}")
-        except Exception:
-            logger.exception("scheduled job %s failed", name)
+        except Exception as exc:
+            if self.outage is not None and isinstance(exc, STORE_DOWN):
+                self.outage.report(exc, f"scheduled job {name}")
+            else:
+                logger.exception("scheduled job %s failed", name)
 
     def start(self) -> None:
         self._running = True
