@@ -4,8 +4,17 @@ Every long-lived resource is opened and closed as a pair in `cleanup_ctx`,
 in this order (closed in reverse): Redis, the rooms' presence machinery,
 each feature's resources, and last the scheduler, so jobs start after
 everything they use is open and stop before it closes.
+
+Shutting down (SIGTERM) is quick by design: `droproom serve` stops listening,
+then `close_connections` ends every Socket.IO connection (their leave runs
+while Redis is still open) and stops the scheduler, then aiohttp drains the
+remaining requests for at most `DRAIN_S` and the resources close. (aiohttp
+stops reading from every connection once its own shutdown starts, so the
+websockets must be closed before it; `on_shutdown` repeats it for runners
+that skip the first step.)
 """
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,7 +24,7 @@ import socketio
 from aiohttp import web
 
 from rooms.store import RoomStore
-from server import connections, demo, http_routes, media_routes, room_events, shop
+from server import connections, datadir, demo, http_routes, media_routes, room_events, shop
 from server import web as web_pages
 from server.appkeys import (
     DISPATCHER,
@@ -31,31 +40,45 @@ from server.appkeys import (
 from server.config import Settings
 from server.dispatch import Dispatcher
 from server.emitter import Emitter
-from server.errors import error_middleware
-from server.metrics import METRICS, Metrics
+from server.errors import OUTAGE, error_middleware
+from server.metrics import METRICS, Metrics, count_requests
+from server.outage import StoreOutage
 from server.redis_embed import EmbeddedRedis
 from server.scheduler import Scheduler
-from server.sio_transport import use_plain_websockets
+from server.sio_transport import OpenSockets, use_plain_websockets
 
 logger = logging.getLogger(__name__)
 
 MAX_SOCKET_MESSAGE = 64 * 1024
+# How long in-flight HTTP requests get to finish after SIGTERM, and how long
+# closing the Socket.IO connections may take: a container's grace is 30 s.
+DRAIN_S = 3.0
+CLOSE_CONNECTIONS_S = 5.0
+OPEN_SOCKETS: web.AppKey[OpenSockets] = web.AppKey("open_sockets", OpenSockets)
 
 
 def _blocking(url: str, **kwargs: Any) -> aioredis.Redis:
     # A blocking pool: a rush of handlers waits for a connection instead of failing.
-    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=256, timeout=20, **kwargs)
+    # A lost network fails a new connection in seconds instead of hanging (Redis down: 503).
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=256, timeout=20, socket_connect_timeout=5, **kwargs
+    )
     return aioredis.Redis.from_pool(pool)
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir)
+    embedded = (
+        None
+        if settings.redis_url
+        else EmbeddedRedis(settings.data_dir, restart_backoff_s=settings.restart_backoff_s)
+    )
     url = settings.redis_url or await embedded.start()  # type: ignore[union-attr]
     app[REDIS] = _blocking(url)
     rooms_redis = _blocking(url, decode_responses=True)
     app[ROOMS] = RoomStore(rooms_redis)
     yield
+    await app[OUTAGE].aclose()
     await rooms_redis.aclose()
     await app[REDIS].aclose()
     if embedded is not None:
@@ -66,6 +89,33 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SCHEDULER].start()
     yield
     await app[SCHEDULER].stop()
+
+
+async def close_connections(app: web.Application, wait_s: float = CLOSE_CONNECTIONS_S) -> None:
+    """First step of a shutdown: nobody is left waiting on a socket nobody
+    answers, and no job acts on state after its owner stopped listening."""
+    eio = app[SIO].eio
+    sockets = list(eio.sockets.values())
+    count = len(sockets)
+    if count:
+        reason = eio.reason.SERVER_DISCONNECT
+        try:
+            # Runs each connection's disconnect handler and queues engine.io's
+            # CLOSE; not waiting on the queue (a socket whose writer is already
+            # gone would never drain it).
+            async with asyncio.timeout(CLOSE_CONNECTIONS_S):
+                for socket in sockets:
+                    await socket.close(wait=False, reason=reason)
+        except TimeoutError:
+            logger.warning("closing %d Socket.IO connections timed out", count)
+        left = await app[OPEN_SOCKETS].wait_closed(wait_s) if wait_s else 0
+        logger.info("closed %d Socket.IO connections (%d did not answer)", count, left)
+    await app[SCHEDULER].stop()
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    # aiohttp reads nothing more by now: the clients' close frames cannot arrive.
+    await close_connections(app, wait_s=0)
 
 
 def _socketio(settings: Settings) -> socketio.AsyncServer:
@@ -81,20 +131,24 @@ def _socketio(settings: Settings) -> socketio.AsyncServer:
         logger=False,
         engineio_logger=False,
     )
-    use_plain_websockets(sio)
     return sio
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
+    datadir.secure(settings.data_dir)
+    app = web.Application(
+        middlewares=[count_requests, error_middleware], client_max_size=1024 * 1024
+    )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     sio = _socketio(settings)
     sio.attach(app)
     app[SIO] = sio
+    app[OPEN_SOCKETS] = use_plain_websockets(sio)
     app[EMITTER] = Emitter(sio)
     app[DISPATCHER] = Dispatcher(app, sio)
-    app[SCHEDULER] = Scheduler()
+    app[OUTAGE] = StoreOutage(lambda: app[REDIS].ping())
+    app[SCHEDULER] = Scheduler(outage=app[OUTAGE])
     app[SNAPSHOT_PARTS] = []
     app[STAGE_LISTENERS] = []
     app[demo.SEEDERS] = []
@@ -107,4 +161,5 @@ def create_app(settings: Settings) -> web.Application:
     web_pages.setup(app)
     shop.setup(app)
     app.cleanup_ctx.append(scheduler_ctx)
+    app.on_shutdown.append(_on_shutdown)
     return app

@@ -18,12 +18,16 @@ from aiohttp import web
 
 from kernel.eventlog import Verdict, verify
 from rooms.store import RoomStore
-from server import demo, media_routes, tokens
-from server.app import create_app
+from server import datadir, demo, media_routes, tokens
+from server.app import DRAIN_S, close_connections, create_app
 from server.appkeys import SETTINGS
 from server.config import Settings
 from server.redis_embed import EmbeddedRedis
 from server.roles import Role
+
+logger = logging.getLogger(__name__)
+
+DEMO_LINKS_FILE = "demo-links.txt"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -48,14 +52,34 @@ async def _with_app(settings: Settings, body: Callable[[web.Application], Awaita
         await runner.cleanup()
 
 
-def _print_links(app: web.Application) -> None:
+def _links_text(app: web.Application) -> str:
     found = demo.links(app)
-    out = sys.stdout
-    out.write(f"demo room: {app[SETTINGS].public_url}/r/{demo.DEMO_ROOM}\n")
-    out.write(f"  host:      {found.host}\n")
-    out.write(f"  moderator: {found.moderator}\n")
-    out.write(f"  listener:  {found.listener}\n")
-    out.flush()
+    return (
+        f"demo room: {app[SETTINGS].public_url}/r/{demo.DEMO_ROOM}\n"
+        f"  host:      {found.host}\n"
+        f"  moderator: {found.moderator}\n"
+        f"  listener:  {found.listener}\n"
+    )
+
+
+def _print_links(app: web.Application) -> None:
+    sys.stdout.write(_links_text(app))
+    sys.stdout.flush()
+
+
+def _hand_out_links(app: web.Application) -> None:
+    """`serve --demo`: the links carry 7-day tokens, so they go to a terminal
+    only; when the output is a log (a service, a container), they go to a
+    private file in the data dir, and `droproom demo` prints them on demand."""
+    if sys.stdout.isatty():
+        _print_links(app)
+        return
+    path = app[SETTINGS].data_dir / DEMO_LINKS_FILE
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(_links_text(app))
+    sys.stdout.write(f"demo links (7-day tokens) written to {path}; `droproom demo` prints them\n")
 
 
 async def _seed_demo(app: web.Application) -> None:
@@ -87,7 +111,7 @@ async def serve(settings: Settings, with_demo: bool) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=DRAIN_S)
     try:
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
@@ -95,11 +119,22 @@ async def serve(settings: Settings, with_demo: bool) -> None:
             await _seed_demo(app)
         sys.stdout.write(f"droproom listening on {settings.public_url}\n")
         if with_demo:
-            _print_links(app)
+            _hand_out_links(app)
         sys.stdout.flush()
         await stop.wait()
+        logger.info("shutting down")
     finally:
-        await runner.cleanup()
+        await _shutdown(runner, app)
+
+
+async def _shutdown(runner: web.AppRunner, app: web.Application) -> None:
+    """Stop accepting, close Socket.IO and the scheduler, drain, close."""
+    started = time.monotonic()
+    for site in list(runner.sites):
+        await site.stop()
+    await close_connections(app)
+    await runner.cleanup()
+    logger.info("stopped in %.1f s", time.monotonic() - started)
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -158,7 +193,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host")
     s.add_argument("--port", type=int)
     s.add_argument("--data-dir")
-    s.add_argument("--demo", action="store_true", help="create the demo room and print links")
+    s.add_argument(
+        "--demo",
+        action="store_true",
+        help="create the demo room; links to a terminal, else to DATA_DIR/demo-links.txt",
+    )
     t = sub.add_parser("token", help="print an access token")
     t.add_argument("--room", required=True)
     t.add_argument("--identity", required=True)
@@ -184,6 +223,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = parser().parse_args(argv)
+    os.umask(datadir.UMASK)  # whatever we or our children write to the data dir is private
     if args.command == "serve":
         asyncio.run(serve(_settings(args), args.demo))
         return 0

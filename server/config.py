@@ -39,7 +39,7 @@ def kept_secret(data_dir: Path, name: str) -> str:
     path = data_dir / name
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     value = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -73,6 +73,8 @@ class Settings:
     checkout_hold_s: int = 900
     reconcile_after_s: int = 180
     public_url_override: str | None = None
+    restart_backoff_s: float = 1.0
+    asset_origins: tuple[str, ...] = ()
 
     @property
     def public_url(self) -> str:
@@ -115,6 +117,8 @@ class Settings:
             "checkout_hold_s": int(_env("DROPROOM_CHECKOUT_HOLD_S") or 900),
             "reconcile_after_s": int(_env("DROPROOM_RECONCILE_AFTER_S") or 180),
             "public_url_override": _env("DROPROOM_PUBLIC_URL"),
+            "restart_backoff_s": float(_env("DROPROOM_RESTART_BACKOFF_S") or 1.0),
+            "asset_origins": _csv(_env("DROPROOM_ASSET_ORIGINS")),
         }
         values.update(overrides)
         settings = cls(**values)

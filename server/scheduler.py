@@ -4,12 +4,16 @@ Jobs must be idempotent across nodes (a Lua script or a ZREM decides who
 acts). A failing job is logged and runs again next time. Stopping is bounded:
 a job that swallows its cancellation (some SDKs retry through it) still ends
 at its next turn, and a job that hangs is abandoned after a few seconds.
+A job that finds Redis unreachable reports the outage (one log line for the
+whole outage, not a traceback per turn), and jobs pause until it is back.
 """
 
 import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+
+from server.outage import STORE_DOWN, StoreOutage
 
 logger = logging.getLogger(__name__)
 
@@ -18,8 +22,11 @@ STOP_GRACE_S = 5.0
 
 
 class Scheduler:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, outage: StoreOutage | None = None
+    ) -> None:
         self.clock = clock
+        self.outage = outage
         self._jobs: list[tuple[float, Job]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
@@ -31,14 +38,22 @@ class Scheduler:
 
     async def _loop(self, interval_s: float, job: Job) -> None:
         while self._running:
-            try:
-                await job(self.clock())
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("scheduled job %s failed", getattr(job, "__qualname__", job))
+            if not (self.outage and self.outage.down):
+                await self._run(job)
             if self._running:
                 await asyncio.sleep(interval_s)
+
+    async def _run(self, job: Job) -> None:
+        name = getattr(job, "__qualname__", repr(job))
+        try:
+            await job(self.clock())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self.outage is not None and isinstance(exc, STORE_DOWN):
+                self.outage.report(exc, f"scheduled job {name}")
+            else:
+                logger.exception("scheduled job %s failed", name)
 
     def start(self) -> None:
         self._running = True

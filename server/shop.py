@@ -201,7 +201,7 @@ routes = web.RouteTableDef()
 
 @routes.post("/api/v1/products")
 async def create_product(request: web.Request) -> web.Response:
-    require_admin(request)
+    await require_admin(request)
     body = await read_json(request)
     product = await request.app[SHOP].catalog.create(catalog.parse_product(body))
     logger.info("product %s created", product.id)

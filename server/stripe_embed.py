@@ -4,7 +4,9 @@ Owns the child process (start on a free 127.0.0.1 port, wait until it
 answers, register our webhook endpoint with it, stop it) and the child's
 launcher (`python -m server.stripe_embed --port P --store FILE`), which keeps
 localstripe's pickle store in our data directory instead of /tmp and exits by
-itself when its parent goes away. Must not import `stripe` (only
+itself when its parent goes away. The child is supervised: if it dies, it
+is started again on the same port (with backoff) and our webhook endpoint is
+registered with it again. Must not import `stripe` (only
 `commerce.stripe_gateway` does) nor any domain package.
 """
 
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+
+from server.supervise import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ def webhook_secret(data_dir: Path) -> str:
     if path.exists():
         return path.read_text().strip()
     value = "whsec_" + secrets.token_hex(24)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(value)
@@ -75,10 +79,16 @@ def _child_env() -> dict[str, str]:
 class EmbeddedStripe:
     """One localstripe child process; `start()` and `stop()` are a pair."""
 
-    def __init__(self, data_dir: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, port: int | None = None, restart_backoff_s: float = 1.0
+    ) -> None:
         self._data_dir = data_dir
         self._port = port or free_port()
         self._proc: asyncio.subprocess.Process | None = None
+        self._webhook_url: str | None = None
+        self.supervisor = Supervisor(
+            "localstripe", self._wait_exit, self._respawn, restart_backoff_s
+        )
         self.keys = EmbeddedKeys(
             api_base=f"http://127.0.0.1:{self._port}",
             secret_key=SECRET_KEY,
@@ -92,6 +102,23 @@ class EmbeddedStripe:
         return self._proc.pid if self._proc else None
 
     async def start(self) -> EmbeddedKeys:
+        await self._spawn()
+        self.supervisor.start()
+        return self.keys
+
+    async def _wait_exit(self) -> int | None:
+        proc = self._proc
+        if proc is None:  # stopped: nothing to watch until cancelled
+            await asyncio.get_running_loop().create_future()
+            return None
+        return await proc.wait()
+
+    async def _respawn(self) -> None:
+        await self._spawn()
+        if self._webhook_url is not None:
+            await self.register_webhook(self._webhook_url)
+
+    async def _spawn(self) -> None:
         store = self._data_dir / STORE_FILE
         log_path = self._data_dir / "localstripe.log"
         log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -108,12 +135,12 @@ class EmbeddedStripe:
                 stderr=log_fd,
                 stdin=asyncio.subprocess.DEVNULL,
                 env=_child_env(),
+                umask=0o077,  # its store holds customers and payment methods
             )
         finally:
             os.close(log_fd)
         logger.info("localstripe pid %s starting on port %s", self._proc.pid, self._port)
         await self._wait_ready()
-        return self.keys
 
     async def _wait_ready(self) -> None:
         url = self.keys.js_url
@@ -132,6 +159,7 @@ class EmbeddedStripe:
 
     async def register_webhook(self, url: str) -> None:
         """Point localstripe's (in-memory) webhook at our endpoint; redo after restarts."""
+        self._webhook_url = url
         data = {"url": url, "secret": self.keys.webhook_secret}
         endpoint = f"{self.keys.api_base}/_config/webhooks/{WEBHOOK_ID}"
         async with aiohttp.ClientSession() as session, session.post(endpoint, data=data) as r:
@@ -146,6 +174,7 @@ class EmbeddedStripe:
                 r.raise_for_status()
 
     async def stop(self) -> None:
+        await self.supervisor.aclose()
         proc, self._proc = self._proc, None
         if proc is None or proc.returncode is not None:
             return
@@ -186,7 +215,8 @@ def _run_child(port: int, store_path: str) -> None:
         import pickle
 
         tmp = store_path + ".tmp"
-        with open(tmp, "wb") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
             pickle.dump(dict(self), f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, store_path)
 

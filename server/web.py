@@ -1,5 +1,6 @@
 """The browser pages: the lobby (`/`), the listener room (`/r/{room}`), the
-host console (`/host/{room}`), their ES modules and styles (`/static/...`),
+host console (`/host/{room}`), their ES modules, styles and icon (`/static/...`,
+`/favicon.ico`),
 the Socket.IO browser client from npm (`/vendor/...`) and the small public
 config a page needs (`/api/v1/config`).
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server import csp
 from server.appkeys import SETTINGS
 from server.shop import SHOP, stripe_js_url
 
@@ -29,12 +31,9 @@ VENDOR_FILES = {
     / "node_modules/socket.io-client/dist/socket.io.esm.min.js.map",
 }
 
-# Pages carry no caching and send no referrer (the fragment never leaves anyway).
-PAGE_HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-cache",
-}
+# Pages carry no caching; `server.csp` adds the security headers (CSP, no
+# framing, no referrer: the fragment never leaves anyway) to every response.
+PAGE_HEADERS = {"Cache-Control": "no-cache"}
 
 routes = web.RouteTableDef()
 
@@ -46,6 +45,15 @@ def _page(name: str) -> Callable[[web.Request], Any]:
         return web.FileResponse(path, headers=PAGE_HEADERS)
 
     return handler
+
+
+@routes.get("/favicon.ico")
+async def favicon(request: web.Request) -> web.FileResponse:
+    # Browsers and crawlers ask for it without reading the pages' <link rel=icon>.
+    return web.FileResponse(
+        STATIC_DIR / "favicon.svg",
+        headers={"Content-Type": "image/svg+xml", "Cache-Control": "public, max-age=86400"},
+    )
 
 
 @routes.get("/vendor/{name}")
@@ -81,3 +89,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/host/{room}", _page("host.html"), name="host_page")
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
     app.add_routes(routes)
+    csp.setup(app, stripe_js_url)
