@@ -8,14 +8,21 @@ everything they use is open and stop before it closes.
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
-import redis.asyncio as aioredis
 import socketio
 from aiohttp import web
 
 from rooms.store import RoomStore
-from server import connections, demo, http_routes, media_routes, room_events, shop
+from server import (
+    connections,
+    demo,
+    http_routes,
+    media_routes,
+    migrations,
+    redis_client,
+    room_events,
+    shop,
+)
 from server import web as web_pages
 from server.appkeys import (
     DISPATCHER,
@@ -42,18 +49,14 @@ logger = logging.getLogger(__name__)
 MAX_SOCKET_MESSAGE = 64 * 1024
 
 
-def _blocking(url: str, **kwargs: Any) -> aioredis.Redis:
-    # A blocking pool: a rush of handlers waits for a connection instead of failing.
-    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=256, timeout=20, **kwargs)
-    return aioredis.Redis.from_pool(pool)
-
-
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir)
     url = settings.redis_url or await embedded.start()  # type: ignore[union-attr]
-    app[REDIS] = _blocking(url)
-    rooms_redis = _blocking(url, decode_responses=True)
+    app[REDIS] = redis_client.connect(url, cluster=settings.redis_cluster)
+    # The data is brought to the current key layout before anything uses it.
+    await migrations.run(app[REDIS], app[SCHEDULER].clock())
+    rooms_redis = redis_client.connect(url, cluster=settings.redis_cluster, decode_responses=True)
     app[ROOMS] = RoomStore(rooms_redis)
     yield
     await rooms_redis.aclose()
