@@ -33,7 +33,7 @@ IDS: dict[str, Any] = json.loads((FIXTURE / "ids.json").read_text())
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _copy_fixture(tmp_path: Path) -> Path:
+def copy_fixture(tmp_path: Path) -> Path:
     data = tmp_path / "data"
     shutil.copytree(FIXTURE, data, ignore=shutil.ignore_patterns("*.py", "ids.json"))
     for secret in ("secret", "admin_key", "localstripe_webhook_secret"):
@@ -43,7 +43,7 @@ def _copy_fixture(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def upgraded(tmp_path: Path) -> AsyncIterator[Harness]:
-    data = _copy_fixture(tmp_path)
+    data = copy_fixture(tmp_path)
     settings = make_settings(
         data,
         None,  # the embedded redis of the data dir, which loads the wave 1 AOF
@@ -76,7 +76,7 @@ async def _snapshot(client: aioredis.Redis) -> dict[bytes, Any]:
     return out
 
 
-async def _pay(server: Harness, intent_id: str) -> None:
+async def pay_intent(server: Harness, intent_id: str) -> None:
     """The buyer's browser confirms the card with Stripe, as Stripe.js would."""
     embedded = server.app[STRIPE_EMBED]
     assert embedded is not None
@@ -105,7 +105,7 @@ async def test_wave1_pending_order_gets_paid_after_upgrade(upgraded: Harness) ->
     bob = await server.connect(room, pending["buyer"])
     (order,) = bob.received("room:state")[0]["orders"]
     assert (order["id"], order["status"]) == (pending["order_id"], "pending")
-    await _pay(server, pending["intent_id"])
+    await pay_intent(server, pending["intent_id"])
     paid = await bob.wait_for("order:updated", lambda d: d["order"]["status"] == "paid", 15)
     assert paid["order"]["id"] == pending["order_id"]
     assert paid["order"]["receipt"]["total"] == pending["amount"]
@@ -139,7 +139,7 @@ async def _cli_migrate(data: Path) -> str:
 
 
 async def test_migrate_is_idempotent(tmp_path: Path) -> None:
-    data = _copy_fixture(tmp_path)
+    data = copy_fixture(tmp_path)
     first = await _cli_migrate(data)
     assert "migrated 1:" in first and f"schema at version {migrations.CURRENT}" in first
     embedded = EmbeddedRedis(data)
