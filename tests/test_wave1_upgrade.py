@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def copy_fixture(tmp_path: Path) -> Path:
     data = tmp_path / "data"
-    shutil.copytree(FIXTURE, data, ignore=shutil.ignore_patterns("*.py", "ids.json"))
+    shutil.copytree(FIXTURE, data, ignore=shutil.ignore_patterns("*.py", "ids.json", "__pycache__"))
     for secret in ("secret", "admin_key", "localstripe_webhook_secret"):
         os.chmod(data / secret, 0o600)
     return data
