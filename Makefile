@@ -1,6 +1,7 @@
 # droproom: `make run` (server + demo room) and `make test` (the whole suite).
 # Both install what they need first: a virtualenv with the Python packages,
-# the web client's npm packages, and Debian's Chromium for the browser tests.
+# the web client's npm packages, Debian's Chromium for the browser tests and
+# Debian's redis-server 7 for the Redis Cluster run (never started as a service).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,14 +9,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup lint check-types unit chromium node clean
+.PHONY: run test setup lint check-types unit unit-cluster chromium redis-server node clean
 
 run: setup
 	$(BIN)/droproom serve --demo
 
-test: setup lint check-types unit
+test: setup lint check-types unit unit-cluster
 
-setup: $(STAMP) node chromium
+setup: $(STAMP) node chromium redis-server
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,21 @@ chromium:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
+# Only the binaries are wanted: a policy-rc.d (when none is there) keeps the
+# package from starting its service, which is then disabled where systemd runs.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  own_policy=; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then own_policy=1; \
+	    printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null; \
+	    $(SUDO) chmod +x /usr/sbin/policy-rc.d; fi; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server; \
+	  status=$$?; \
+	  if [ -n "$$own_policy" ]; then $(SUDO) rm -f /usr/sbin/policy-rc.d; fi; \
+	  if command -v systemctl >/dev/null 2>&1; then $(SUDO) systemctl disable --now redis-server >/dev/null 2>&1 || true; fi; \
+	  exit $$status; }
+
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -42,6 +58,15 @@ check-types:
 
 unit:
 	$(BIN)/pytest -q -ra
+
+# The rooms and shop paths again, against a real 3-node Redis Cluster that the
+# tests start on loopback (tests/redis_cluster.py); about two minutes.
+CLUSTER_TESTS := tests/test_live_room.py tests/test_stage_presence.py tests/test_http_api.py \
+	tests/test_commerce_cart.py tests/test_shop_purchase.py tests/test_shop_drops.py \
+	tests/test_shop_race.py tests/test_commerce_shares.py tests/test_redis_cluster.py
+
+unit-cluster:
+	$(BIN)/pytest -q -ra --redis-cluster $(CLUSTER_TESTS)
 
 clean:
 	rm -rf $(VENV) web_client/node_modules var

@@ -18,8 +18,10 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from commerce import keys
+from commerce.catalog import Catalog
 from commerce.drop_store import DropStore, drop_event
 from commerce.inventory import InventoryScripts, StockMove, Target, expire_args, line_keys
+from commerce.shares import Shares
 from kernel import validate
 from kernel.errors import Invalid, NotFound, from_code
 from kernel.events import Event, to_identity
@@ -137,6 +139,7 @@ class Carts:
         self._drops = drops
         self._ttl_s = ttl_s
         self._scripts = InventoryScripts(redis)
+        self._shares = Shares(redis, Catalog(redis))
         self._known_rooms: set[str] = set()
 
     async def get(self, room: str, identity: str) -> Cart:
@@ -152,6 +155,10 @@ class Carts:
         args.append(req.drop_id or "")
         script_keys = [*line_keys(room, identity, target), keys.slots(room)]
         res = await self._scripts.reserve(keys=script_keys, args=args)
+        if target.drop_id is None and res[0] in (b"not_found", b"sold_out"):
+            # The room's share of the product lacks units (or was never made).
+            if await self._shares.refill(room, target.product_id, req.qty, now):
+                res = await self._scripts.reserve(keys=script_keys, args=args)
         return await self._change(room, target, res, now)
 
     async def _remember(self, room: str) -> None:
@@ -171,7 +178,10 @@ class Carts:
     async def _change(self, room: str, target: Target, res: list[Any], now: float) -> CartChange:
         if res[0] != b"ok":
             raise from_code(res[0].decode(), res[1].decode())
-        move = StockMove(target.line_id, int(res[1]), res[2].decode())
+        left = int(res[1])
+        if target.drop_id is None and left >= 0:  # the room may still pull from the pool
+            left += await self._shares.left_in_pool(target.product_id)
+        move = StockMove(target.line_id, left, res[2].decode())
         events = []
         if move.announced and target.drop_id:
             events.append(drop_event(await self._drops.get(room, target.drop_id), now))

@@ -147,17 +147,34 @@ class Catalog:
             raise Conflict(f"product {product.id} already exists")
         return product
 
+    async def product(self, product_id: str) -> Product | None:
+        """The product alone (no stock read)."""
+        raw = await self._redis.hget(keys.product(product_id), "data")
+        return product_from_blob(raw) if raw is not None else None
+
     async def find(self, product_id: str) -> tuple[Product, Inventory | None] | None:
+        """The product and its whole stock: its pool plus every room's share."""
         raw = await self._redis.hgetall(keys.product(product_id))
         if not raw:
             return None
-        return product_from_blob(raw[b"data"]), inventory_from_hash(raw)
+        inv = inventory_from_hash(raw)
+        if inv is not None:
+            for room in await self._redis.smembers(keys.product_rooms(product_id)):
+                share = await self._redis.hgetall(keys.share(room.decode(), product_id))
+                inv = _plus(inv, inventory_from_hash(share))
+        return product_from_blob(raw[b"data"]), inv
 
     async def get(self, product_id: str) -> tuple[Product, Inventory | None]:
         found = await self.find(product_id)
         if found is None:
             raise NotFound(f"no product {product_id}")
         return found
+
+
+def _plus(a: Inventory, b: Inventory | None) -> Inventory:
+    if b is None:
+        return a
+    return Inventory(a.given + b.given, a.left + b.left, a.held + b.held, a.sold + b.sold)
 
 
 def inventory_from_hash(raw: Mapping[bytes, bytes]) -> Inventory | None:

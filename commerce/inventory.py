@@ -3,10 +3,10 @@ stock's `left` and `held` for a buyer's cart, enforce the per-buyer limit and
 the drop's window, and never let `left` go below zero.
 
 One script per change: reserve (cart:add), release one line (cart:remove),
-expire a whole cart (the sweeper). A reservation against a drop touches only
-keys of the room's hash tag; one against a plain product also touches that
-product's own key (see docs/shop.md on Cluster slots). Must not import
-aiohttp, socketio or stripe.
+expire a whole cart (the sweeper). Every script touches only keys of the
+room's hash tag (one Cluster slot): a drop's stock, or the room's share of a
+plain product (commerce.shares fills it from the product's pool). Must not
+import aiohttp, socketio or stripe.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 
 from commerce import keys, lua
 
-# KEYS: cart, stock, buyers ('' for a product), carts expiry, log, head, room's slots
+# KEYS: cart, stock, buyers, carts expiry, log, head, room's slots
 # ARGV: identity, line_id, qty, now, expires_at, max_line_qty, cart_id, drop_id
 # A product (not a drop) is sold only while a slot of this room offers it.
 # A cart has no Redis TTL: its stock may only come back through the expire
@@ -76,7 +76,7 @@ for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do out[#out + 1] = v end
 return out
 """)
 
-# KEYS: cart, stock, buyers ('' for a product), carts expiry, log, head
+# KEYS: cart, stock, buyers, carts expiry, log, head
 # ARGV: identity, line_id, now, expires_at, drop_id
 _RELEASE_LINE = lua.script("""
 local now = tonumber(ARGV[3])
@@ -148,12 +148,15 @@ class Target:
     def stock_key(self) -> str:
         if self.drop_id:
             return keys.drop(self.room, self.drop_id)
-        return keys.product(self.product_id)
+        return keys.share(self.room, self.product_id)
 
     @property
     def buyers_key(self) -> str:
-        # '' marks "no per-buyer count" (plain products have no limit).
-        return keys.drop_buyers(self.room, self.drop_id) if self.drop_id else ""
+        # Plain products have no per-buyer limit: the key stays empty, but it is
+        # a real key of the room's slot (a '' key would hash to slot 0).
+        if self.drop_id:
+            return keys.drop_buyers(self.room, self.drop_id)
+        return keys.share_buyers(self.room, self.product_id)
 
     @classmethod
     def from_line_id(cls, room: str, line_id: str) -> Target | None:

@@ -1,14 +1,28 @@
 """Redis key names of the shop, each defined once with its shape.
 
 Everything a room's buyers touch lives under the room's hash tag
-`{room:<id>}` so the reservation, checkout and settlement scripts of that
-room run in one Cluster slot; only the catalog (`{product:<id>}`) and small
-global indexes (`{shop}`) live elsewhere. Must not import anything but the
+`{room:<id>}` so every reservation, checkout and settlement script of that
+room runs in one Cluster slot, plain products included: a room sells a
+product from its share (`{room:<id>}:stock:<product>`), filled from and given
+back to the product's pool (`{product:<id>}`) in idempotent single-slot
+moves (commerce.shares). Only the catalog and small global indexes (`{shop}`,
+read outside scripts) live elsewhere. Must not import anything but the
 standard library.
 """
 
-# {product:<id>}                  HASH  data (product JSON), tracked (0/1),
-#                                        given, left, held, sold (units)
+# {product:<id>}                  HASH  data (product msgpack), tracked (0/1), price,
+#                                        currency, product_id, given, left, held, sold:
+#                                        the pool (units no room holds; wave 1 sales)
+# {product:<id>}:rooms            SET   rooms that hold a share of the product
+# {product:<id>}:moves            HASH  move id -> JSON {to, field, n}: units taken out of
+#                                        the pool, not yet known to be in the room's share
+# {product:<id>}:moves:in         ZSET  move id applied to the pool, by when (dedup, 1 day)
+# {room:<id>}:stock:<product>     HASH  the room's share: product_id, price, currency,
+#                                        tracked, given, left, held, sold
+# {room:<id>}:stock:<product>:buyers  HASH identity -> units (plain products: no limit)
+# {room:<id>}:moves               HASH  move id -> JSON {to, field, n}: units taken out
+#                                        of a share on their way back to the pool
+# {room:<id>}:moves:in            ZSET  move id applied to a share of the room, by when
 # {room:<id>}:slots               HASH  slot number -> JSON {product_id, note}
 # {room:<id>}:drops               ZSET  drop id by starts_at
 # {room:<id>}:drops:due           ZSET  drop id by the next time its state may change
@@ -28,13 +42,43 @@ standard library.
 # {room:<id>}:log / :log:head     the rooms foundation's hash-chained event log
 # {shop}:rooms                    SET   rooms with shop state (the jobs walk these)
 # {shop}:webhook:<event_id>       STRING processed Stripe event (TTL WEBHOOK_SEEN_TTL_S)
+# {shop}:moves                    SET   outbox keys that may hold unfinished moves
 
 WEBHOOK_SEEN_TTL_S = 7 * 24 * 3600
 SHOP_ROOMS = "{shop}:rooms"
+SHOP_MOVES = "{shop}:moves"
 
 
 def product(product_id: str) -> str:
     return f"{{product:{product_id}}}"
+
+
+def product_rooms(product_id: str) -> str:
+    return f"{product(product_id)}:rooms"
+
+
+def product_moves(product_id: str) -> str:
+    return f"{product(product_id)}:moves"
+
+
+def product_moves_in(product_id: str) -> str:
+    return f"{product(product_id)}:moves:in"
+
+
+def share(room: str, product_id: str) -> str:
+    return f"{room_tag(room)}:stock:{product_id}"
+
+
+def share_buyers(room: str, product_id: str) -> str:
+    return f"{share(room, product_id)}:buyers"
+
+
+def room_moves(room: str) -> str:
+    return f"{room_tag(room)}:moves"
+
+
+def room_moves_in(room: str) -> str:
+    return f"{room_tag(room)}:moves:in"
 
 
 def room_tag(room: str) -> str:

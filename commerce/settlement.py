@@ -181,7 +181,7 @@ class Settlement:
             elif target is not None:
                 products.add(target.product_id)
         if products and self._slots is not None:  # slots showing them: stock is back
-            events += await self._slots.showing(room, products)
+            events += await self._slots.showing(room, products, now)
         return events
 
     async def _told(self, order: Order) -> list[Event]:

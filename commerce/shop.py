@@ -17,6 +17,7 @@ from commerce.drop_store import DropStore
 from commerce.order_store import OrderStore
 from commerce.reconciler import Reconciler
 from commerce.settlement import Settlement
+from commerce.shares import Shares
 from commerce.slots import Slots
 from commerce.stripe_gateway import StripeGateway
 from commerce.webhooks import Webhooks
@@ -36,6 +37,7 @@ class Shop:
         self.catalog = Catalog(redis)
         self.drops = DropStore(redis, self.catalog)
         self.slots = Slots(redis, self.catalog)
+        self.shares = Shares(redis, self.catalog)
         self.carts = Carts(redis, self.drops, config.cart_ttl_s)
         self.orders = OrderStore(redis)
         self.checkout = Checkout(

@@ -17,14 +17,22 @@ that skip the first step.)
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
-import redis.asyncio as aioredis
 import socketio
 from aiohttp import web
 
 from rooms.store import RoomStore
-from server import connections, datadir, demo, http_routes, media_routes, room_events, shop
+from server import (
+    connections,
+    datadir,
+    demo,
+    http_routes,
+    media_routes,
+    migrations,
+    redis_client,
+    room_events,
+    shop,
+)
 from server import web as web_pages
 from server.appkeys import (
     DISPATCHER,
@@ -57,15 +65,6 @@ CLOSE_CONNECTIONS_S = 5.0
 OPEN_SOCKETS: web.AppKey[OpenSockets] = web.AppKey("open_sockets", OpenSockets)
 
 
-def _blocking(url: str, **kwargs: Any) -> aioredis.Redis:
-    # A blocking pool: a rush of handlers waits for a connection instead of failing.
-    # A lost network fails a new connection in seconds instead of hanging (Redis down: 503).
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=256, timeout=20, socket_connect_timeout=5, **kwargs
-    )
-    return aioredis.Redis.from_pool(pool)
-
-
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     embedded = (
@@ -74,8 +73,10 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         else EmbeddedRedis(settings.data_dir, restart_backoff_s=settings.restart_backoff_s)
     )
     url = settings.redis_url or await embedded.start()  # type: ignore[union-attr]
-    app[REDIS] = _blocking(url)
-    rooms_redis = _blocking(url, decode_responses=True)
+    app[REDIS] = redis_client.connect(url, cluster=settings.redis_cluster)
+    # The data is brought to the current key layout before anything uses it.
+    await migrations.run(app[REDIS], app[SCHEDULER].clock())
+    rooms_redis = redis_client.connect(url, cluster=settings.redis_cluster, decode_responses=True)
     app[ROOMS] = RoomStore(rooms_redis)
     yield
     await app[OUTAGE].aclose()

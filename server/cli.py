@@ -13,12 +13,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from kernel.eventlog import Verdict, verify
 from rooms.store import RoomStore
-from server import datadir, demo, media_routes, tokens
+from server import datadir, demo, media_routes, migrations, redis_client, tokens
 from server.app import DRAIN_S, close_connections, create_app
 from server.appkeys import SETTINGS
 from server.config import Settings
@@ -161,17 +160,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _verify_log(settings: Settings, room: str) -> Verdict:
+async def _with_redis(settings: Settings, body: Callable[[str], Awaitable[Any]]) -> Any:
     """Only Redis is needed: the embedded one of the data dir, or REDIS_URL."""
     embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir)
     url = settings.redis_url or await embedded.start()  # type: ignore[union-attr]
-    client = aioredis.from_url(url, decode_responses=True)
     try:
-        return verify([e async for e in RoomStore(client).log_entries(room)])
+        return await body(url)
     finally:
-        await client.aclose()
         if embedded is not None:
             await embedded.stop()
+
+
+async def _verify_log(settings: Settings, room: str) -> Verdict:
+    async def body(url: str) -> Verdict:
+        client = redis_client.connect(url, cluster=settings.redis_cluster, decode_responses=True)
+        try:
+            return verify([e async for e in RoomStore(client).log_entries(room)])
+        finally:
+            await client.aclose()
+
+    result: Verdict = await _with_redis(settings, body)
+    return result
+
+
+async def _migrate(settings: Settings) -> list[str]:
+    async def body(url: str) -> list[str]:
+        client = redis_client.connect(url, cluster=settings.redis_cluster)
+        try:
+            applied = await migrations.run(client, time.time())
+            return [f"{a.step.version}: {a.step.name} ({a.count} changed)" for a in applied]
+        finally:
+            await client.aclose()
+
+    done: list[str] = await _with_redis(settings, body)
+    return done
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    done = asyncio.run(_migrate(_settings(args)))
+    for line in done:
+        sys.stdout.write(f"migrated {line}\n")
+    sys.stdout.write(f"schema at version {migrations.CURRENT}\n")
+    return 0
 
 
 def cmd_log_verify(args: argparse.Namespace) -> int:
@@ -212,6 +242,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("cert", help="write a P-256 DTLS cert/key for FFmpeg/OBS").add_argument(
         "--out", required=True
     )
+    m = sub.add_parser("migrate", help="bring the data to the current key layout (idempotent)")
+    m.add_argument("--data-dir")
     lg = sub.add_parser("log", help="the room's event log")
     lsub = lg.add_subparsers(dest="log_command", required=True)
     lv = lsub.add_parser("verify", help="check the hash chain; name the first bad entry")
@@ -231,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_token(args)
     if args.command == "demo":
         return cmd_demo(args)
+    if args.command == "migrate":
+        return cmd_migrate(args)
     if args.command == "cert":
         return media_routes.cert_command(args.out)
     return cmd_log_verify(args)

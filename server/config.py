@@ -56,6 +56,7 @@ class Settings:
     port: int = 8080
     redis_url: str | None = None
     multi_node: bool = False
+    redis_cluster: bool = False
     stripe_secret_key: str | None = None
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: str | None = None
@@ -100,6 +101,7 @@ class Settings:
             "port": int(_env("PORT") or _env("DROPROOM_PORT") or 8080),
             "redis_url": _env("REDIS_URL"),
             "multi_node": (_env("DROPROOM_MULTI_NODE") or "0") in ("1", "true", "yes"),
+            "redis_cluster": (_env("DROPROOM_REDIS_CLUSTER") or "0") in ("1", "true", "yes"),
             "stripe_secret_key": _env("STRIPE_SECRET_KEY"),
             "stripe_publishable_key": _env("STRIPE_PUBLISHABLE_KEY"),
             "stripe_webhook_secret": _env("STRIPE_WEBHOOK_SECRET"),
@@ -122,6 +124,8 @@ class Settings:
         }
         values.update(overrides)
         settings = cls(**values)
+        if settings.redis_cluster and not settings.redis_url:
+            raise ValueError("DROPROOM_REDIS_CLUSTER=1 needs REDIS_URL (one node of the cluster)")
         if not 0 < settings.port < 65536:
             raise ValueError(f"port out of range: {settings.port}")
         return settings

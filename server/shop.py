@@ -75,7 +75,7 @@ class StockBroadcast:
         dirty_products, self.products = self.products, {}
         events = [drop_event(await shop.drops.get(r, d), now) for r, d in dirty_drops]
         for room, product_ids in dirty_products.items():
-            events += await shop.slots.showing(room, product_ids)
+            events += await shop.slots.showing(room, product_ids, now)
         return events
 
 
@@ -240,6 +240,7 @@ def _jobs(app: web.Application) -> None:
 
     async def expiry(now: float) -> None:
         shop = app[SHOP]
+        await shop.shares.resume(now)  # stock moves a dead process left half done
         for room in await _rooms(app):
             changes = await shop.carts.sweep(room, now)
             app[BROADCAST].touch(room, changes)

@@ -10,8 +10,17 @@ from pathlib import Path
 import pytest
 
 from server.config import Settings
-from tests.harness import Client, Harness, RedisServer, connect, start_server, stop_server
+from tests.harness import (
+    CLUSTER_ENV,
+    Client,
+    Harness,
+    RedisServer,
+    connect,
+    start_server,
+    stop_server,
+)
 from tests.harness import test_settings as make_settings
+from tests.redis_cluster import RedisClusterNodes
 
 BLOCKING_THRESHOLD_S = float(os.environ.get("DROPROOM_TEST_BLOCKING_S", "1.0"))
 
@@ -23,10 +32,36 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--redis-cluster",
+        action="store_true",
+        help="give tests a real 3-node Redis Cluster on loopback instead of one redis-server",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--redis-cluster"):
+        os.environ[CLUSTER_ENV] = "1"  # test_settings turns DROPROOM_REDIS_CLUSTER on
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNodes]:
+    nodes = RedisClusterNodes(tmp_path_factory.mktemp("cluster"))
+    yield nodes
+    nodes.stop()
+
+
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    redis_server.client().flushall()
-    return redis_server.url
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """An empty Redis: one redis-server, or with --redis-cluster a 3-node cluster."""
+    if request.config.getoption("--redis-cluster"):
+        nodes: RedisClusterNodes = request.getfixturevalue("redis_cluster")
+        nodes.flushall()
+        return nodes.url
+    server: RedisServer = request.getfixturevalue("redis_server")
+    server.client().flushall()
+    return server.url
 
 
 @pytest.fixture

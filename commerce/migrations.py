@@ -1,0 +1,77 @@
+"""The shop's migration steps (run in order by `droproom migrate`, see
+kernel.schema); each is safe to run again.
+
+`room_shares` (wave 1 -> 2): a plain product's units held by a room's carts
+and pending orders move from the product's key into the room's share, and
+every product a slot shows gets its share, so that every script of the room
+touches one Cluster slot. Must not import aiohttp, socketio or stripe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from typing import Any
+
+from commerce import keys
+from commerce.catalog import Catalog
+from commerce.shares import Shares
+
+logger = logging.getLogger(__name__)
+
+
+async def _rooms(redis: Any) -> set[str]:
+    rooms = {r.decode() for r in await redis.smembers(keys.SHOP_ROOMS)}
+    async for key in redis.scan_iter(match="{room:*}:slots", count=500):
+        rooms.add(key.decode()[len("{room:") : -len("}:slots")])
+    return rooms
+
+
+async def _held_in_carts(redis: Any, room: str) -> Counter[str]:
+    held: Counter[str] = Counter()
+    async for key in redis.scan_iter(match=keys.cart(room, "*"), count=500):
+        for name, raw in (await redis.hgetall(key)).items():
+            if name.startswith(b"line:p."):
+                line = json.loads(raw)
+                held[line["product_id"]] += int(line["qty"])
+    return held
+
+
+async def _held_in_orders(redis: Any, room: str) -> Counter[str]:
+    held: Counter[str] = Counter()
+    ids = set(await redis.zrange(keys.orders_holds(room), 0, -1))
+    ids |= set(await redis.zrange(keys.orders_created(room), 0, -1))
+    for order_id in ids:
+        raw = await redis.hmget(keys.order(room, order_id.decode()), "status", "lines")
+        if raw[0] != b"pending":
+            continue
+        for line in json.loads(raw[1]):
+            if not line.get("drop_id"):
+                held[line["product_id"]] += int(line["qty"])
+    return held
+
+
+async def _shown(redis: Any, room: str) -> set[str]:
+    return {json.loads(v)["product_id"] for v in await redis.hvals(keys.slots(room))}
+
+
+async def room_shares(redis: Any, now: float) -> int:
+    """Give each room its share of the plain products it shows or holds."""
+    catalog = Catalog(redis)
+    shares = Shares(redis, catalog)
+    changed = 0
+    for room in sorted(await _rooms(redis)):
+        held = await _held_in_carts(redis, room) + await _held_in_orders(redis, room)
+        for product_id in sorted(set(held) | await _shown(redis, room)):
+            product = await catalog.product(product_id)
+            if product is None:
+                continue
+            await shares.ensure(room, product)
+            # A fixed move id: a run that died after this move does not repeat it.
+            move_id = f"wave1:{room}:{product_id}"
+            n = held[product_id]
+            if n and await shares.pull(room, product_id, n, now, field="held", move_id=move_id):
+                logger.info("room %s: %d held units of %s moved to its share", room, n, product_id)
+            changed += 1
+    return changed

@@ -1,0 +1,22 @@
+"""Every migration step of the data, in order (`droproom migrate`, and at the
+start of `serve` before anything else uses Redis). Steps live with their
+domain; this list only orders them. Add a step with the next version number.
+"""
+
+from typing import Any
+
+from commerce import migrations as commerce_migrations
+from kernel import schema
+
+STEPS: tuple[schema.Step, ...] = (
+    schema.Step(
+        1, "commerce: plain-product stock into room shares", commerce_migrations.room_shares
+    ),
+)
+
+CURRENT = schema.latest(STEPS)
+
+
+async def run(redis: Any, now: float) -> list[schema.Applied]:
+    """Bring the data at `redis` (a client with bytes answers) to `CURRENT`."""
+    return await schema.migrate(redis, STEPS, now)

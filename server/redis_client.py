@@ -1,0 +1,43 @@
+"""Redis clients: one Redis (a blocking pool) or, with
+`DROPROOM_REDIS_CLUSTER=1`, a Redis Cluster client that finds the other
+nodes from the one `REDIS_URL` names and sends each command and script to
+the node owning its hash slot (every script of ours touches one slot).
+"""
+
+import asyncio
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+MAX_CONNECTIONS = 256
+
+
+class BlockingCluster(RedisCluster):
+    """A node's pool of the cluster client refuses a command when it is full
+    (MaxConnectionsError); a rush of handlers waits for its turn instead, as
+    with the blocking pool of a single Redis."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._gate = asyncio.Semaphore(MAX_CONNECTIONS)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._gate:
+            return await super().execute_command(*args, **kwargs)
+
+
+def connect(url: str, *, cluster: bool = False, **kwargs: Any) -> aioredis.Redis:
+    if cluster:
+        # The cluster client speaks the same commands; the domain's stores are
+        # typed against `Redis`, which RedisCluster does not subclass.
+        client = BlockingCluster.from_url(
+            url, max_connections=MAX_CONNECTIONS, socket_connect_timeout=5, **kwargs
+        )
+        return cast(aioredis.Redis, client)
+    # A blocking pool: a rush of handlers waits for a connection instead of failing.
+    # A lost network fails a new connection in seconds instead of hanging (Redis down: 503).
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=MAX_CONNECTIONS, timeout=20, socket_connect_timeout=5, **kwargs
+    )
+    return aioredis.Redis.from_pool(pool)
