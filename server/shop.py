@@ -1,5 +1,5 @@
 """The shop's edge: Socket.IO handlers (`slot:*`, `drop:*`, `cart:*`,
-`checkout:start`), the products and Stripe webhook routes, the scheduler
+`checkout:start`, `order:cancel`), the products and Stripe webhook routes, the scheduler
 jobs (drop transitions, cart and hold expiry, reconciler, coalesced stock
 broadcasts), the `slots`/`drops`/`cart` parts of `room:state`, and the
 cleanup_ctx that opens the Stripe client (and the embedded localstripe when
@@ -22,15 +22,19 @@ from commerce import catalog, checkout, drops, keys, slots
 from commerce.carts import CartChange, parse_add, parse_line_id
 from commerce.drop_store import drop_event
 from commerce.inventory import Target
+from commerce.orders import Order
 from commerce.shop import Shop, ShopConfig
 from commerce.stripe_gateway import StripeGateway
 from kernel import validate
+from kernel.errors import Invalid
 from kernel.events import Event, to_identity
+from rooms import limits
 from server import demo
 from server.appkeys import (
     DISPATCHER,
     EMITTER,
     REDIS,
+    ROOMS,
     SCHEDULER,
     SETTINGS,
     SNAPSHOT_PARTS,
@@ -117,7 +121,13 @@ def stripe_js_url(app: web.Application) -> str:
 async def shop_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     gateway = await _gateway(app, settings)
-    config = ShopConfig(settings.cart_ttl_s, settings.checkout_hold_s, settings.reconcile_after_s)
+    config = ShopConfig(
+        settings.cart_ttl_s,
+        settings.checkout_hold_s,
+        settings.reconcile_after_s,
+        settings.checkout_decline_hold_s,
+        settings.checkout_max_attempts,
+    )
     app[SHOP] = Shop(app[REDIS], gateway, config)
     app[BROADCAST] = StockBroadcast()
     try:
@@ -188,10 +198,27 @@ async def on_cart_get(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
 
 async def on_checkout_start(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     method = checkout.parse_payment_method(p)
+    await limits.check(ctx.app[ROOMS], ctx.room, "checkout", ctx.identity)
     shop = ctx.app[SHOP]
-    result = await shop.checkout.start(ctx.room, ctx.identity, method, ctx.now)
-    await ctx.emit(result.events)
+    order, frozen = await shop.checkout.freeze(ctx.room, ctx.identity, ctx.now)
+    await ctx.emit(frozen)  # the cart became an order, whatever happens next
+    result = await shop.checkout.pay(order, method, ctx.now)
+    told = any(e.name == "order:updated" for e in result.events)
+    mine = [] if told else [_order_event(ctx, result.order)]
+    await ctx.emit([*result.events, *mine])
     return result.answer(shop.gateway.publishable_key)
+
+
+async def on_order_cancel(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
+    order_id = validate.ident(p, "order_id")
+    await limits.check(ctx.app[ROOMS], ctx.room, "checkout", ctx.identity)
+    order, events = await ctx.app[SHOP].checkout.cancel(ctx.room, ctx.identity, order_id, ctx.now)
+    await ctx.emit(events)
+    return {"order": order.as_dict()}
+
+
+def _order_event(ctx: Ctx, order: Order) -> Event:
+    return to_identity(ctx.room, ctx.identity, "order:updated", {"order": order.as_dict()})
 
 
 # ---- HTTP routes -----------------------------------------------------------
@@ -220,7 +247,11 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     payload = await request.read()
     signature = request.headers.get("Stripe-Signature", "")
     now = request.app[SCHEDULER].clock()
-    events = await request.app[SHOP].webhooks.handle(payload, signature, now)
+    try:
+        events = await request.app[SHOP].webhooks.handle(payload, signature, now)
+    except Invalid as exc:  # Stripe shows the 400; no retry storm, one line here
+        logger.warning("stripe webhook refused (%d bytes): %s", len(payload), exc.message)
+        raise
     await request.app[EMITTER].emit(events)
     return web.json_response({"received": True})
 
@@ -311,6 +342,7 @@ def setup(app: web.Application) -> None:
     dispatcher.add("cart:remove", on_cart_remove, role=Role.LISTENER, module="shop")
     dispatcher.add("cart:get", on_cart_get, role=Role.LISTENER, module="shop")
     dispatcher.add("checkout:start", on_checkout_start, role=Role.LISTENER, module="shop")
+    dispatcher.add("order:cancel", on_order_cancel, role=Role.LISTENER, module="shop")
     app[SNAPSHOT_PARTS].append(_snapshot(app))
     app[demo.SEEDERS].append(seed_demo)
     _jobs(app)
