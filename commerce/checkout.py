@@ -220,7 +220,10 @@ class Checkout:
             state, ref = await self._orders.claim_intent(order, token, now)
             if state == "has":
                 fresh = await self._orders.get(order.room, order.id)
-                found = _held(fresh) or await self._gateway.retrieve(ref)  # a wave 1 order
+                found = _held(fresh)
+                if found is None:  # a wave 1 order: asked once, then held
+                    found = await self._gateway.retrieve(ref)
+                    await self._orders.note_status(fresh, found)
                 return found, False
             if state == "claimed":
                 return await self._create_intent(order, token, payment_method), True
@@ -277,6 +280,9 @@ def _held(order: Order) -> Intent | None:
         status = IntentStatus(order.intent_status)
     except ValueError:
         return None
+    if order.payment_ref in order.declined:
+        status = IntentStatus.REQUIRES_PAYMENT_METHOD  # cancelled by us: another card
+
     return Intent(
         id=order.payment_ref,
         status=status,
