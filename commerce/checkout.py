@@ -189,6 +189,9 @@ class Checkout:
         self, order: Order, payment_method: str, created_with_card: bool, now: float
     ) -> tuple[Intent, list[Event]]:
         if not await self._orders.start_paying(order, PAYING_LOCK_MS):
+            # Another request is confirming a card for this order (a double
+            # click, another tab): wait for its outcome and answer that.
+            await self._orders.wait_paid_attempt(order, PAYING_LOCK_MS / 1000)
             fresh = await self._orders.get(order.room, order.id)
             return _held(fresh) or await self._gateway.retrieve(fresh.payment_ref or ""), []
         try:

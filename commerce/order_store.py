@@ -10,6 +10,7 @@ refunded (refund_due -> refunded). Must not import aiohttp, socketio or stripe.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -226,6 +227,9 @@ return 1
 """
 
 
+PAYING_POLL_S = 0.1
+
+
 @dataclass(frozen=True, slots=True)
 class Settled:
     """What a settle script did: the outcome word and the stock it moved."""
@@ -375,6 +379,14 @@ class OrderStore:
         """Claim the order's card confirmation (one at a time; expires by itself)."""
         key = keys.order_paying(order.room, order.id)
         return bool(await self._redis.set(key, "1", nx=True, px=ttl_ms))
+
+    async def wait_paid_attempt(self, order: Order, timeout_s: float) -> None:
+        """Until the card confirmation under way for the order is over (polled)."""
+        key = keys.order_paying(order.room, order.id)
+        for _ in range(int(timeout_s / PAYING_POLL_S)):
+            if not await self._redis.exists(key):
+                return
+            await asyncio.sleep(PAYING_POLL_S)
 
     async def done_paying(self, order: Order) -> None:
         await self._redis.delete(keys.order_paying(order.room, order.id))

@@ -233,6 +233,25 @@ async def test_a_checkout_flood_makes_a_bounded_number_of_stripe_calls(
     assert all(a["client_secret"] == first["client_secret"] for a in served)
 
 
+async def test_concurrent_payments_of_one_order_confirm_once(server: Harness) -> None:
+    """A double click (or two tabs) paying the same order: one card
+    confirmation reaches Stripe, every answer tells its outcome."""
+    _, drop_id = await _setup(server)
+    buyer = await server.connect(ROOM, "eli")
+    assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
+    first = await buyer.call("checkout:start", {})
+    calls = server.app[SHOP].gateway.calls
+    before = calls["confirm"]
+    answers = await asyncio.gather(
+        *(buyer.call("checkout:start", {"payment_method": "pm_card_visa"}) for _ in range(8))
+    )
+    assert calls["confirm"] - before == 1
+    assert all(a["ok"] and a["order_id"] == first["order_id"] for a in answers), answers
+    assert {a["status"] for a in answers} == {"succeeded"}
+    await buyer.wait_for("order:updated", lambda d: d["order"]["status"] == "paid", 10)
+    assert len(await _refunds(server)) == 0
+
+
 # ---- 5. reload resume and order:cancel ------------------------------------------
 
 
