@@ -106,7 +106,7 @@ class Checkout:
                     return found, events
             cart = await self._carts.get(room, identity)
             if not cart.lines:
-                raise Invalid("the cart is empty")
+                return await self._just_paid(room, identity, now), events
             order = await self._order_for(room, identity, cart, now)
             if await self._orders.freeze(order, cart.version, lines_json(order.lines)) == "ok":
                 logger.info("room %s: order %s of %s created", room, order.id, identity)
@@ -118,6 +118,15 @@ class Checkout:
                 )
                 return order, events
         raise Conflict("the cart kept changing; try again")
+
+    async def _just_paid(self, room: str, identity: str, now: float) -> Order:
+        """A repeat that arrives after its order was paid (a double click, a
+        second tab) answers that order; otherwise an empty cart is `invalid`."""
+        latest = await self._orders.recent_of(room, identity, limit=1)
+        if latest and latest[0].status is OrderStatus.PAID:
+            if now - latest[0].created_at < self._hold_s:
+                return latest[0]
+        raise Invalid("the cart is empty")
 
     async def _order_for(self, room: str, identity: str, cart: Cart, now: float) -> Order:
         lines = []
@@ -148,6 +157,8 @@ class Checkout:
         """The order's intent (answered from what we hold when we have it) and,
         given a card, its confirmation: one at a time per order; a concurrent
         repeat answers what we hold."""
+        if order.status is OrderStatus.PAID and order.payment_ref:
+            return CheckoutResult(order, _held(order) or await self._retrieve(order))
         if order.status is not OrderStatus.PENDING:
             raise Conflict(f"order {order.id} is {order.status.wire}")
         intent, created_with_card = await self._intent_of(order, payment_method, now)
@@ -180,6 +191,11 @@ class Checkout:
         events += await self._settlement.fail(order, Reason.CANCELED_BY_BUYER, now, cancel=False)
         logger.info("room %s: order %s canceled by its buyer", room, order_id)
         return await self._orders.get(room, order_id), events
+
+    async def _retrieve(self, order: Order) -> Intent:
+        intent = await self._gateway.retrieve(order.payment_ref or "")
+        await self._orders.note_status(order, intent)
+        return intent
 
     @staticmethod
     def _needs_card(order: Order, intent: Intent) -> bool:

@@ -218,6 +218,103 @@ redis.call('ZADD', KEYS[1], tonumber(ARGV[3]) + delay - tonumber(ARGV[6]), ARGV[
 return 1
 """
 
+# Appends an intent id to the order's history (`payment_refs`; a wave 1
+# order starts it from its `payment_ref`).
+_REFS = """
+local function add_ref(order_key, ref)
+  local refs = redis.call('HGET', order_key, 'payment_refs')
+  if not refs then refs = redis.call('HGET', order_key, 'payment_ref') or '' end
+  local joined = (refs .. ' ' .. ref):gsub('^ ', '')
+  redis.call('HSET', order_key, 'payment_refs', joined)
+end
+"""
+
+# KEYS: order   ARGV: token, payment_ref, client_secret, status
+_SET_INTENT = (
+    _REFS
+    + """
+if redis.call('HGET', KEYS[1], 'payment_ref') then return 0 end
+redis.call('HSET', KEYS[1], 'payment_ref', ARGV[2], 'client_secret', ARGV[3], 'pi_status', ARGV[4])
+add_ref(KEYS[1], ARGV[2])
+return 1
+"""
+)
+
+# KEYS: order   ARGV: replaced payment_ref, new payment_ref, new client_secret, status
+# Another card for a pending order: only from the intent the caller saw.
+_REPLACE_INTENT = (
+    _REFS
+    + """
+local o = redis.call('HMGET', KEYS[1], 'status', 'payment_ref')
+if o[1] ~= 'pending' or o[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'payment_ref', ARGV[2], 'client_secret', ARGV[3], 'pi_status', ARGV[4])
+add_ref(KEYS[1], ARGV[2])
+return 1
+"""
+)
+
+# KEYS: order   ARGV: payment_ref, status  (what the current intent last said)
+_NOTE_STATUS = """
+if redis.call('HGET', KEYS[1], 'payment_ref') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'pi_status', ARGV[2])
+return 1
+"""
+
+# KEYS: order, holds, log, head
+# ARGV: payment_ref, error, now, decline_hold_s, max_attempts
+# A declined card: counted once per intent, only for the current intent of a
+# pending order; the hold shortens; 'exhausted' when no attempt is left.
+_DECLINE = lua.script("""
+local o = redis.call('HMGET', KEYS[1], 'status', 'payment_ref', 'declined', 'hold_until', 'id',
+  'identity')
+if o[1] ~= 'pending' or o[2] ~= ARGV[1] then return {'noop'} end
+local declined = o[3] or ''
+for ref in declined:gmatch('%S+') do if ref == ARGV[1] then return {'noop'} end end
+declined = (declined .. ' ' .. ARGV[1]):gsub('^ ', '')
+local n = 0
+for _ in declined:gmatch('%S+') do n = n + 1 end
+local now = tonumber(ARGV[3])
+local hold = math.min(tonumber(o[4]), now + tonumber(ARGV[4]))
+redis.call('HSET', KEYS[1], 'declined', declined, 'payment_error', ARGV[2],
+  'pi_status', 'requires_payment_method', 'hold_until', tostring(hold))
+redis.call('ZADD', KEYS[2], hold, o[5])
+log_append(KEYS[3], KEYS[4], 'order.declined', cjson.encode({order_id = o[5], identity = o[6],
+  payment_ref = ARGV[1], attempts = n}), ARGV[3])
+if n >= tonumber(ARGV[5]) then return {'exhausted'} end
+return {'recorded'}
+""")
+
+# KEYS: order, refunds due   ARGV: member, payment_ref, now
+# An intent of this order owes its money back (once: not if already refunded).
+_OWE_REFUND = """
+if redis.call('HEXISTS', KEYS[1], 'refund:' .. ARGV[2]) == 1 then return 0 end
+redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[1])
+return 1
+"""
+
+# KEYS: order, refunds due, log, head   ARGV: member, payment_ref, refund_ref, now
+_INTENT_REFUNDED = lua.script("""
+redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('HSETNX', KEYS[1], 'refund:' .. ARGV[2], ARGV[3]) == 0 then return 0 end
+local o = redis.call('HMGET', KEYS[1], 'id', 'identity')
+log_append(KEYS[3], KEYS[4], 'order.intent_refunded', cjson.encode({order_id = o[1],
+  identity = o[2], payment_ref = ARGV[2], refund_ref = ARGV[3]}), ARGV[4])
+return 1
+""")
+
+# KEYS: index, order   ARGV: member, cutoff, now, first_s, max_s, offset
+# Claim a scheduled Stripe call about an order (one process at a time) and
+# push its next one back, exponentially per order (count in `checks`).
+_CLAIM_CHECK = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
+local n = 0
+if redis.call('EXISTS', KEYS[2]) == 1 then n = redis.call('HINCRBY', KEYS[2], 'checks', 1) end
+local delay = math.min(tonumber(ARGV[5]), tonumber(ARGV[4]) * 2 ^ math.min(n, 20))
+redis.call('ZADD', KEYS[1], tonumber(ARGV[3]) + delay - tonumber(ARGV[6]), ARGV[1])
+return 1
+"""
+
 # KEYS: refund_due   ARGV: order_id, now, cutoff  (claim a stuck refund for a retry)
 _CLAIM_REFUND = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -246,7 +343,6 @@ class OrderStore:
         self._claim_intent = redis.register_script(_CLAIM_INTENT)
         self._set_intent = redis.register_script(_SET_INTENT)
         self._replace_intent = redis.register_script(_REPLACE_INTENT)
-        self._claim_refund = redis.register_script(_CLAIM_REFUND)
         self._note_status = redis.register_script(_NOTE_STATUS)
         self._decline = redis.register_script(_DECLINE)
         self._owe_refund = redis.register_script(_OWE_REFUND)
@@ -403,10 +499,6 @@ class OrderStore:
 
     async def due(self, index_key: str, until: float) -> list[str]:
         return [i.decode() for i in await self._redis.zrangebyscore(index_key, "-inf", until)]
-
-    async def claim_refund(self, room: str, order_id: str, now: float, cutoff: float) -> bool:
-        key = keys.orders_refund_due(room)
-        return bool(await self._claim_refund(keys=[key], args=[order_id, repr(now), cutoff]))
 
 
 def _settled(res: Sequence[Any]) -> Settled:

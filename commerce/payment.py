@@ -135,9 +135,7 @@ IGNORE = Decision(Action.IGNORE)
 WAIT = Decision(Action.WAIT)
 
 
-def decide(
-    order: Order, intent: Intent | None, now: float, max_attempts: int = MAX_ATTEMPTS
-) -> Decision:
+def decide(order: Order, intent: Intent | None, now: float) -> Decision:
     """The one answer to "what does this payment fact do to this order"."""
     if intent is not None and not is_ours(order, intent):
         return IGNORE
@@ -153,7 +151,7 @@ def decide(
     if intent.status is IntentStatus.CANCELED:
         return Decision(Action.FAIL, Reason.CANCELED)
     if intent.declined:
-        if order.declines + 1 >= max_attempts:
+        if order.declines + 1 >= order.max_attempts:
             return Decision(Action.FAIL, Reason.DECLINED)
         return Decision(Action.DECLINE, Reason.DECLINED)
     return WAIT

@@ -68,7 +68,7 @@ class Settlement:
         return await self._orders.find(*claimed) if claimed else None
 
     def decide(self, order: Order, intent: Intent | None, now: float) -> Decision:
-        return decide(order, intent, now, self.max_attempts)
+        return decide(order, intent, now)
 
     async def apply(self, order: Order, intent: Intent | None, now: float) -> list[Event]:
         """Act on what `intent` (or no intent) means for `order` now."""
@@ -115,7 +115,7 @@ class Settlement:
         """A declined card: counted; the order stays open for another card
         (its hold shortened) unless that was its last attempt."""
         done = await self._orders.decline(
-            order, intent, now, self._decline_hold_s, self.max_attempts
+            order, intent, now, self._decline_hold_s, order.max_attempts
         )
         if done == "noop":
             return []
@@ -260,8 +260,14 @@ class Settlement:
     async def retry_refunds(self, room: str, now: float) -> list[Event]:
         events: list[Event] = []
         cutoff = now - REFUND_RETRY_AFTER_S
-        for order_id in await self._orders.due(keys.orders_refund_due(room), cutoff):
-            if await self._orders.claim_refund(room, order_id, now, cutoff):
+        index = keys.orders_refund_due(room)
+        for order_id in await self._orders.due(index, cutoff):
+            # Not before REFUND_RETRY_AFTER_S (the first try is the webhook's),
+            # then backing off per order.
+            claimed = await self._orders.claim_check(
+                index, room, order_id, now, offset=REFUND_RETRY_AFTER_S
+            )
+            if claimed:
                 events += await self.refund(room, order_id, now)
         for member in await self._orders.due(keys.refunds_due(room), now):
             events += await self._refund_owed(room, member, now)
