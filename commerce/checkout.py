@@ -163,7 +163,9 @@ class Checkout:
             raise Conflict(f"order {order.id} is {order.status.wire}")
         intent, created_with_card = await self._intent_of(order, payment_method, now)
         events: list[Event] = []
-        if payment_method and self._needs_card(order, intent):
+        if (payment_method and self._needs_card(order, intent)) or intent.id in order.declined:
+            # A card to confirm; or a resume after a decline, which gets a
+            # fresh intent so the answer's client_secret is usable.
             intent, events = await self._with_card(order, payment_method, created_with_card, now)
         order = await self._orders.get(order.room, order.id)
         return CheckoutResult(order, intent, events)
@@ -202,7 +204,7 @@ class Checkout:
         return intent.id in order.declined or intent.status in NEEDS_CARD
 
     async def _with_card(
-        self, order: Order, payment_method: str, created_with_card: bool, now: float
+        self, order: Order, payment_method: str | None, created_with_card: bool, now: float
     ) -> tuple[Intent, list[Event]]:
         if not await self._orders.start_paying(order, PAYING_LOCK_MS):
             # Another request is confirming a card for this order (a double
@@ -217,9 +219,11 @@ class Checkout:
             current = _held(order) or await self._gateway.retrieve(order.payment_ref or "")
             if current.id in order.declined or current.status is IntentStatus.CANCELED:
                 intent = await self._another_card(order, current, payment_method)
-            else:
+            elif payment_method:
                 card = None if created_with_card else payment_method
                 intent = await self._gateway.confirm(current.id, card)
+            else:
+                return current, []
             logger.info("room %s: order %s payment is %s", order.room, order.id, intent.status)
             order = await self._orders.get(order.room, order.id)
             return intent, await self._settlement.apply(order, intent, now)
@@ -251,7 +255,9 @@ class Checkout:
             if now > deadline:
                 raise Unavailable("the payment is being prepared; try again")
 
-    async def _another_card(self, order: Order, declined: Intent, payment_method: str) -> Intent:
+    async def _another_card(
+        self, order: Order, declined: Intent, payment_method: str | None
+    ) -> Intent:
         """After a decline the order stays open for another card: a fresh intent
         takes the declined one's place (swapped in one script, only from the
         intent seen declined) and is confirmed. Reports about the declined one,
@@ -270,7 +276,7 @@ class Checkout:
         if declined.status is not IntentStatus.CANCELED and declined.id not in order.declined:
             await self._gateway.cancel(declined.id)
         logger.info("room %s: order %s pays again with intent %s", order.room, order.id, fresh.id)
-        return await self._gateway.confirm(fresh.id)
+        return await self._gateway.confirm(fresh.id) if payment_method else fresh
 
     async def _create_intent(self, order: Order, token: str, payment_method: str | None) -> Intent:
         try:

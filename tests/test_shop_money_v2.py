@@ -315,6 +315,13 @@ async def test_declines_keep_the_order_open_then_run_out(server: Harness) -> Non
     assert (await _intent_json(server, first["payment_ref"]))["status"] == "canceled"
     await asyncio.sleep(1.5)  # the decline's webhook: nothing more
     assert (await shop.orders.get(ROOM, first["order_id"])).attempts_left == 2
+    resumed = await buyer.call("checkout:start", {})  # a reload: a usable client secret
+    assert resumed["order_id"] == first["order_id"]
+    assert resumed["status"] == "requires_payment_method"
+    assert resumed["client_secret"] != first["client_secret"]
+    usable = await _intent_json(server, resumed["payment_ref"])
+    assert usable["status"] == "requires_payment_method"
+    assert usable["client_secret"] == resumed["client_secret"]
     second = await buyer.call("checkout:start", {"payment_method": DECLINE})
     assert second["order_id"] == first["order_id"]
     assert second["payment_ref"] != first["payment_ref"]
