@@ -12,7 +12,7 @@ export const ALL_RESERVED = "All reserved, units may come back";
 
 export function stockText(remaining, held = 0) {
   if (remaining === null || remaining === undefined) return "";
-  if (remaining === 0) return held > 0 ? "All reserved" : "Sold out";
+  if (remaining === 0) return held > 0 ? "0 left" : "Sold out";
   return `${remaining} left`;
 }
 
@@ -123,7 +123,8 @@ function updateDrop(el, drop, now) {
   const soldOut = drop.state === "sold_out" || (drop.state === "live" && drop.remaining === 0);
   const reserved = soldOut && drop.held > 0;
   setText(el.querySelector(".sold-out-note"), reserved ? ALL_RESERVED : soldOut ? "Sold out" : "");
-  el.classList.toggle("sold-out", soldOut);
+  el.classList.toggle("sold-out", soldOut && !reserved);
+  el.classList.toggle("reserved", reserved);
   el.querySelector(".buy").hidden = drop.state !== "live" || soldOut;
   const limit = drop.per_buyer_limit ? ` · limit ${drop.per_buyer_limit} per person` : "";
   setText(el.querySelector(".drop-badge"), { live: "Live drop", scheduled: "Upcoming drop", sold_out: "Drop", ended: "Ended" }[drop.state] + limit);
