@@ -91,6 +91,14 @@ class Settlement:
         cancel = intent is None or intent.status not in SETTLED_INTENT
         return await self.fail(order, reason, now, cancel=cancel)
 
+    async def succeeded(self, order: Order, intent: Intent, now: float) -> list[Event]:
+        """Wave 1's entry point for a success report: now just `apply`."""
+        return await self.apply(order, intent, now)
+
+    async def failed(self, order: Order, reason: str, now: float) -> list[Event]:
+        """Wave 1's entry point: fail a pending order (its intent left alone)."""
+        return await self.fail(order, reason, now, cancel=False)
+
     async def _pay(self, order: Order, intent: Intent, now: float) -> list[Event]:
         receipt = build_receipt(order, intent.id, now)
         done = await self._orders.settle(
