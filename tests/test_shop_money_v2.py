@@ -233,6 +233,22 @@ async def test_a_checkout_flood_makes_a_bounded_number_of_stripe_calls(
     assert all(a["client_secret"] == first["client_secret"] for a in served)
 
 
+async def test_a_checkout_flood_from_a_full_cart_makes_one_order_and_one_intent(
+    server: Harness,
+) -> None:
+    _, drop_id = await _setup(server)
+    buyer = await server.connect(ROOM, "ezra")
+    assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
+    calls = server.app[SHOP].gateway.calls
+    answers = await asyncio.gather(
+        *(buyer.call("checkout:start", {}, timeout=30) for _ in range(200))
+    )
+    served = [a for a in answers if a["ok"]]
+    assert {a["error"]["code"] for a in answers if not a["ok"]} <= {"rate_limited"}
+    assert len({a["order_id"] for a in served}) == 1 and len(served) >= 1
+    assert calls["create"] == 1 and sum(calls.values()) <= 2
+
+
 async def test_concurrent_payments_of_one_order_confirm_once(server: Harness) -> None:
     """A double click (or two tabs) paying the same order: one card
     confirmation reaches Stripe, every answer tells its outcome."""
