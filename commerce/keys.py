@@ -34,6 +34,7 @@ standard library.
 # {room:<id>}:log / :log:head     the rooms foundation's hash-chained event log
 # {shop}:rooms                    SET   rooms with shop state (the jobs walk these)
 # {shop}:webhook:<event_id>       STRING processed Stripe event (TTL WEBHOOK_SEEN_TTL_S)
+# {shop}:webhook:bad:<event_id>   STRING a signed but malformed event, logged once (same TTL)
 
 WEBHOOK_SEEN_TTL_S = 7 * 24 * 3600
 SHOP_ROOMS = "{shop}:rooms"
@@ -121,3 +122,7 @@ def log_head(room: str) -> str:
 
 def webhook_seen(event_id: str) -> str:
     return f"{{shop}}:webhook:{event_id}"
+
+
+def webhook_bad(event_id: str) -> str:
+    return f"{{shop}}:webhook:bad:{event_id}"

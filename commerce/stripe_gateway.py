@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +33,12 @@ class PaymentEvent:
 
     id: str
     type: str
-    object: dict[str, Any]
+    object: Any  # as sent: checked by `intent()`
 
     def intent(self) -> Intent | None:
         """The event's PaymentIntent; `Invalid` when it is malformed."""
+        if not isinstance(self.object, Mapping):
+            raise Invalid("the event's object is not an object")
         if self.object.get("object") != "payment_intent":
             return None
         return intent_from(self.object)
@@ -158,9 +161,9 @@ class StripeGateway:
             raise Invalid("bad webhook signature") from exc
         try:
             data = json.loads(payload)
-            obj = data["data"]["object"]
-            if not isinstance(obj, dict) or not isinstance(data["type"], str):
-                raise TypeError("the event's object is not an object")
-            return PaymentEvent(str(data["id"]), data["type"], obj)
+            event_id, kind, obj = data["id"], data["type"], data["data"]["object"]
+            if not isinstance(event_id, str) or not isinstance(kind, str):
+                raise TypeError("the event's id or type is not text")
+            return PaymentEvent(event_id, kind, obj)
         except (ValueError, KeyError, TypeError) as exc:
             raise Invalid("malformed webhook event") from exc

@@ -22,6 +22,7 @@ from commerce.orders import Order
 from commerce.payment import Intent, is_ours
 from commerce.settlement import Settlement
 from commerce.stripe_gateway import StripeGateway
+from kernel.errors import Invalid
 from kernel.events import Event
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,14 @@ class Webhooks:
         handler = self._table.get(event.type)
         if handler is None:
             return []
-        intent = event.intent()
+        try:
+            intent = event.intent()
+        except Invalid as exc:
+            # Signed by Stripe yet unreadable: refused (400), said once per event.
+            bad = keys.webhook_bad(event.id)
+            if await self._redis.set(bad, "1", nx=True, ex=keys.WEBHOOK_SEEN_TTL_S):
+                logger.warning("webhook %s (%s) refused: %s", event.id, event.type, exc.message)
+            raise
         if intent is None:
             return []
         seen = keys.webhook_seen(event.id)

@@ -249,8 +249,8 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     now = request.app[SCHEDULER].clock()
     try:
         events = await request.app[SHOP].webhooks.handle(payload, signature, now)
-    except Invalid as exc:  # Stripe shows the 400; no retry storm, one line here
-        logger.warning("stripe webhook refused (%d bytes): %s", len(payload), exc.message)
+    except Invalid as exc:  # 400, never a traceback; a malformed event is logged once
+        logger.info("stripe webhook refused (%d bytes): %s", len(payload), exc.message)
         raise
     await request.app[EMITTER].emit(events)
     return web.json_response({"received": True})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -406,11 +407,14 @@ async def test_signed_but_malformed_webhooks_answer_400(
         ["a", "list"],
     ]
     for obj in bad_objects:
-        assert await _send(server, _event(obj)) == 400, obj
+        event = _event(obj)
+        assert await _send(server, event) == 400, obj
+        assert await _send(server, event) == 400, obj  # Stripe's retry: not logged again
     assert await _post_webhook(server, *_signed(server, ["not", "an", "event"])) == 400  # type: ignore[arg-type]
     assert await _post_webhook(server, *_signed(server, {"id": "evt_x"})) == 400
-    refused = [r for r in caplog.records if "webhook refused" in r.getMessage()]
-    assert len(refused) == len(bad_objects) + 2
+    said = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    refused = [r for r in said if " refused: " in r.getMessage()]
+    assert len(refused) == len(bad_objects)
     assert not [r for r in caplog.records if r.exc_info]
     order = await server.app[SHOP].orders.get(ROOM, answer["order_id"])
     assert order.status == "pending"
