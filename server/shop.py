@@ -83,6 +83,19 @@ class StockBroadcast:
         return events
 
 
+async def emit_coalesced(app: web.Application, events: list[Event]) -> None:
+    """Emit what the money path returned, folding its `drop:updated` into the
+    coalesced stock broadcast (a drop sees at most one per FLUSH_S, however
+    many orders are paid or released meanwhile)."""
+    rest: list[Event] = []
+    for event in events:
+        if event.name == "drop:updated":
+            app[BROADCAST].drops.add((event.room, str(event.payload["drop"]["id"])))
+        else:
+            rest.append(event)
+    await app[EMITTER].emit(rest)
+
+
 SHOP: web.AppKey[Shop] = web.AppKey("shop", Shop)
 STRIPE_EMBED: web.AppKey[EmbeddedStripe | None] = web.AppKey("stripe_embed")
 BROADCAST: web.AppKey[StockBroadcast] = web.AppKey("shop_broadcast", StockBroadcast)
@@ -205,7 +218,7 @@ async def on_checkout_start(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     result = await shop.checkout.pay(order, method, ctx.now)
     told = any(e.name == "order:updated" for e in result.events)
     mine = [] if told else [_order_event(ctx, result.order)]
-    await ctx.emit([*result.events, *mine])
+    await emit_coalesced(ctx.app, [*result.events, *mine])
     return result.answer(shop.gateway.publishable_key)
 
 
@@ -213,7 +226,7 @@ async def on_order_cancel(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     order_id = validate.ident(p, "order_id")
     await limits.check(ctx.app[ROOMS], ctx.room, "checkout", ctx.identity)
     order, events = await ctx.app[SHOP].checkout.cancel(ctx.room, ctx.identity, order_id, ctx.now)
-    await ctx.emit(events)
+    await emit_coalesced(ctx.app, events)
     return {"order": order.as_dict()}
 
 
@@ -252,7 +265,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     except Invalid as exc:  # 400, never a traceback; a malformed event is logged once
         logger.info("stripe webhook refused (%d bytes): %s", len(payload), exc.message)
         raise
-    await request.app[EMITTER].emit(events)
+    await emit_coalesced(request.app, events)
     return web.json_response({"received": True})
 
 
@@ -275,10 +288,10 @@ def _jobs(app: web.Application) -> None:
             changes = await shop.carts.sweep(room, now)
             app[BROADCAST].touch(room, changes)
             await app[EMITTER].emit([e for c in changes for e in c.events])
-            await app[EMITTER].emit(await shop.settlement.expire_holds(room, now))
+            await emit_coalesced(app, await shop.settlement.expire_holds(room, now))
 
     async def reconcile(now: float) -> None:
-        await app[EMITTER].emit(await app[SHOP].reconciler.run(now))
+        await emit_coalesced(app, await app[SHOP].reconciler.run(now))
 
     async def flush(now: float) -> None:
         await app[EMITTER].emit(await app[BROADCAST].flush(app[SHOP], now))
