@@ -99,17 +99,19 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     const n = Number(count.textContent) || 0;
     empty.hidden = n > 0 || Boolean(p);
     toggle.classList.toggle("has-pending", Boolean(p));
+    const items = `Cart, ${n} ${n === 1 ? "item" : "items"}`;
+    toggle.setAttribute("aria-label", p ? `${items}, an order waits for payment` : items);
   };
 
   store.on("cart", (state) => {
     const cart = state.cart || { lines: [] };
     const n = cart.lines.reduce((sum, line) => sum + line.qty, 0);
     setText(count, String(n));
-    toggle.setAttribute("aria-label", `Cart, ${n} ${n === 1 ? "item" : "items"}`);
     empty.hidden = n > 0 || Boolean(waiting());
     checkout.hidden = n === 0;
     setText(total, n ? `Total ${formatMoney(cart.total, cart.currency)}` : "");
     keyedList(lines, cart.lines, (l) => l.line_id, (l) => cartLine(l, store, conn), (el, l) => updateLine(el, l, cart.currency));
+    renderPending();
   });
 
   store.clock.onTick((now) => {
