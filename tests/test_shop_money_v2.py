@@ -285,6 +285,9 @@ async def test_a_reloaded_page_resumes_its_order_then_cancels_it(server: Harness
     assert again["ok"], again
     assert (again["order_id"], again["status"]) == (first["order_id"], "requires_payment_method")
     assert again["client_secret"] == first["client_secret"]
+    for bad in ({}, {"order_id": 5}, {"order_id": "x" * 500}, ["x"]):
+        refused = await page.call("order:cancel", bad)
+        assert refused["error"]["code"] == "invalid", (bad, refused)
     canceled = await page.call("order:cancel", {"order_id": first["order_id"]})
     assert canceled["ok"], canceled
     assert canceled["order"]["status"] == "failed"
