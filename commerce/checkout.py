@@ -2,10 +2,14 @@
 until the payment resolves (bounded by `hold_s`), then give it one Stripe
 PaymentIntent and, given a payment method, confirm it.
 
-Our own idempotency: a repeat of `checkout:start` after the cart was frozen
-finds the buyer's pending order and its intent (one creator per order,
-claimed in Redis), so it answers the same order and the same intent. Load,
-then calculate, then act. Must not import aiohttp, socketio or stripe.
+Our own idempotency: a repeat of `checkout:start` while the buyer has an
+order waiting for its payment (a reloaded page, a double click, a flood)
+answers that order and its intent from what we hold (the intent's id,
+status and client secret are kept on the order; one creator per order,
+claimed in Redis; one card confirmation at a time per order), so repeats
+cost no Stripe call. Intent creations carry a key that changes with their
+parameters (commerce.payment.idempotency_key). Load, then calculate, then
+act. Must not import aiohttp, socketio or stripe.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from typing import Any
 from commerce.carts import EMPTY, Cart, Carts
 from commerce.catalog import MAX_PRICE, Catalog
 from commerce.order_store import OrderStore
-from commerce.orders import Order, OrderLine, OrderStatus, lines_json, new_order_id
-from commerce.stripe_gateway import Intent, StripeGateway
-from kernel.errors import Conflict, Invalid, Unavailable
+from commerce.orders import Order, OrderLine, OrderStatus, Reason, lines_json, new_order_id
+from commerce.payment import Intent, IntentStatus, idempotency_key, marker
+from commerce.settlement import Settlement
+from commerce.stripe_gateway import StripeGateway
+from kernel.errors import Conflict, Invalid, NotFound, Unavailable
 from kernel.events import Event, to_identity
 
 logger = logging.getLogger(__name__)
@@ -31,6 +37,8 @@ logger = logging.getLogger(__name__)
 PAYMENT_METHOD_RE = re.compile(r"^(pm|card|src)_[A-Za-z0-9_]{1,120}$")
 FREEZE_RETRIES = 3
 CLAIM_WAIT_S = 10.0
+PAYING_LOCK_MS = 30_000  # a card confirmation in flight (Stripe answers well within it)
+NEEDS_CARD = frozenset({IntentStatus.REQUIRES_PAYMENT_METHOD, IntentStatus.REQUIRES_CONFIRMATION})
 
 
 def parse_payment_method(p: Mapping[str, Any]) -> str | None:
@@ -53,7 +61,7 @@ class CheckoutResult:
             "order_id": self.order.id,
             "amount": self.order.total,
             "currency": self.order.currency,
-            "status": self.intent.status,
+            "status": str(self.intent.status),
             "client_secret": self.intent.client_secret,
             "payment_ref": self.intent.id,
             "publishable_key": publishable_key,
@@ -68,40 +76,37 @@ class Checkout:
         catalog: Catalog,
         orders: OrderStore,
         gateway: StripeGateway,
+        settlement: Settlement,
         hold_s: float,
     ) -> None:
         self._carts = carts
         self._catalog = catalog
         self._orders = orders
         self._gateway = gateway
+        self._settlement = settlement
         self._hold_s = hold_s
 
     async def start(
         self, room: str, identity: str, payment_method: str | None, now: float
     ) -> CheckoutResult:
+        """Freeze and pay in one go (the events of the freeze ride along)."""
         order, events = await self.freeze(room, identity, now)
-        intent = await self._intent_of(order, payment_method, now)
-        if payment_method and intent.status == "requires_payment_method":
-            intent = await self._another_card(order, intent, payment_method)
-        if payment_method and intent.status == "requires_confirmation":
-            intent = await self._gateway.confirm(intent.id)
-        if payment_method:
-            logger.info("room %s: order %s payment is %s", room, order.id, intent.status)
-        order = await self._orders.get(room, order.id)
-        return CheckoutResult(order, intent, events)
+        result = await self.pay(order, payment_method, now)
+        return CheckoutResult(result.order, result.intent, events + result.events)
 
     async def freeze(self, room: str, identity: str, now: float) -> tuple[Order, list[Event]]:
-        """The buyer's pending order: the cart frozen now, or the one frozen before."""
+        """The buyer's pending order: the one waiting for its payment (a reload
+        resumes it; the cart stays as it is), or the cart frozen now."""
         events: list[Event] = []
         for _ in range(FREEZE_RETRIES):
             pending = await self._orders.pending_of(room, identity)
+            if pending is not None:
+                found = await self._orders.find(room, pending)
+                if found is not None and found.status is OrderStatus.PENDING:
+                    return found, events
             cart = await self._carts.get(room, identity)
             if not cart.lines:
-                if pending is None:
-                    raise Invalid("the cart is empty")
-                return await self._orders.get(room, pending), events  # a repeat
-            if pending is not None:
-                raise Conflict(f"order {pending} is waiting for its payment")
+                return await self._just_paid(room, identity, now), events
             order = await self._order_for(room, identity, cart, now)
             if await self._orders.freeze(order, cart.version, lines_json(order.lines)) == "ok":
                 logger.info("room %s: order %s of %s created", room, order.id, identity)
@@ -113,6 +118,15 @@ class Checkout:
                 )
                 return order, events
         raise Conflict("the cart kept changing; try again")
+
+    async def _just_paid(self, room: str, identity: str, now: float) -> Order:
+        """A repeat that arrives after its order was paid (a double click, a
+        second tab) answers that order; otherwise an empty cart is `invalid`."""
+        latest = await self._orders.recent_of(room, identity, limit=1)
+        if latest and latest[0].status is OrderStatus.PAID:
+            if now - latest[0].created_at < self._hold_s:
+                return latest[0]
+        raise Invalid("the cart is empty")
 
     async def _order_for(self, room: str, identity: str, cart: Cart, now: float) -> Order:
         lines = []
@@ -136,63 +150,169 @@ class Checkout:
             currency=cart.currency or "",
             created_at=now,
             hold_until=now + self._hold_s,
+            max_attempts=self._settlement.max_attempts,
         )
 
-    async def _intent_of(self, order: Order, payment_method: str | None, now: float) -> Intent:
+    async def pay(self, order: Order, payment_method: str | None, now: float) -> CheckoutResult:
+        """The order's intent (answered from what we hold when we have it) and,
+        given a card, its confirmation: one at a time per order; a concurrent
+        repeat answers what we hold."""
+        if order.status is OrderStatus.PAID and order.payment_ref:
+            return CheckoutResult(order, _held(order) or await self._retrieve(order))
         if order.status is not OrderStatus.PENDING:
             raise Conflict(f"order {order.id} is {order.status.wire}")
+        intent, created_with_card = await self._intent_of(order, payment_method, now)
+        events: list[Event] = []
+        if (payment_method and self._needs_card(order, intent)) or intent.id in order.declined:
+            # A card to confirm; or a resume after a decline, which gets a
+            # fresh intent so the answer's client_secret is usable.
+            intent, events = await self._with_card(order, payment_method, created_with_card, now)
+        order = await self._orders.get(order.room, order.id)
+        return CheckoutResult(order, intent, events)
+
+    async def cancel(
+        self, room: str, identity: str, order_id: str, now: float
+    ) -> tuple[Order, list[Event]]:
+        """The buyer abandons their order waiting for payment: its intent is
+        cancelled first (an intent that already took the money settles the
+        order instead), then the order fails and its stock goes back."""
+        order = await self._orders.find(room, order_id)
+        if order is None or order.identity != identity:
+            raise NotFound(f"no order {order_id}")
+        if order.status is not OrderStatus.PENDING:
+            raise Conflict(f"order {order_id} is {order.status.wire}")
+        events: list[Event] = []
+        if order.payment_ref and await self._gateway.cancel(order.payment_ref) is None:
+            intent = await self._gateway.retrieve(order.payment_ref)
+            events += await self._settlement.apply(order, intent, now)
+            order = await self._orders.get(room, order_id)
+            if order.status is not OrderStatus.PENDING:
+                return order, events  # it was paid (or settled) meanwhile
+            if intent.status not in (IntentStatus.CANCELED, IntentStatus.REQUIRES_PAYMENT_METHOD):
+                raise Conflict(f"order {order_id}'s payment is under way")
+        events += await self._settlement.fail(order, Reason.CANCELED_BY_BUYER, now, cancel=False)
+        logger.info("room %s: order %s canceled by its buyer", room, order_id)
+        return await self._orders.get(room, order_id), events
+
+    async def _retrieve(self, order: Order) -> Intent:
+        intent = await self._gateway.retrieve(order.payment_ref or "")
+        await self._orders.note_status(order, intent)
+        return intent
+
+    @staticmethod
+    def _needs_card(order: Order, intent: Intent) -> bool:
+        return intent.id in order.declined or intent.status in NEEDS_CARD
+
+    async def _with_card(
+        self, order: Order, payment_method: str | None, created_with_card: bool, now: float
+    ) -> tuple[Intent, list[Event]]:
+        if not await self._orders.start_paying(order, PAYING_LOCK_MS):
+            # Another request is confirming a card for this order (a double
+            # click, another tab): wait for its outcome and answer that.
+            await self._orders.wait_paid_attempt(order, PAYING_LOCK_MS / 1000)
+            fresh = await self._orders.get(order.room, order.id)
+            return _held(fresh) or await self._gateway.retrieve(fresh.payment_ref or ""), []
+        try:
+            order = await self._orders.get(order.room, order.id)
+            if order.status is not OrderStatus.PENDING:
+                raise Conflict(f"order {order.id} is {order.status.wire}")
+            current = _held(order) or await self._gateway.retrieve(order.payment_ref or "")
+            if current.id in order.declined or current.status is IntentStatus.CANCELED:
+                intent = await self._another_card(order, current, payment_method)
+            elif payment_method:
+                card = None if created_with_card else payment_method
+                intent = await self._gateway.confirm(current.id, card)
+            else:
+                return current, []
+            logger.info("room %s: order %s payment is %s", order.room, order.id, intent.status)
+            order = await self._orders.get(order.room, order.id)
+            return intent, await self._settlement.apply(order, intent, now)
+        finally:
+            await self._orders.done_paying(order)
+
+    async def _intent_of(
+        self, order: Order, payment_method: str | None, now: float
+    ) -> tuple[Intent, bool]:
+        """(the order's current intent, whether it was created with the card now)."""
+        held = _held(order)
+        if held is not None:
+            return held, False
         token = secrets.token_hex(8)
         deadline = now + CLAIM_WAIT_S
         while True:
             state, ref = await self._orders.claim_intent(order, token, now)
             if state == "has":
-                return await self._gateway.retrieve(ref)
+                fresh = await self._orders.get(order.room, order.id)
+                found = _held(fresh)
+                if found is None:  # a wave 1 order: asked once, then held
+                    found = await self._gateway.retrieve(ref)
+                    await self._orders.note_status(fresh, found)
+                return found, False
             if state == "claimed":
-                return await self._create_intent(order, token, payment_method)
+                return await self._create_intent(order, token, payment_method), True
             await asyncio.sleep(0.05)  # another request is creating it right now
             now += 0.05
             if now > deadline:
                 raise Unavailable("the payment is being prepared; try again")
 
-    async def _another_card(self, order: Order, declined: Intent, payment_method: str) -> Intent:
+    async def _another_card(
+        self, order: Order, declined: Intent, payment_method: str | None
+    ) -> Intent:
         """After a decline the order stays open for another card: a fresh intent
         takes the declined one's place (swapped in one script, only from the
-        intent seen declined), then the declined one is cancelled. Reports
-        about it, early or late, no longer match the order; should it succeed
-        anyway (confirmed elsewhere with its client secret), the webhook
-        refunds it."""
-        metadata = {"order_id": order.id, "room": order.room, "identity": order.identity}
+        intent seen declined) and is confirmed. Reports about the declined one,
+        early or late, no longer move the order; should it succeed anyway
+        (confirmed elsewhere with its client secret), it is refunded."""
         fresh = await self._gateway.create_intent(
             order.total,
             order.currency,
-            metadata,
-            f"order-{order.id}-after-{declined.id}",
+            marker(order.id, order.room, order.identity),
+            idempotency_key(order.id, order.total, order.currency, payment_method, len(order.refs)),
             payment_method,
         )
-        if not await self._orders.replace_intent(
-            order, declined.id, fresh.id, fresh.client_secret or ""
-        ):
+        if not await self._orders.replace_intent(order, declined.id, fresh):
             await self._gateway.cancel(fresh.id)
             raise Conflict(f"order {order.id} changed while paying; look at it again")
-        if await self._gateway.cancel(declined.id) is None:
-            logger.warning(
-                "room %s: order %s: replaced intent %s could not be cancelled",
-                order.room,
-                order.id,
-                declined.id,
-            )
+        if declined.status is not IntentStatus.CANCELED and declined.id not in order.declined:
+            await self._gateway.cancel(declined.id)
         logger.info("room %s: order %s pays again with intent %s", order.room, order.id, fresh.id)
-        return fresh
+        return await self._gateway.confirm(fresh.id) if payment_method else fresh
 
     async def _create_intent(self, order: Order, token: str, payment_method: str | None) -> Intent:
-        metadata = {"order_id": order.id, "room": order.room, "identity": order.identity}
         try:
             intent = await self._gateway.create_intent(
-                order.total, order.currency, metadata, f"order-{order.id}", payment_method
+                order.total,
+                order.currency,
+                marker(order.id, order.room, order.identity),
+                idempotency_key(
+                    order.id, order.total, order.currency, payment_method, len(order.refs)
+                ),
+                payment_method,
             )
         except BaseException:
             await self._orders.release_claim(order)
             raise
-        await self._orders.set_intent(order, token, intent.id, intent.client_secret or "")
+        await self._orders.set_intent(order, token, intent)
         logger.info("room %s: order %s has intent %s", order.room, order.id, intent.id)
         return intent
+
+
+def _held(order: Order) -> Intent | None:
+    """The order's current intent as we last saw it (no Stripe call)."""
+    if not order.payment_ref or not order.intent_status:
+        return None
+    try:
+        status = IntentStatus(order.intent_status)
+    except ValueError:
+        return None
+    if order.payment_ref in order.declined:
+        status = IntentStatus.REQUIRES_PAYMENT_METHOD  # cancelled by us: another card
+
+    return Intent(
+        id=order.payment_ref,
+        status=status,
+        amount=order.total,
+        currency=order.currency,
+        client_secret=order.client_secret,
+        metadata=marker(order.id, order.room, order.identity),
+    )

@@ -95,6 +95,8 @@ class Drop:
             "ends_at": self.ends_at,
             "stock": self.stock,
             "remaining": self.remaining,
+            "held": self.held,  # in carts or awaiting payment
+            "sold": self.sold,  # remaining + held + sold == stock
             "per_buyer_limit": self.per_buyer_limit,
             "price": self.price,
             "currency": self.currency,

@@ -35,6 +35,12 @@ standard library.
 # {room:<id>}:orders:holds        ZSET  pending order id by hold_until
 # {room:<id>}:orders:created      ZSET  pending order id by created_at (reconciler)
 # {room:<id>}:orders:refund_due   ZSET  order id owing a refund, by when it was found
+#                                        (wave 2: then pushed back per reconciler check,
+#                                        score = next check - reconcile_after_s)
+# {room:<id>}:refunds:due         ZSET  "<order_id> <intent_id>": an intent of ours that
+#                                        owes its money back (amount mismatch, replaced),
+#                                        by when to try (backoff per order)
+# {room:<id>}:order:<order>:paying STRING a checkout confirming the order's card (short TTL)
 # {room:<id>}:orders:verify       ZSET  failed order whose intent could not be cancelled,
 #                                        by when: the reconciler asks Stripe again
 # {room:<id>}:buyer:<identity>:pending   STRING the buyer's pending order id
@@ -43,6 +49,7 @@ standard library.
 # {shop}:rooms                    SET   rooms with shop state (the jobs walk these)
 # {shop}:webhook:<event_id>       STRING processed Stripe event (TTL WEBHOOK_SEEN_TTL_S)
 # {shop}:moves                    SET   outbox keys that may hold unfinished moves
+# {shop}:webhook:bad:<event_id>   STRING a signed but malformed event, logged once (same TTL)
 
 WEBHOOK_SEEN_TTL_S = 7 * 24 * 3600
 SHOP_ROOMS = "{shop}:rooms"
@@ -129,6 +136,14 @@ def orders_refund_due(room: str) -> str:
     return f"{room_tag(room)}:orders:refund_due"
 
 
+def refunds_due(room: str) -> str:
+    return f"{room_tag(room)}:refunds:due"
+
+
+def order_paying(room: str, order_id: str) -> str:
+    return f"{room_tag(room)}:order:{order_id}:paying"
+
+
 def orders_verify(room: str) -> str:
     return f"{room_tag(room)}:orders:verify"
 
@@ -151,3 +166,7 @@ def log_head(room: str) -> str:
 
 def webhook_seen(event_id: str) -> str:
     return f"{{shop}}:webhook:{event_id}"
+
+
+def webhook_bad(event_id: str) -> str:
+    return f"{{shop}}:webhook:bad:{event_id}"

@@ -34,6 +34,9 @@ class Reason(StrEnum):
     HOLD_EXPIRED = "hold_expired"
     CANCELED = "payment_canceled"
     PAID_AFTER_HOLD_LOST = "paid_after_hold_lost"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    REPLACED = "replaced_intent"  # money taken on an intent its order no longer uses
+    CANCELED_BY_BUYER = "canceled_by_buyer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,25 @@ class Order:
     reason: str | None = None
     receipt: dict[str, Any] | None = None
     refund_ref: str | None = None
+    # Added in wave 2 (absent from wave 1 hashes, so all optional):
+    payment_refs: tuple[str, ...] = ()  # every intent the order ever had, oldest first
+    declined: tuple[str, ...] = ()  # intents whose card was declined
+    payment_error: str | None = None  # the last decline, said to the buyer
+    intent_status: str | None = None  # the current intent's status as last seen
+    max_attempts: int = 3
+
+    @property
+    def refs(self) -> frozenset[str]:
+        """Every intent id this order ever had (a wave 1 order: its payment_ref)."""
+        return frozenset(self.payment_refs) | ({self.payment_ref} if self.payment_ref else set())
+
+    @property
+    def declines(self) -> int:
+        return len(self.declined)
+
+    @property
+    def attempts_left(self) -> int:
+        return max(0, self.max_attempts - self.declines)
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -93,6 +115,9 @@ class Order:
             d["receipt"] = self.receipt
         if self.reason:
             d["reason"] = self.reason
+        if self.status is OrderStatus.PENDING:
+            d["attempts_left"] = self.attempts_left
+            d["payment_error"] = self.payment_error
         if self.status in (OrderStatus.REFUND_DUE, OrderStatus.REFUNDED):
             d["refund"] = self.refund_ref or "pending"
         return d
@@ -126,6 +151,10 @@ def _opt(raw: Mapping[bytes, bytes], name: bytes) -> str | None:
     return value or None
 
 
+def _words(raw: Mapping[bytes, bytes], name: bytes) -> tuple[str, ...]:
+    return tuple(raw.get(name, b"").decode().split())
+
+
 def _line(d: Mapping[str, Any]) -> OrderLine:
     return OrderLine(
         d["line_id"], d["product_id"], d["drop_id"], d["title"], d["qty"], d["unit_price"]
@@ -150,4 +179,9 @@ def order_from_hash(raw: Mapping[bytes, bytes]) -> Order:
         reason=_opt(raw, b"reason"),
         receipt=json.loads(receipt) if receipt else None,
         refund_ref=_opt(raw, b"refund_ref"),
+        payment_refs=_words(raw, b"payment_refs"),
+        declined=_words(raw, b"declined"),
+        payment_error=_opt(raw, b"payment_error"),
+        intent_status=_opt(raw, b"pi_status"),
+        max_attempts=int(raw.get(b"max_attempts", b"3")),
     )

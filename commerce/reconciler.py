@@ -5,6 +5,10 @@ that did not go through. Run at start-up and periodically by `server/`.
 Idempotent across processes: every change goes through the same
 exactly-once scripts as the webhook. Must not import aiohttp, socketio or
 stripe.
+
+Every scheduled question to Stripe about an order backs off per order (the
+claim in commerce.order_store pushes its next time back exponentially), so a
+stuck order is not asked about every run, also across restarts.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import redis.asyncio as aioredis
 
 from commerce import keys
 from commerce.order_store import OrderStore
-from commerce.orders import OrderStatus, Reason
+from commerce.orders import OrderStatus
+from commerce.payment import Action
 from commerce.settlement import Settlement
 from commerce.stripe_gateway import StripeGateway
 from kernel.errors import DomainError
@@ -50,8 +55,13 @@ class Reconciler:
         return events
 
     async def room(self, room: str, now: float) -> list[Event]:
+        """Pending orders older than `after_s`, each asked about with its own
+        backoff (the claim pushes its next check back)."""
         events: list[Event] = []
-        for order_id in await self._orders.due(keys.orders_created(room), now - self._after_s):
+        index = keys.orders_created(room)
+        for order_id in await self._orders.due(index, now - self._after_s):
+            if not await self._orders.claim_check(index, room, order_id, now, offset=self._after_s):
+                continue
             try:
                 events += await self._check(room, order_id, now)
             except DomainError as exc:
@@ -61,10 +71,13 @@ class Reconciler:
     async def verify_failed(self, room: str, now: float) -> list[Event]:
         """Failed orders whose intent could not be cancelled: paid after all?"""
         events: list[Event] = []
-        for order_id in await self._orders.due(keys.orders_verify(room), now):
+        index = keys.orders_verify(room)
+        for order_id in await self._orders.due(index, now):
             order = await self._orders.find(room, order_id)
             if order is None or not order.payment_ref:
                 await self._orders.unwatch(room, order_id)
+                continue
+            if not await self._orders.claim_check(index, room, order_id, now):
                 continue
             try:
                 intent = await self._gateway.retrieve(order.payment_ref)
@@ -78,9 +91,7 @@ class Reconciler:
         if order is None or order.status is not OrderStatus.PENDING or not order.payment_ref:
             return []  # no intent yet: the hold's end settles it
         intent = await self._gateway.retrieve(order.payment_ref)
-        if intent.status == "succeeded":
+        decision = self._settlement.decide(order, intent, now)
+        if decision.action is Action.PAY:
             logger.info("room %s: order %s paid (found by the reconciler)", room, order_id)
-            return await self._settlement.succeeded(order, intent, now)
-        if intent.status == "canceled":
-            return await self._settlement.failed(order, Reason.CANCELED, now)
-        return []
+        return await self._settlement.act(order, intent, decision, now)

@@ -28,6 +28,8 @@ class ShopConfig:
     cart_ttl_s: float = 600
     checkout_hold_s: float = 900
     reconcile_after_s: float = 180
+    decline_hold_s: float = 120
+    max_attempts: int = 3
 
 
 class Shop:
@@ -40,10 +42,17 @@ class Shop:
         self.shares = Shares(redis, self.catalog)
         self.carts = Carts(redis, self.drops, config.cart_ttl_s)
         self.orders = OrderStore(redis)
-        self.checkout = Checkout(
-            self.carts, self.catalog, self.orders, gateway, config.checkout_hold_s
+        self.settlement = Settlement(
+            self.orders,
+            self.drops,
+            gateway,
+            self.slots,
+            decline_hold_s=config.decline_hold_s,
+            max_attempts=config.max_attempts,
         )
-        self.settlement = Settlement(self.orders, self.drops, gateway, self.slots)
+        self.checkout = Checkout(
+            self.carts, self.catalog, self.orders, gateway, self.settlement, config.checkout_hold_s
+        )
         self.webhooks = Webhooks(redis, gateway, self.settlement)
         self.reconciler = Reconciler(
             redis, self.orders, gateway, self.settlement, config.reconcile_after_s

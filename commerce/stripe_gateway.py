@@ -12,26 +12,19 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import stripe
 
+from commerce.payment import Intent, intent_from
 from kernel.errors import DomainError, Invalid, PaymentFailed, Unavailable
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class Intent:
-    id: str
-    status: str
-    amount: int
-    currency: str
-    client_secret: str | None
-    metadata: dict[str, str] = field(default_factory=dict)
-    error: str | None = None
+WEBHOOK_TOLERANCE_S = 300  # Stripe's own default
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,25 +33,15 @@ class PaymentEvent:
 
     id: str
     type: str
-    object: dict[str, Any]
+    object: Any  # as sent: checked by `intent()`
 
     def intent(self) -> Intent | None:
+        """The event's PaymentIntent; `Invalid` when it is malformed."""
+        if not isinstance(self.object, Mapping):
+            raise Invalid("the event's object is not an object")
         if self.object.get("object") != "payment_intent":
             return None
         return intent_from(self.object)
-
-
-def intent_from(obj: Mapping[str, Any]) -> Intent:
-    err = obj.get("last_payment_error") or {}
-    return Intent(
-        id=str(obj["id"]),
-        status=str(obj["status"]),
-        amount=int(obj["amount"]),
-        currency=str(obj["currency"]),
-        client_secret=obj.get("client_secret"),
-        metadata={str(k): str(v) for k, v in (obj.get("metadata") or {}).items()},
-        error=(err.get("message") or err.get("code")) if err else None,
-    )
 
 
 def _intent(pi: stripe.PaymentIntent) -> Intent:
@@ -93,6 +76,7 @@ class StripeGateway:
         )
         self._webhook_secret = webhook_secret
         self.publishable_key = publishable_key
+        self.calls: Counter[str] = Counter()  # Stripe API calls made, by kind
 
     async def close(self) -> None:
         await self._http.close_async()
@@ -109,6 +93,7 @@ class StripeGateway:
         params["payment_method_types"] = ["card"]
         if payment_method:
             params["payment_method"] = payment_method
+        self.calls["create"] += 1
         try:
             pi = await self._client.v1.payment_intents.create_async(
                 params=params,  # type: ignore[arg-type]
@@ -120,6 +105,7 @@ class StripeGateway:
         return _intent(pi)
 
     async def retrieve(self, intent_id: str) -> Intent:
+        self.calls["retrieve"] += 1
         try:
             return _intent(await self._client.v1.payment_intents.retrieve_async(intent_id))
         except stripe.StripeError as exc:
@@ -128,6 +114,7 @@ class StripeGateway:
 
     async def confirm(self, intent_id: str, payment_method: str | None = None) -> Intent:
         """Confirm with the payment method set first; a decline is a status, not an error."""
+        self.calls["confirm"] += 1
         try:
             if payment_method:
                 await self._client.v1.payment_intents.update_async(
@@ -144,6 +131,7 @@ class StripeGateway:
 
     async def cancel(self, intent_id: str) -> Intent | None:
         """Cancel if it can still be cancelled; None if Stripe refuses (e.g. it succeeded)."""
+        self.calls["cancel"] += 1
         try:
             return _intent(await self._client.v1.payment_intents.cancel_async(intent_id))
         except stripe.InvalidRequestError:
@@ -152,6 +140,7 @@ class StripeGateway:
             raise _ours(exc) from exc
 
     async def refund(self, intent_id: str, idempotency_key: str) -> str:
+        self.calls["refund"] += 1
         try:
             refund = await self._client.v1.refunds.create_async(
                 params={"payment_intent": intent_id},
@@ -165,8 +154,16 @@ class StripeGateway:
     def parse_event(self, payload: bytes, signature: str) -> PaymentEvent:
         """Verify the signature, then read the event; `Invalid` if either fails."""
         try:
-            stripe.Webhook.construct_event(payload, signature, self._webhook_secret)
+            stripe.WebhookSignature.verify_header(
+                payload.decode(), signature, self._webhook_secret, WEBHOOK_TOLERANCE_S
+            )
+        except (stripe.SignatureVerificationError, ValueError) as exc:
+            raise Invalid("bad webhook signature") from exc
+        try:
             data = json.loads(payload)
-            return PaymentEvent(str(data["id"]), str(data["type"]), dict(data["data"]["object"]))
-        except (stripe.SignatureVerificationError, ValueError, KeyError, TypeError) as exc:
-            raise Invalid("bad webhook signature or payload") from exc
+            event_id, kind, obj = data["id"], data["type"], data["data"]["object"]
+            if not isinstance(event_id, str) or not isinstance(kind, str):
+                raise TypeError("the event's id or type is not text")
+            return PaymentEvent(event_id, kind, obj)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Invalid("malformed webhook event") from exc

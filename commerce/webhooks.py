@@ -4,7 +4,9 @@ The signature is checked before anything else (`Invalid` -> 400, nothing
 changed). Each event id is handled once (a marker with a TTL, removed again
 if handling fails so Stripe's retry gets another chance); each order moves
 once whatever the event order (commerce.settlement). Unknown types are
-acknowledged and ignored. Must not import aiohttp, socketio or stripe.
+acknowledged and ignored; so is an event about an intent droproom did not
+create for an order it holds (`payment.is_ours`): the Stripe account may
+serve other shops. Must not import aiohttp, socketio or stripe.
 """
 
 from __future__ import annotations
@@ -16,18 +18,16 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from commerce import keys
-from commerce.orders import Reason
+from commerce.orders import Order
+from commerce.payment import Intent, is_ours
 from commerce.settlement import Settlement
-from commerce.stripe_gateway import PaymentEvent, StripeGateway
+from commerce.stripe_gateway import StripeGateway
+from kernel.errors import Invalid
 from kernel.events import Event
 
 logger = logging.getLogger(__name__)
 
-# A failure report about an intent that is now in one of these states is
-# stale: the buyer is paying again (another card, or 3-D Secure) meanwhile.
-RETRY_UNDER_WAY = frozenset({"processing", "requires_action", "requires_confirmation"})
-
-Handler = Callable[[PaymentEvent, float], Awaitable[list[Event]]]
+Handler = Callable[[Intent, str, float], Awaitable[list[Event]]]
 
 
 class Webhooks:
@@ -38,52 +38,56 @@ class Webhooks:
         self._gateway = gateway
         self._settlement = settlement
         self._table: dict[str, Handler] = {
-            "payment_intent.succeeded": self._succeeded,
-            "payment_intent.payment_failed": self._failed,
-            "payment_intent.canceled": self._failed,
+            "payment_intent.succeeded": self._as_reported,
+            "payment_intent.payment_failed": self._as_it_stands,
+            "payment_intent.canceled": self._as_it_stands,
         }
 
     async def handle(self, payload: bytes, signature: str, now: float) -> list[Event]:
+        """Act on one signed event. `Invalid` (400) for a bad signature or a
+        malformed event of a type we handle: nothing changes."""
         event = self._gateway.parse_event(payload, signature)
         handler = self._table.get(event.type)
         if handler is None:
+            return []
+        try:
+            intent = event.intent()
+        except Invalid as exc:
+            # Signed by Stripe yet unreadable: refused (400), said once per event.
+            bad = keys.webhook_bad(event.id)
+            if await self._redis.set(bad, "1", nx=True, ex=keys.WEBHOOK_SEEN_TTL_S):
+                logger.warning("webhook %s (%s) refused: %s", event.id, event.type, exc.message)
+            raise
+        if intent is None:
             return []
         seen = keys.webhook_seen(event.id)
         if not await self._redis.set(seen, "1", nx=True, ex=keys.WEBHOOK_SEEN_TTL_S):
             logger.info("webhook %s (%s) already handled", event.id, event.type)
             return []
         try:
-            return await handler(event, now)
+            return await handler(intent, event.id, now)
         except BaseException:
             await self._redis.delete(seen)
             raise
 
-    async def _succeeded(self, event: PaymentEvent, now: float) -> list[Event]:
-        intent = event.intent()
-        order = await self._settlement.order_of(intent) if intent else None
-        if intent is not None and order is None and intent.metadata.get("order_id"):
-            # Money taken on an intent its order replaced (another card after a
-            # decline): nothing was sold for it, so it goes back.
-            logger.warning("webhook %s: %s paid a replaced intent; refunding", event.id, intent.id)
-            await self._gateway.refund(intent.id, f"refund-{intent.id}")
-            return []
-        if intent is None or order is None:
-            logger.warning("webhook %s: no order for this payment", event.id)
-            return []
-        return await self._settlement.succeeded(order, intent, now)
+    async def _order(self, intent: Intent, event_id: str) -> Order | None:
+        order = await self._settlement.order_of(intent)
+        if order is None or not is_ours(order, intent):
+            # The account may serve other shops (or a staging copy): not ours,
+            # so nothing changes and nothing is refunded.
+            logger.info("webhook %s: %s is not an intent of an order we hold", event_id, intent.id)
+            return None
+        return order
 
-    async def _failed(self, event: PaymentEvent, now: float) -> list[Event]:
-        reported = event.intent()
-        order = await self._settlement.order_of(reported) if reported else None
-        if reported is None or order is None:
-            logger.warning("webhook %s: no order for this payment", event.id)
+    async def _as_reported(self, intent: Intent, event_id: str, now: float) -> list[Event]:
+        order = await self._order(intent, event_id)
+        return await self._settlement.apply(order, intent, now) if order else []
+
+    async def _as_it_stands(self, reported: Intent, event_id: str, now: float) -> list[Event]:
+        """Failure reports may arrive out of order: act on where the payment
+        stands now (a success, another card under way, a decline)."""
+        order = await self._order(reported, event_id)
+        if order is None:
             return []
-        # Events may arrive out of order: act on where the payment stands now.
         intent = await self._gateway.retrieve(reported.id)
-        if intent.status == "succeeded":
-            return await self._settlement.succeeded(order, intent, now)
-        if intent.status in RETRY_UNDER_WAY:
-            logger.info("webhook %s: order %s is being paid again; not failed", event.id, order.id)
-            return []
-        reason = Reason.CANCELED if intent.status == "canceled" else Reason.DECLINED
-        return await self._settlement.failed(order, reason, now)
+        return await self._settlement.apply(order, intent, now)

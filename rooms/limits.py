@@ -23,6 +23,7 @@ LIMITS: dict[str, Limit] = {
     "question": Limit(3, 30.0),
     "upvote": Limit(30, 10.0),
     "hand": Limit(10, 10.0),
+    "checkout": Limit(10, 10.0),  # checkout:start and order:cancel (each may call Stripe)
 }
 
 

@@ -73,6 +73,8 @@ class Settings:
     cart_ttl_s: int = 600
     checkout_hold_s: int = 900
     reconcile_after_s: int = 180
+    checkout_decline_hold_s: int = 120
+    checkout_max_attempts: int = 3
     public_url_override: str | None = None
     restart_backoff_s: float = 1.0
     asset_origins: tuple[str, ...] = ()
@@ -118,6 +120,8 @@ class Settings:
             "cart_ttl_s": int(_env("DROPROOM_CART_TTL_S") or 600),
             "checkout_hold_s": int(_env("DROPROOM_CHECKOUT_HOLD_S") or 900),
             "reconcile_after_s": int(_env("DROPROOM_RECONCILE_AFTER_S") or 180),
+            "checkout_decline_hold_s": int(_env("DROPROOM_DECLINE_HOLD_S") or 120),
+            "checkout_max_attempts": int(_env("DROPROOM_CHECKOUT_MAX_ATTEMPTS") or 3),
             "public_url_override": _env("DROPROOM_PUBLIC_URL"),
             "restart_backoff_s": float(_env("DROPROOM_RESTART_BACKOFF_S") or 1.0),
             "asset_origins": _csv(_env("DROPROOM_ASSET_ORIGINS")),

@@ -1,5 +1,5 @@
 """The shop's edge: Socket.IO handlers (`slot:*`, `drop:*`, `cart:*`,
-`checkout:start`), the products and Stripe webhook routes, the scheduler
+`checkout:start`, `order:cancel`), the products and Stripe webhook routes, the scheduler
 jobs (drop transitions, cart and hold expiry, reconciler, coalesced stock
 broadcasts), the `slots`/`drops`/`cart` parts of `room:state`, and the
 cleanup_ctx that opens the Stripe client (and the embedded localstripe when
@@ -22,15 +22,19 @@ from commerce import catalog, checkout, drops, keys, slots
 from commerce.carts import CartChange, parse_add, parse_line_id
 from commerce.drop_store import drop_event
 from commerce.inventory import Target
+from commerce.orders import Order
 from commerce.shop import Shop, ShopConfig
 from commerce.stripe_gateway import StripeGateway
 from kernel import validate
+from kernel.errors import Invalid
 from kernel.events import Event, to_identity
+from rooms import limits
 from server import demo
 from server.appkeys import (
     DISPATCHER,
     EMITTER,
     REDIS,
+    ROOMS,
     SCHEDULER,
     SETTINGS,
     SNAPSHOT_PARTS,
@@ -79,6 +83,19 @@ class StockBroadcast:
         return events
 
 
+async def emit_coalesced(app: web.Application, events: list[Event]) -> None:
+    """Emit what the money path returned, folding its `drop:updated` into the
+    coalesced stock broadcast (a drop sees at most one per FLUSH_S, however
+    many orders are paid or released meanwhile)."""
+    rest: list[Event] = []
+    for event in events:
+        if event.name == "drop:updated":
+            app[BROADCAST].drops.add((event.room, str(event.payload["drop"]["id"])))
+        else:
+            rest.append(event)
+    await app[EMITTER].emit(rest)
+
+
 SHOP: web.AppKey[Shop] = web.AppKey("shop", Shop)
 STRIPE_EMBED: web.AppKey[EmbeddedStripe | None] = web.AppKey("stripe_embed")
 BROADCAST: web.AppKey[StockBroadcast] = web.AppKey("shop_broadcast", StockBroadcast)
@@ -117,7 +134,13 @@ def stripe_js_url(app: web.Application) -> str:
 async def shop_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     gateway = await _gateway(app, settings)
-    config = ShopConfig(settings.cart_ttl_s, settings.checkout_hold_s, settings.reconcile_after_s)
+    config = ShopConfig(
+        settings.cart_ttl_s,
+        settings.checkout_hold_s,
+        settings.reconcile_after_s,
+        settings.checkout_decline_hold_s,
+        settings.checkout_max_attempts,
+    )
     app[SHOP] = Shop(app[REDIS], gateway, config)
     app[BROADCAST] = StockBroadcast()
     try:
@@ -188,10 +211,27 @@ async def on_cart_get(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
 
 async def on_checkout_start(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     method = checkout.parse_payment_method(p)
+    await limits.check(ctx.app[ROOMS], ctx.room, "checkout", ctx.identity)
     shop = ctx.app[SHOP]
-    result = await shop.checkout.start(ctx.room, ctx.identity, method, ctx.now)
-    await ctx.emit(result.events)
+    order, frozen = await shop.checkout.freeze(ctx.room, ctx.identity, ctx.now)
+    await ctx.emit(frozen)  # the cart became an order, whatever happens next
+    result = await shop.checkout.pay(order, method, ctx.now)
+    told = any(e.name == "order:updated" for e in result.events)
+    mine = [] if told else [_order_event(ctx, result.order)]
+    await emit_coalesced(ctx.app, [*result.events, *mine])
     return result.answer(shop.gateway.publishable_key)
+
+
+async def on_order_cancel(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
+    order_id = validate.ident(p, "order_id")
+    await limits.check(ctx.app[ROOMS], ctx.room, "checkout", ctx.identity)
+    order, events = await ctx.app[SHOP].checkout.cancel(ctx.room, ctx.identity, order_id, ctx.now)
+    await emit_coalesced(ctx.app, events)
+    return {"order": order.as_dict()}
+
+
+def _order_event(ctx: Ctx, order: Order) -> Event:
+    return to_identity(ctx.room, ctx.identity, "order:updated", {"order": order.as_dict()})
 
 
 # ---- HTTP routes -----------------------------------------------------------
@@ -220,8 +260,12 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     payload = await request.read()
     signature = request.headers.get("Stripe-Signature", "")
     now = request.app[SCHEDULER].clock()
-    events = await request.app[SHOP].webhooks.handle(payload, signature, now)
-    await request.app[EMITTER].emit(events)
+    try:
+        events = await request.app[SHOP].webhooks.handle(payload, signature, now)
+    except Invalid as exc:  # 400, never a traceback; a malformed event is logged once
+        logger.info("stripe webhook refused (%d bytes): %s", len(payload), exc.message)
+        raise
+    await emit_coalesced(request.app, events)
     return web.json_response({"received": True})
 
 
@@ -245,10 +289,10 @@ def _jobs(app: web.Application) -> None:
             changes = await shop.carts.sweep(room, now)
             app[BROADCAST].touch(room, changes)
             await app[EMITTER].emit([e for c in changes for e in c.events])
-            await app[EMITTER].emit(await shop.settlement.expire_holds(room, now))
+            await emit_coalesced(app, await shop.settlement.expire_holds(room, now))
 
     async def reconcile(now: float) -> None:
-        await app[EMITTER].emit(await app[SHOP].reconciler.run(now))
+        await emit_coalesced(app, await app[SHOP].reconciler.run(now))
 
     async def flush(now: float) -> None:
         await app[EMITTER].emit(await app[BROADCAST].flush(app[SHOP], now))
@@ -312,6 +356,7 @@ def setup(app: web.Application) -> None:
     dispatcher.add("cart:remove", on_cart_remove, role=Role.LISTENER, module="shop")
     dispatcher.add("cart:get", on_cart_get, role=Role.LISTENER, module="shop")
     dispatcher.add("checkout:start", on_checkout_start, role=Role.LISTENER, module="shop")
+    dispatcher.add("order:cancel", on_order_cancel, role=Role.LISTENER, module="shop")
     app[SNAPSHOT_PARTS].append(_snapshot(app))
     app[demo.SEEDERS].append(seed_demo)
     _jobs(app)

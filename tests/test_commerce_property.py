@@ -18,9 +18,10 @@ from commerce.drop_store import DropStore
 from commerce.drops import DropRequest
 from commerce.order_store import OrderStore
 from commerce.orders import OrderStatus, Reason
+from commerce.payment import Intent, IntentStatus
 from commerce.settlement import Settlement
 from commerce.slots import Slots
-from commerce.stripe_gateway import Intent, StripeGateway
+from commerce.stripe_gateway import StripeGateway
 from kernel.errors import DomainError
 
 ROOM = "prop"
@@ -65,8 +66,8 @@ async def _run(redis: aioredis.Redis, steps: list[tuple[str, str, str, int]]) ->
     carts = Carts(redis, drops, TTL)
     orders = OrderStore(redis)
     gateway = cast(StripeGateway, FakeGateway())
-    checkout = Checkout(carts, catalog, orders, gateway, HOLD)
     settlement = Settlement(orders, drops, gateway)
+    checkout = Checkout(carts, catalog, orders, gateway, settlement, HOLD)
     await catalog.create(Product("tee", "Tee", 500, "eur", Kind.PHYSICAL, 6))
     await Slots(redis, catalog).pin(ROOM, 1, "tee", "", now)  # offered in the room
     drop, _ = await drops.schedule(ROOM, DropRequest("tee", now, now + 10_000, 5, 4), now)
@@ -93,16 +94,18 @@ async def _run(redis: aioredis.Redis, steps: list[tuple[str, str, str, int]]) ->
                 order = await orders.get(ROOM, order_ids[buyer])
                 if op == "pay":
                     intent = Intent(
-                        "pi_" + order.id,
-                        "succeeded",
+                        order.payment_ref or "pi_" + order.id,
+                        IntentStatus.SUCCEEDED,
                         order.total,
                         order.currency,
                         None,
                         {"room": ROOM, "order_id": order.id},
                     )
-                    await settlement.succeeded(order, intent, now)
+                    await orders.set_intent(order, "test", intent)
+                    order = await orders.get(ROOM, order.id)
+                    await settlement.apply(order, intent, now)
                 else:
-                    await settlement.failed(order, Reason.DECLINED, now)
+                    await settlement.fail(order, Reason.DECLINED, now, cancel=False)
             elif op == "hold":
                 now += HOLD
                 await settlement.expire_holds(ROOM, now)

@@ -191,13 +191,49 @@ async def test_declined_card_shows_its_message(server: Harness, browsers: Browse
         "Your card was declined. Try another card."
     )
     await expect(room.locator(".receipt")).to_be_hidden()
-    # Once the decline is final the order has failed; "Try another card" puts
-    # the item back in the cart and opens a new checkout, paid with a good card.
-    retry = drawer.get_by_role("button", name="Try another card")
-    await expect(retry).to_be_visible(timeout=10_000)
-    await retry.click()
+    # The order stays open for another card (PROTOCOL), the page says how many
+    # attempts are left; a good card then pays the same order.
+    await expect(drawer.locator(".pay-status")).to_contain_text("2 attempts left")
+    await room.wait_for_timeout(1500)  # the decline's webhook lands: still open
     await _pay_with(room, "4242424242424242")
     await expect(room.locator(".receipt")).to_contain_text("Payment received", timeout=20_000)
+
+
+async def test_a_reloaded_page_offers_to_finish_or_cancel(
+    server: Harness, browsers: Browsers
+) -> None:
+    await _setup(server)
+    await _live_drop(server)
+    room = await _listener(server, browsers)
+    await _buy_now(room)
+    await room.reload()
+    await expect(room.locator("header").get_by_role("status")).to_have_text("Connected")
+    await room.get_by_role("button", name=re.compile(r"^Cart")).click()
+    drawer = room.get_by_role("complementary", name="Your cart")
+    waiting = drawer.get_by_role("region", name="Order waiting for payment")
+    await expect(waiting).to_contain_text("$4.99 is waiting for its payment")
+    await expect(waiting.get_by_role("button", name="Cancel order")).to_be_visible()
+    await room.screenshot(path=str(SCREENSHOTS / "shop-pending-order.png"))
+    await waiting.get_by_role("button", name="Finish paying").click()
+    await expect(drawer.get_by_text("Amount: $4.99")).to_be_visible()
+    await _pay_with(room, "4242424242424242")
+    await expect(room.locator(".receipt")).to_contain_text("Payment received", timeout=20_000)
+
+
+async def test_cancel_a_waiting_order_from_the_page(server: Harness, browsers: Browsers) -> None:
+    await _setup(server)
+    await _live_drop(server, stock=1)
+    room = await _listener(server, browsers)
+    await _buy_now(room)
+    drop = room.locator(".drop").filter(has_text="Tour tee")
+    await expect(drop.get_by_role("status")).to_have_text("All reserved, units may come back")
+    drawer = room.get_by_role("complementary", name="Your cart")
+    await drawer.get_by_role("button", name="Close cart").click()
+    await drop.screenshot(path=str(SCREENSHOTS / "shop-all-reserved.png"))
+    await room.get_by_role("button", name=re.compile(r"^Cart")).click()
+    await drawer.get_by_role("button", name="Cancel order").click()
+    await expect(drop).to_contain_text("1 left")
+    await expect(drawer.get_by_role("region", name="Order waiting for payment")).to_be_hidden()
 
 
 async def test_sold_out_the_moment_it_is(server: Harness, browsers: Browsers) -> None:
@@ -210,8 +246,12 @@ async def test_sold_out_the_moment_it_is(server: Harness, browsers: Browsers) ->
     rival = await server.connect(ROOM, "rival")
     answer: Any = await rival.call("cart:add", {"drop_id": drop_id, "qty": 1})
     assert answer["ok"], answer
-    await expect(drop.get_by_role("status")).to_have_text("Sold out")
+    # Only held by the rival: it may come back (PROTOCOL v2), so not "sold out".
+    await expect(drop.get_by_role("status")).to_have_text("All reserved, units may come back")
     await expect(drop.get_by_role("button", name="Buy now")).to_be_hidden()
+    paid = await rival.call("checkout:start", {"payment_method": "pm_card_visa"})
+    assert paid["status"] == "succeeded", paid
+    await expect(drop.get_by_role("status")).to_have_text("Sold out", timeout=10_000)
 
     # The host restocks: the buy button is back with the new stock.
     host = await _host(server, browsers)

@@ -75,6 +75,10 @@ export function failureText(order) {
       return "The payment was cancelled.";
     case "paid_after_hold_lost":
       return "The item sold out before your payment arrived; you have been refunded.";
+    case "amount_mismatch":
+      return "The payment did not match the order; it has been refunded.";
+    case "canceled_by_buyer":
+      return "You cancelled this order; its items went back on sale.";
     default:
       return "The payment did not go through.";
   }

@@ -1,6 +1,8 @@
 // The cart drawer: what is held for this buyer and for how long (on the
 // server's clock), checkout with the card in the page, then the receipt or
-// a clear message when the card is declined.
+// a clear message when the card is declined (the order stays open for
+// another card). An order waiting for payment (after a reload, say) is
+// offered to finish or to cancel.
 
 import { h, keyedList, setText, toast, announce } from "../dom.js";
 import { formatMoney, formatCountdown, spokenDuration, formatClock } from "../format.js";
@@ -25,7 +27,17 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
   const hold = h("p", { class: "hold", role: "timer", "aria-live": "off" });
   const total = h("p", { class: "cart-total" });
   const checkout = h("button", { type: "button", class: "primary checkout-button" }, "Checkout");
-  const cartView = h("div", { class: "stack" }, empty, lines, total, hold, checkout);
+  // An order of this buyer that waits for its payment: finish it or let it go.
+  const pendingText = h("p", { class: "pending-text" });
+  const finish = h("button", { type: "button", class: "primary finish-button" }, "Finish paying");
+  const abandon = h("button", { type: "button", class: "secondary cancel-order" }, "Cancel order");
+  const pendingBox = h(
+    "div",
+    { class: "pending-order stack", role: "region", "aria-label": "Order waiting for payment", hidden: true },
+    pendingText,
+    h("div", { class: "row" }, finish, abandon),
+  );
+  const cartView = h("div", { class: "stack" }, pendingBox, empty, lines, total, hold, checkout);
 
   const amount = h("p", { class: "pay-amount" });
   const cardBox = h("div", { id: "card-element", class: "card-element" });
@@ -35,6 +47,7 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
   const orderHold = h("p", { class: "hold", role: "timer", "aria-live": "off" });
   // After a declined order: put its items back in the cart and check out again.
   const retry = h("button", { type: "button", class: "retry-button", hidden: true }, "Try another card");
+  const payCancel = h("button", { type: "button", class: "secondary cancel-order" }, "Cancel order");
   const payView = h(
     "div",
     { class: "stack", hidden: true },
@@ -47,6 +60,7 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     payStatus,
     payError,
     retry,
+    payCancel,
   );
   const receipt = h("div", { class: "receipt stack", hidden: true, tabindex: "-1" });
   drawer.append(h("div", { class: "drawer-head row spread" }, title, close), cartView, payView, receipt);
@@ -77,15 +91,27 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     receipt.hidden = view !== "receipt";
   };
 
+  const waiting = () => [...store.state.orders.values()].find((o) => o.status === "pending");
+  const renderPending = () => {
+    const p = waiting();
+    pendingBox.hidden = !p;
+    if (p) setText(pendingText, `Your order of ${formatMoney(p.total, p.currency)} is waiting for its payment.`);
+    const n = Number(count.textContent) || 0;
+    empty.hidden = n > 0 || Boolean(p);
+    toggle.classList.toggle("has-pending", Boolean(p));
+    const items = `Cart, ${n} ${n === 1 ? "item" : "items"}`;
+    toggle.setAttribute("aria-label", p ? `${items}, an order waits for payment` : items);
+  };
+
   store.on("cart", (state) => {
     const cart = state.cart || { lines: [] };
     const n = cart.lines.reduce((sum, line) => sum + line.qty, 0);
     setText(count, String(n));
-    toggle.setAttribute("aria-label", `Cart, ${n} ${n === 1 ? "item" : "items"}`);
-    empty.hidden = n > 0;
+    empty.hidden = n > 0 || Boolean(waiting());
     checkout.hidden = n === 0;
     setText(total, n ? `Total ${formatMoney(cart.total, cart.currency)}` : "");
     keyedList(lines, cart.lines, (l) => l.line_id, (l) => cartLine(l, store, conn), (el, l) => updateLine(el, l, cart.currency));
+    renderPending();
   });
 
   store.clock.onTick((now) => {
@@ -100,11 +126,12 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     } else setText(orderHold, "");
   });
 
-  checkout.addEventListener("click", async () => {
-    checkout.disabled = true;
+  const startCheckout = async () => {
+    checkout.disabled = finish.disabled = true;
     const answer = await conn.call("checkout:start", {});
-    checkout.disabled = false;
+    checkout.disabled = finish.disabled = false;
     if (!answer.ok) return toast(errorText(answer), "error");
+    if (answer.order) store.apply("order:updated", { order: answer.order });
     order = answer.order || { id: answer.order_id, status: "pending", total: answer.amount, currency: answer.currency };
     setText(amount, `Amount: ${formatMoney(answer.amount, answer.currency)}`);
     setText(pay, `Pay ${formatMoney(answer.amount, answer.currency)}`);
@@ -124,7 +151,23 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     } catch (err) {
       setText(payError, err.message);
     }
-  });
+  };
+  checkout.addEventListener("click", startCheckout);
+  finish.addEventListener("click", startCheckout);
+
+  const cancelOrder = async () => {
+    const target = order?.status === "pending" ? order : waiting();
+    if (!target) return;
+    abandon.disabled = payCancel.disabled = true;
+    const answer = await conn.call("order:cancel", { order_id: target.id });
+    abandon.disabled = payCancel.disabled = false;
+    if (!answer.ok) return toast(errorText(answer), "error");
+    store.apply("order:updated", { order: answer.order });
+    showView("cart");
+    announce("Order cancelled; its items went back on sale.");
+  };
+  abandon.addEventListener("click", cancelOrder);
+  payCancel.addEventListener("click", cancelOrder);
 
   retry.addEventListener("click", async () => {
     retry.disabled = true;
@@ -161,8 +204,12 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     }
     const answer = await conn.call("checkout:start", { payment_method: method });
     if (!answer.ok) return fail(errorText(answer));
-    if (answer.order) order = answer.order;
-    if (answer.status === "requires_payment_method") return fail(DECLINED);
+    if (answer.order) store.apply("order:updated", { order: answer.order });
+    if (answer.status === "requires_payment_method") {
+      fail(answer.order?.status === "failed" ? failureText(answer.order) : DECLINED);
+      if (answer.order?.status === "pending") setText(payStatus, attemptsText(answer.order));
+      return;
+    }
     if (answer.status === "requires_action") {
       setText(payStatus, "Your bank wants to confirm it is you…");
       // The bank's dialog belongs above everything: the drawer steps back.
@@ -180,8 +227,10 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
   });
 
   const settle = (update) => {
+    renderPending();
     if (!update || !order || update.id !== order.id) return;
     order = update;
+    payCancel.hidden = update.status !== "pending";
     if (update.status === "paid") {
       renderReceipt(receipt, update, () => {
         showView("cart");
@@ -191,6 +240,7 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
       receipt.focus();
       announce("Payment received. Your receipt is shown.");
     } else if (update.status === "failed" || update.status === "refunded") {
+      if (update.reason === "canceled_by_buyer") return showView("cart");
       fail(failureText(update));
       pay.disabled = update.status !== "pending";
       retry.hidden = update.reason !== "payment_failed";
@@ -207,6 +257,13 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     },
     showCart: () => showView("cart"),
   };
+}
+
+function attemptsText(order) {
+  const n = order.attempts_left;
+  if (n === undefined || n === null) return "";
+  const until = order.hold_until ? `, until ${formatClock(order.hold_until)}` : "";
+  return `${n} ${n === 1 ? "attempt" : "attempts"} left${until}.`;
 }
 
 function cartLine(line, store, conn) {

@@ -1,15 +1,19 @@
 // The shop as listeners see it: pinned slots (product, price, stock left)
 // and drops (a countdown on the server's clock, then a buy button while live,
-// "sold out" the moment it is).
+// "sold out" the moment it is, or "all reserved" while units are only held
+// and may come back).
 
 import { h, keyedList, setText, toast, announce } from "../dom.js";
 import { formatMoney, formatCountdown, spokenDuration } from "../format.js";
 import { product as productOf, remember } from "../products.js";
 import { errorText } from "../connection.js";
 
-export function stockText(remaining) {
+export const ALL_RESERVED = "All reserved, units may come back";
+
+export function stockText(remaining, held = 0) {
   if (remaining === null || remaining === undefined) return "";
-  return remaining === 0 ? "Sold out" : `${remaining} left`;
+  if (remaining === 0) return held > 0 ? "0 left" : "Sold out";
+  return `${remaining} left`;
 }
 
 export function mountSlots(root, { store, conn, onAdded }) {
@@ -115,10 +119,12 @@ function dropCard(drop, conn, onAdded) {
 function updateDrop(el, drop, now) {
   el.dataset.state = drop.state;
   setText(el.querySelector(".price"), formatMoney(drop.price, drop.currency));
-  setText(el.querySelector(".stock"), drop.state === "scheduled" ? `${drop.stock} available` : stockText(drop.remaining));
+  setText(el.querySelector(".stock"), drop.state === "scheduled" ? `${drop.stock} available` : stockText(drop.remaining, drop.held));
   const soldOut = drop.state === "sold_out" || (drop.state === "live" && drop.remaining === 0);
-  setText(el.querySelector(".sold-out-note"), soldOut ? "Sold out" : "");
-  el.classList.toggle("sold-out", soldOut);
+  const reserved = soldOut && drop.held > 0;
+  setText(el.querySelector(".sold-out-note"), reserved ? ALL_RESERVED : soldOut ? "Sold out" : "");
+  el.classList.toggle("sold-out", soldOut && !reserved);
+  el.classList.toggle("reserved", reserved);
   el.querySelector(".buy").hidden = drop.state !== "live" || soldOut;
   const limit = drop.per_buyer_limit ? ` · limit ${drop.per_buyer_limit} per person` : "";
   setText(el.querySelector(".drop-badge"), { live: "Live drop", scheduled: "Upcoming drop", sold_out: "Drop", ended: "Ended" }[drop.state] + limit);
