@@ -11,20 +11,13 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from kernel.lua import source
+
 GENESIS = "0" * 40
 
-# Lua prelude: `log_append(stream_key, head_key, etype, data_json, ts)`.
-# The head key keeps the last hash so an append is O(1) and survives trimming.
-LUA_APPEND = """
-local function log_append(stream_key, head_key, etype, data, ts)
-  local prev = redis.call('GET', head_key) or 'GENESIS'
-  local h = redis.sha1hex(prev .. '\\n' .. etype .. '\\n' .. data .. '\\n' .. ts)
-  redis.call('XADD', stream_key, '*', 'type', etype, 'data', data, 'ts', ts,
-             'prev', prev, 'hash', h)
-  redis.call('SET', head_key, h)
-  return h
-end
-""".replace("GENESIS", GENESIS)
+# Lua prelude: `log_append(stream_key, head_key, etype, data_json, ts)`, kept in
+# kernel/lua/log_append.lua (scripts include it as `--@include kernel/log_append`).
+LUA_APPEND = source("kernel/log_append")
 
 
 @dataclass(frozen=True, slots=True)
