@@ -22,7 +22,7 @@ async def send(
 ) -> tuple[ChatMessage, list[Event]]:
     message = ChatMessage(secrets.token_hex(6), text, author, name, role, now)
     await store.run(
-        "CHAT",
+        "rooms/chat",
         [keys.chat(room), keys.log(room), keys.log_head(room)],
         [dumps(message.to_wire()), now, KEEP],
     )

@@ -35,7 +35,7 @@ def parse_new_room(p: Mapping[str, Any]) -> tuple[str, str, tuple[Module, ...], 
 async def create(store: RoomStore, p: Mapping[str, Any], now: float) -> Room:
     room_id, title, modules, guests = parse_new_room(p)
     await store.run(
-        "ROOM_CREATE",
+        "rooms/room_create",
         [keys.room(room_id), keys.log(room_id), keys.log_head(room_id)],
         [room_id, title, dumps([str(m) for m in modules]), int(guests), 0, now],
     )
@@ -62,7 +62,7 @@ async def update(
 ) -> tuple[Room, list[Event]]:
     changes = parse_changes(p)
     await store.run(
-        "ROOM_UPDATE",
+        "rooms/room_update",
         [keys.room(room_id), keys.log(room_id), keys.log_head(room_id)],
         [dumps(changes), now, by],
     )

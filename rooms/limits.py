@@ -31,7 +31,7 @@ async def check(store: RoomStore, room: str, action: str, identity: str) -> None
     """Count one `action`; `RateLimited` once the window's budget is spent."""
     limit = LIMITS[action]
     allowed = await store.run(
-        "RATE", [keys.rate(room, action, identity)], [limit.count, int(limit.window_s * 1000)]
+        "rooms/rate", [keys.rate(room, action, identity)], [limit.count, int(limit.window_s * 1000)]
     )
     if not allowed:
         raise RateLimited(

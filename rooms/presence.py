@@ -53,7 +53,7 @@ async def join(
     token_exp: float,
 ) -> Arrival:
     raw, joined, staged = await store.run(
-        "JOIN",
+        "rooms/join",
         [
             keys.room(room),
             keys.people(room),
@@ -71,7 +71,7 @@ async def join(
 
 async def leave(store: RoomStore, room: str, field: str, identity: str, now: float) -> Departure:
     raw, left, change = await store.run(
-        "LEAVE",
+        "rooms/leave",
         [
             keys.people(room),
             keys.notable(room),

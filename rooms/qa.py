@@ -32,7 +32,7 @@ async def ask(
 ) -> tuple[Question, list[Event]]:
     question_id = secrets.token_hex(6)
     await store.run(
-        "QA_ASK",
+        "rooms/qa_ask",
         [
             keys.questions(room),
             keys.question(room, question_id),
@@ -49,7 +49,7 @@ async def upvote(
     store: RoomStore, room: str, question_id: str, identity: str, now: float
 ) -> tuple[Question, list[Event]]:
     await store.run(
-        "QA_UPVOTE",
+        "rooms/qa_upvote",
         [
             keys.questions(room),
             keys.question(room, question_id),
@@ -67,7 +67,7 @@ async def answer(
     store: RoomStore, room: str, question_id: str, by: str, now: float
 ) -> tuple[Question, list[Event]]:
     changed = await store.run(
-        "QA_ANSWER",
+        "rooms/qa_answer",
         [keys.question(room, question_id), keys.log(room), keys.log_head(room)],
         [question_id, by, now],
     )

@@ -37,7 +37,7 @@ async def apply(
 ) -> tuple[Participant, list[Event]]:
     """Apply one stage operation; events only when something changed."""
     raw, changed = await store.run(
-        "STAGE",
+        "rooms/stage",
         [
             keys.people(room),
             keys.notable(room),
