@@ -11,7 +11,7 @@ import pytest
 
 from kernel.errors import Conflict, RateLimited
 from kernel.lua import source
-from rooms import keys, lifecycle, limits, polls
+from rooms import keys, lifecycle, limits, polls, presence
 from rooms.model import Participant, Poll
 from rooms.roles import Role, can_publish, lua_ranks
 from rooms.store import RoomStore
@@ -112,3 +112,20 @@ async def test_concurrent_guest_tokens_never_pass_the_limit(store: RoomStore) ->
     # The counter carries its window from its first count (one script).
     ttl_ms = await store.redis.pttl(keys.guest_rate("10.0.0.1"))
     assert 0 < ttl_ms <= limits.GUEST_TOKENS.window_s * 1000
+
+
+async def test_a_sweep_closes_the_connections_of_nodes_without_a_heartbeat(
+    store: RoomStore,
+) -> None:
+    await lifecycle.create(store, {"id": "nodes", "title": "t"}, now=0.0)
+    for node, who in (("alive", "ann"), ("dead", "bob")):
+        await presence.heartbeat(store, node, now=1.0)
+        field = presence.session_field(node, "sid-" + who)
+        await presence.join(store, "nodes", field, who, who, "listener", 1.0, token_exp=99.0)
+    await presence.node_gone(store, "dead")
+    closed = await presence.sweep(store, now=2.0)
+    assert [(room, gone.identity, gone.left) for room, gone in closed] == [("nodes", "bob", True)]
+    assert await store.is_online("nodes", "ann") and not await store.is_online("nodes", "bob")
+    assert await store.redis.smembers(keys.NODES) == {"alive"}
+    # A node closing down sweeps its own connections too.
+    assert [gone.identity for _, gone in await presence.sweep(store, 3.0, "alive")] == ["ann"]
