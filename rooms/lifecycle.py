@@ -11,6 +11,7 @@ from kernel import validate as v
 from kernel.errors import Invalid, NotFound
 from kernel.events import Event, to_room
 from rooms import keys
+from rooms.events import ROOM_UPDATED
 from rooms.model import ALL_MODULES, Module, Room
 from rooms.store import RoomStore, dumps
 
@@ -71,7 +72,7 @@ async def update(
         raise NotFound("no such room")
     if room.live:  # the live-grace sweep looks here (rooms/live.py)
         await store.redis.sadd(keys.LIVE_INDEX, room_id)
-    return room, [to_room(room_id, "room:updated", {"room": room.to_wire()})]
+    return room, [to_room(room_id, ROOM_UPDATED, {"room": room.to_wire()})]
 
 
 async def list_rooms(store: RoomStore, limit: int = 200) -> list[Room]:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from kernel.errors import NotFound
 from kernel.events import Event, to_room
 from rooms import keys
+from rooms.events import ROOM_UPDATED
 from rooms.store import RoomStore
 
 BY = "stage"  # who the log names for changes made by this module
@@ -37,7 +38,7 @@ async def _updated(store: RoomStore, room_id: str) -> Event:
     room = await store.get_room(room_id)
     if room is None:
         raise NotFound("no such room")
-    return to_room(room_id, "room:updated", {"room": room.to_wire()})
+    return to_room(room_id, ROOM_UPDATED, {"room": room.to_wire()})
 
 
 async def started_publishing(

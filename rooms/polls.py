@@ -14,6 +14,7 @@ from kernel import validate as v
 from kernel.errors import Invalid, NotFound
 from kernel.events import Event, to_room
 from rooms import keys
+from rooms.events import POLL_UPDATED
 from rooms.model import Poll
 from rooms.store import RoomStore, dumps
 
@@ -86,7 +87,7 @@ async def create(
     poll = Poll(
         poll_id, draft.question, draft.options, (0,) * len(draft.options), False, closes_at, now
     )
-    return poll, [to_room(room, "poll:updated", {"poll": poll.to_wire(now)})]
+    return poll, [to_room(room, POLL_UPDATED, {"poll": poll.to_wire(now)})]
 
 
 async def vote(
@@ -118,7 +119,7 @@ async def close(
     poll = await get(store, room, poll_id)
     if not closed:
         return poll, []
-    return poll, [to_room(room, "poll:updated", {"poll": poll.to_wire(now)})]
+    return poll, [to_room(room, POLL_UPDATED, {"poll": poll.to_wire(now)})]
 
 
 async def close_due(store: RoomStore, now: float) -> list[Event]:

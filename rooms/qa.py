@@ -8,6 +8,7 @@ import secrets
 from kernel.errors import NotFound
 from kernel.events import Event, to_room
 from rooms import keys
+from rooms.events import QUESTION_UPDATED
 from rooms.model import Question
 from rooms.store import RoomStore
 
@@ -24,7 +25,7 @@ async def get(store: RoomStore, room: str, question_id: str) -> Question:
 
 
 def _updated(room: str, question: Question) -> list[Event]:
-    return [to_room(room, "question:updated", {"question": question.to_wire()})]
+    return [to_room(room, QUESTION_UPDATED, {"question": question.to_wire()})]
 
 
 async def ask(

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from kernel.errors import Code, DomainError, Unauthorized
 from rooms import presence, stage
+from rooms.events import ROOM_STATE, SESSION_EXPIRED
 from rooms.model import Participant
 from server import snapshot, tokens
 from server.appkeys import EMITTER, ROOMS, SCHEDULER, SETTINGS, SIO, STAGE_LISTENERS
@@ -128,7 +129,7 @@ class Connections:
     async def _after_connect(self, sid: str, claims: Claims, arrival: presence.Arrival) -> None:
         try:
             state = await snapshot.build(self.app, claims, time.time())
-            await self.sio.emit("room:state", state, to=sid)
+            await self.sio.emit(ROOM_STATE, state, to=sid)
             if arrival.staged:
                 person = arrival.person
                 await self.app[EMITTER].emit(
@@ -150,7 +151,7 @@ class Connections:
         message = "your access to this room has expired; join again with a new link"
         try:
             await self.sio.emit(
-                "session:expired", {"code": "unauthorized", "message": message}, to=sid
+                SESSION_EXPIRED, {"code": "unauthorized", "message": message}, to=sid
             )
             await self.sio.disconnect(sid)
         except Exception:

@@ -26,6 +26,7 @@ from media.ice import link_header
 from media.session import Kind
 from media.signaling import UnsupportedOffer
 from media.trickle import IceRestart
+from rooms.events import SPEAKING_UPDATED
 from rooms.roles import can_publish
 from server import media_live
 from server.appkeys import EMITTER, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
@@ -279,9 +280,7 @@ def _speaking(levels: dict[str, float]) -> list[dict[str, Any]]:
 
 async def media_ctx(app: web.Application) -> AsyncIterator[None]:
     async def on_levels(room: str, levels: dict[str, float]) -> None:
-        await app[EMITTER].emit(
-            [to_room(room, "speaking:updated", {"speaking": _speaking(levels)})]
-        )
+        await app[EMITTER].emit([to_room(room, SPEAKING_UPDATED, {"speaking": _speaking(levels)})])
 
     engine = MediaEngine(
         media_config(app[SETTINGS]),

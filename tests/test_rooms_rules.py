@@ -11,6 +11,7 @@ import pytest
 
 from kernel.errors import Conflict, RateLimited
 from kernel.lua import source
+from rooms import events as room_events
 from rooms import keys, lifecycle, limits, polls, presence
 from rooms.model import Participant, Poll
 from rooms.roles import Role, can_publish, lua_ranks
@@ -129,3 +130,20 @@ async def test_a_sweep_closes_the_connections_of_nodes_without_a_heartbeat(
     assert await store.redis.smembers(keys.NODES) == {"alive"}
     # A node closing down sweeps its own connections too.
     assert [gone.identity for _, gone in await presence.sweep(store, 3.0, "alive")] == ["ann"]
+
+
+def test_room_event_names_are_written_once() -> None:
+    """Each outgoing room event name is a rooms.events constant, documented in
+    docs/protocol.md, and no module of rooms/ or server/ spells it again."""
+    root = Path(__file__).parent.parent
+    protocol = (root / "docs" / "protocol.md").read_text(encoding="utf-8")
+    spelled = []
+    for path in sorted([*root.glob("rooms/*.py"), *root.glob("server/*.py")]):
+        if path.name == "events.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        # ("reaction" alone is also a rate-limit action's name)
+        names = [name for name in room_events.ALL if ":" in name]
+        spelled += [f"{path.name}: {name}" for name in names if f'"{name}"' in text]
+    assert spelled == []
+    assert [name for name in room_events.ALL if f"`{name}`" not in protocol] == []
