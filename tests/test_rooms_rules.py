@@ -23,6 +23,9 @@ from server.redis_client import connect
 async def store(redis_url: str, request: pytest.FixtureRequest) -> AsyncIterator[RoomStore]:
     cluster = bool(request.config.getoption("--redis-cluster"))
     client = connect(redis_url, cluster=cluster, decode_responses=True)
+    # Warm up: redis-py's cluster client finds its nodes on its first command,
+    # and concurrent first commands may then be sent twice.
+    await client.exists(keys.NODES)
     yield RoomStore(client)
     await client.aclose()
 
