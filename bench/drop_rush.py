@@ -32,7 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from commerce import keys  # noqa: E402
-from commerce.inventory import _RESERVE  # noqa: E402
+from kernel.lua import source  # noqa: E402
+
+_RESERVE = source("commerce/reserve")
 from server.app import create_app  # noqa: E402
 from server.cli import gc_thresholds  # noqa: E402
 from server.config import Settings  # noqa: E402
