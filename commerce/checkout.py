@@ -249,7 +249,10 @@ class Checkout:
                     await self._orders.note_status(fresh, found)
                 return found, False
             if state == "claimed":
-                return await self._create_intent(order, token, payment_method), True
+                intent = await self._create_intent(order, token, payment_method)
+                if intent is not None:
+                    return intent, True
+                continue  # our claim was taken over: the order's intent is theirs
             await asyncio.sleep(0.05)  # another request is creating it right now
             now += 0.05
             if now > deadline:
@@ -278,7 +281,10 @@ class Checkout:
         logger.info("room %s: order %s pays again with intent %s", order.room, order.id, fresh.id)
         return await self._gateway.confirm(fresh.id) if payment_method else fresh
 
-    async def _create_intent(self, order: Order, token: str, payment_method: str | None) -> Intent:
+    async def _create_intent(
+        self, order: Order, token: str, payment_method: str | None
+    ) -> Intent | None:
+        """The order's first intent, or None if our claim was taken over meanwhile."""
         try:
             intent = await self._gateway.create_intent(
                 order.total,
@@ -292,7 +298,11 @@ class Checkout:
         except BaseException:
             await self._orders.release_claim(order)
             raise
-        await self._orders.set_intent(order, token, intent)
+        if not await self._orders.set_intent(order, token, intent):
+            logger.warning(
+                "room %s: order %s: claim taken over; %s unused", order.room, order.id, intent.id
+            )
+            return None
         logger.info("room %s: order %s has intent %s", order.room, order.id, intent.id)
         return intent
 
