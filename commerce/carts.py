@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from commerce import keys
 from commerce.catalog import Catalog
 from commerce.drop_store import DropStore, drop_event
+from commerce.events import CART_UPDATED
 from commerce.inventory import StockMove, Target, expire_args, line_keys
 from commerce.shares import Shares
 from kernel import validate
@@ -224,7 +225,7 @@ class Carts:
             for i in range(0, len(res), 3)
         )
         payload = {"cart": EMPTY.as_dict(), "reason": "expired"}
-        events = [to_identity(room, identity, "cart:updated", payload)]
+        events = [to_identity(room, identity, CART_UPDATED, payload)]
         for move in moves:
             target = Target.from_line_id(room, move.line_id)
             if move.announced and target is not None and target.drop_id:

@@ -24,6 +24,7 @@ from typing import Any
 
 from commerce.carts import EMPTY, Cart, Carts
 from commerce.catalog import MAX_PRICE, Catalog
+from commerce.events import CART_UPDATED, ORDER_UPDATED
 from commerce.order_store import OrderStore
 from commerce.orders import Order, OrderLine, OrderStatus, Reason, lines_json, new_order_id
 from commerce.payment import Intent, IntentStatus, idempotency_key, marker
@@ -110,11 +111,9 @@ class Checkout:
             order = await self._order_for(room, identity, cart, now)
             if await self._orders.freeze(order, cart.version, lines_json(order.lines)) == "ok":
                 logger.info("room %s: order %s of %s created", room, order.id, identity)
+                events.append(to_identity(room, identity, CART_UPDATED, {"cart": EMPTY.as_dict()}))
                 events.append(
-                    to_identity(room, identity, "cart:updated", {"cart": EMPTY.as_dict()})
-                )
-                events.append(
-                    to_identity(room, identity, "order:updated", {"order": order.as_dict()})
+                    to_identity(room, identity, ORDER_UPDATED, {"order": order.as_dict()})
                 )
                 return order, events
         raise Conflict("the cart kept changing; try again")

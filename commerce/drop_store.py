@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from commerce import keys
 from commerce.catalog import Catalog
 from commerce.drops import Drop, DropRequest, drop_from_hash, new_drop_id
+from commerce.events import DROP_UPDATED
 from kernel.errors import Invalid, NotFound
 from kernel.events import Event, to_room
 from kernel.lua import Scripts
@@ -91,4 +92,4 @@ class DropStore:
 
 
 def drop_event(drop: Drop, now: float) -> Event:
-    return to_room(drop.room, "drop:updated", {"drop": drop.as_dict(now)})
+    return to_room(drop.room, DROP_UPDATED, {"drop": drop.as_dict(now)})

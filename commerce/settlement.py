@@ -19,6 +19,7 @@ import logging
 
 from commerce import keys
 from commerce.drop_store import DropStore, drop_event
+from commerce.events import ORDER_FEED, ORDER_UPDATED
 from commerce.inventory import StockMove, Target
 from commerce.order_store import OrderStore, Settled
 from commerce.orders import Order, Reason, build_receipt
@@ -314,6 +315,6 @@ class Settlement:
         payload = {"order": fresh.as_dict()}
         feed = {"order": {**fresh.as_dict(), "buyer": fresh.identity}}
         return [
-            to_identity(order.room, order.identity, "order:updated", payload),
-            to_staff(order.room, "order:feed", feed),
+            to_identity(order.room, order.identity, ORDER_UPDATED, payload),
+            to_staff(order.room, ORDER_FEED, feed),
         ]

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from commerce import keys
 from commerce.catalog import Catalog, Product
+from commerce.events import SLOT_UPDATED
 from commerce.shares import Shares
 from kernel import validate
 from kernel.errors import NotFound
@@ -68,7 +69,7 @@ class Slots:
         await self._scripts.run("commerce/slot_set", self._keys(room), [slot, value, repr(now)])
         logger.info("room %s: slot %s shows %s", room, slot, product.id)
         pinned = Slot(slot, product, note, await self._remaining(room, product))
-        return pinned, [to_room(room, "slot:updated", {"slot": pinned.as_dict()})]
+        return pinned, [to_room(room, SLOT_UPDATED, {"slot": pinned.as_dict()})]
 
     async def unpin(self, room: str, slot: int, now: float) -> list[Event]:
         raw = await self._redis.hget(keys.slots(room), slot)
@@ -79,7 +80,7 @@ class Slots:
         logger.info("room %s: slot %s emptied", room, slot)
         if raw is not None:
             await self.give_back_unshown(room, {json.loads(raw)["product_id"]}, now)
-        return [to_room(room, "slot:updated", {"slot": Slot(slot, None, "", None).as_dict()})]
+        return [to_room(room, SLOT_UPDATED, {"slot": Slot(slot, None, "", None).as_dict()})]
 
     async def give_back_unshown(self, room: str, product_ids: set[str], now: float) -> None:
         """Units of products no slot of the room shows go back to their pools."""
@@ -107,7 +108,7 @@ class Slots:
         moved); the units of those no slot shows go back to their pools."""
         await self.give_back_unshown(room, product_ids, now)
         return [
-            to_room(room, "slot:updated", {"slot": s.as_dict()})
+            to_room(room, SLOT_UPDATED, {"slot": s.as_dict()})
             for s in await self.in_room(room)
             if s.product is not None and s.product.id in product_ids
         ]
