@@ -100,13 +100,15 @@ class Checkout:
         resumes it; the cart stays as it is), or the cart frozen now."""
         events: list[Event] = []
         for _ in range(FREEZE_RETRIES):
-            pending = await self._orders.pending_of(room, identity)
-            if pending is not None:
-                found = await self._orders.find(room, pending)
-                if found is not None and found.status is OrderStatus.PENDING:
-                    return found, events
+            found = await self._pending(room, identity)
+            if found is not None:
+                return found, events
             cart = await self._carts.get(room, identity)
             if not cart.lines:
+                # A concurrent call may have frozen the cart between the two reads.
+                found = await self._pending(room, identity)
+                if found is not None:
+                    return found, events
                 return await self._just_paid(room, identity, now), events
             order = await self._order_for(room, identity, cart, now)
             if await self._orders.freeze(order, cart.version, lines_json(order.lines)) == "ok":
@@ -117,6 +119,11 @@ class Checkout:
                 )
                 return order, events
         raise Conflict("the cart kept changing; try again")
+
+    async def _pending(self, room: str, identity: str) -> Order | None:
+        pending = await self._orders.pending_of(room, identity)
+        found = await self._orders.find(room, pending) if pending is not None else None
+        return found if found is not None and found.status is OrderStatus.PENDING else None
 
     async def _just_paid(self, room: str, identity: str, now: float) -> Order:
         """A repeat that arrives after its order was paid (a double click, a
