@@ -1,8 +1,9 @@
 """Rules that live in Lua and in Python both, run through the real Redis and
 compared: the drop's state (commerce/lua/drop_state.lua against
 commerce.drops.derive_state), the drop's sale window in the reservation
-script, and the stock arithmetic (commerce/lua/stock.lua keeps given == left
-+ held + sold, as commerce.catalog.Inventory promises)."""
+script, the stock arithmetic (commerce/lua/stock.lua keeps given == left
++ held + sold, as commerce.catalog.Inventory promises) and the per-order
+backoff of Stripe checks (order_claim_check.lua against payment.backoff_s)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from commerce.carts import AddRequest, Carts
 from commerce.catalog import Catalog, Kind, Product, inventory_from_hash
 from commerce.drop_store import DropStore
 from commerce.drops import DropRequest, DropState, derive_state
+from commerce.order_store import OrderStore
+from commerce.payment import backoff_s
 from kernel.errors import Conflict
 from kernel.lua import source
 from tests.harness import redis_client
@@ -130,3 +133,21 @@ async def test_stock_moves_keep_given_equal_to_left_held_sold(
         else:  # untracked: no unit moves, whatever the op
             raw = await r.hmget(stock, "left", "held", "sold")
             assert [int(v) for v in raw] == [given, 0, 0] and left == given
+
+
+@pytest.mark.parametrize("checks", [None, 0, 1, 2, 5, 6, 7, 19, 20, 21, 40])
+async def test_lua_check_backoff_is_backoff_s(redis: aioredis.Redis, checks: int | None) -> None:
+    """The claim of a scheduled Stripe call pushes the next one back by
+    commerce.payment.backoff_s of the order's count of checks (none for an
+    order gone: the first delay)."""
+    r: Any = redis
+    orders = OrderStore(redis)
+    index = keys.orders_holds("r1")
+    await r.zadd(index, {"ord_1": T0 - 10})  # due: at most now - offset
+    if checks is not None:
+        await r.hset(keys.order("r1", "ord_1"), "checks", checks)
+    assert await orders.claim_check(index, "r1", "ord_1", T0, offset=5.0)
+    expected = backoff_s(0 if checks is None else checks + 1)
+    assert await r.zscore(index, "ord_1") == T0 + expected - 5.0
+    # Not due any more: a second claim at the same time is refused.
+    assert not await orders.claim_check(index, "r1", "ord_1", T0, offset=5.0)
