@@ -187,13 +187,15 @@ async def redis_benchmark(url: str, sock: Path) -> float | None:
         "-q",
         "EVALSHA",
         sha,
-        "6",
+        str(len(k)),
         *k,
         "__rand_int__",
         *[str(x) for x in a[1:]],
     ]
     done = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, timeout=120)
     out = done.stdout
+    if "requests per second" not in out:
+        sys.stderr.write(f"redis-benchmark: {done.stderr or out}\n")
     # "EVALSHA ...: 87000.00 requests per second, p50=..."
     for part in out.replace("\r", "\n").split("\n"):
         if "requests per second" in part:
