@@ -17,12 +17,15 @@ from aiohttp import web
 
 from kernel.eventlog import Verdict, verify
 from rooms.store import RoomStore
-from server import datadir, demo, media_routes, migrations, redis_client, tokens
+from server import migrations, redis_client, tokens
 from server.app import DRAIN_S, close_connections, create_app
 from server.appkeys import SETTINGS
+from server.audio import routes as audio_routes
 from server.config import Settings
-from server.redis_embed import EmbeddedRedis
+from server.embedded import datadir
+from server.embedded.redis_embed import EmbeddedRedis
 from server.roles import Role
+from server.rooms import demo
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         return cmd_migrate(args)
     if args.command == "cert":
-        return media_routes.cert_command(args.out)
+        return audio_routes.cert_command(args.out)
     return cmd_log_verify(args)
 
 

@@ -1,5 +1,5 @@
-"""HTTP routes of the foundation: health, tokens, rooms, guests, the event
-log check and metrics. Errors answer in the protocol's JSON shape."""
+"""HTTP routes of the rooms feature: tokens, rooms, guests and the event
+log check. Errors answer in the protocol's JSON shape."""
 
 import secrets
 import time
@@ -10,27 +10,18 @@ from kernel import validate as v
 from kernel.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from kernel.eventlog import verify
 from rooms import keys, lifecycle
-from server import snapshot, tokens
-from server.appkeys import DISPATCHER, EMITTER, REDIS, ROOMS, SETTINGS
+from server import tokens
+from server.appkeys import DISPATCHER, EMITTER, ROOMS, SETTINGS
 from server.errors import read_json
 from server.http_auth import require_admin, require_token
-from server.metrics import handle_metrics
 from server.roles import Role
+from server.rooms import snapshot
 
 routes = web.RouteTableDef()
 
 GUEST_TTL_S = 12 * 3600
 GUESTS_PER_MINUTE = 10
 DEFAULT_TTL_S = 12 * 3600
-
-
-@routes.get("/healthz")
-async def healthz(request: web.Request) -> web.Response:
-    try:
-        await request.app[REDIS].ping()
-    except Exception:
-        return web.json_response({"ok": False, "redis": "unreachable"}, status=503)
-    return web.json_response({"ok": True})
 
 
 @routes.post("/api/v1/tokens")
@@ -156,4 +147,3 @@ async def verify_log(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
-    app.router.add_get("/metrics", handle_metrics)

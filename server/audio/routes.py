@@ -26,8 +26,8 @@ from media.ice import link_header
 from media.session import Kind
 from media.signaling import UnsupportedOffer
 from media.trickle import IceRestart
-from server import media_live
 from server.appkeys import EMITTER, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
+from server.audio import live
 from server.config import Settings
 from server.errors import error_body
 from server.http_auth import require_token
@@ -287,12 +287,12 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
     engine = MediaEngine(
         media_config(app[SETTINGS]),
         on_levels=on_levels,
-        on_publishing=media_live.on_publishing(app),
+        on_publishing=live.on_publishing(app),
     )
     app[MEDIA] = engine
     _hooks(app, engine)
-    media_live.schedule_sweep(app, engine)
-    collector = media_live.SessionCollector(engine)
+    live.schedule_sweep(app, engine)
+    collector = live.SessionCollector(engine)
     app[METRICS].registry.register(collector)
     yield
     app[METRICS].registry.unregister(collector)

@@ -19,14 +19,15 @@ from kernel.errors import Code, DomainError, Unauthorized
 from rooms import keys, presence, stage
 from rooms.lifecycle import list_rooms
 from rooms.model import Participant
-from server import snapshot, tokens
+from server import tokens
 from server.appkeys import EMITTER, ROOMS, SCHEDULER, SETTINGS, SIO, STAGE_LISTENERS
-from server.coalesce import PresenceBroadcaster, TallyBroadcaster
 from server.emitter import identity_channel, room_channel, staff_channel
 from server.errors import OUTAGE, STORE_DOWN_MESSAGE
 from server.metrics import METRICS
 from server.outage import STORE_DOWN
 from server.roles import Claims, Role
+from server.rooms import snapshot
+from server.rooms.coalesce import PresenceBroadcaster, TallyBroadcaster
 
 logger = logging.getLogger(__name__)
 
