@@ -2,7 +2,6 @@
 log check. Errors answer in the protocol's JSON shape."""
 
 import secrets
-import time
 
 from aiohttp import web
 
@@ -11,7 +10,7 @@ from kernel.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorize
 from kernel.eventlog import verify
 from rooms import keys, lifecycle
 from server import tokens
-from server.appkeys import DISPATCHER, EMITTER, ROOMS, SETTINGS
+from server.appkeys import DISPATCHER, EMITTER, ROOMS, SCHEDULER, SETTINGS
 from server.errors import read_json
 from server.http_auth import require_admin, require_token
 from server.roles import Role
@@ -35,6 +34,7 @@ async def mint_token(request: web.Request) -> web.Response:
     ttl = v.opt_integer(p, "ttl_s", lo=1, hi=tokens.MAX_TTL_S) or DEFAULT_TTL_S
     if await request.app[ROOMS].get_room(room) is None:
         raise NotFound("no such room")
+    now = request.app[SCHEDULER].clock()
     token = tokens.mint(
         request.app[SETTINGS].secret,
         room=room,
@@ -42,9 +42,9 @@ async def mint_token(request: web.Request) -> web.Response:
         role=role,
         name=name or identity,
         ttl_s=ttl,
-        now=time.time(),
+        now=now,
     )
-    return web.json_response({"token": token, "expires_at": int(time.time() + ttl)})
+    return web.json_response({"token": token, "expires_at": int(now + ttl)})
 
 
 def _role(value: object) -> Role:
@@ -63,7 +63,9 @@ async def list_rooms(request: web.Request) -> web.Response:
 @routes.post("/api/v1/rooms")
 async def create_room(request: web.Request) -> web.Response:
     await require_admin(request)
-    room = await lifecycle.create(request.app[ROOMS], await read_json(request), time.time())
+    room = await lifecycle.create(
+        request.app[ROOMS], await read_json(request), request.app[SCHEDULER].clock()
+    )
     return web.json_response(room.to_wire(), status=201)
 
 
@@ -73,7 +75,9 @@ async def get_room(request: web.Request) -> web.Response:
     claims = require_token(request, room_id)
     if await request.app[ROOMS].get_room(room_id) is None:
         raise NotFound("no such room")
-    return web.json_response(await snapshot.build(request.app, claims, time.time()))
+    return web.json_response(
+        await snapshot.build(request.app, claims, request.app[SCHEDULER].clock())
+    )
 
 
 @routes.patch("/api/v1/rooms/{room}")
@@ -89,7 +93,9 @@ async def update_room(request: web.Request) -> web.Response:
             raise Forbidden("only the host may change the room")
         by = claims.identity
     body = await read_json(request)
-    room, events = await lifecycle.update(request.app[ROOMS], room_id, body, time.time(), by)
+    room, events = await lifecycle.update(
+        request.app[ROOMS], room_id, body, request.app[SCHEDULER].clock(), by
+    )
     request.app[DISPATCHER].forget_room(room_id)
     await request.app[EMITTER].emit(events)
     return web.json_response(room.to_wire())
@@ -114,7 +120,7 @@ async def guest_token(request: web.Request) -> web.Response:
         role=Role.LISTENER,
         name=name,
         ttl_s=GUEST_TTL_S,
-        now=time.time(),
+        now=request.app[SCHEDULER].clock(),
     )
     return web.json_response({"token": token, "identity": identity}, status=201)
 
