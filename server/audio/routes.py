@@ -26,6 +26,7 @@ from media.ice import link_header
 from media.session import Kind
 from media.signaling import UnsupportedOffer
 from media.trickle import IceRestart
+from server import event_names as names
 from server.appkeys import EMITTER, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
 from server.audio import live
 from server.config import Settings
@@ -281,7 +282,7 @@ def _speaking(levels: dict[str, float]) -> list[dict[str, Any]]:
 async def media_ctx(app: web.Application) -> AsyncIterator[None]:
     async def on_levels(room: str, levels: dict[str, float]) -> None:
         await app[EMITTER].emit(
-            [to_room(room, "speaking:updated", {"speaking": _speaking(levels)})]
+            [to_room(room, names.SPEAKING_UPDATED, {"speaking": _speaking(levels)})]
         )
 
     engine = MediaEngine(

@@ -18,6 +18,7 @@ from kernel.errors import Code, DomainError, Unauthorized
 from rooms import keys, presence, stage
 from rooms.lifecycle import list_rooms
 from rooms.model import Participant
+from server import event_names as names
 from server import tokens
 from server.appkeys import EMITTER, ROOMS, SCHEDULER, SETTINGS, SIO, STAGE_LISTENERS
 from server.emitter import identity_channel, room_channel, staff_channel
@@ -129,7 +130,7 @@ class Connections:
     async def _after_connect(self, sid: str, claims: Claims, arrival: presence.Arrival) -> None:
         try:
             state = await snapshot.build(self.app, claims, self.app[SCHEDULER].clock())
-            await self.sio.emit("room:state", state, to=sid)
+            await self.sio.emit(names.ROOM_STATE, state, to=sid)
             if arrival.staged:
                 person = arrival.person
                 await self.app[EMITTER].emit(
@@ -151,7 +152,7 @@ class Connections:
         message = "your access to this room has expired; join again with a new link"
         try:
             await self.sio.emit(
-                "session:expired", {"code": "unauthorized", "message": message}, to=sid
+                names.SESSION_EXPIRED, {"code": "unauthorized", "message": message}, to=sid
             )
             await self.sio.disconnect(sid)
         except Exception:

@@ -13,6 +13,7 @@ from commerce.drop_store import drop_event
 from commerce.inventory import Target
 from commerce.shop import Shop
 from kernel.events import Event
+from server import event_names as names
 from server.appkeys import EMITTER
 
 FLUSH_S = 0.25  # stock counts are broadcast at most this often per drop
@@ -51,7 +52,7 @@ async def emit_coalesced(app: web.Application, events: list[Event]) -> None:
     many orders are paid or released meanwhile)."""
     rest: list[Event] = []
     for event in events:
-        if event.name == "drop:updated":
+        if event.name == names.DROP_UPDATED:
             app[BROADCAST].drops.add((event.room, str(event.payload["drop"]["id"])))
         else:
             rest.append(event)

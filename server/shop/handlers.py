@@ -16,6 +16,7 @@ from commerce.orders import Order
 from kernel import validate
 from kernel.events import Event, to_identity
 from rooms import limits
+from server import event_names as names
 from server.appkeys import DISPATCHER, ROOMS
 from server.dispatch import Ctx
 from server.roles import Role
@@ -56,7 +57,7 @@ async def _cart_answer(ctx: Ctx, change: CartChange) -> dict[str, Any]:
     ctx.app[BROADCAST].touch(ctx.room, [change])
     cart = change.cart.as_dict()
     # The buyer's other tabs and devices follow the cart too.
-    mine = to_identity(ctx.room, ctx.identity, "cart:updated", {"cart": cart})
+    mine = to_identity(ctx.room, ctx.identity, names.CART_UPDATED, {"cart": cart})
     await ctx.emit([*change.events, mine])
     return {"cart": cart}
 
@@ -84,7 +85,7 @@ async def on_checkout_start(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     order, frozen = await shop.checkout.freeze(ctx.room, ctx.identity, ctx.now)
     await ctx.emit(frozen)  # the cart became an order, whatever happens next
     result = await shop.checkout.pay(order, method, ctx.now)
-    told = any(e.name == "order:updated" for e in result.events)
+    told = any(e.name == names.ORDER_UPDATED for e in result.events)
     mine = [] if told else [_order_event(ctx, result.order)]
     await emit_coalesced(ctx.app, [*result.events, *mine])
     return result.answer(shop.gateway.publishable_key)
@@ -99,7 +100,7 @@ async def on_order_cancel(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _order_event(ctx: Ctx, order: Order) -> Event:
-    return to_identity(ctx.room, ctx.identity, "order:updated", {"order": order.as_dict()})
+    return to_identity(ctx.room, ctx.identity, names.ORDER_UPDATED, {"order": order.as_dict()})
 
 
 def setup(app: web.Application) -> None:
