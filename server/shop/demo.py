@@ -7,7 +7,7 @@ from aiohttp import web
 
 from commerce import catalog, drops
 from server.appkeys import SCHEDULER
-from server.rooms import demo
+from server.rooms.demo import DEMO_ROOM
 from server.shop.resources import SHOP
 
 
@@ -26,6 +26,6 @@ async def seed_demo(app: web.Application, room_was_created: bool) -> None:
         product = catalog.parse_product({**sample, "currency": "eur", **stock})
         if await shop.catalog.find(product.id) is None:
             await shop.catalog.create(product)
-    await shop.slots.pin(demo.DEMO_ROOM, 1, "demo-hoodie", "Signed by the band", now)
+    await shop.slots.pin(DEMO_ROOM, 1, "demo-hoodie", "Signed by the band", now)
     req = drops.DropRequest("demo-hoodie", now + 60, now + 3600, 50, 1)
-    await shop.drops.schedule(demo.DEMO_ROOM, req, now)
+    await shop.drops.schedule(DEMO_ROOM, req, now)
