@@ -46,6 +46,9 @@ class StockBroadcast:
         return events
 
 
+BROADCAST: web.AppKey[StockBroadcast] = web.AppKey("shop_broadcast", StockBroadcast)
+
+
 async def emit_coalesced(app: web.Application, events: list[Event]) -> None:
     """Emit what the money path returned, folding its `drop:updated` into the
     coalesced stock broadcast (a drop sees at most one per FLUSH_S, however
@@ -57,6 +60,3 @@ async def emit_coalesced(app: web.Application, events: list[Event]) -> None:
         else:
             rest.append(event)
     await app[EMITTER].emit(rest)
-
-
-BROADCAST: web.AppKey[StockBroadcast] = web.AppKey("shop_broadcast", StockBroadcast)
