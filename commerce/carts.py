@@ -20,11 +20,13 @@ import redis.asyncio as aioredis
 from commerce import keys
 from commerce.catalog import Catalog
 from commerce.drop_store import DropStore, drop_event
-from commerce.inventory import InventoryScripts, StockMove, Target, expire_args, line_keys
+from commerce.events import CART_UPDATED
+from commerce.inventory import StockMove, Target, expire_args, line_keys
 from commerce.shares import Shares
 from kernel import validate
-from kernel.errors import Invalid, NotFound, from_code
+from kernel.errors import Invalid, NotFound, SoldOut
 from kernel.events import Event, to_identity
+from kernel.lua import Scripts
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +140,7 @@ class Carts:
         self._redis: Any = redis  # redis-py types its async answers loosely
         self._drops = drops
         self._ttl_s = ttl_s
-        self._scripts = InventoryScripts(redis)
+        self._scripts = Scripts(redis)
         self._shares = Shares(redis, Catalog(redis))
         self._known_rooms: set[str] = set()
 
@@ -154,11 +156,15 @@ class Carts:
         args += [MAX_LINE_QTY, secrets.token_hex(8)]
         args.append(req.drop_id or "")
         script_keys = [*line_keys(room, identity, target), keys.slots(room)]
-        res = await self._scripts.reserve(keys=script_keys, args=args)
-        if target.drop_id is None and res[0] in (b"not_found", b"sold_out"):
+        try:
+            res = await self._scripts.run("commerce/reserve", script_keys, args)
+        except (NotFound, SoldOut):
             # The room's share of the product lacks units (or was never made).
-            if await self._shares.refill(room, target.product_id, req.qty, now):
-                res = await self._scripts.reserve(keys=script_keys, args=args)
+            if target.drop_id is not None:
+                raise
+            if not await self._shares.refill(room, target.product_id, req.qty, now):
+                raise
+            res = await self._scripts.run("commerce/reserve", script_keys, args)
         return await self._change(room, target, res, now)
 
     async def _remember(self, room: str) -> None:
@@ -172,12 +178,11 @@ class Carts:
         if target is None:
             raise NotFound("no such line in the cart")
         args = [identity, line_id, repr(now), repr(now + self._ttl_s), target.drop_id or ""]
-        res = await self._scripts.release_line(keys=line_keys(room, identity, target), args=args)
+        script_keys = line_keys(room, identity, target)
+        res = await self._scripts.run("commerce/release_line", script_keys, args)
         return await self._change(room, target, res, now)
 
     async def _change(self, room: str, target: Target, res: list[Any], now: float) -> CartChange:
-        if res[0] != b"ok":
-            raise from_code(res[0].decode(), res[1].decode())
         left = int(res[1])
         if target.drop_id is None and left >= 0:  # the room may still pull from the pool
             left += await self._shares.left_in_pool(target.product_id)
@@ -203,9 +208,8 @@ class Carts:
             k, a = expire_args(room, [line.line_id for line in cart.lines])
             base_keys = [keys.cart(room, identity), keys.carts_expiry(room)]
             base_keys += [keys.log(room), keys.log_head(room)]
-            res = await self._scripts.expire_cart(
-                keys=base_keys + k, args=[identity, repr(now), cart.version, *a]
-            )
+            args = [identity, repr(now), cart.version, *a]
+            res = await self._scripts.run("commerce/expire_cart", base_keys + k, args)
             if res[0] == b"stale":
                 continue
             if res[0] != b"ok":
@@ -221,7 +225,7 @@ class Carts:
             for i in range(0, len(res), 3)
         )
         payload = {"cart": EMPTY.as_dict(), "reason": "expired"}
-        events = [to_identity(room, identity, "cart:updated", payload)]
+        events = [to_identity(room, identity, CART_UPDATED, payload)]
         for move in moves:
             target = Target.from_line_id(room, move.line_id)
             if move.announced and target is not None and target.drop_id:

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from commerce import keys
 from kernel import validate
 from kernel.errors import Conflict, Invalid, NotFound
+from kernel.lua import Scripts
 
 CURRENCY_RE = re.compile(r"^[a-z]{3}$")
 MAX_PRICE = 99_999_999  # Stripe's largest amount (8 digits) in minor units
@@ -119,30 +120,20 @@ def product_blob(product: Product) -> bytes:
     return bytes(msgpack.packb(d))
 
 
-_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local given = ARGV[3]
-redis.call('HSET', KEYS[1], 'data', ARGV[1], 'tracked', ARGV[2], 'price', ARGV[4],
-           'currency', ARGV[5], 'product_id', ARGV[6])
-if ARGV[2] == '1' then
-  redis.call('HSET', KEYS[1], 'given', given, 'left', given, 'held', 0, 'sold', 0)
-end
-return 1
-"""
-
-
 class Catalog:
     """Products in Redis. Created once; the stock counters move only in scripts."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis: Any = redis  # redis-py types its async answers loosely
-        self._create = redis.register_script(_CREATE)
+        self._scripts = Scripts(redis)
 
     async def create(self, product: Product) -> Product:
         tracked = "1" if product.stock is not None else "0"
         args: list[Any] = [product_blob(product), tracked, product.stock or 0]
         args += [product.price, product.currency, product.id]
-        created = await self._create(keys=[keys.product(product.id)], args=args)
+        created = await self._scripts.run(
+            "commerce/product_create", [keys.product(product.id)], args
+        )
         if not created:
             raise Conflict(f"product {product.id} already exists")
         return product

@@ -24,9 +24,17 @@ from typing import Any
 
 from commerce.carts import EMPTY, Cart, Carts
 from commerce.catalog import MAX_PRICE, Catalog
+from commerce.events import CART_UPDATED, ORDER_UPDATED
 from commerce.order_store import OrderStore
 from commerce.orders import Order, OrderLine, OrderStatus, Reason, lines_json, new_order_id
-from commerce.payment import Intent, IntentStatus, idempotency_key, marker
+from commerce.payment import (
+    Intent,
+    IntentStatus,
+    idempotency_key,
+    marker,
+    needs_card,
+    needs_new_intent,
+)
 from commerce.settlement import Settlement
 from commerce.stripe_gateway import StripeGateway
 from kernel.errors import Conflict, Invalid, NotFound, Unavailable
@@ -38,7 +46,6 @@ PAYMENT_METHOD_RE = re.compile(r"^(pm|card|src)_[A-Za-z0-9_]{1,120}$")
 FREEZE_RETRIES = 3
 CLAIM_WAIT_S = 10.0
 PAYING_LOCK_MS = 30_000  # a card confirmation in flight (Stripe answers well within it)
-NEEDS_CARD = frozenset({IntentStatus.REQUIRES_PAYMENT_METHOD, IntentStatus.REQUIRES_CONFIRMATION})
 
 
 def parse_payment_method(p: Mapping[str, Any]) -> str | None:
@@ -99,25 +106,30 @@ class Checkout:
         resumes it; the cart stays as it is), or the cart frozen now."""
         events: list[Event] = []
         for _ in range(FREEZE_RETRIES):
-            pending = await self._orders.pending_of(room, identity)
-            if pending is not None:
-                found = await self._orders.find(room, pending)
-                if found is not None and found.status is OrderStatus.PENDING:
-                    return found, events
+            found = await self._pending(room, identity)
+            if found is not None:
+                return found, events
             cart = await self._carts.get(room, identity)
             if not cart.lines:
+                # A concurrent call may have frozen the cart between the two reads.
+                found = await self._pending(room, identity)
+                if found is not None:
+                    return found, events
                 return await self._just_paid(room, identity, now), events
             order = await self._order_for(room, identity, cart, now)
             if await self._orders.freeze(order, cart.version, lines_json(order.lines)) == "ok":
                 logger.info("room %s: order %s of %s created", room, order.id, identity)
+                events.append(to_identity(room, identity, CART_UPDATED, {"cart": EMPTY.as_dict()}))
                 events.append(
-                    to_identity(room, identity, "cart:updated", {"cart": EMPTY.as_dict()})
-                )
-                events.append(
-                    to_identity(room, identity, "order:updated", {"order": order.as_dict()})
+                    to_identity(room, identity, ORDER_UPDATED, {"order": order.as_dict()})
                 )
                 return order, events
         raise Conflict("the cart kept changing; try again")
+
+    async def _pending(self, room: str, identity: str) -> Order | None:
+        pending = await self._orders.pending_of(room, identity)
+        found = await self._orders.find(room, pending) if pending is not None else None
+        return found if found is not None and found.status is OrderStatus.PENDING else None
 
     async def _just_paid(self, room: str, identity: str, now: float) -> Order:
         """A repeat that arrives after its order was paid (a double click, a
@@ -163,7 +175,7 @@ class Checkout:
             raise Conflict(f"order {order.id} is {order.status.wire}")
         intent, created_with_card = await self._intent_of(order, payment_method, now)
         events: list[Event] = []
-        if (payment_method and self._needs_card(order, intent)) or intent.id in order.declined:
+        if (payment_method and needs_card(order, intent)) or intent.id in order.declined:
             # A card to confirm; or a resume after a decline, which gets a
             # fresh intent so the answer's client_secret is usable.
             intent, events = await self._with_card(order, payment_method, created_with_card, now)
@@ -188,7 +200,7 @@ class Checkout:
             order = await self._orders.get(room, order_id)
             if order.status is not OrderStatus.PENDING:
                 return order, events  # it was paid (or settled) meanwhile
-            if intent.status not in (IntentStatus.CANCELED, IntentStatus.REQUIRES_PAYMENT_METHOD):
+            if not intent.stopped:
                 raise Conflict(f"order {order_id}'s payment is under way")
         events += await self._settlement.fail(order, Reason.CANCELED_BY_BUYER, now, cancel=False)
         logger.info("room %s: order %s canceled by its buyer", room, order_id)
@@ -198,10 +210,6 @@ class Checkout:
         intent = await self._gateway.retrieve(order.payment_ref or "")
         await self._orders.note_status(order, intent)
         return intent
-
-    @staticmethod
-    def _needs_card(order: Order, intent: Intent) -> bool:
-        return intent.id in order.declined or intent.status in NEEDS_CARD
 
     async def _with_card(
         self, order: Order, payment_method: str | None, created_with_card: bool, now: float
@@ -217,7 +225,7 @@ class Checkout:
             if order.status is not OrderStatus.PENDING:
                 raise Conflict(f"order {order.id} is {order.status.wire}")
             current = _held(order) or await self._gateway.retrieve(order.payment_ref or "")
-            if current.id in order.declined or current.status is IntentStatus.CANCELED:
+            if needs_new_intent(order, current):
                 intent = await self._another_card(order, current, payment_method)
             elif payment_method:
                 card = None if created_with_card else payment_method
@@ -249,7 +257,10 @@ class Checkout:
                     await self._orders.note_status(fresh, found)
                 return found, False
             if state == "claimed":
-                return await self._create_intent(order, token, payment_method), True
+                intent = await self._create_intent(order, token, payment_method)
+                if intent is not None:
+                    return intent, True
+                continue  # our claim was taken over: the order's intent is theirs
             await asyncio.sleep(0.05)  # another request is creating it right now
             now += 0.05
             if now > deadline:
@@ -273,12 +284,15 @@ class Checkout:
         if not await self._orders.replace_intent(order, declined.id, fresh):
             await self._gateway.cancel(fresh.id)
             raise Conflict(f"order {order.id} changed while paying; look at it again")
-        if declined.status is not IntentStatus.CANCELED and declined.id not in order.declined:
+        if not needs_new_intent(order, declined):
             await self._gateway.cancel(declined.id)
         logger.info("room %s: order %s pays again with intent %s", order.room, order.id, fresh.id)
         return await self._gateway.confirm(fresh.id) if payment_method else fresh
 
-    async def _create_intent(self, order: Order, token: str, payment_method: str | None) -> Intent:
+    async def _create_intent(
+        self, order: Order, token: str, payment_method: str | None
+    ) -> Intent | None:
+        """The order's first intent, or None if our claim was taken over meanwhile."""
         try:
             intent = await self._gateway.create_intent(
                 order.total,
@@ -292,7 +306,11 @@ class Checkout:
         except BaseException:
             await self._orders.release_claim(order)
             raise
-        await self._orders.set_intent(order, token, intent)
+        if not await self._orders.set_intent(order, token, intent):
+            logger.warning(
+                "room %s: order %s: claim taken over; %s unused", order.room, order.id, intent.id
+            )
+            return None
         logger.info("room %s: order %s has intent %s", order.room, order.id, intent.id)
         return intent
 

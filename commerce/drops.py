@@ -29,7 +29,7 @@ class DropState(StrEnum):
 
 
 def derive_state(starts_at: float, ends_at: float, remaining: int, now: float) -> DropState:
-    """The drop's state; the Lua prelude (commerce.lua) derives it the same way."""
+    """The drop's state; commerce/lua/drop_state.lua derives it the same way."""
     if now >= ends_at:
         return DropState.ENDED
     if now < starts_at:

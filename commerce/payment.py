@@ -55,6 +55,34 @@ class Intent:
     def declined(self) -> bool:
         return self.status is IntentStatus.REQUIRES_PAYMENT_METHOD and self.error is not None
 
+    @property
+    def final(self) -> bool:
+        """Stripe moves it no further: nothing left to cancel."""
+        return self.status in FINAL
+
+    @property
+    def stopped(self) -> bool:
+        """No money moves on it unless a new card is given (none is under way)."""
+        return self.status in STOPPED
+
+
+# What an intent's status means, decided here once; checkout, settlement and
+# `decide` ask these (and Intent.declined / final / stopped).
+FINAL = frozenset({IntentStatus.SUCCEEDED, IntentStatus.CANCELED})
+STOPPED = frozenset({IntentStatus.CANCELED, IntentStatus.REQUIRES_PAYMENT_METHOD})
+AWAITS_CARD = frozenset({IntentStatus.REQUIRES_PAYMENT_METHOD, IntentStatus.REQUIRES_CONFIRMATION})
+
+
+def needs_card(order: Order, intent: Intent) -> bool:
+    """A card may (and must) be given to pay the order on this intent."""
+    return intent.id in order.declined or intent.status in AWAITS_CARD
+
+
+def needs_new_intent(order: Order, intent: Intent) -> bool:
+    """The intent can take no card any more (we declined-and-cancelled it, or
+    it was cancelled): another intent must take its place."""
+    return intent.id in order.declined or intent.status is IntentStatus.CANCELED
+
 
 def _text(obj: Mapping[str, Any], name: str, optional: bool = False) -> str | None:
     value = obj.get(name)

@@ -7,7 +7,7 @@ exactly-once scripts as the webhook. Must not import aiohttp, socketio or
 stripe.
 
 Every scheduled question to Stripe about an order backs off per order (the
-claim in commerce.order_store pushes its next time back exponentially), so a
+claim in commerce.order_index pushes its next time back exponentially), so a
 stuck order is not asked about every run, also across restarts.
 """
 

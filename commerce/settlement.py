@@ -19,6 +19,7 @@ import logging
 
 from commerce import keys
 from commerce.drop_store import DropStore, drop_event
+from commerce.events import ORDER_FEED, ORDER_UPDATED
 from commerce.inventory import StockMove, Target
 from commerce.order_store import OrderStore, Settled
 from commerce.orders import Order, Reason, build_receipt
@@ -40,7 +41,6 @@ from kernel.events import Event, to_identity, to_staff
 logger = logging.getLogger(__name__)
 
 REFUND_RETRY_AFTER_S = 60.0
-SETTLED_INTENT = frozenset({IntentStatus.SUCCEEDED, IntentStatus.CANCELED})
 
 
 class Settlement:
@@ -88,7 +88,7 @@ class Settlement:
             return await self._declined(order, intent, now)
         if intent is not None and action in (Action.MISMATCH, Action.REFUND):
             return await self._refund_intent(order, intent, reason, now)
-        cancel = intent is None or intent.status not in SETTLED_INTENT
+        cancel = intent is None or not intent.final
         return await self.fail(order, reason, now, cancel=cancel)
 
     async def succeeded(self, order: Order, intent: Intent, now: float) -> list[Event]:
@@ -242,7 +242,7 @@ class Settlement:
         if intent.status is IntentStatus.SUCCEEDED:
             await self._orders.unwatch(order.room, order.id)
             return await self.apply(order, intent, now)
-        if intent.status in (IntentStatus.CANCELED, IntentStatus.REQUIRES_PAYMENT_METHOD):
+        if intent.stopped:
             await self._orders.unwatch(order.room, order.id)
             return []
         await self._orders.watch(order, now)  # processing: asked again later (backoff)
@@ -314,6 +314,6 @@ class Settlement:
         payload = {"order": fresh.as_dict()}
         feed = {"order": {**fresh.as_dict(), "buyer": fresh.identity}}
         return [
-            to_identity(order.room, order.identity, "order:updated", payload),
-            to_staff(order.room, "order:feed", feed),
+            to_identity(order.room, order.identity, ORDER_UPDATED, payload),
+            to_staff(order.room, ORDER_FEED, feed),
         ]

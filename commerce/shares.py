@@ -15,7 +15,8 @@ single-slot steps, each safe to repeat:
 3. forget the move in the outbox.
 
 A process that dies between the steps leaves the move in its outbox; the
-sweeper's `resume` finishes it. Must not import aiohttp, socketio or stripe.
+sweeper's `resume` finishes it. The steps are commerce/lua/share_out.lua and
+share_in.lua (share_ensure.lua makes the empty share). Must not import aiohttp, socketio or stripe.
 """
 
 from __future__ import annotations
@@ -29,49 +30,11 @@ import redis.asyncio as aioredis
 
 from commerce import keys
 from commerce.catalog import Catalog, Product
+from kernel.lua import Scripts
 
 logger = logging.getLogger(__name__)
 
 INBOX_KEEP_S = 24 * 3600  # how long a destination remembers the moves it applied
-
-# KEYS: share   ARGV: product_id, price, currency, tracked
-_ENSURE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'product_id', ARGV[1], 'price', ARGV[2], 'currency', ARGV[3],
-           'tracked', ARGV[4], 'given', 0, 'left', 0, 'held', 0, 'sold', 0)
-return 1
-"""
-
-# KEYS: source stock, source outbox, source's room index (pool only)
-# ARGV: move id, field (left/held), want (-1: all), record JSON, room to index ('' none)
-# -> units taken (a move id already in the outbox answers its units again)
-_OUT = """
-local done = redis.call('HGET', KEYS[2], ARGV[1])
-if done then return cjson.decode(done).n end
-if redis.call('HGET', KEYS[1], 'tracked') ~= '1' then return 0 end
-local have = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '0')
-local want = tonumber(ARGV[3])
-local n = have
-if want >= 0 and want < have then n = want end
-if n <= 0 then return 0 end
-redis.call('HINCRBY', KEYS[1], ARGV[2], -n)
-redis.call('HINCRBY', KEYS[1], 'given', -n)
-local record = cjson.decode(ARGV[4])
-record.n = n
-redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(record))
-if ARGV[5] ~= '' then redis.call('SADD', KEYS[3], ARGV[5]) end
-return n
-"""
-
-# KEYS: destination stock, destination inbox   ARGV: move id, field, n, now, keep_s
-_IN = """
-if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[5]))
-redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[3])
-redis.call('HINCRBY', KEYS[1], 'given', ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
-return 1
-"""
 
 
 def new_move_id() -> str:
@@ -82,15 +45,14 @@ class Shares:
     def __init__(self, redis: aioredis.Redis, catalog: Catalog) -> None:
         self._redis: Any = redis  # redis-py types its async answers loosely
         self._catalog = catalog
-        self._ensure = redis.register_script(_ENSURE)
-        self._out = redis.register_script(_OUT)
-        self._in = redis.register_script(_IN)
+        self._scripts = Scripts(redis)
+        self._out = self._scripts.get("commerce/share_out")  # step 1 of a move
 
     async def ensure(self, room: str, product: Product) -> None:
         """The room's share of `product` exists (empty until units are pulled)."""
         tracked = "1" if product.stock is not None else "0"
         args: list[Any] = [product.id, product.price, product.currency, tracked]
-        await self._ensure(keys=[keys.share(room, product.id)], args=args)
+        await self._scripts.run("commerce/share_ensure", [keys.share(room, product.id)], args)
 
     async def refill(self, room: str, product_id: str, qty: int, now: float) -> bool:
         """Make the share able to hold `qty` more units if the pool allows;
@@ -154,14 +116,14 @@ class Shares:
         outbox = source[1]
         await self._redis.sadd(keys.SHOP_MOVES, outbox)
         args = [mid, record["field"], want, json.dumps(record), room]
-        n = int(await self._out(keys=source, args=args))
+        n = int(await self._scripts.run("commerce/share_out", source, args))
         if n > 0:
             await self._deliver(outbox, mid, {**record, "n": n}, now)
         return n
 
     async def _deliver(self, outbox: str, mid: str, record: dict[str, Any], now: float) -> None:
         args = [mid, record["field"], record["n"], repr(now), INBOX_KEEP_S]
-        await self._in(keys=[record["to"], record["inbox"]], args=args)
+        await self._scripts.run("commerce/share_in", [record["to"], record["inbox"]], args)
         await self._redis.hdel(outbox, mid)
 
     async def resume(self, now: float) -> int:

@@ -1,18 +1,18 @@
 """The shop assembled: one object holding the catalog, drops, slots, carts,
 orders, checkout, settlement, webhooks and reconciler over one Redis client
 and one Stripe gateway. `server/` builds it once per app and closes the
-gateway at cleanup. Must not import aiohttp, socketio or stripe.
+gateway at cleanup. Its settings are commerce.config.ShopConfig. Must not
+import aiohttp, socketio or stripe.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from commerce.carts import Carts
 from commerce.catalog import Catalog
 from commerce.checkout import Checkout
+from commerce.config import ShopConfig
 from commerce.drop_store import DropStore
 from commerce.order_store import OrderStore
 from commerce.reconciler import Reconciler
@@ -21,15 +21,6 @@ from commerce.shares import Shares
 from commerce.slots import Slots
 from commerce.stripe_gateway import StripeGateway
 from commerce.webhooks import Webhooks
-
-
-@dataclass(frozen=True, slots=True)
-class ShopConfig:
-    cart_ttl_s: float = 600
-    checkout_hold_s: float = 900
-    reconcile_after_s: float = 180
-    decline_hold_s: float = 120
-    max_attempts: int = 3
 
 
 class Shop:

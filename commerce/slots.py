@@ -16,32 +16,18 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from commerce import keys, lua
+from commerce import keys
 from commerce.catalog import Catalog, Product
+from commerce.events import SLOT_UPDATED
 from commerce.shares import Shares
 from kernel import validate
 from kernel.errors import NotFound
 from kernel.events import Event, to_room
+from kernel.lua import Scripts
 
 logger = logging.getLogger(__name__)
 
 MAX_SLOT = 12
-
-# KEYS: slots, log, head   ARGV: slot, value ('' to unpin), now
-_SET = lua.script("""
-local had = redis.call('HEXISTS', KEYS[1], ARGV[1])
-if ARGV[2] == '' then
-  if had == 0 then return 0 end
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  log_append(KEYS[2], KEYS[3], 'slot.unpinned', cjson.encode({slot = tonumber(ARGV[1])}), ARGV[3])
-else
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  local v = cjson.decode(ARGV[2])
-  v.slot = tonumber(ARGV[1])
-  log_append(KEYS[2], KEYS[3], 'slot.pinned', cjson.encode(v), ARGV[3])
-end
-return 1
-""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +55,7 @@ class Slots:
         self._redis: Any = redis  # redis-py types its async answers loosely
         self._catalog = catalog
         self._shares = Shares(redis, catalog)
-        self._set = redis.register_script(_SET)
+        self._scripts = Scripts(redis)
 
     def _keys(self, room: str) -> list[str]:
         return [keys.slots(room), keys.log(room), keys.log_head(room)]
@@ -80,19 +66,21 @@ class Slots:
         product, _ = await self._catalog.get(product_id)
         await self._shares.ensure(room, product)
         value = json.dumps({"product_id": product.id, "note": note})
-        await self._set(keys=self._keys(room), args=[slot, value, repr(now)])
+        await self._scripts.run("commerce/slot_set", self._keys(room), [slot, value, repr(now)])
         logger.info("room %s: slot %s shows %s", room, slot, product.id)
         pinned = Slot(slot, product, note, await self._remaining(room, product))
-        return pinned, [to_room(room, "slot:updated", {"slot": pinned.as_dict()})]
+        return pinned, [to_room(room, SLOT_UPDATED, {"slot": pinned.as_dict()})]
 
     async def unpin(self, room: str, slot: int, now: float) -> list[Event]:
         raw = await self._redis.hget(keys.slots(room), slot)
-        if not await self._set(keys=self._keys(room), args=[slot, "", repr(now)]):
+        if not await self._scripts.run(
+            "commerce/slot_set", self._keys(room), [slot, "", repr(now)]
+        ):
             raise NotFound(f"slot {slot} is empty")
         logger.info("room %s: slot %s emptied", room, slot)
         if raw is not None:
             await self.give_back_unshown(room, {json.loads(raw)["product_id"]}, now)
-        return [to_room(room, "slot:updated", {"slot": Slot(slot, None, "", None).as_dict()})]
+        return [to_room(room, SLOT_UPDATED, {"slot": Slot(slot, None, "", None).as_dict()})]
 
     async def give_back_unshown(self, room: str, product_ids: set[str], now: float) -> None:
         """Units of products no slot of the room shows go back to their pools."""
@@ -120,7 +108,7 @@ class Slots:
         moved); the units of those no slot shows go back to their pools."""
         await self.give_back_unshown(room, product_ids, now)
         return [
-            to_room(room, "slot:updated", {"slot": s.as_dict()})
+            to_room(room, SLOT_UPDATED, {"slot": s.as_dict()})
             for s in await self.in_room(room)
             if s.product is not None and s.product.id in product_ids
         ]

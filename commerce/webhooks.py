@@ -46,7 +46,7 @@ class Webhooks:
     async def handle(self, payload: bytes, signature: str, now: float) -> list[Event]:
         """Act on one signed event. `Invalid` (400) for a bad signature or a
         malformed event of a type we handle: nothing changes."""
-        event = self._gateway.parse_event(payload, signature)
+        event = self._gateway.parse_event(payload, signature, now)
         handler = self._table.get(event.type)
         if handler is None:
             return []

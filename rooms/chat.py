@@ -8,6 +8,7 @@ import secrets
 from kernel.errors import Invalid
 from kernel.events import Event, to_room
 from rooms import keys
+from rooms.events import CHAT_MESSAGE, REACTION
 from rooms.model import ChatMessage
 from rooms.store import RoomStore, dumps
 
@@ -22,11 +23,11 @@ async def send(
 ) -> tuple[ChatMessage, list[Event]]:
     message = ChatMessage(secrets.token_hex(6), text, author, name, role, now)
     await store.run(
-        "CHAT",
+        "rooms/chat",
         [keys.chat(room), keys.log(room), keys.log_head(room)],
         [dumps(message.to_wire()), now, KEEP],
     )
-    return message, [to_room(room, "chat:message", {"message": message.to_wire()})]
+    return message, [to_room(room, CHAT_MESSAGE, {"message": message.to_wire()})]
 
 
 async def recent(store: RoomStore, room: str, limit: int = SNAPSHOT_MESSAGES) -> list[dict]:
@@ -39,4 +40,4 @@ def reaction(room: str, emoji: object, identity: str, name: str, now: float) -> 
     if not isinstance(emoji, str) or emoji not in REACTIONS:
         raise Invalid(f"emoji must be one of {' '.join(sorted(REACTIONS))}")
     payload = {"emoji": emoji, "identity": identity, "name": name, "ts": now}
-    return to_room(room, "reaction", payload)
+    return to_room(room, REACTION, payload)

@@ -11,6 +11,7 @@ from kernel import validate as v
 from kernel.errors import Invalid, NotFound
 from kernel.events import Event, to_room
 from rooms import keys
+from rooms.events import ROOM_UPDATED
 from rooms.model import ALL_MODULES, Module, Room
 from rooms.store import RoomStore, dumps
 
@@ -35,7 +36,7 @@ def parse_new_room(p: Mapping[str, Any]) -> tuple[str, str, tuple[Module, ...], 
 async def create(store: RoomStore, p: Mapping[str, Any], now: float) -> Room:
     room_id, title, modules, guests = parse_new_room(p)
     await store.run(
-        "ROOM_CREATE",
+        "rooms/room_create",
         [keys.room(room_id), keys.log(room_id), keys.log_head(room_id)],
         [room_id, title, dumps([str(m) for m in modules]), int(guests), 0, now],
     )
@@ -62,7 +63,7 @@ async def update(
 ) -> tuple[Room, list[Event]]:
     changes = parse_changes(p)
     await store.run(
-        "ROOM_UPDATE",
+        "rooms/room_update",
         [keys.room(room_id), keys.log(room_id), keys.log_head(room_id)],
         [dumps(changes), now, by],
     )
@@ -71,7 +72,7 @@ async def update(
         raise NotFound("no such room")
     if room.live:  # the live-grace sweep looks here (rooms/live.py)
         await store.redis.sadd(keys.LIVE_INDEX, room_id)
-    return room, [to_room(room_id, "room:updated", {"room": room.to_wire()})]
+    return room, [to_room(room_id, ROOM_UPDATED, {"room": room.to_wire()})]
 
 
 async def list_rooms(store: RoomStore, limit: int = 200) -> list[Room]:

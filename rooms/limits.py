@@ -27,13 +27,27 @@ LIMITS: dict[str, Limit] = {
 }
 
 
+# Guest tokens handed out per remote address (POST /api/v1/rooms/{room}/guest).
+GUEST_TOKENS = Limit(10, 60.0)
+
+
+async def _allowed(store: RoomStore, key: str, limit: Limit) -> bool:
+    """Count one in `key`'s window: the INCR and the window's expiry are one
+    script on one key (a counter never outlives its window)."""
+    window_ms = int(limit.window_s * 1000)
+    return bool(await store.run("rooms/rate", [key], [limit.count, window_ms]))
+
+
 async def check(store: RoomStore, room: str, action: str, identity: str) -> None:
     """Count one `action`; `RateLimited` once the window's budget is spent."""
     limit = LIMITS[action]
-    allowed = await store.run(
-        "RATE", [keys.rate(room, action, identity)], [limit.count, int(limit.window_s * 1000)]
-    )
-    if not allowed:
+    if not await _allowed(store, keys.rate(room, action, identity), limit):
         raise RateLimited(
             f"too many {action} actions: at most {limit.count} per {limit.window_s:g} s"
         )
+
+
+async def check_guest(store: RoomStore, address: str) -> None:
+    """Count one guest token for `address`; `RateLimited` beyond GUEST_TOKENS."""
+    if not await _allowed(store, keys.guest_rate(address), GUEST_TOKENS):
+        raise RateLimited("too many guest tokens from this address; try again in a minute")

@@ -11,15 +11,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from kernel import validate as v
-from kernel.errors import Conflict, Invalid, NotFound
+from kernel.errors import Invalid, NotFound
 from kernel.events import Event, to_room
 from rooms import keys
+from rooms.events import POLL_UPDATED
 from rooms.model import Poll
 from rooms.store import RoomStore, dumps
 
 MIN_OPTIONS, MAX_OPTIONS = 2, 10
 MAX_DURATION_S = 24 * 3600
 MAX_OPEN_POLLS = 20
+OPEN_POLLS_SCAN = 100  # the cap counts the open polls among the room's last this many
 SNAPSHOT_POLLS = 20
 
 
@@ -61,13 +63,12 @@ async def recent(store: RoomStore, room: str, limit: int = SNAPSHOT_POLLS) -> li
 async def create(
     store: RoomStore, room: str, draft: PollDraft, now: float
 ) -> tuple[Poll, list[Event]]:
-    open_polls = [p for p in await recent(store, room, 100) if p.state(now) == "open"]
-    if len(open_polls) >= MAX_OPEN_POLLS:
-        raise Conflict(f"at most {MAX_OPEN_POLLS} polls may be open at once")
+    """A new open poll; `Conflict` when MAX_OPEN_POLLS of the room's last
+    OPEN_POLLS_SCAN polls are open (checked inside the creating script)."""
     poll_id = secrets.token_hex(6)
     closes_at = now + draft.duration_s if draft.duration_s else None
     await store.run(
-        "POLL_CREATE",
+        "rooms/poll_create",
         [keys.poll(room, poll_id), keys.polls(room), keys.log(room), keys.log_head(room)],
         [
             poll_id,
@@ -76,6 +77,9 @@ async def create(
             len(draft.options),
             "" if closes_at is None else repr(closes_at),
             now,
+            MAX_OPEN_POLLS,
+            OPEN_POLLS_SCAN,
+            keys.poll(room, ""),
         ],
     )
     if closes_at is not None:
@@ -83,7 +87,7 @@ async def create(
     poll = Poll(
         poll_id, draft.question, draft.options, (0,) * len(draft.options), False, closes_at, now
     )
-    return poll, [to_room(room, "poll:updated", {"poll": poll.to_wire(now)})]
+    return poll, [to_room(room, POLL_UPDATED, {"poll": poll.to_wire(now)})]
 
 
 async def vote(
@@ -91,7 +95,7 @@ async def vote(
 ) -> tuple[Poll, bool]:
     """Record the vote; True when the tallies changed (the caller coalesces)."""
     changed = await store.run(
-        "POLL_VOTE",
+        "rooms/poll_vote",
         [
             keys.poll(room, poll_id),
             keys.poll_votes(room, poll_id),
@@ -107,7 +111,7 @@ async def close(
     store: RoomStore, room: str, poll_id: str, now: float, by: str
 ) -> tuple[Poll, list[Event]]:
     closed = await store.run(
-        "POLL_CLOSE",
+        "rooms/poll_close",
         [keys.poll(room, poll_id), keys.log(room), keys.log_head(room)],
         [poll_id, now, by],
     )
@@ -115,7 +119,7 @@ async def close(
     poll = await get(store, room, poll_id)
     if not closed:
         return poll, []
-    return poll, [to_room(room, "poll:updated", {"poll": poll.to_wire(now)})]
+    return poll, [to_room(room, POLL_UPDATED, {"poll": poll.to_wire(now)})]
 
 
 async def close_due(store: RoomStore, now: float) -> list[Event]:

@@ -1,19 +1,26 @@
-"""Presence: who is here, counts per role, join and leave.
+"""Presence: who is here, counts per role, join and leave, and the nodes'
+heartbeat and sweep.
 
 A connection is a field `<node>|<sid>` of the room's sessions hash, so a node
-that dies can have its connections swept by the others. Must not import any
-framework.
+that dies can have its connections swept by the others: every node marks
+itself alive (`heartbeat`) and closes the connections of nodes whose mark is
+gone (`sweep`). `server/` only schedules them and announces the departures.
+Must not import any framework.
 """
 
 from dataclasses import dataclass
 
 from rooms import keys
+from rooms.lifecycle import list_rooms
 from rooms.model import Participant
 from rooms.store import RoomStore
 
 # The snapshot lists every notable participant (staff, stage, raised hands)
 # and this many listeners; `counts` always has the totals.
 LISTENERS_IN_SNAPSHOT = 100
+# A node's mark of life lasts this long; it renews it more often than that.
+NODE_TTL_S = 15
+SWEEP_ROOMS = 10_000  # the sweep looks at this many rooms
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +60,7 @@ async def join(
     token_exp: float,
 ) -> Arrival:
     raw, joined, staged = await store.run(
-        "JOIN",
+        "rooms/join",
         [
             keys.room(room),
             keys.people(room),
@@ -71,7 +78,7 @@ async def join(
 
 async def leave(store: RoomStore, room: str, field: str, identity: str, now: float) -> Departure:
     raw, left, change = await store.run(
-        "LEAVE",
+        "rooms/leave",
         [
             keys.people(room),
             keys.notable(room),
@@ -115,3 +122,34 @@ async def sweep_dead_nodes(
         for field, identity in fields.items()
         if field.split("|", 1)[0] not in live_nodes
     ]
+
+
+async def heartbeat(store: RoomStore, node: str, now: float) -> None:
+    """`node` is alive for NODE_TTL_S more seconds."""
+    await store.redis.set(keys.node(node), repr(now), ex=NODE_TTL_S)
+    await store.redis.sadd(keys.NODES, node)
+
+
+async def node_gone(store: RoomStore, node: str) -> None:
+    """`node` stops cleanly: its mark goes (a sweep then closes its connections)."""
+    await store.redis.delete(keys.node(node))
+
+
+async def sweep(
+    store: RoomStore, now: float, exclude: str | None = None
+) -> list[tuple[str, Departure]]:
+    """Close the connections of every node that stopped heartbeating (and of
+    `exclude`, a node closing down), then forget those nodes. Returns each
+    closed connection's (room id, departure)."""
+    nodes = await store.redis.smembers(keys.NODES)
+    live = {n for n in nodes if await store.redis.exists(keys.node(n))}
+    live.discard(exclude or "")
+    closed = [
+        (room.id, gone)
+        for room in await list_rooms(store, limit=SWEEP_ROOMS)
+        for gone in await sweep_dead_nodes(store, room.id, live, now)
+    ]
+    dead = nodes - live
+    if dead:
+        await store.redis.srem(keys.NODES, *dead)
+    return closed

@@ -8,6 +8,7 @@ import secrets
 from kernel.errors import NotFound
 from kernel.events import Event, to_room
 from rooms import keys
+from rooms.events import QUESTION_UPDATED
 from rooms.model import Question
 from rooms.store import RoomStore
 
@@ -24,7 +25,7 @@ async def get(store: RoomStore, room: str, question_id: str) -> Question:
 
 
 def _updated(room: str, question: Question) -> list[Event]:
-    return [to_room(room, "question:updated", {"question": question.to_wire()})]
+    return [to_room(room, QUESTION_UPDATED, {"question": question.to_wire()})]
 
 
 async def ask(
@@ -32,7 +33,7 @@ async def ask(
 ) -> tuple[Question, list[Event]]:
     question_id = secrets.token_hex(6)
     await store.run(
-        "QA_ASK",
+        "rooms/qa_ask",
         [
             keys.questions(room),
             keys.question(room, question_id),
@@ -49,7 +50,7 @@ async def upvote(
     store: RoomStore, room: str, question_id: str, identity: str, now: float
 ) -> tuple[Question, list[Event]]:
     await store.run(
-        "QA_UPVOTE",
+        "rooms/qa_upvote",
         [
             keys.questions(room),
             keys.question(room, question_id),
@@ -67,7 +68,7 @@ async def answer(
     store: RoomStore, room: str, question_id: str, by: str, now: float
 ) -> tuple[Question, list[Event]]:
     changed = await store.run(
-        "QA_ANSWER",
+        "rooms/qa_answer",
         [keys.question(room, question_id), keys.log(room), keys.log_head(room)],
         [question_id, by, now],
     )

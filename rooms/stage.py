@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from kernel.events import Event, to_room
 from rooms import keys
+from rooms.events import HAND_UPDATED, STAGE_UPDATED
 from rooms.model import Participant
 from rooms.presence import Departure
 from rooms.store import RoomStore
@@ -37,7 +38,7 @@ async def apply(
 ) -> tuple[Participant, list[Event]]:
     """Apply one stage operation; events only when something changed."""
     raw, changed = await store.run(
-        "STAGE",
+        "rooms/stage",
         [
             keys.people(room),
             keys.notable(room),
@@ -56,13 +57,13 @@ async def apply(
 
 
 def hand_updated(room: str, person: Participant) -> Event:
-    return to_room(room, "hand:updated", {"participant": person.to_wire()})
+    return to_room(room, HAND_UPDATED, {"participant": person.to_wire()})
 
 
 async def stage_updated(store: RoomStore, room: str, person: Participant) -> Event:
     stage = await on_stage(store, room)
     payload = {"participant": person.to_wire(), "stage": [p.to_wire() for p in stage]}
-    return to_room(room, "stage:updated", payload)
+    return to_room(room, STAGE_UPDATED, payload)
 
 
 async def departure_events(store: RoomStore, room: str, gone: Departure) -> list[Event]:

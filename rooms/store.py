@@ -1,8 +1,9 @@
 """The room store: runs the room's Lua scripts and reads room state.
 
 It owns the Redis connection the room domain uses (text responses) and the
-registered scripts. Concept modules (`polls`, `qa`, `stage`...) build keys
-and call `run`. Must not import any framework.
+registry of its scripts (`rooms/lua/*.lua`, through `kernel.lua.Scripts`).
+Concept modules (`polls`, `qa`, `stage`...) build keys and call `run`.
+Must not import any framework.
 """
 
 import json
@@ -10,64 +11,23 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
-from redis.exceptions import ResponseError
 
-from kernel.errors import DomainError, Invalid, from_code
 from kernel.eventlog import Entry
-from rooms import keys, scripts
+from kernel.lua import Scripts
+from rooms import keys
 from rooms.model import Participant, Room
-
-_SCRIPTS = {
-    name: getattr(scripts, name)
-    for name in (
-        "JOIN",
-        "LEAVE",
-        "STAGE",
-        "POLL_CREATE",
-        "POLL_VOTE",
-        "POLL_CLOSE",
-        "QA_ASK",
-        "QA_UPVOTE",
-        "QA_ANSWER",
-        "CHAT",
-        "ROOM_CREATE",
-        "ROOM_UPDATE",
-        "RATE",
-    )
-}
-
-
-def as_domain_error(exc: ResponseError) -> DomainError | None:
-    """A script's `DR <code> <message>` refusal as our error, else None."""
-    text = str(exc)
-    if not text.startswith("DR "):
-        return None
-    _, code, message = [*text.split(" ", 2), "", ""][:3]
-    return from_code(code, message)
 
 
 class RoomStore:
     def __init__(self, redis: aioredis.Redis) -> None:
         # Text responses (decode_responses=True); redis-py's types cannot say so.
         self.redis: Any = redis
-        self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(src) for name, src in _SCRIPTS.items()
-        }
+        self.scripts = Scripts(redis)
 
     async def run(self, script: str, keys_: Sequence[str], args: Sequence[Any]) -> Any:
-        """Run one script; its refusal becomes the matching DomainError."""
-        try:
-            return await self._scripts[script](keys=list(keys_), args=list(args))
-        except UnicodeEncodeError:
-            # A lone surrogate ("\ud800") decodes from JSON but is not UTF-8:
-            # refused before anything reaches Redis.
-            raise Invalid("text must be valid Unicode (no lone surrogates)") from None
-        except ResponseError as exc:
-            error = as_domain_error(exc)
-            if error is None:
-                raise
-            raise error from None
+        """Run script `script` ("rooms/<name>", rooms/lua/<name>.lua); its
+        refusal becomes the matching DomainError."""
+        return await self.scripts.run(script, keys_, args)
 
     async def get_room(self, room_id: str) -> Room | None:
         h = await self.redis.hgetall(keys.room(room_id))

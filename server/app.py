@@ -65,10 +65,12 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         else EmbeddedRedis(settings.data_dir, restart_backoff_s=settings.restart_backoff_s)
     )
     url = settings.redis_url or await embedded.start()  # type: ignore[union-attr]
-    app[REDIS] = redis_client.connect(url, cluster=settings.redis_cluster)
+    app[REDIS] = await redis_client.open_client(url, cluster=settings.redis_cluster)
     # The data is brought to the current key layout before anything uses it.
     await migrations.run(app[REDIS], app[SCHEDULER].clock())
-    rooms_redis = redis_client.connect(url, cluster=settings.redis_cluster, decode_responses=True)
+    rooms_redis = await redis_client.open_client(
+        url, cluster=settings.redis_cluster, decode_responses=True
+    )
     app[ROOMS] = RoomStore(rooms_redis)
     yield
     await app[OUTAGE].aclose()

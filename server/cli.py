@@ -177,7 +177,9 @@ async def _with_redis(settings: Settings, body: Callable[[str], Awaitable[Any]])
 
 async def _verify_log(settings: Settings, room: str) -> Verdict:
     async def body(url: str) -> Verdict:
-        client = redis_client.connect(url, cluster=settings.redis_cluster, decode_responses=True)
+        client = await redis_client.open_client(
+            url, cluster=settings.redis_cluster, decode_responses=True
+        )
         try:
             return verify([e async for e in RoomStore(client).log_entries(room)])
         finally:
@@ -189,7 +191,7 @@ async def _verify_log(settings: Settings, room: str) -> Verdict:
 
 async def _migrate(settings: Settings) -> list[str]:
     async def body(url: str) -> list[str]:
-        client = redis_client.connect(url, cluster=settings.redis_cluster)
+        client = await redis_client.open_client(url, cluster=settings.redis_cluster)
         try:
             applied = await migrations.run(client, system_clock())
             return [f"{a.step.version}: {a.step.name} ({a.count} changed)" for a in applied]

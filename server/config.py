@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from commerce.config import SHOP_DEFAULTS
+
 
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
@@ -70,11 +72,11 @@ class Settings:
     whep_per_process: int = 1000
     media_connect_timeout_s: float = 20.0
     live_grace_s: float = 60.0
-    cart_ttl_s: int = 600
-    checkout_hold_s: int = 900
-    reconcile_after_s: int = 180
-    checkout_decline_hold_s: int = 120
-    checkout_max_attempts: int = 3
+    cart_ttl_s: int = SHOP_DEFAULTS.cart_ttl_s
+    checkout_hold_s: int = SHOP_DEFAULTS.checkout_hold_s
+    reconcile_after_s: int = SHOP_DEFAULTS.reconcile_after_s
+    checkout_decline_hold_s: int = SHOP_DEFAULTS.decline_hold_s
+    checkout_max_attempts: int = SHOP_DEFAULTS.max_attempts
     public_url_override: str | None = None
     restart_backoff_s: float = 1.0
     asset_origins: tuple[str, ...] = ()
@@ -117,11 +119,19 @@ class Settings:
             "whep_per_process": int(_env("DROPROOM_WHEP_PER_PROCESS") or 1000),
             "media_connect_timeout_s": float(_env("DROPROOM_MEDIA_CONNECT_TIMEOUT_S") or 20),
             "live_grace_s": float(_env("DROPROOM_LIVE_GRACE_S") or 60),
-            "cart_ttl_s": int(_env("DROPROOM_CART_TTL_S") or 600),
-            "checkout_hold_s": int(_env("DROPROOM_CHECKOUT_HOLD_S") or 900),
-            "reconcile_after_s": int(_env("DROPROOM_RECONCILE_AFTER_S") or 180),
-            "checkout_decline_hold_s": int(_env("DROPROOM_DECLINE_HOLD_S") or 120),
-            "checkout_max_attempts": int(_env("DROPROOM_CHECKOUT_MAX_ATTEMPTS") or 3),
+            "cart_ttl_s": int(_env("DROPROOM_CART_TTL_S") or SHOP_DEFAULTS.cart_ttl_s),
+            "checkout_hold_s": int(
+                _env("DROPROOM_CHECKOUT_HOLD_S") or SHOP_DEFAULTS.checkout_hold_s
+            ),
+            "reconcile_after_s": int(
+                _env("DROPROOM_RECONCILE_AFTER_S") or SHOP_DEFAULTS.reconcile_after_s
+            ),
+            "checkout_decline_hold_s": int(
+                _env("DROPROOM_DECLINE_HOLD_S") or SHOP_DEFAULTS.decline_hold_s
+            ),
+            "checkout_max_attempts": int(
+                _env("DROPROOM_CHECKOUT_MAX_ATTEMPTS") or SHOP_DEFAULTS.max_attempts
+            ),
             "public_url_override": _env("DROPROOM_PUBLIC_URL"),
             "restart_backoff_s": float(_env("DROPROOM_RESTART_BACKOFF_S") or 1.0),
             "asset_origins": _csv(_env("DROPROOM_ASSET_ORIGINS")),

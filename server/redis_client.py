@@ -41,3 +41,14 @@ def connect(url: str, *, cluster: bool = False, **kwargs: Any) -> aioredis.Redis
         url, max_connections=MAX_CONNECTIONS, timeout=20, socket_connect_timeout=5, **kwargs
     )
     return aioredis.Redis.from_pool(pool)
+
+
+async def open_client(url: str, *, cluster: bool = False, **kwargs: Any) -> aioredis.Redis:
+    """`connect`, then one round trip before the first burst: a cluster client
+    that meets concurrent scripts before it knows its nodes was seen to run
+    some of them twice (a connection shared while it was being set up)."""
+    client = connect(url, cluster=cluster, **kwargs)
+    if cluster:
+        await cast(RedisCluster, client).initialize()
+    await client.ping()
+    return client

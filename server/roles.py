@@ -1,32 +1,14 @@
-"""Roles and the claims a token carries. Ordered: a role may do everything
-the roles below it may do."""
+"""The claims a token carries. `Role` lives in rooms.roles (imported here
+so `from server.roles import Role` keeps working)."""
 
 from dataclasses import dataclass
-from enum import IntEnum
 
 from kernel.errors import Unauthorized
 from rooms.model import Participant
+from rooms.roles import Role
 from rooms.stage import is_revoked
 
-
-class Role(IntEnum):
-    LISTENER = 1
-    SPEAKER = 2
-    MODERATOR = 3
-    HOST = 4
-
-    @classmethod
-    def parse(cls, name: object) -> "Role":
-        if not isinstance(name, str) or name.upper() not in cls.__members__:
-            raise ValueError(f"unknown role {name!r}")
-        return cls[name.upper()]
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    def can(self, least: "Role") -> bool:
-        return self >= least
+__all__ = ["Claims", "Role"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,8 @@ from media.ice import link_header
 from media.session import Kind
 from media.signaling import UnsupportedOffer
 from media.trickle import IceRestart
-from server import event_names as names
+from rooms.events import SPEAKING_UPDATED
+from rooms.roles import can_publish
 from server.appkeys import EMITTER, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
 from server.audio import live
 from server.config import Settings
@@ -109,11 +110,9 @@ async def _may_publish(request: web.Request, claims: Claims) -> bool:
         raise Forbidden("listeners cannot publish")
     person = await request.app[ROOMS].get_participant(claims.room, claims.identity)
     claims.check_not_revoked(person)
-    if claims.role is Role.HOST:
-        return bool(person and person.muted)
-    if person is None or not person.on_stage:
+    if not can_publish(claims.role, person):
         raise Forbidden("only speakers on stage can publish")
-    return person.muted
+    return bool(person and person.muted)
 
 
 def _refusal(status: int, exc: DomainError) -> web.Response:
@@ -281,9 +280,7 @@ def _speaking(levels: dict[str, float]) -> list[dict[str, Any]]:
 
 async def media_ctx(app: web.Application) -> AsyncIterator[None]:
     async def on_levels(room: str, levels: dict[str, float]) -> None:
-        await app[EMITTER].emit(
-            [to_room(room, names.SPEAKING_UPDATED, {"speaking": _speaking(levels)})]
-        )
+        await app[EMITTER].emit([to_room(room, SPEAKING_UPDATED, {"speaking": _speaking(levels)})])
 
     engine = MediaEngine(
         media_config(app[SETTINGS]),

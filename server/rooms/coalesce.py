@@ -9,9 +9,9 @@ from typing import Any
 
 from kernel.events import Event, to_room
 from rooms import polls, presence
+from rooms.events import POLL_UPDATED, PRESENCE_UPDATED
 from rooms.model import Participant
 from rooms.store import RoomStore
-from server import event_names as names
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class TallyBroadcaster:
         for room, poll_id in dirty:
             poll = await polls.get(self.store, room, poll_id)
             payload = {"poll": poll.to_wire(now), "server_time": now}  # clients measure lag
-            events.append(to_room(room, names.POLL_UPDATED, payload))
+            events.append(to_room(room, POLL_UPDATED, payload))
         return events
 
 
@@ -65,5 +65,5 @@ class PresenceBroadcaster:
                 "counts": await presence.counts(self.store, room),
                 "server_time": now,
             }
-            events.append(to_room(room, names.PRESENCE_UPDATED, payload))
+            events.append(to_room(room, PRESENCE_UPDATED, payload))
         return events

@@ -15,10 +15,9 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from kernel.errors import Code, DomainError, Unauthorized
-from rooms import keys, presence, stage
-from rooms.lifecycle import list_rooms
+from rooms import presence, stage
+from rooms.events import ROOM_STATE, SESSION_EXPIRED
 from rooms.model import Participant
-from server import event_names as names
 from server import tokens
 from server.appkeys import EMITTER, ROOMS, SCHEDULER, SETTINGS, SIO, STAGE_LISTENERS
 from server.emitter import identity_channel, room_channel, staff_channel
@@ -35,7 +34,7 @@ NODE_ID: web.AppKey[str] = web.AppKey("node_id", str)
 TALLIES: web.AppKey[TallyBroadcaster] = web.AppKey("tallies", TallyBroadcaster)
 PRESENCE: web.AppKey[PresenceBroadcaster] = web.AppKey("presence", PresenceBroadcaster)
 
-HEARTBEAT_S, NODE_TTL_S, SWEEP_S = 5.0, 15, 15.0
+HEARTBEAT_S, SWEEP_S = 5.0, 15.0  # rooms.presence.NODE_TTL_S: 15
 TALLY_FLUSH_S, PRESENCE_FLUSH_S = 0.25, 0.5
 
 
@@ -130,7 +129,7 @@ class Connections:
     async def _after_connect(self, sid: str, claims: Claims, arrival: presence.Arrival) -> None:
         try:
             state = await snapshot.build(self.app, claims, self.app[SCHEDULER].clock())
-            await self.sio.emit(names.ROOM_STATE, state, to=sid)
+            await self.sio.emit(ROOM_STATE, state, to=sid)
             if arrival.staged:
                 person = arrival.person
                 await self.app[EMITTER].emit(
@@ -152,7 +151,7 @@ class Connections:
         message = "your access to this room has expired; join again with a new link"
         try:
             await self.sio.emit(
-                names.SESSION_EXPIRED, {"code": "unauthorized", "message": message}, to=sid
+                SESSION_EXPIRED, {"code": "unauthorized", "message": message}, to=sid
             )
             await self.sio.disconnect(sid)
         except Exception:
@@ -195,29 +194,21 @@ async def _announce_left(app: web.Application, room: str, gone: presence.Departu
 
 
 async def heartbeat(app: web.Application, now: float) -> None:
-    redis = app[ROOMS].redis
-    await redis.set(keys.node(app[NODE_ID]), repr(now), ex=NODE_TTL_S)
-    await redis.sadd(keys.NODES, app[NODE_ID])
+    await presence.heartbeat(app[ROOMS], app[NODE_ID], now)
 
 
 async def sweep(app: web.Application, now: float, exclude_self: bool = False) -> None:
-    """Close connections left behind by nodes that stopped heartbeating."""
-    store = app[ROOMS]
-    nodes = await store.redis.smembers(keys.NODES)
-    live = {n for n in nodes if await store.redis.exists(keys.node(n))}
-    if exclude_self:
-        live.discard(app[NODE_ID])
-    for room in await list_rooms(store, limit=10_000):
-        closed = await presence.sweep_dead_nodes(store, room.id, live, now)
-        if closed:
-            logger.info("swept %d connections of dead nodes from room %s", len(closed), room.id)
-        for gone in closed:
-            if gone.left:
-                app[PRESENCE].left(room.id, gone.identity)
-                await _announce_left(app, room.id, gone)
-    dead = nodes - live
-    if dead:
-        await store.redis.srem(keys.NODES, *dead)
+    """Close connections left behind by nodes that stopped heartbeating (the
+    rule is rooms.presence.sweep) and announce who left."""
+    exclude = app[NODE_ID] if exclude_self else None
+    closed = await presence.sweep(app[ROOMS], now, exclude)
+    for room_id in sorted({room_id for room_id, _ in closed}):
+        n = sum(1 for r, _ in closed if r == room_id)
+        logger.info("swept %d connections of dead nodes from room %s", n, room_id)
+    for room_id, gone in closed:
+        if gone.left:
+            app[PRESENCE].left(room_id, gone.identity)
+            await _announce_left(app, room_id, gone)
 
 
 async def presence_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -240,7 +231,7 @@ async def presence_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduler.every(PRESENCE_FLUSH_S, flush_presence)
     yield
     # Leaving cleanly: this node's connections are closed in Redis now.
-    await store.redis.delete(keys.node(app[NODE_ID]))
+    await presence.node_gone(store, app[NODE_ID])
     await sweep(app, app[SCHEDULER].clock(), exclude_self=True)
 
 

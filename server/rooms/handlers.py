@@ -10,9 +10,9 @@ from aiohttp import web
 from kernel import validate as v
 from kernel.events import Event, to_identity
 from rooms import chat, lifecycle, limits, polls, qa, stage
+from rooms.events import TOKEN_UPDATED
 from rooms.model import Module, Participant
 from rooms.stage import StageOp
-from server import event_names as names
 from server import tokens
 from server.appkeys import DISPATCHER, EMITTER, ROOMS, SCHEDULER, SETTINGS
 from server.dispatch import Ctx
@@ -114,7 +114,7 @@ def _speaker_token(ctx: Ctx, person: Participant) -> list[Event]:
         stage_gen=person.stage_gen,
     )
     payload = {"token": token, "role": "speaker", "expires_at": int(ctx.now + ttl_s)}
-    return [to_identity(ctx.room, person.identity, names.TOKEN_UPDATED, payload)]
+    return [to_identity(ctx.room, person.identity, TOKEN_UPDATED, payload)]
 
 
 async def on_hand_raise(ctx: Ctx, p: P) -> dict[str, Any]:

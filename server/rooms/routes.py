@@ -6,9 +6,9 @@ import secrets
 from aiohttp import web
 
 from kernel import validate as v
-from kernel.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from kernel.errors import Forbidden, Invalid, NotFound, Unauthorized
 from kernel.eventlog import verify
-from rooms import keys, lifecycle
+from rooms import lifecycle, limits
 from server import tokens
 from server.appkeys import DISPATCHER, EMITTER, ROOMS, SCHEDULER, SETTINGS
 from server.errors import read_json
@@ -19,7 +19,6 @@ from server.rooms import snapshot
 routes = web.RouteTableDef()
 
 GUEST_TTL_S = 12 * 3600
-GUESTS_PER_MINUTE = 10
 DEFAULT_TTL_S = 12 * 3600
 
 
@@ -111,7 +110,7 @@ async def guest_token(request: web.Request) -> web.Response:
         raise NotFound("no such room")
     if not room.guests:
         raise Forbidden("this room does not allow guests")
-    await _count_guest(request)
+    await limits.check_guest(request.app[ROOMS], request.remote or "unknown")
     identity = "guest-" + secrets.token_hex(5)
     token = tokens.mint(
         request.app[SETTINGS].secret,
@@ -123,16 +122,6 @@ async def guest_token(request: web.Request) -> web.Response:
         now=request.app[SCHEDULER].clock(),
     )
     return web.json_response({"token": token, "identity": identity}, status=201)
-
-
-async def _count_guest(request: web.Request) -> None:
-    redis = request.app[ROOMS].redis
-    key = keys.guest_rate(request.remote or "unknown")
-    count = await redis.incr(key)
-    if count == 1:
-        await redis.expire(key, 60)
-    if count > GUESTS_PER_MINUTE:
-        raise RateLimited("too many guest tokens from this address; try again in a minute")
 
 
 @routes.get("/api/v1/rooms/{room}/log/verify")

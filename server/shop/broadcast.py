@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from commerce import events as names
 from commerce.carts import CartChange
 from commerce.drop_store import drop_event
 from commerce.inventory import Target
 from commerce.shop import Shop
 from kernel.events import Event
-from server import event_names as names
 from server.appkeys import EMITTER
 
 FLUSH_S = 0.25  # stock counts are broadcast at most this often per drop

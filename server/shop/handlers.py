@@ -11,12 +11,12 @@ from typing import Any
 from aiohttp import web
 
 from commerce import checkout, drops, slots
+from commerce import events as names
 from commerce.carts import CartChange, parse_add, parse_line_id
 from commerce.orders import Order
 from kernel import validate
 from kernel.events import Event, to_identity
 from rooms import limits
-from server import event_names as names
 from server.appkeys import DISPATCHER, ROOMS
 from server.dispatch import Ctx
 from server.roles import Role

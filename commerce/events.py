@@ -1,0 +1,12 @@
+"""The names of the events the shop sends (docs/protocol.md describes their
+payloads). Every module of commerce/ and server/ sends and compares these,
+never a literal. Pure: no imports of ours.
+"""
+
+from typing import Final
+
+CART_UPDATED: Final = "cart:updated"  # to the buyer: their cart, and why it changed
+ORDER_UPDATED: Final = "order:updated"  # to the buyer: one of their orders
+ORDER_FEED: Final = "order:feed"  # to the room's staff: a line of the live sales feed
+DROP_UPDATED: Final = "drop:updated"  # to the room: a drop's state and stock
+SLOT_UPDATED: Final = "slot:updated"  # to the room: a buy slot and its stock
