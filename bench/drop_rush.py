@@ -39,8 +39,8 @@ _RESERVE = source("commerce/reserve")
 from server.app import create_app  # noqa: E402
 from server.cli import gc_thresholds  # noqa: E402
 from server.config import Settings  # noqa: E402
+from server.embedded.stripe_embed import free_port  # noqa: E402
 from server.roles import Role  # noqa: E402
-from server.stripe_embed import free_port  # noqa: E402
 from server.tokens import mint  # noqa: E402
 
 ROOM = "rush"
@@ -315,7 +315,7 @@ async def rush(url: str, tmp: Path, buyers: int, stock: int) -> dict[str, Any]:
         from commerce.drops import DropRequest
         from rooms import lifecycle
         from server.appkeys import ROOMS
-        from server.shop import SHOP
+        from server.shop.resources import SHOP
 
         now = time.time()
         await lifecycle.create(app[ROOMS], {"id": ROOM, "title": "Rush"}, now)

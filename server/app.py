@@ -22,17 +22,7 @@ import socketio
 from aiohttp import web
 
 from rooms.store import RoomStore
-from server import (
-    connections,
-    datadir,
-    demo,
-    http_routes,
-    media_routes,
-    migrations,
-    redis_client,
-    room_events,
-    shop,
-)
+from server import audio, health, migrations, redis_client, rooms, shop
 from server import web as web_pages
 from server.appkeys import (
     DISPATCHER,
@@ -47,11 +37,13 @@ from server.appkeys import (
 )
 from server.config import Settings
 from server.dispatch import Dispatcher
+from server.embedded import datadir
+from server.embedded.redis_embed import EmbeddedRedis
 from server.emitter import Emitter
 from server.errors import OUTAGE, error_middleware
 from server.metrics import METRICS, Metrics, count_requests
 from server.outage import StoreOutage
-from server.redis_embed import EmbeddedRedis
+from server.rooms.demo import SEEDERS
 from server.scheduler import Scheduler
 from server.sio_transport import OpenSockets, use_plain_websockets
 
@@ -154,13 +146,12 @@ def create_app(settings: Settings) -> web.Application:
     app[SCHEDULER] = Scheduler(outage=app[OUTAGE])
     app[SNAPSHOT_PARTS] = []
     app[STAGE_LISTENERS] = []
-    app[demo.SEEDERS] = []
+    app[SEEDERS] = []
     app.cleanup_ctx.append(redis_ctx)
-    connections.setup(app)
-    room_events.setup(app)
-    http_routes.setup(app)
-    # Feature modules: each adds its routes, handlers and resources.
-    media_routes.setup(app)
+    health.setup(app)
+    # Feature packages: each adds its routes, handlers, jobs and resources.
+    rooms.setup(app)
+    audio.setup(app)
     web_pages.setup(app)
     shop.setup(app)
     app.cleanup_ctx.append(scheduler_ctx)

@@ -17,12 +17,16 @@ from aiohttp import web
 
 from kernel.eventlog import Verdict, verify
 from rooms.store import RoomStore
-from server import datadir, demo, media_routes, migrations, redis_client, tokens
+from server import migrations, redis_client, tokens
 from server.app import DRAIN_S, close_connections, create_app
-from server.appkeys import SETTINGS
+from server.appkeys import SCHEDULER, SETTINGS
+from server.audio import routes as audio_routes
 from server.config import Settings
-from server.redis_embed import EmbeddedRedis
+from server.embedded import datadir
+from server.embedded.redis_embed import EmbeddedRedis
 from server.roles import Role
+from server.rooms import demo
+from server.scheduler import system_clock
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +86,7 @@ def _hand_out_links(app: web.Application) -> None:
 
 
 async def _seed_demo(app: web.Application) -> None:
-    created = await demo.seed_room(app, time.time())
+    created = await demo.seed_room(app, app[SCHEDULER].clock())
     for seeder in app[demo.SEEDERS]:
         await seeder(app, created)
 
@@ -145,7 +149,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         role=Role.parse(args.role),
         name=args.name or args.identity,
         ttl_s=args.ttl,
-        now=time.time(),
+        now=system_clock(),
     )
     sys.stdout.write(token + "\n")
     return 0
@@ -189,7 +193,7 @@ async def _migrate(settings: Settings) -> list[str]:
     async def body(url: str) -> list[str]:
         client = await redis_client.open_client(url, cluster=settings.redis_cluster)
         try:
-            applied = await migrations.run(client, time.time())
+            applied = await migrations.run(client, system_clock())
             return [f"{a.step.version}: {a.step.name} ({a.count} changed)" for a in applied]
         finally:
             await client.aclose()
@@ -268,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         return cmd_migrate(args)
     if args.command == "cert":
-        return media_routes.cert_command(args.out)
+        return audio_routes.cert_command(args.out)
     return cmd_log_verify(args)
 
 

@@ -27,7 +27,7 @@ from kernel.errors import (
 from kernel.events import Event
 from kernel.validate import as_payload
 from rooms.model import Room
-from server.appkeys import EMITTER, ROOMS
+from server.appkeys import EMITTER, ROOMS, SCHEDULER
 from server.errors import OUTAGE, STORE_DOWN_MESSAGE, nack
 from server.metrics import METRICS
 from server.outage import STORE_DOWN
@@ -124,14 +124,15 @@ class Dispatcher:
         claims: Claims | None = session.get("claims")
         if claims is None:
             raise Unauthorized("not connected to a room")
-        if claims.exp < time.time():
+        now = self.app[SCHEDULER].clock()
+        if claims.exp < now:
             raise Unauthorized("the token has expired; reconnect with a new one")
         if not claims.role.can(route.role):
             raise Forbidden(f"{route.event} needs the {route.role.label} role or above")
         body = as_payload(payload)
         if route.module is not None:
             await self._require_module(claims.room, route.module)
-        return await route.handler(Ctx(self.app, sid, claims, time.time()), body)
+        return await route.handler(Ctx(self.app, sid, claims, now), body)
 
     def forget_room(self, room_id: str) -> None:
         """Its settings changed: read them again next time."""

@@ -18,13 +18,20 @@ from server.outage import STORE_DOWN, StoreOutage
 logger = logging.getLogger(__name__)
 
 Job = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
 STOP_GRACE_S = 5.0
 
 
+def system_clock() -> float:
+    """Seconds since the epoch: the only read of the wall clock in `server/`.
+    The app reads it through `app[SCHEDULER].clock()` (so tests can replace
+    it); commands that run without an app (`droproom token`, `migrate`) call
+    it directly."""
+    return time.time()
+
+
 class Scheduler:
-    def __init__(
-        self, clock: Callable[[], float] = time.time, outage: StoreOutage | None = None
-    ) -> None:
+    def __init__(self, clock: Clock = system_clock, outage: StoreOutage | None = None) -> None:
         self.clock = clock
         self.outage = outage
         self._jobs: list[tuple[float, Job]] = []

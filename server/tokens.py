@@ -5,8 +5,6 @@ speaker token minted by `stage:invite` `sg`, the invitee's stage generation
 (removal from the stage revokes it: rooms.stage.is_revoked).
 """
 
-import time
-
 import jwt
 
 from kernel.errors import Unauthorized
@@ -77,7 +75,3 @@ def _stage_gen(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise Unauthorized("the token is not valid")
     return value
-
-
-def remaining_ttl(claims: Claims) -> float:
-    return max(0.0, claims.exp - time.time())

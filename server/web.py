@@ -18,7 +18,7 @@ from aiohttp import web
 
 from server import csp
 from server.appkeys import SETTINGS
-from server.shop import SHOP, stripe_js_url
+from server.shop.resources import SHOP, stripe_js_url
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from media.certificate import write_p256_pair
-from server.media_routes import MEDIA
+from server.audio.routes import MEDIA
 from tests.harness import Harness
 from tests.media_helpers import AudioListener, band_energy, wait_connected
 from tests.test_media_http import Signal

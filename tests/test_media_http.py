@@ -12,7 +12,7 @@ import pytest
 
 from media.config import IceServer
 from server.appkeys import SETTINGS
-from server.media_routes import MEDIA
+from server.audio.routes import MEDIA
 from tests.harness import Harness
 from tests.media_helpers import AudioListener, TonePublisher, band_energy, wait_connected
 

@@ -18,8 +18,8 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from media.ice import pre_gather, rtc_configuration
+from server.audio.routes import MEDIA
 from server.config import Settings
-from server.media_routes import MEDIA
 from tests.harness import Harness
 from tests.harness import test_settings as make_settings
 from tests.media_helpers import (

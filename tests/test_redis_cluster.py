@@ -15,8 +15,8 @@ import redis.asyncio as aioredis
 from commerce import keys
 from kernel import schema
 from server import migrations
-from server.redis_embed import EmbeddedRedis
-from server.shop import SHOP
+from server.embedded.redis_embed import EmbeddedRedis
+from server.shop.resources import SHOP
 from tests.harness import redis_client, start_server, stop_server
 from tests.harness import test_settings as make_settings
 from tests.redis_cluster import RedisClusterNodes

@@ -16,7 +16,7 @@ import socketio
 from rooms import keys, presence
 from server.appkeys import ROOMS, SCHEDULER, STAGE_LISTENERS
 from server.config import Settings
-from server.connections import NODE_ID, sweep
+from server.rooms.connections import NODE_ID, sweep
 from tests.harness import SECRET, Client, Harness, connect, free_port, start_server, stop_server
 
 

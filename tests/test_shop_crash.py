@@ -21,8 +21,8 @@ import aiohttp
 import pytest
 
 from server import tokens
+from server.embedded.stripe_embed import EmbeddedKeys, EmbeddedStripe
 from server.roles import Role
-from server.stripe_embed import EmbeddedKeys, EmbeddedStripe
 from tests.harness import ADMIN_KEY, SECRET, Client, connect, free_port
 
 ROOM = "crash"

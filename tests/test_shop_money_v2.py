@@ -22,7 +22,7 @@ from commerce import keys
 from commerce.payment import MARK_ORDER, MARK_ROOM
 from server.appkeys import EMITTER
 from server.config import Settings
-from server.shop import SHOP
+from server.shop.resources import SHOP
 from tests.harness import Client, Harness
 from tests.harness import test_settings as make_settings
 from tests.test_shop_purchase import ROOM, _card, _drop, _embed, _post_webhook, _setup, _signed

@@ -16,8 +16,8 @@ import stripe
 
 from server.appkeys import EMITTER
 from server.config import Settings
-from server.shop import SHOP, STRIPE_EMBED
-from server.stripe_embed import EmbeddedStripe
+from server.embedded.stripe_embed import EmbeddedStripe
+from server.shop.resources import SHOP, STRIPE_EMBED
 from tests.harness import Client, Harness, free_port
 from tests.harness import test_settings as make_settings
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from server.shop import SHOP
+from server.shop.resources import SHOP
 from tests.harness import Client, Harness, connect
 
 ROOM = "rush"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from server.supervise import Supervisor
+from server.embedded.supervise import Supervisor
 
 
 async def test_a_child_that_keeps_dying_is_restarted_with_growing_waits(
@@ -27,7 +27,7 @@ async def test_a_child_that_keeps_dying_is_restarted_with_growing_waits(
 
     await spawn()
     supervisor = Supervisor("flaky", wait_exit, spawn, backoff_s=0.05)
-    caplog.set_level(logging.WARNING, "server.supervise")
+    caplog.set_level(logging.WARNING, "server.embedded.supervise")
     supervisor.start()
     async with asyncio.timeout(30):
         while supervisor.restarts < 4:

@@ -23,8 +23,8 @@ from commerce import keys
 from commerce import migrations as commerce_migrations
 from kernel import schema
 from server import migrations
-from server.redis_embed import EmbeddedRedis
-from server.shop import SHOP, STRIPE_EMBED
+from server.embedded.redis_embed import EmbeddedRedis
+from server.shop.resources import SHOP, STRIPE_EMBED
 from tests.harness import Harness, start_server, stop_server
 from tests.harness import test_settings as make_settings
 

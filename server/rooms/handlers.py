@@ -15,9 +15,9 @@ from rooms.model import Module, Participant
 from rooms.stage import StageOp
 from server import tokens
 from server.appkeys import DISPATCHER, EMITTER, ROOMS, SCHEDULER, SETTINGS
-from server.connections import TALLIES, tell_stage_listeners
 from server.dispatch import Ctx
 from server.roles import Role
+from server.rooms.connections import TALLIES, tell_stage_listeners
 
 P = Mapping[str, Any]
 

@@ -7,7 +7,6 @@ connections if it dies.
 import asyncio
 import logging
 import secrets
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,14 +18,15 @@ from kernel.errors import Code, DomainError, Unauthorized
 from rooms import presence, stage
 from rooms.events import ROOM_STATE, SESSION_EXPIRED
 from rooms.model import Participant
-from server import snapshot, tokens
+from server import tokens
 from server.appkeys import EMITTER, ROOMS, SCHEDULER, SETTINGS, SIO, STAGE_LISTENERS
-from server.coalesce import PresenceBroadcaster, TallyBroadcaster
 from server.emitter import identity_channel, room_channel, staff_channel
 from server.errors import OUTAGE, STORE_DOWN_MESSAGE
 from server.metrics import METRICS
 from server.outage import STORE_DOWN
 from server.roles import Claims, Role
+from server.rooms import snapshot
+from server.rooms.coalesce import PresenceBroadcaster, TallyBroadcaster
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class Connections:
                 claims.identity,
                 claims.name,
                 claims.role.label,
-                time.time(),
+                app[SCHEDULER].clock(),
                 token_exp=claims.exp,
             )
         except DomainError as exc:
@@ -128,7 +128,7 @@ class Connections:
 
     async def _after_connect(self, sid: str, claims: Claims, arrival: presence.Arrival) -> None:
         try:
-            state = await snapshot.build(self.app, claims, time.time())
+            state = await snapshot.build(self.app, claims, self.app[SCHEDULER].clock())
             await self.sio.emit(ROOM_STATE, state, to=sid)
             if arrival.staged:
                 person = arrival.person
@@ -142,7 +142,7 @@ class Connections:
     def _expire_at(self, sid: str, claims: Claims) -> None:
         """One timer per connection (a heap entry of the loop: cheap at
         thousands) ends it when its token expires."""
-        delay = max(0.0, claims.exp - time.time())
+        delay = max(0.0, claims.exp - self.app[SCHEDULER].clock())
         loop = asyncio.get_running_loop()
         self._expiry[sid] = loop.call_later(delay, lambda: self._spawn(self._expire(sid)))
 
@@ -169,7 +169,7 @@ class Connections:
         field = presence.session_field(self.app[NODE_ID], sid)
         try:
             gone = await presence.leave(
-                self.app[ROOMS], claims.room, field, claims.identity, time.time()
+                self.app[ROOMS], claims.room, field, claims.identity, self.app[SCHEDULER].clock()
             )
         except STORE_DOWN as exc:  # the node sweep closes it later
             self.app[OUTAGE].report(exc, "Socket.IO disconnect")
@@ -215,8 +215,8 @@ async def presence_ctx(app: web.Application) -> AsyncIterator[None]:
     store = app[ROOMS]
     app[TALLIES] = TallyBroadcaster(store)
     app[PRESENCE] = PresenceBroadcaster(store)
-    await heartbeat(app, time.time())
-    await sweep(app, time.time())
+    await heartbeat(app, app[SCHEDULER].clock())
+    await sweep(app, app[SCHEDULER].clock())
 
     async def flush_tallies(now: float) -> None:
         await app[EMITTER].emit(await app[TALLIES].flush(now))
@@ -232,7 +232,7 @@ async def presence_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     # Leaving cleanly: this node's connections are closed in Redis now.
     await presence.node_gone(store, app[NODE_ID])
-    await sweep(app, time.time(), exclude_self=True)
+    await sweep(app, app[SCHEDULER].clock(), exclude_self=True)
 
 
 def setup(app: web.Application) -> None:

@@ -2,7 +2,7 @@
 
 Owns the child process (start on a free 127.0.0.1 port, wait until it
 answers, register our webhook endpoint with it, stop it) and the child's
-launcher (`python -m server.stripe_embed --port P --store FILE`), which keeps
+launcher (`python -m server.embedded.stripe_embed --port P --store FILE`), which keeps
 localstripe's pickle store in our data directory instead of /tmp and exits by
 itself when its parent goes away. The child is supervised: if it dies, it
 is started again on the same port (with backoff) and our webhook endpoint is
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import aiohttp
 
-from server.supervise import Supervisor
+from server.embedded.supervise import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +69,8 @@ def webhook_secret(data_dir: Path) -> str:
 
 
 def _child_env() -> dict[str, str]:
-    # The child runs `-m server.stripe_embed`: make our package root importable.
-    root = str(Path(__file__).resolve().parent.parent)
+    # The child runs `-m server.embedded.stripe_embed`: make our package root importable.
+    root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     return env
@@ -126,7 +126,7 @@ class EmbeddedStripe:
             self._proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "server.stripe_embed",
+                "server.embedded.stripe_embed",
                 "--port",
                 str(self._port),
                 "--store",

@@ -2,7 +2,6 @@
 own seeding) products and a drop; and the links to enter it."""
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -11,7 +10,7 @@ from aiohttp import web
 from kernel.errors import Conflict
 from rooms import lifecycle, polls
 from server import tokens
-from server.appkeys import ROOMS, SETTINGS
+from server.appkeys import ROOMS, SCHEDULER, SETTINGS
 from server.roles import Role
 
 logger = logging.getLogger(__name__)
@@ -49,7 +48,7 @@ async def seed_room(app: web.Application, now: float) -> bool:
 
 def links(app: web.Application, room: str = DEMO_ROOM) -> DemoLinks:
     settings = app[SETTINGS]
-    now = time.time()
+    now = app[SCHEDULER].clock()
 
     def link(page: str, identity: str, name: str, role: Role) -> str:
         token = tokens.mint(

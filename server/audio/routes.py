@@ -28,8 +28,8 @@ from media.signaling import UnsupportedOffer
 from media.trickle import IceRestart
 from rooms.events import SPEAKING_UPDATED
 from rooms.roles import can_publish
-from server import media_live
 from server.appkeys import EMITTER, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
+from server.audio import live
 from server.config import Settings
 from server.errors import error_body
 from server.http_auth import require_token
@@ -285,12 +285,12 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
     engine = MediaEngine(
         media_config(app[SETTINGS]),
         on_levels=on_levels,
-        on_publishing=media_live.on_publishing(app),
+        on_publishing=live.on_publishing(app),
     )
     app[MEDIA] = engine
     _hooks(app, engine)
-    media_live.schedule_sweep(app, engine)
-    collector = media_live.SessionCollector(engine)
+    live.schedule_sweep(app, engine)
+    collector = live.SessionCollector(engine)
     app[METRICS].registry.register(collector)
     yield
     app[METRICS].registry.unregister(collector)

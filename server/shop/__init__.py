@@ -1,0 +1,20 @@
+"""The shop at the edge, by concern: `resources` (the Shop and its Stripe
+client), `handlers` (Socket.IO), `routes` (products, Stripe webhook), `jobs`
+(scheduler), `broadcast` (coalesced stock), `snapshot` (its `room:state`
+parts), `demo` (demo products and drop). `setup` wires them into the app.
+"""
+
+from aiohttp import web
+
+from server.appkeys import SNAPSHOT_PARTS
+from server.rooms.demo import SEEDERS
+from server.shop import demo, handlers, jobs, resources, routes, snapshot
+
+
+def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(resources.shop_ctx)
+    app.router.add_routes(routes.routes)
+    handlers.setup(app)
+    app[SNAPSHOT_PARTS].append(snapshot.part(app))
+    app[SEEDERS].append(demo.seed_demo)
+    jobs.setup(app)

@@ -1,0 +1,116 @@
+"""The shop's Socket.IO handlers (`slot:*`, `drop:*`, `cart:*`,
+`checkout:start`, `order:cancel`). Thin: validate, call one commerce
+function, emit its events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from commerce import checkout, drops, slots
+from commerce import events as names
+from commerce.carts import CartChange, parse_add, parse_line_id
+from commerce.orders import Order
+from kernel import validate
+from kernel.events import Event, to_identity
+from rooms import limits
+from server.appkeys import DISPATCHER, ROOMS
+from server.dispatch import Ctx
+from server.roles import Role
+from server.shop.broadcast import BROADCAST, emit_coalesced
+from server.shop.resources import SHOP
+
+
+async def on_slot_pin(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
+    slot_no = slots.parse_slot(p)
+    product_id = validate.ident(p, "product_id")
+    note = validate.opt_text(p, "note", max_len=200)
+    pinned, events = await ctx.app[SHOP].slots.pin(ctx.room, slot_no, product_id, note, ctx.now)
+    await ctx.emit(events)
+    return {"slot": pinned.as_dict()}
+
+
+async def on_slot_unpin(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
+    await ctx.emit(await ctx.app[SHOP].slots.unpin(ctx.room, slots.parse_slot(p), ctx.now))
+    return {}
+
+
+async def on_drop_schedule(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
+    req = drops.parse_schedule(p, ctx.now)
+    drop, events = await ctx.app[SHOP].drops.schedule(ctx.room, req, ctx.now)
+    await ctx.emit(events)
+    return {"drop": drop.as_dict(ctx.now)}
+
+
+async def on_drop_restock(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
+    drop_id = validate.ident(p, "drop_id")
+    add = validate.integer(p, "add", lo=1, hi=1_000_000)
+    drop, events = await ctx.app[SHOP].drops.restock(ctx.room, drop_id, add, ctx.now)
+    await ctx.emit(events)
+    return {"drop": drop.as_dict(ctx.now)}
+
+
+async def _cart_answer(ctx: Ctx, change: CartChange) -> dict[str, Any]:
+    ctx.app[BROADCAST].touch(ctx.room, [change])
+    cart = change.cart.as_dict()
+    # The buyer's other tabs and devices follow the cart too.
+    mine = to_identity(ctx.room, ctx.identity, names.CART_UPDATED, {"cart": cart})
+    await ctx.emit([*change.events, mine])
+    return {"cart": cart}
+
+
+async def on_cart_add(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
+    req = parse_add(p)
+    change = await ctx.app[SHOP].carts.add(ctx.room, ctx.identity, req, ctx.now)
+    return await _cart_answer(ctx, change)
+
+
+async def on_cart_remove(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
+    line_id = parse_line_id(p)
+    change = await ctx.app[SHOP].carts.remove(ctx.room, ctx.identity, line_id, ctx.now)
+    return await _cart_answer(ctx, change)
+
+
+async def on_cart_get(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
+    return {"cart": (await ctx.app[SHOP].carts.get(ctx.room, ctx.identity)).as_dict()}
+
+
+async def on_checkout_start(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
+    method = checkout.parse_payment_method(p)
+    await limits.check(ctx.app[ROOMS], ctx.room, "checkout", ctx.identity)
+    shop = ctx.app[SHOP]
+    order, frozen = await shop.checkout.freeze(ctx.room, ctx.identity, ctx.now)
+    await ctx.emit(frozen)  # the cart became an order, whatever happens next
+    result = await shop.checkout.pay(order, method, ctx.now)
+    told = any(e.name == names.ORDER_UPDATED for e in result.events)
+    mine = [] if told else [_order_event(ctx, result.order)]
+    await emit_coalesced(ctx.app, [*result.events, *mine])
+    return result.answer(shop.gateway.publishable_key)
+
+
+async def on_order_cancel(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
+    order_id = validate.ident(p, "order_id")
+    await limits.check(ctx.app[ROOMS], ctx.room, "checkout", ctx.identity)
+    order, events = await ctx.app[SHOP].checkout.cancel(ctx.room, ctx.identity, order_id, ctx.now)
+    await emit_coalesced(ctx.app, events)
+    return {"order": order.as_dict()}
+
+
+def _order_event(ctx: Ctx, order: Order) -> Event:
+    return to_identity(ctx.room, ctx.identity, names.ORDER_UPDATED, {"order": order.as_dict()})
+
+
+def setup(app: web.Application) -> None:
+    dispatcher = app[DISPATCHER]
+    dispatcher.add("slot:pin", on_slot_pin, role=Role.MODERATOR, module="shop")
+    dispatcher.add("slot:unpin", on_slot_unpin, role=Role.MODERATOR, module="shop")
+    dispatcher.add("drop:schedule", on_drop_schedule, role=Role.MODERATOR, module="shop")
+    dispatcher.add("drop:restock", on_drop_restock, role=Role.HOST, module="shop")
+    dispatcher.add("cart:add", on_cart_add, role=Role.LISTENER, module="shop")
+    dispatcher.add("cart:remove", on_cart_remove, role=Role.LISTENER, module="shop")
+    dispatcher.add("cart:get", on_cart_get, role=Role.LISTENER, module="shop")
+    dispatcher.add("checkout:start", on_checkout_start, role=Role.LISTENER, module="shop")
+    dispatcher.add("order:cancel", on_order_cancel, role=Role.LISTENER, module="shop")

@@ -1,0 +1,52 @@
+"""The shop's HTTP routes: products (admin create, public read) and the
+Stripe webhook (raw body, signature checked by commerce, dispatched by type,
+idempotent)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from commerce import catalog
+from kernel import validate
+from kernel.errors import Invalid
+from server.appkeys import SCHEDULER
+from server.errors import read_json
+from server.http_auth import require_admin
+from server.shop.broadcast import emit_coalesced
+from server.shop.resources import SHOP, WEBHOOK_PATH
+
+logger = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/v1/products")
+async def create_product(request: web.Request) -> web.Response:
+    await require_admin(request)
+    body = await read_json(request)
+    product = await request.app[SHOP].catalog.create(catalog.parse_product(body))
+    logger.info("product %s created", product.id)
+    return web.json_response(product.as_dict(product.stock), status=201)
+
+
+@routes.get("/api/v1/products/{id}")
+async def get_product(request: web.Request) -> web.Response:
+    product_id = validate.ident(request.match_info, "id")
+    product, inv = await request.app[SHOP].catalog.get(product_id)
+    return web.json_response(product.as_dict(inv.left if inv else None))
+
+
+@routes.post(WEBHOOK_PATH)
+async def stripe_webhook(request: web.Request) -> web.Response:
+    payload = await request.read()
+    signature = request.headers.get("Stripe-Signature", "")
+    now = request.app[SCHEDULER].clock()
+    try:
+        events = await request.app[SHOP].webhooks.handle(payload, signature, now)
+    except Invalid as exc:  # 400, never a traceback; a malformed event is logged once
+        logger.info("stripe webhook refused (%d bytes): %s", len(payload), exc.message)
+        raise
+    await emit_coalesced(request.app, events)
+    return web.json_response({"received": True})
