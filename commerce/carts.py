@@ -168,10 +168,16 @@ class Carts:
         return await self._change(room, target, res, now)
 
     async def _remember(self, room: str) -> None:
-        # The sweeper walks {shop}:rooms; add each room once per process.
-        if room not in self._known_rooms:
+        # The sweeper walks {shop}:rooms; add each room once per process. The
+        # room is marked first, so a rush's concurrent first calls send one SADD.
+        if room in self._known_rooms:
+            return
+        self._known_rooms.add(room)
+        try:
             await self._redis.sadd(keys.SHOP_ROOMS, room)
-            self._known_rooms.add(room)
+        except BaseException:
+            self._known_rooms.discard(room)  # the next call tries again
+            raise
 
     async def remove(self, room: str, identity: str, line_id: str, now: float) -> CartChange:
         target = Target.from_line_id(room, line_id)
