@@ -7,8 +7,8 @@ One script per change, in commerce/lua/: reserve (cart:add), release_line
 (cart:remove), expire_cart (the sweeper); the unit moves are the prelude
 commerce/lua/stock.lua. Every script touches only keys of the
 room's hash tag (one Cluster slot): a drop's stock, or the room's share of a
-plain product (commerce.shares fills it from the product's pool). Must not
-import aiohttp, socketio or stripe.
+plain product (commerce.shares fills it from the product's pool). Frameworks
+(aiohttp, socketio) and the stripe SDK stay out of it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The shop assembled: one object holding the catalog, drops, slots, carts,
 orders, checkout, settlement, webhooks and reconciler over one Redis client
 and one Stripe gateway. `server/` builds it once per app and closes the
-gateway at cleanup. Its settings are commerce.config.ShopConfig. Must not
-import aiohttp, socketio or stripe.
+gateway at cleanup. Its settings are commerce.config.ShopConfig. Frameworks
+(aiohttp, socketio) and the stripe SDK stay out of it.
 """
 
 from __future__ import annotations
