@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from commerce.buyers import BuyerIndex
 from commerce.carts import EMPTY, Cart, Carts
 from commerce.catalog import MAX_PRICE, Catalog
 from commerce.events import CART_UPDATED, ORDER_UPDATED
@@ -89,6 +90,7 @@ class Checkout:
         self._carts = carts
         self._catalog = catalog
         self._orders = orders
+        self._buyers = BuyerIndex(orders._redis)
         self._gateway = gateway
         self._settlement = settlement
         self._hold_s = hold_s
@@ -117,6 +119,7 @@ class Checkout:
                     return found, events
                 return await self._just_paid(room, identity, now), events
             order = await self._order_for(room, identity, cart, now)
+            await self._buyers.note(identity, room)
             if await self._orders.freeze(order, cart.version, lines_json(order.lines)) == "ok":
                 logger.info("room %s: order %s of %s created", room, order.id, identity)
                 events.append(to_identity(room, identity, CART_UPDATED, {"cart": EMPTY.as_dict()}))

@@ -170,3 +170,10 @@ def webhook_seen(event_id: str) -> str:
 
 def webhook_bad(event_id: str) -> str:
     return f"{{shop}}:webhook:bad:{event_id}"
+
+
+# {buyer:<identity>}:rooms        SET   rooms where the buyer has placed an order (written
+#                                        before the order exists, so a paid order is never
+#                                        missing from it): /me/orders and /me/library walk it
+def buyer_rooms(identity: str) -> str:
+    return f"{{buyer:{identity}}}:rooms"

@@ -5,6 +5,8 @@ speaker token minted by `stage:invite` `sg`, the invitee's stage generation
 (removal from the stage revokes it: rooms.stage.is_revoked).
 """
 
+from dataclasses import dataclass
+
 import jwt
 
 from kernel.errors import Unauthorized
@@ -75,3 +77,53 @@ def _stage_gen(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise Unauthorized("the token is not valid")
     return value
+
+
+# Account tokens (`kind: "account"`): who a signed-in person is, across rooms.
+# They carry no room and no role, so `verify` (room tokens) refuses them, and
+# `verify_account` refuses room tokens. `gen` is the account's token
+# generation: signing out bumps it and every older token stops working
+# (checked by server.buyers against the store).
+KIND_ACCOUNT = "account"
+ACCOUNT_TTL_S = 30 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class AccountClaims:
+    account_id: str
+    name: str
+    gen: int
+    exp: float
+
+
+def mint_account(
+    secret: str, *, account_id: str, name: str, gen: int, now: float, ttl_s: float = ACCOUNT_TTL_S
+) -> str:
+    claims: dict[str, object] = {
+        "sub": account_id,
+        "name": name,
+        "kind": KIND_ACCOUNT,
+        "gen": gen,
+        "iat": int(now),
+        "exp": int(now + ttl_s),
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_account(secret: str, token: object) -> AccountClaims:
+    """The claims of a valid account token, or `Unauthorized` saying why not."""
+    if not isinstance(token, str) or not token or not token.isascii():
+        raise Unauthorized("an account token is required")
+    try:
+        raw = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "kind"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("the token has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("the token is not valid") from exc
+    gen = raw.get("gen", 0)
+    if raw.get("kind") != KIND_ACCOUNT or isinstance(gen, bool) or not isinstance(gen, int):
+        raise Unauthorized("this is not an account token")
+    sub = str(raw["sub"])
+    return AccountClaims(sub, str(raw.get("name") or "")[:80], gen, float(raw["exp"]))
