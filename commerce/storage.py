@@ -23,6 +23,27 @@ from typing import Protocol
 
 from kernel.errors import Invalid
 
+# format -> (file extension, content type, devices it is for). `bundle` is the zip.
+FORMATS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "m4r": ("m4r", "audio/mp4", ("iphone",)),
+    "m4a": ("m4a", "audio/mp4", ("iphone", "android", "other")),
+    "mp3": ("mp3", "audio/mpeg", ("android", "other")),
+    "opus": ("opus", "audio/ogg", ("android",)),
+    "3gp": ("3gp", "audio/3gpp", ("feature",)),
+    "bundle": ("zip", "application/zip", ("iphone", "android", "other", "feature")),
+}
+PREVIEW_EXT, PREVIEW_TYPE = "mp3", "audio/mpeg"
+
+
+def tone_key(sha256: str, fmt: str) -> str:
+    """Where a bought file lives (private: only signed links reach it)."""
+    return f"tones/{sha256}.{FORMATS[fmt][0]}"
+
+
+def preview_key(sha256: str) -> str:
+    """Where a preview lives (public, cacheable forever: the name is its hash)."""
+    return f"previews/{sha256}.{PREVIEW_EXT}"
+
 
 class Storage(Protocol):
     async def put_file(self, src: Path, key: str, content_type: str) -> None: ...
