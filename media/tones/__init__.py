@@ -18,6 +18,7 @@ from media.tones.model import (
     Window,
 )
 from media.tones.pipeline import process
+from media.tones.pool import TonePool
 from media.tones.source import check_window, probe
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "ToneFailed",
     "ToneFile",
     "ToneMeta",
+    "TonePool",
     "ToneResult",
     "Window",
     "check_window",
