@@ -65,19 +65,21 @@ def process(
     report(0.25)
     out_dir.mkdir(parents=True, exist_ok=True)
     made: dict[str, ToneFile] = {}
+    notes: list[str] = []
     for i, spec in enumerate((OPUS, M4R, MP3, AMR)):
-        made[spec.format] = encode_corrected(master, spec, out_dir, meta)
+        made[spec.format] = encode_corrected(master, spec, out_dir, meta, notes)
         report(0.25 + 0.15 * (i + 1))
     made["m4a"] = _remuxed(made["m4r"], M4A, out_dir, meta)
     variants = tuple(made[f] for f in ("opus", "m4r", "m4a", "mp3", "3gp"))
-    preview = encode_corrected(preview_of(master), PREVIEW, out_dir, meta)
+    preview = encode_corrected(preview_of(master), PREVIEW, out_dir, meta, notes)
     report(0.9)
     loudness = round(float(np.mean([f.loudness_lufs or 0.0 for f in variants])), 2)
     peak = round(max(f.true_peak_dbtp or 0.0 for f in variants), 2)
     duration = round(kept.length_s, 3)
     bundle = _bundle(out_dir, meta, variants, manifest(meta, duration, loudness, peak, variants))
     report(1.0)
-    return ToneResult(duration, loudness, peak, variants, bundle, preview)
+    logger.info("tone made from %s: %s", src.name, "; ".join(notes))
+    return ToneResult(duration, loudness, peak, variants, bundle, preview, tuple(notes))
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
@@ -107,7 +109,9 @@ def _corrected(gain: float, ceiling: float, got: Loudness, peak_max: float) -> t
     return gain + TARGET_LUFS - got.level, ceiling - max(0.0, over) - (0.1 if over > 0 else 0.0)
 
 
-def encode_corrected(master: np.ndarray, spec: Spec, out_dir: Path, meta: ToneMeta) -> ToneFile:
+def encode_corrected(
+    master: np.ndarray, spec: Spec, out_dir: Path, meta: ToneMeta, notes: list[str] | None = None
+) -> ToneFile:
     """Encode, decode back, measure; re-encode with a corrected gain and a
     lower limiter ceiling until loudness and true peak are where they belong."""
     path = out_dir / f".work-{spec.format}.{spec.ext}"
@@ -132,6 +136,8 @@ def encode_corrected(master: np.ndarray, spec: Spec, out_dir: Path, meta: ToneMe
             f"the {spec.format} file could not be brought to -16 LUFS without distortion"
         )
     path.unlink(missing_ok=True)
+    if notes is not None:
+        notes.append(f"{spec.format}: {attempt + 1} encode(s), {best[1].level:.2f} LUFS")
     return _kept(path.with_suffix(".best"), spec, best[1], best[2], out_dir)
 
 
