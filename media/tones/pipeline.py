@@ -44,7 +44,7 @@ from media.tones.source import WORK_RATE, check_window, decode_window, probe
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[float], None]
-AIM_LU = 0.4  # how close each file is brought to the target before it is kept
+AIM_LU = 0.5  # how close each file is brought to the target before it is kept
 CONTRACT_LU = {"3gp": 2.0}  # what the product promises; 1 LU for the others
 PEAK_MARGIN_DB = 0.3  # true peak kept this far under the ceiling
 ATTEMPTS = 5
@@ -119,8 +119,11 @@ def encode_corrected(
     gain, ceiling = 0.0, CEILING_DBTP - PEAK_MARGIN_DB
     best: tuple[float, Loudness, float] | None = None
     base = codec_input(master, spec)
+    if base is not master:  # a mono mix or the low band alone is quieter: start from its level
+        gain = TARGET_LUFS - measure(base).level
+    gain += spec.loss_db
     for attempt in range(ATTEMPTS):
-        y = base if attempt == 0 else gain_and_limit(base, gain, ceiling)
+        y = base if attempt == 0 and gain == 0.0 else gain_and_limit(base, gain, ceiling)
         encode(y, spec, path, meta)
         decoded = decode_file(path)
         got = measure(decoded.samples)
