@@ -422,6 +422,22 @@ async def test_cancelling_a_job_stops_its_worker(sources: Path, tmp_path: Path) 
         os.kill(pid, 0)  # killed and reaped
 
 
+async def test_closing_the_pool_fails_the_running_and_queued_jobs_at_once(
+    sources: Path, tmp_path: Path
+) -> None:
+    pool = TonePool(job_timeout_s=3600, job=misbehaving_job)
+    src, window = sources / "short.wav", Window(0.0, 30.0)
+    hung = asyncio.create_task(pool.run(src, tmp_path, window, ToneMeta("hang", "x")))
+    queued = asyncio.create_task(pool.run(src, tmp_path, window, META))
+    while pool.worker_pid is None:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    await pool.aclose()
+    for task in (hung, queued):
+        with pytest.raises(ToneFailed, match="shut down before this sound was processed"):
+            await task
+
+
 async def test_a_bad_source_fails_in_the_pool_with_the_probe_message(tmp_path: Path) -> None:
     pool = TonePool(job_timeout_s=60)
     try:

@@ -38,6 +38,7 @@ OnProgress = Callable[[float], None]
 JobFn = Callable[[Path, Path, Window, ToneMeta, OnProgress | None], ToneResult]
 START_TIMEOUT_S = 60.0  # a worker imports numpy and av before it is ready
 STOP_WAIT_S = 5.0
+SHUT_DOWN = "the audio processor shut down before this sound was processed; upload it again"
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ class TonePool:
         time, or its worker dies. Cancelling the call stops the job."""
         async with self._turn:
             if self._closed:
-                raise ToneFailed("the audio processor is shutting down")
+                raise ToneFailed(SHUT_DOWN)
             job = _Job(src, out_dir, window, meta)
             try:
                 return await self._run(job, on_progress)
@@ -203,14 +204,18 @@ class TonePool:
                 raise
 
     async def aclose(self) -> None:
-        """Stop the worker (a job still running fails) and reap it."""
+        """Stop the worker and reap it. A job still running fails at once, and
+        so do the jobs queued behind it."""
         self._closed = True
         worker, self._worker = self._worker, None
         if worker is not None:
-            try:
-                worker.conn.send(None)
-            except OSError:
-                pass
+            if self._turn.locked():
+                worker.proc.kill()  # busy: it would not read the stop
+            else:
+                try:
+                    worker.conn.send(None)
+                except OSError:
+                    pass
             await asyncio.to_thread(worker.proc.join, STOP_WAIT_S)
             worker.kill()
             await asyncio.to_thread(worker.proc.join, STOP_WAIT_S)
@@ -244,6 +249,8 @@ class TonePool:
             raise ToneFailed(f"processing took longer than {secs} and was stopped") from None
         except _Died:
             reason = await self._buried(worker)
+            if self._closed:
+                raise ToneFailed(SHUT_DOWN) from None
             logger.warning("tone worker died: %s (%s)", reason, job.src)
             raise ToneFailed(reason) from None
         if kind == "done" and isinstance(value, ToneResult):
