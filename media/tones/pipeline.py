@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import av
 import numpy as np
 
 from kernel.errors import Invalid
@@ -54,12 +55,24 @@ QUIETEST_LUFS = SILENCE_LUFS + 5  # quieter than this, the window is silence
 def process(
     src: Path, out_dir: Path, window: Window, meta: ToneMeta, progress: Progress | None = None
 ) -> ToneResult:
-    """Every product file of a source sound, in `out_dir` as `<sha256>.<ext>`."""
-    report = progress or (lambda _p: None)
+    """Every product file of a source sound, in `out_dir` as `<sha256>.<ext>`;
+    ToneFailed with a reason a person understands when it cannot be done."""
     try:
-        kept = check_window(probe(src), window)
+        return _process(src, out_dir, window, meta, progress or (lambda _p: None))
     except Invalid as exc:
         raise ToneFailed(exc.message) from exc
+    except av.FFmpegError as exc:
+        logger.warning("tone from %s failed in FFmpeg: %s", src.name, exc)
+        raise ToneFailed("the sound could not be decoded or encoded (it may be damaged)") from exc
+    finally:
+        for leftover in out_dir.glob(".work-*"):
+            leftover.unlink(missing_ok=True)
+
+
+def _process(
+    src: Path, out_dir: Path, window: Window, meta: ToneMeta, report: Progress
+) -> ToneResult:
+    kept = check_window(probe(src), window)
     report(0.05)
     master = normalize(fade(decode_window(src, kept)))
     report(0.25)
