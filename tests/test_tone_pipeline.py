@@ -192,6 +192,13 @@ def test_a_short_sound_is_normalized_by_its_loudest_400_ms(sources: Path, tmp_pa
     assert_loudness_and_peak(result, short=True)
 
 
+def test_a_blip_shorter_than_400_ms_is_normalized_over_one_block(tmp_path: Path) -> None:
+    src = write(tmp_path / "blip.wav", sine(0.3, 1000, 0.5), "pcm_s16le")
+    result = process(src, tmp_path / "out", Window(0.0, 30.0), META)
+    assert result.duration_s == 0.3
+    assert_loudness_and_peak(result, short=True)
+
+
 def test_a_loud_clipped_source_comes_down_under_the_ceiling(sources: Path, tmp_path: Path) -> None:
     assert hear(sources / "clipped.wav").integrated > -8.0
     assert_loudness_and_peak(process(sources / "clipped.wav", tmp_path, WINDOW, META))
@@ -288,10 +295,13 @@ def test_check_window_clamps_to_30_s_and_to_the_end_of_the_sound() -> None:
     "window",
     [
         Window(100.0, 5.0),
+        Window(99.95, 5.0),
         Window(250.0, 5.0),
         Window(-1.0, 5.0),
         Window(5.0, 0.0),
+        Window(5.0, 0.05),
         Window(5.0, -3.0),
+        Window(float("nan"), 5.0),
     ],
 )
 def test_check_window_refuses_a_window_outside_the_sound(window: Window) -> None:

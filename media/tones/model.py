@@ -13,6 +13,7 @@ from pathlib import Path
 MAX_SOURCE_BYTES = 50 * 1024 * 1024  # the upload size limit
 MAX_SOURCE_S = 20 * 60  # the longest source accepted
 MAX_KEEP_S = 30.0  # the longest window kept (iPhone ringtones stop at ~30-40 s)
+MIN_KEEP_S = 0.1  # the shortest window kept (a blip of a notification)
 PREVIEW_S = 15.0  # the longest preview
 MIN_RATE, MAX_RATE = 8_000, 384_000  # sample rates outside this are absurd
 MAX_CHANNELS = 8
