@@ -341,8 +341,15 @@ async def test_the_pool_runs_a_job_off_the_loop_and_reports_progress(
         )
         running = False
         await tick_task
+        pid = pool.worker_pid
+        assert pid is not None and pid != os.getpid()
+        nice = os.getpriority(os.PRIO_PROCESS, pid)
+        limits = await asyncio.to_thread(Path(f"/proc/{pid}/limits").read_text)
     finally:
         await pool.aclose()
+    assert nice == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)  # below the server's loop
+    address_space = next(line for line in limits.splitlines() if "address space" in line)
+    assert address_space.split()[3:5] == [str(1024 * 1024 * 1024)] * 2
     assert [f.format for f in result.variants] == ["opus", "m4r", "m4a", "mp3", "3gp"]
     assert all(f.path.is_file() for f in (*result.variants, result.bundle, result.preview))
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 5
