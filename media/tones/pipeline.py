@@ -64,6 +64,9 @@ def process(
     except av.FFmpegError as exc:
         logger.warning("tone from %s failed in FFmpeg: %s", src.name, exc)
         raise ToneFailed("the sound could not be decoded or encoded (it may be damaged)") from exc
+    except OSError as exc:
+        logger.warning("tone from %s failed: %s", src.name, exc)
+        raise ToneFailed("the sound's file could not be read or its files written") from exc
     finally:
         for leftover in out_dir.glob(".work-*"):
             leftover.unlink(missing_ok=True)
