@@ -216,6 +216,11 @@ def test_a_sound_too_sparse_to_reach_the_target_fails_with_a_reason(
         process(sources / "clicks.wav", tmp_path, WINDOW, META)
 
 
+def test_a_source_gone_before_processing_fails_with_a_reason(tmp_path: Path) -> None:
+    with pytest.raises(ToneFailed, match="could not be read"):
+        process(tmp_path / "gone.wav", tmp_path / "out", WINDOW, META)
+
+
 def test_the_preview_is_at_most_15_s_mono_and_light(sources: Path, tmp_path: Path) -> None:
     result = process(sources / "long-mono.wav", tmp_path, Window(0.0, 30.0), META)
     assert result.duration_s == 16.0

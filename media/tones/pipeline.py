@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import resource
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,6 +62,8 @@ def process(
         return _process(src, out_dir, window, meta, progress or (lambda _p: None))
     except Invalid as exc:
         raise ToneFailed(exc.message) from exc
+    except MemoryError as exc:  # PyAV's MemoryError is also an FFmpegError
+        raise ToneFailed(memory_reason()) from exc
     except av.FFmpegError as exc:
         logger.warning("tone from %s failed in FFmpeg: %s", src.name, exc)
         raise ToneFailed("the sound could not be decoded or encoded (it may be damaged)") from exc
@@ -96,6 +99,14 @@ def _process(
     report(1.0)
     logger.info("tone made from %s: %s", src.name, "; ".join(notes))
     return ToneResult(duration, loudness, peak, variants, bundle, preview, tuple(notes))
+
+
+def memory_reason() -> str:
+    """Why a job ran out of memory, naming the cap the pool's worker set."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return "processing this sound needs more memory than the machine has free"
+    return f"processing this sound needs more than the {soft // (1024 * 1024)} MB allowed"
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
