@@ -136,7 +136,7 @@ class _Worker:
                     if kind != "progress":
                         answer.set_result((kind, value))
                     elif on_progress is not None:
-                        on_progress(value)
+                        _report(on_progress, value)
             except (EOFError, OSError) as exc:
                 if not answer.done():
                     answer.set_exception(_Died(str(exc)))
@@ -154,6 +154,14 @@ class _Worker:
         finally:
             loop.remove_reader(fd)
             loop.remove_reader(sentinel)
+
+
+def _report(on_progress: OnProgress, fraction: object) -> None:
+    """A caller's progress handler that raises must not stall the job."""
+    try:
+        on_progress(float(fraction))  # type: ignore[arg-type]
+    except Exception:
+        logger.exception("tone progress handler failed")
 
 
 class TonePool:
