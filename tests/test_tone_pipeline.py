@@ -83,16 +83,29 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module", params=list(SOURCES))
-def made(
-    request: pytest.FixtureRequest, sources: Path, tmp_path_factory: pytest.TempPathFactory
-) -> ToneResult:
-    return process(sources / request.param, tmp_path_factory.mktemp("out"), WINDOW, META)
-
-
 @pytest.fixture(scope="module")
-def made_wav(sources: Path, tmp_path_factory: pytest.TempPathFactory) -> ToneResult:
-    return process(sources / "music.wav", tmp_path_factory.mktemp("out"), WINDOW, META)
+def made_from(
+    sources: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], ToneResult]:
+    """Each source processed once for the whole module."""
+    done: dict[str, ToneResult] = {}
+
+    def get(name: str) -> ToneResult:
+        if name not in done:
+            done[name] = process(sources / name, tmp_path_factory.mktemp("out"), WINDOW, META)
+        return done[name]
+
+    return get
+
+
+@pytest.fixture(params=list(SOURCES))
+def made(request: pytest.FixtureRequest, made_from: Callable[[str], ToneResult]) -> ToneResult:
+    return made_from(request.param)
+
+
+@pytest.fixture
+def made_wav(made_from: Callable[[str], ToneResult]) -> ToneResult:
+    return made_from("music.wav")
 
 
 def sha256(data: bytes) -> str:
