@@ -22,7 +22,19 @@ import numpy as np
 
 from kernel.errors import Invalid
 from media.tones.bundle import manifest, write_bundle
-from media.tones.codecs import AMR, M4A, M4R, MP3, OPUS, PREVIEW, Spec, decode_file, encode, remux
+from media.tones.codecs import (
+    AMR,
+    M4A,
+    M4R,
+    MP3,
+    OPUS,
+    PREVIEW,
+    Decoded,
+    Spec,
+    decode_file,
+    encode,
+    remux,
+)
 from media.tones.loudness import (
     SILENCE_LUFS,
     Loudness,
@@ -144,7 +156,7 @@ def encode_corrected(
     path = out_dir / f".work-{spec.format}.{spec.ext}"
     peak_max = CEILING_DBTP - PEAK_MARGIN_DB / 3
     gain, ceiling = 0.0, CEILING_DBTP - PEAK_MARGIN_DB
-    best: tuple[float, Loudness, float] | None = None
+    best: tuple[float, Loudness, Decoded] | None = None
     base = codec_input(master, spec)
     if base is not master:  # a mono mix or the low band alone is quieter: start from its level
         gain = TARGET_LUFS - measure(base).level
@@ -156,7 +168,7 @@ def encode_corrected(
         got = measure(decoded.samples)
         miss = abs(got.level - TARGET_LUFS)
         if got.true_peak <= CEILING_DBTP and (best is None or miss < best[0]):
-            best = (miss, got, decoded.duration_s)
+            best = (miss, got, decoded)
             os.replace(path, path.with_suffix(".best"))
         if miss <= AIM_LU and got.true_peak <= peak_max:
             break
@@ -183,7 +195,7 @@ def codec_input(master: np.ndarray, spec: Spec) -> np.ndarray:
     return x
 
 
-def _kept(work: Path, spec: Spec, got: Loudness, duration: float, out_dir: Path) -> ToneFile:
+def _kept(work: Path, spec: Spec, got: Loudness, decoded: Decoded, out_dir: Path) -> ToneFile:
     sha = _sha256(work)
     final = out_dir / f"{sha}.{spec.ext}"
     os.replace(work, final)
@@ -195,16 +207,12 @@ def _kept(work: Path, spec: Spec, got: Loudness, duration: float, out_dir: Path)
         bytes=final.stat().st_size,
         sha256=sha,
         sample_rate=spec.rate,
-        channels=spec.channels(1 if spec.mono else 2) if spec.mono else _channels(final),
+        channels=decoded.channels,
         bitrate=spec.bitrate,
-        duration_s=round(duration, 3),
+        duration_s=round(decoded.duration_s, 3),
         loudness_lufs=round(got.level, 2),
         true_peak_dbtp=round(got.true_peak, 2),
     )
-
-
-def _channels(path: Path) -> int:
-    return decode_file(path).channels
 
 
 def _remuxed(m4r: ToneFile, spec: Spec, out_dir: Path, meta: ToneMeta) -> ToneFile:
