@@ -162,6 +162,10 @@ def test_the_wire_shape_of_a_variant(made_wav: ToneResult) -> None:
         "bitrate": m4r.bitrate,
     }
     assert 128_000 <= m4r.bitrate <= 160_000
+    audio = made_wav.wire()
+    assert audio["variants"] == [f.wire() for f in made_wav.variants]
+    assert audio["bundle"] == {"bytes": made_wav.bundle.bytes, "sha256": made_wav.bundle.sha256}
+    assert (audio["duration_s"], audio["loudness_lufs"]) == (5.0, made_wav.loudness_lufs)
     assert made_wav.variants[0].wire()["codec"] == "opus"
     assert made_wav.variants[4].wire()["bitrate"] == 12_200
 

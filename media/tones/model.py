@@ -101,3 +101,14 @@ class ToneResult:
     bundle: ToneFile
     preview: ToneFile
     notes: tuple[str, ...] = field(default=())  # what the correction loop did, for logs
+
+    def wire(self) -> dict[str, object]:
+        """The measured part of the protocol's product `audio` (the caller adds
+        `state`, `progress` and `preview_url`)."""
+        return {
+            "duration_s": self.duration_s,
+            "loudness_lufs": self.loudness_lufs,
+            "true_peak_dbtp": self.true_peak_dbtp,
+            "variants": [f.wire() for f in self.variants],
+            "bundle": {"bytes": self.bundle.bytes, "sha256": self.bundle.sha256},
+        }
