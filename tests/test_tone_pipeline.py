@@ -41,6 +41,7 @@ from tests.tone_helpers import (
     hear,
     misbehaving_job,
     music,
+    silent_film,
     sine,
     wav_header,
     write,
@@ -286,8 +287,9 @@ def test_probe_describes_each_accepted_format(sources: Path) -> None:
             "21 min",
         ),
         (lambda d: flac_claiming(d / "bomb.flac", 384_000, 600.0), "too much audio"),
+        (lambda d: silent_film(d / "film.mp4"), "no audio in it"),
     ],
-    ids=["random-bytes", "playlist", "1-MHz-wav", "21-minutes", "flac-bomb"],
+    ids=["random-bytes", "playlist", "1-MHz-wav", "21-minutes", "flac-bomb", "video-only"],
 )
 def test_probe_refuses_with_a_clear_message(
     make: Callable[[Path], Path], message: str, tmp_path: Path
