@@ -227,3 +227,23 @@ async def test_previews_are_public_and_immutable(server: Harness, tmp_path: Path
     assert headers["Content-Type"] == "audio/mpeg" and headers["ETag"] == f'"{digest}"'
     for bad in ("0" * 64 + ".mp3", "../../secret", digest + ".wav"):
         assert (await fetch(f"{server.url}/files/previews/{bad}"))[0] == 404
+
+
+def test_storage_urls_name_a_directory_or_a_bucket(tmp_path: Path) -> None:
+    import pytest
+
+    from commerce.storage import LocalStorage, S3Storage, open_storage
+    from kernel.errors import Invalid
+
+    default = open_storage(None, tmp_path)
+    assert isinstance(default, LocalStorage) and default.root == tmp_path / "files"
+    local = open_storage(f"file://{tmp_path}/elsewhere", tmp_path)
+    assert isinstance(local, LocalStorage) and local.root == tmp_path / "elsewhere"
+    s3 = open_storage("s3://bucket/some/prefix/", tmp_path)
+    assert isinstance(s3, S3Storage) and (s3.bucket, s3.prefix) == ("bucket", "some/prefix")
+    assert s3.object_key("tones/x.m4r") == "some/prefix/tones/x.m4r"
+    for bad in ("ftp://x/y", "s3:///prefix", "file://"):
+        with pytest.raises(Invalid):
+            open_storage(bad, tmp_path)
+    with pytest.raises(Invalid):
+        default.local_path("../secret")
