@@ -191,6 +191,20 @@ async def start_nginx(tmp: Path, root: Path) -> Server | None:
     return proc, port
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process, its threads and its live
+    children (nginx's worker): on a shared machine, the server's own cost
+    per download, which other load does not inflate the way it does latency."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else ():
+        total += cpu_seconds(int(child))
+    return total
+
+
 async def stop(proc: asyncio.subprocess.Process) -> None:
     proc.terminate()  # by its own pid
     async with asyncio.timeout(10):
@@ -304,9 +318,9 @@ async def bench(args: argparse.Namespace, tmp: Path) -> None:
         files_root = app[STORAGE].local_path("tones/x").parent.parent  # type: ignore[union-attr]
         bare = await start_bare(files_root / "tones")
         nginx = await start_nginx(tmp, files_root)
-        servers = {"bare aiohttp": f"http://127.0.0.1:{bare[1]}/f/"}
+        servers = {"bare aiohttp": (f"http://127.0.0.1:{bare[1]}/f/", bare[0].pid)}
         if nginx is not None:
-            servers["nginx (1 worker)"] = f"http://127.0.0.1:{nginx[1]}/tones/"
+            servers["nginx (1 worker)"] = (f"http://127.0.0.1:{nginx[1]}/tones/", nginx[0].pid)
         rows: list[Row] = []
         for _ in range(args.rounds):
             for fmt in ("m4r", "3gp"):
@@ -329,7 +343,7 @@ DROPROOM = "droproom (signed link)"
 async def rush(
     tmp: Path,
     orders: list[dict[str, Any]],
-    servers: dict[str, str],
+    servers: dict[str, tuple[str, int]],
     fmt: str,
     sha: str,
     concurrency: int,
@@ -339,13 +353,14 @@ async def rush(
     baseline."""
     ours = [d["url"] for o in orders for d in o["receipt"]["downloads"] if d["format"] == fmt]
     name = f"{sha}.{FORMATS[fmt][0]}"
-    targets = [(DROPROOM, ours)] + [
-        (label, [base + name] * len(ours)) for label, base in servers.items()
-    ]
+    targets = [(DROPROOM, ours, os.getpid())]
+    targets += [(label, [base + name] * len(ours), pid) for label, (base, pid) in servers.items()]
     rows = []
-    for label, urls in targets:
+    for label, urls, pid in targets:
         field = "ms" if concurrency > 1 else "service_ms"  # alone: no queue to wait in
+        cpu = cpu_seconds(pid)
         result = summary(await run_client(tmp, urls, concurrency), field)
+        result["cpu_ms"] = (cpu_seconds(pid) - cpu) * 1000 / len(urls)
         if result["statuses"] != [200] or result["sha256"] != [sha]:
             raise RuntimeError(f"{label} .{fmt}: {result['statuses']} {result['sha256']}")
         rows.append((fmt, label, result))
@@ -383,7 +398,7 @@ def medians(rows: list[Row]) -> list[Row]:
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for fmt, label, r in rows:
         grouped.setdefault((fmt, label), []).append(r)
-    names = ("p50", "p95", "p99", "per_s", "mb_s")
+    names = ("p50", "p95", "p99", "per_s", "mb_s", "cpu_ms")
     return [
         (fmt, label, {n: statistics.median(r[n] for r in runs) for n in names})
         for (fmt, label), runs in grouped.items()
@@ -393,16 +408,19 @@ def medians(rows: list[Row]) -> list[Row]:
 def table(out: Any, rows: list[Row]) -> None:
     out.write(
         "| file | server | p50 ms | p95 ms | p99 ms | downloads/s | MB/s | "
-        "droproom p99 / this p99 |\n|---|---|---|---|---|---|---|---|\n"
+        "server CPU ms / download | droproom p99 / this p99 | droproom CPU / this CPU |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
     )
-    ours: dict[str, float] = {}
+    ours: dict[str, dict[str, Any]] = {}
     for fmt, label, r in rows:
         if label == DROPROOM:
-            ours[fmt] = r["p99"]
-        ratio = ours[fmt] / r["p99"] if r["p99"] else float("nan")
+            ours[fmt] = r
+        ratio = ours[fmt]["p99"] / r["p99"] if r["p99"] else float("nan")
+        cpu = ours[fmt]["cpu_ms"] / r["cpu_ms"] if r["cpu_ms"] else float("nan")
         out.write(
             f"| .{fmt} | {label} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
-            f"{r['per_s']:,.0f} | {r['mb_s']:,.0f} | {ratio:.2f} |\n"
+            f"{r['per_s']:,.0f} | {r['mb_s']:,.0f} | {r['cpu_ms']:.3f} | {ratio:.2f} | "
+            f"{cpu:.2f} |\n"
         )
 
 

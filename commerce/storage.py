@@ -26,6 +26,7 @@ prints signed requests, is kept at WARNING unless the operator set a level.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import shutil
@@ -122,6 +123,7 @@ class LocalStorage:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def attachment(filename: str) -> str:
     """`Content-Disposition: attachment` with an ASCII fallback name and the
     exact name as RFC 6266 `filename*` (UTF-8, percent-encoded)."""
