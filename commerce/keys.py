@@ -45,6 +45,9 @@ standard library.
 #                                        by when: the reconciler asks Stripe again
 # {room:<id>}:buyer:<identity>:pending   STRING the buyer's pending order id
 # {room:<id>}:buyer:<identity>:orders    ZSET  the buyer's order ids by created_at
+# {room:<id>}:buyer:<identity>:library   ZSET  the buyer's orders holding files, by paid_at
+#                                        (added at the paid transition, removed at a refund)
+# {room:<id>}:delivery_ms         LIST  ms from paid to links issued, newest first (capped)
 # {room:<id>}:log / :log:head     the rooms foundation's hash-chained event log
 # {shop}:rooms                    SET   rooms with shop state (the jobs walk these)
 # {shop}:webhook:<event_id>       STRING processed Stripe event (TTL WEBHOOK_SEEN_TTL_S)
@@ -154,6 +157,14 @@ def buyer_pending(room: str, identity: str) -> str:
 
 def buyer_orders(room: str, identity: str) -> str:
     return f"{room_tag(room)}:buyer:{identity}:orders"
+
+
+def buyer_library(room: str, identity: str) -> str:
+    return f"{room_tag(room)}:buyer:{identity}:library"
+
+
+def delivery_ms(room: str) -> str:
+    return f"{room_tag(room)}:delivery_ms"
 
 
 def log(room: str) -> str:
