@@ -111,7 +111,8 @@ async def _multipart(
     server: Harness, path: Path, pid: str = "tone", **query: Any
 ) -> tuple[int, Any]:
     form = aiohttp.FormData()
-    form.add_field("file", path.read_bytes(), filename=path.name, content_type="audio/mpeg")
+    data = await asyncio.to_thread(path.read_bytes)
+    form.add_field("file", data, filename=path.name, content_type="audio/mpeg")
     return await _upload(server, form, None, pid, **query)
 
 
