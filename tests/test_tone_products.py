@@ -7,6 +7,8 @@ the middle of processing."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,10 @@ from server.appkeys import STORAGE
 from server.config import Settings
 from server.shop.resources import SHOP
 from server.tones.resources import TONES
-from tests.harness import Client, Harness
+from tests.harness import ADMIN_KEY, Client, Harness
 from tests.harness import test_settings as make_settings
 from tests.sound_helpers import make_sound
+from tests.test_operations import Served, serve, stop
 
 
 @pytest.fixture
@@ -309,3 +312,54 @@ async def test_a_failed_upload_keeps_the_ready_audio(server: Harness, tmp_path: 
     assert after["preview_url"] == first["preview_url"]
     assert "took longer" in after["upload"]["error"] and "error" not in after
     await _nothing_left(server)
+
+
+# --- restarts -------------------------------------------------------------------
+async def _served_upload(s: Served, pid: str, data: bytes) -> dict[str, Any]:
+    body = {"id": pid, "title": pid, "price": 99, "currency": "eur", "kind": "digital"}
+    status, _ = await s.request("POST", "/api/v1/products", admin=True, json=body)
+    assert status == 201
+    headers = {"Content-Type": "audio/wav", "Authorization": f"Bearer {ADMIN_KEY}"}
+    url = f"{s.url}/api/v1/products/{pid}/audio"
+    async with aiohttp.ClientSession() as http, http.post(url, data=data, headers=headers) as r:
+        answer = await r.json()
+        assert r.status == 202, answer
+    return dict(answer["product"]["audio"])
+
+
+async def _settled(s: Served, pid: str) -> dict[str, Any]:
+    async with asyncio.timeout(120):
+        while True:
+            _, got = await s.request("GET", f"/api/v1/products/{pid}")
+            audio = got["audio"]  # type: ignore[index]
+            if audio["state"] != "processing":
+                return dict(audio)
+            await asyncio.sleep(0.2)
+
+
+async def test_a_server_killed_mid_job_resumes_or_fails_it_on_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    sound = make_sound(tmp_path / "long.wav", freq=550, seconds=30.0)
+    raw = await asyncio.to_thread(sound.read_bytes)
+    first = await serve(data, DROPROOM_TONE_LEASE_S="2")
+    try:
+        kept = await _served_upload(first, "kept", raw)
+        lost = await _served_upload(first, "lost", raw)
+    finally:
+        os.kill(first.proc.pid, signal.SIGKILL)  # mid-processing: nothing let go
+        await first.proc.wait()
+        await first.reader
+    assert kept["state"] == lost["state"] == "processing"
+    source = data / "tones" / "sources" / f"{lost['upload']['job_id']}.source"
+    assert source.is_file()
+    source.unlink()  # this one's sound is gone when the server comes back
+    second = await serve(data, DROPROOM_TONE_LEASE_S="2")
+    try:
+        resumed, failed = await asyncio.gather(_settled(second, "kept"), _settled(second, "lost"))
+    finally:
+        await stop(second)
+    assert resumed["state"] == "ready", resumed
+    assert resumed["duration_s"] == pytest.approx(30.0, abs=0.1) and len(resumed["variants"]) == 5
+    assert failed["state"] == "failed" and "upload it again" in failed["error"], failed
+    assert list((data / "tones" / "sources").iterdir()) == []
+    assert "resumed" in second.log()
