@@ -16,9 +16,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from commerce import keys
+from commerce import migrations as commerce_migrations
 from commerce.storage import preview_key, tone_key
 from media.tones import MAX_SOURCE_BYTES
-from server.appkeys import STORAGE
+from server.appkeys import REDIS, STORAGE
 from server.config import Settings
 from server.shop.resources import SHOP
 from server.tones.resources import TONES
@@ -363,3 +365,16 @@ async def test_a_server_killed_mid_job_resumes_or_fails_it_on_restart(tmp_path: 
     assert failed["state"] == "failed" and "upload it again" in failed["error"], failed
     assert list((data / "tones" / "sources").iterdir()) == []
     assert "resumed" in second.log()
+
+
+async def test_rooms_that_showed_a_product_before_the_index_learn_of_it(
+    server: Harness,
+) -> None:
+    await _product(server)
+    await _pinned(server)
+    redis = server.app[REDIS]
+    await redis.delete(keys.product_shown("tone"))  # as data from before the index
+    catalog = server.app[SHOP].catalog
+    assert await catalog.rooms_showing("tone") == []
+    assert await commerce_migrations.products_shown(redis, 0.0) >= 1
+    assert await catalog.rooms_showing("tone") == [ROOM]
