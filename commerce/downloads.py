@@ -18,6 +18,7 @@ aiohttp, socketio or stripe.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -71,6 +72,7 @@ def file_name(title: str, fmt: str) -> str:
     return f"{clean}.{FORMATS[fmt][0]}"
 
 
+@functools.cache
 def _key(secret: str) -> bytes:
     # A key of its own: the secret also signs tokens, in another shape.
     return hmac.new(secret.encode(), b"droproom download link v1", hashlib.sha256).digest()

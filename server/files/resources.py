@@ -3,7 +3,8 @@ directory under the data dir by default, S3 when `DROPROOM_STORAGE_URL`
 says `s3://BUCKET/PREFIX`. Opening S3 does not reach it (a store that is
 down answers 503 per request, never a failed start). Beside it, the minter
 of download links (`app[DOWNLOADS]`, which the shop's receipts use too) and
-the buyers' library (`LIBRARY`)."""
+the buyers' library (`LIBRARY`) and the small files kept in memory
+(`SMALL_FILES`, server.files.serve)."""
 
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,9 +15,11 @@ from commerce.downloads import Downloads
 from commerce.library import Library
 from commerce.storage import open_storage
 from server.appkeys import DOWNLOADS, REDIS, SCHEDULER, SETTINGS, STORAGE
+from server.files.serve import SmallFiles
 from server.metrics import METRICS
 
 LIBRARY: web.AppKey[Library] = web.AppKey("library", Library)
+SMALL_FILES: web.AppKey[SmallFiles] = web.AppKey("small_files", SmallFiles)
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -26,6 +29,7 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STORAGE] = storage
     app[DOWNLOADS] = _downloads(app)
     app[LIBRARY] = Library(app[REDIS], app[DOWNLOADS])
+    app[SMALL_FILES] = SmallFiles()
     try:
         yield
     finally:
