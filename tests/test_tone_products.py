@@ -339,23 +339,29 @@ async def _settled(s: Served, pid: str) -> dict[str, Any]:
             await asyncio.sleep(0.2)
 
 
-async def test_a_server_killed_mid_job_resumes_or_fails_it_on_restart(tmp_path: Path) -> None:
+# SIGKILL: the jobs' leases (2 s) run out. SIGTERM: the stopping server lets
+# go of them, so the next one resumes them at once (a 600 s lease would
+# otherwise hold them past the test's time limit).
+@pytest.mark.parametrize("sig,lease", [(signal.SIGKILL, "2"), (signal.SIGTERM, "600")])
+async def test_a_server_stopped_mid_job_resumes_or_fails_it_on_restart(
+    tmp_path: Path, sig: signal.Signals, lease: str
+) -> None:
     data = tmp_path / "data"
     sound = make_sound(tmp_path / "long.wav", freq=550, seconds=30.0)
     raw = await asyncio.to_thread(sound.read_bytes)
-    first = await serve(data, DROPROOM_TONE_LEASE_S="2")
+    first = await serve(data, DROPROOM_TONE_LEASE_S=lease)
     try:
         kept = await _served_upload(first, "kept", raw)
         lost = await _served_upload(first, "lost", raw)
     finally:
-        os.kill(first.proc.pid, signal.SIGKILL)  # mid-processing: nothing let go
+        os.kill(first.proc.pid, sig)  # mid-processing
         await first.proc.wait()
         await first.reader
     assert kept["state"] == lost["state"] == "processing"
     source = data / "tones" / "sources" / f"{lost['upload']['job_id']}.source"
     assert source.is_file()
     source.unlink()  # this one's sound is gone when the server comes back
-    second = await serve(data, DROPROOM_TONE_LEASE_S="2")
+    second = await serve(data, DROPROOM_TONE_LEASE_S=lease)
     try:
         resumed, failed = await asyncio.gather(_settled(second, "kept"), _settled(second, "lost"))
     finally:
