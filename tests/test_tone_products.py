@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -149,8 +150,15 @@ async def test_a_raw_upload_processes_and_is_announced_to_the_room(
 ) -> None:
     await _product(server)
     mod = await _pinned(server)
+    await server.create_room(id="dropping")  # shows it in a drop, not a slot
+    host = await server.connect("dropping", "host", "host")
+    now = time.time()
+    drop = {"product_id": "tone", "starts_at": now + 600, "ends_at": now + 900, "stock": 5}
+    assert (await host.call("drop:schedule", drop))["ok"]
+    await server.create_room(id="elsewhere")  # does not show it
+    stranger = await server.connect("elsewhere", "fan")
     sound = make_sound(tmp_path / "chime.wav", freq=660, seconds=6.0)
-    status, body = await _upload(server, sound.read_bytes())
+    status, body = await _upload(server, await asyncio.to_thread(sound.read_bytes))
     assert status == 202, body
     audio = body["product"]["audio"]
     assert audio["state"] == "processing" and audio["progress"] == 0
@@ -176,6 +184,8 @@ async def test_a_raw_upload_processes_and_is_announced_to_the_room(
     assert await storage.exists(tone_key(audio["bundle"]["sha256"], "bundle"))
     status, got = await server.request("GET", "/api/v1/products/tone")
     assert got["audio"]["state"] == "ready" and got["audio"]["variants"] == audio["variants"]
+    await host.wait_for("product:updated", _is("ready"))
+    assert stranger.received("product:updated") == []
     await _nothing_left(server)
 
 
