@@ -394,3 +394,27 @@ async def test_rooms_that_showed_a_product_before_the_index_learn_of_it(
     assert await catalog.rooms_showing("tone") == []
     assert await commerce_migrations.products_shown(redis, 0.0) >= 1
     assert await catalog.rooms_showing("tone") == [ROOM]
+
+
+async def test_a_newer_upload_supersedes_one_still_processing(
+    server: Harness, tmp_path: Path
+) -> None:
+    await _product(server)
+    mod = await _pinned(server)
+    data = await asyncio.to_thread(make_sound(tmp_path / "long.wav", seconds=30.0).read_bytes)
+    status, older = await _upload(server, data)
+    assert status == 202
+    status, newer = await _upload(server, data, start_s=10, length_s=4)
+    assert status == 202
+    newer_job = newer["product"]["audio"]["upload"]["job_id"]
+    assert newer_job != older["product"]["audio"]["upload"]["job_id"]
+    ready = await mod.wait_for("product:updated", _is("ready"), timeout=120)
+    audio = ready["product"]["audio"]
+    assert audio["upload"]["job_id"] == newer_job
+    assert audio["window"]["start_s"] == 10 and audio["duration_s"] == pytest.approx(4, abs=0.05)
+    await _nothing_left(server)
+    assert not any(  # the older job never reported ready
+        d["product"]["audio"]["state"] == "ready"
+        and d["product"]["audio"]["upload"]["job_id"] != newer_job
+        for d in mod.received("product:updated")
+    )

@@ -52,6 +52,7 @@ class ToneRunner:
         self.work = settings.data_dir / "tones" / "work"
         self._pool: TonePool | None = None
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, ToneJob] = {}  # job id -> job, as long as its task
 
     def clock(self) -> float:
         return self.app[SCHEDULER].clock()
@@ -81,14 +82,31 @@ class ToneRunner:
         except DomainError:
             await self._forget(job)  # the product went meanwhile
             raise
+        await self._supersede(job)
         self._submit(job)
         logger.info("product %s: tone job %s queued", job.product_id, job.job_id)
         return await self.announce(job.product_id)
 
     def _submit(self, job: ToneJob) -> None:
         task = asyncio.create_task(self._run(job), name=f"tone-job:{job.job_id}")
-        self.tasks[job.job_id] = task
-        task.add_done_callback(lambda _: self.tasks.pop(job.job_id, None))
+        self.tasks[job.job_id], self._running[job.job_id] = task, job
+        task.add_done_callback(lambda _: self._ended(job.job_id))
+
+    def _ended(self, job_id: str) -> None:
+        self.tasks.pop(job_id, None)
+        self._running.pop(job_id, None)
+
+    async def _supersede(self, newer: ToneJob) -> None:
+        """An older upload of the same product still queued or running here
+        is dropped: its result would be ignored anyway."""
+        for job_id, job in list(self._running.items()):
+            task = self.tasks.get(job_id)
+            if job.product_id != newer.product_id or job_id == newer.job_id or task is None:
+                continue
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await self._forget(job)
+            logger.info("product %s: tone job %s superseded", job.product_id, job_id)
 
     async def announce(self, product_id: str) -> dict[str, Any]:
         """`product:updated` to every room showing the product; the product
