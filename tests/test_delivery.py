@@ -88,9 +88,7 @@ async def test_range_etag_and_not_modified(server: Harness, tmp_path: Path) -> N
         assert headers["Content-Range"] == f"bytes {size - 500}-{size - 1}/{size}"
         status, headers, _ = await fetch(link["url"], Range="bytes=999999-")
         assert status == 416 and headers["Content-Range"] == f"bytes */{size}"
-        status, headers, body = await fetch(
-            link["url"], **{"If-None-Match": f'"{link["sha256"]}"'}
-        )
+        status, headers, body = await fetch(link["url"], **{"If-None-Match": f'"{link["sha256"]}"'})
         assert status == 304 and body == b"" and headers["ETag"] == f'"{link["sha256"]}"'
         status, _, body = await fetch(link["url"], **{"If-None-Match": '"something-else"'})
         assert status == 200 and sha(body) == link["sha256"]

@@ -418,3 +418,14 @@ async def test_a_newer_upload_supersedes_one_still_processing(
         and d["product"]["audio"]["upload"]["job_id"] != newer_job
         for d in mod.received("product:updated")
     )
+
+
+async def test_sources_no_job_holds_are_removed_once_old(server: Harness) -> None:
+    runner = server.app[TONES]
+    old, fresh = runner.source_path("tone_old"), runner.source_path("tone_fresh")
+    for path in (old, fresh):
+        await asyncio.to_thread(path.write_bytes, b"half an upload")
+    hours_ago = time.time() - 7200
+    await asyncio.to_thread(os.utime, old, (hours_ago, hours_ago))
+    await runner.remove_strays(time.time())
+    assert not old.exists() and fresh.exists()  # a fresh one may be an upload under way
