@@ -230,6 +230,16 @@ class Catalog:
                 inv = _plus(inv, inventory_from_hash(share))
         return product_from_hash(raw), inv
 
+    async def note_shown(self, product_id: str, room: str) -> None:
+        """A room pins the product or drops it: it hears about its changes."""
+        await self._redis.sadd(keys.product_shown(product_id), room)
+
+    async def rooms_showing(self, product_id: str) -> list[str]:
+        """Rooms that pinned or dropped the product, or hold a share of it."""
+        shown = await self._redis.smembers(keys.product_shown(product_id))
+        shown |= await self._redis.smembers(keys.product_rooms(product_id))
+        return sorted(r.decode() for r in shown)
+
     async def get(self, product_id: str) -> tuple[Product, Inventory | None]:
         found = await self.find(product_id)
         if found is None:

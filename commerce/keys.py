@@ -188,3 +188,20 @@ def webhook_bad(event_id: str) -> str:
 #                                        missing from it): /me/orders and /me/library walk it
 def buyer_rooms(identity: str) -> str:
     return f"{{buyer:{identity}}}:rooms"
+
+
+# {product:<id>}:shown            SET   rooms that pinned the product in a slot or scheduled a
+#                                        drop of it (never pruned: a room that no longer shows
+#                                        it ignores a `product:updated` about it)
+# {shop}:tones:jobs               HASH  tone job id -> JSON commerce.tone_jobs.ToneJob: an
+#                                        upload being processed, until it ends
+# {shop}:tones:leases             ZSET  tone job id by the end of its runner's lease (unix s):
+#                                        a job whose lease ended is taken up again
+# {shop}:tones:owners             HASH  tone job id -> the token of the process running it
+TONE_JOBS = "{shop}:tones:jobs"
+TONE_LEASES = "{shop}:tones:leases"
+TONE_OWNERS = "{shop}:tones:owners"
+
+
+def product_shown(product_id: str) -> str:
+    return f"{product(product_id)}:shown"
