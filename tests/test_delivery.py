@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 from commerce import keys
 from commerce.orders import Order
-from server.appkeys import SCHEDULER
+from commerce.storage import tone_key
+from server.appkeys import DOWNLOADS, SCHEDULER, STORAGE
 from server.shop.resources import SHOP
 from tests.delivery_helpers import VARIANTS, buy, drop_of, fetch, sha, tone
 from tests.harness import Harness
@@ -63,6 +64,14 @@ async def test_a_paid_tone_comes_with_working_links(server: Harness, tmp_path: P
     assert 'droproom_downloads_total{format="m4r"} ' in text
     redis = server.app[SHOP].orders._redis
     assert await redis.llen(keys.delivery_ms(ROOM)) == 1
+    kept = await server.app[DOWNLOADS].delivery_ms(ROOM)
+    assert kept["p50"] is not None and kept["p50"] == kept["p99"]
+    # A file the store lost answers 404 with an error body.
+    lost = server.app[STORAGE].local_path(tone_key(links["bundle"]["sha256"], "bundle"))
+    assert lost is not None
+    lost.unlink()
+    status, _, body = await fetch(links["bundle"]["url"])
+    assert status == 404 and json.loads(body)["error"]["code"] == "not_found"
 
 
 async def _metrics(server: Harness) -> tuple[int, str]:

@@ -23,6 +23,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
+from kernel.errors import NotFound
+
 logger = logging.getLogger(__name__)
 
 SMALL_FILE = 256 * 1024  # kept in memory up to this size
@@ -40,7 +42,8 @@ class SmallFiles:
         self._size = 0
 
     async def get(self, path: Path) -> bytes | None:
-        """The file's bytes when it is small, None when it is not (or missing)."""
+        """The file's bytes when it is small, None when it is not
+        (FileNotFoundError when it is missing)."""
         key = str(path)
         body = self._held.get(key)
         if body is not None:
@@ -62,13 +65,10 @@ class SmallFiles:
 
 
 def _read_small(path: Path, max_file: int) -> bytes | None:
-    try:
-        with path.open("rb") as f:
-            if os.fstat(f.fileno()).st_size > max_file:
-                return None
-            return f.read()
-    except FileNotFoundError:
-        return None
+    with path.open("rb") as f:
+        if os.fstat(f.fileno()).st_size > max_file:
+            return None
+        return f.read()
 
 
 class ToneFile(web.FileResponse):
@@ -93,9 +93,7 @@ class ToneFile(web.FileResponse):
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         started = time.perf_counter()
         writer = await super().prepare(request)  # stats the file off the loop
-        if self.status == 404:  # never for a bought file: the store lost it
-            logger.error("file %s is missing from the store", self._path.name)
-        elif self._served is not None and self.status in (200, 206):
+        if self._served is not None and self.status in (200, 206):
             self._served(time.perf_counter() - started)
         return writer
 
@@ -149,7 +147,11 @@ async def send(
     headers: dict[str, str],
     served: Served | None = None,
 ) -> web.StreamResponse:
-    body = await small.get(path)
+    try:
+        body = await small.get(path)
+    except FileNotFoundError:  # never for a bought file: the store lost it
+        logger.error("file %s is missing from the store", path.name)
+        raise NotFound("this file is missing from the store") from None
     if body is not None:
         return from_memory(request, body, headers, served)
     return ToneFile(path, sha256, headers, served)
