@@ -66,12 +66,6 @@ async def test_a_paid_tone_comes_with_working_links(server: Harness, tmp_path: P
     assert await redis.llen(keys.delivery_ms(ROOM)) == 1
     kept = await server.app[DOWNLOADS].delivery_ms(ROOM)
     assert kept["p50"] is not None and kept["p50"] == kept["p99"]
-    # A file the store lost answers 404 with an error body.
-    lost = server.app[STORAGE].local_path(tone_key(links["bundle"]["sha256"], "bundle"))
-    assert lost is not None
-    lost.unlink()
-    status, _, body = await fetch(links["bundle"]["url"])
-    assert status == 404 and json.loads(body)["error"]["code"] == "not_found"
 
 
 async def _metrics(server: Harness) -> tuple[int, str]:
@@ -175,6 +169,12 @@ async def test_the_library_mints_fresh_links_and_a_refund_stops_them(
     assert sorted(by_format) == sorted([*VARIANTS, "bundle"])
     status, _, body = await fetch(by_format["mp3"]["url"])
     assert status == 200 and body == files["mp3"]
+    # A file the store lost answers 404 with an error body.
+    lost = server.app[STORAGE].local_path(tone_key(by_format["bundle"]["sha256"], "bundle"))
+    assert lost is not None
+    lost.unlink()
+    status, _, body = await fetch(by_format["bundle"]["url"])
+    assert status == 404 and json.loads(body)["error"]["code"] == "not_found"
     # Later, the library answers links that live from now.
     real = server.app[SCHEDULER].clock
     server.app[SCHEDULER].clock = lambda: real() + 3000

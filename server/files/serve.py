@@ -5,7 +5,9 @@ a small file once read can be kept in memory for good: `SmallFiles` keeps
 the most recently served ones up to a byte budget, and a rush of a tiny
 .3gp costs no thread hop, no open/stat/close and no sendfile call per
 request. Larger files (an .m4r, a bundle) go out by aiohttp's FileResponse
-(sendfile). Both answer Range (206/416) and carry the same headers; `served`
+(sendfile); their names are remembered so they are not probed again. A file
+missing at its first probe answers 404 with an error body (later, aiohttp's
+bare 404: a bought file is never removed, so either means a lost store). Both answer Range (206/416) and carry the same headers; `served`
 hears the seconds until the last byte was handed to the socket.
 """
 
@@ -29,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 SMALL_FILE = 256 * 1024  # kept in memory up to this size
 MEMORY_BUDGET = 64 * 1024 * 1024
+LARGE_KNOWN = 100_000  # names of large files remembered (each ~100 bytes)
 Served = Callable[[float], None]
 
 
@@ -40,6 +43,7 @@ class SmallFiles:
         self.budget = budget
         self._held: OrderedDict[str, bytes] = OrderedDict()
         self._size = 0
+        self._large: set[str] = set()  # files known to be too big: not probed again
 
     async def get(self, path: Path) -> bytes | None:
         """The file's bytes when it is small, None when it is not
@@ -49,9 +53,13 @@ class SmallFiles:
         if body is not None:
             self._held.move_to_end(key)
             return body
+        if key in self._large:
+            return None
         body = await asyncio.to_thread(_read_small, path, self.max_file)
         if body is not None:
             self._keep(key, body)
+        elif len(self._large) < LARGE_KNOWN:
+            self._large.add(key)
         return body
 
     def _keep(self, key: str, body: bytes) -> None:
