@@ -7,8 +7,9 @@ the most recently served ones up to a byte budget, and a rush of a tiny
 request. Larger files (an .m4r, a bundle) go out by aiohttp's FileResponse
 (sendfile); their names are remembered so they are not probed again. A file
 missing at its first probe answers 404 with an error body (later, aiohttp's
-bare 404: a bought file is never removed, so either means a lost store). Both answer Range (206/416) and carry the same headers; `served`
-hears the seconds until the last byte was handed to the socket.
+bare 404: a bought file is never removed, so either means a lost store).
+Both answer Range (206/416) and carry the same headers; `served` hears the
+seconds until the last byte was handed to the socket.
 """
 
 from __future__ import annotations
