@@ -81,6 +81,19 @@ def write(path: Path, x: Samples, codec: str, rate: int = RATE, fmt: str | None 
     return path
 
 
+def silent_film(path: Path) -> Path:
+    """An MP4 with five black video frames and no audio stream."""
+    with av.open(str(path), "w") as out:
+        stream = cast(av.VideoStream, out.add_stream("mpeg4", rate=10))
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
 def wav_header(rate: int, channels: int, bits: int, data_bytes: int) -> bytes:
     block = channels * bits // 8
     fmt = struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * block, block, bits)
@@ -137,6 +150,11 @@ def hear(path: Path) -> Heard:
         frames += resampler.resample(None)
         codec, rate, channels = ctx.name, ctx.sample_rate, ctx.layout.nb_channels
     samples = np.concatenate([f.to_ndarray() for f in frames], axis=1).astype(np.float32)
+    short = int(0.5 * rate) - samples.shape[1]
+    if short > 0:  # shorter than a 400 ms block: measured with silence after it
+        pad = np.zeros((samples.shape[0], short), np.float32)
+        frames.append(av.AudioFrame.from_ndarray(pad, format="fltp", layout=layout))
+        frames[-1].sample_rate = rate
     integrated, momentary, peak = _ebur128(frames, rate, layout)
     return Heard(codec, rate, channels, samples, integrated, momentary, peak)
 
