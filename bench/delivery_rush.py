@@ -56,6 +56,7 @@ from server.embedded.stripe_embed import free_port  # noqa: E402
 
 ROOM = "delivery"
 SECRET = "bench-secret-0123456789abcdef0123456789"
+QUIET_BUYERS = 50
 SIZES = {"m4r": 480_000, "m4a": 480_000, "mp3": 480_000, "opus": 180_000, "3gp": 65_000}
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
@@ -191,6 +192,20 @@ async def start_nginx(tmp: Path, root: Path) -> Server | None:
     return proc, port
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process, its threads and its live
+    children (nginx's worker): on a shared machine, the server's own cost
+    per download, which other load does not inflate the way it does latency."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else ():
+        total += cpu_seconds(int(child))
+    return total
+
+
 async def stop(proc: asyncio.subprocess.Process) -> None:
     proc.terminate()  # by its own pid
     async with asyncio.timeout(10):
@@ -200,21 +215,26 @@ async def stop(proc: asyncio.subprocess.Process) -> None:
 # ---- droproom --------------------------------------------------------------
 
 
-async def sell_out(app: web.Application, buyers: int) -> tuple[list[dict[str, Any]], float]:
-    """A drop of `buyers` units, each bought by one buyer at once (at most 50
-    payments settling together); the paid orders as their buyers see them."""
+async def sell_out(
+    app: web.Application, buyers: int, at_once: int = 50, first: int = 0, drop_id: str = ""
+) -> tuple[list[dict[str, Any]], float, str]:
+    """A drop of `buyers` units (or more of the drop `drop_id`), each bought
+    by one buyer, at most `at_once` payments settling together; the paid
+    orders as their buyers see them."""
     from server.shop.resources import SHOP
 
     shop = app[SHOP]
     now = time.time()
-    drop, _ = await shop.drops.schedule(ROOM, DropRequest("ring", now, now + 3600, buyers, 1), now)
-    gate = asyncio.Semaphore(50)
+    if not drop_id:
+        req = DropRequest("ring", now, now + 3600, buyers + QUIET_BUYERS, 1)
+        drop_id = (await shop.drops.schedule(ROOM, req, now))[0].id
+    gate = asyncio.Semaphore(at_once)
     orders: list[dict[str, Any]] = []
 
     async def buyer(i: int) -> None:
         identity = f"buyer{i}"
         async with gate:
-            await shop.carts.add(ROOM, identity, AddRequest(None, drop.id, 1), time.time())
+            await shop.carts.add(ROOM, identity, AddRequest(None, drop_id, 1), time.time())
             order, _ = await shop.checkout.freeze(ROOM, identity, time.time())
             token = secrets.token_hex(8)
             await shop.orders.claim_intent(order, token, time.time())
@@ -233,8 +253,8 @@ async def sell_out(app: web.Application, buyers: int) -> tuple[list[dict[str, An
             orders.append(told.payload["order"])
 
     started = time.perf_counter()
-    await asyncio.gather(*(buyer(i) for i in range(buyers)))
-    return orders, time.perf_counter() - started
+    await asyncio.gather(*(buyer(i) for i in range(first, first + buyers)))
+    return orders, time.perf_counter() - started, drop_id
 
 
 async def put_tone(app: web.Application, tmp: Path) -> dict[str, str]:
@@ -298,15 +318,19 @@ async def bench(args: argparse.Namespace, tmp: Path) -> None:
     try:
         await lifecycle.create(app[ROOMS], {"id": ROOM, "title": "Rush"}, time.time())
         shas = await put_tone(app, tmp)
-        orders, sellout_s = await sell_out(app, args.buyers)
+        orders, sellout_s, drop_id = await sell_out(app, args.buyers)
         redis = app[SHOP].orders._redis
-        delivery = [float(v) for v in await redis.lrange(keys.delivery_ms(ROOM), 0, -1)]
+        rushed = [float(v) for v in await redis.lrange(keys.delivery_ms(ROOM), 0, -1)]
+        # A few more buyers one at a time: the paid -> links time without a rush.
+        await sell_out(app, QUIET_BUYERS, at_once=1, first=args.buyers, drop_id=drop_id)
+        quiet = [float(v) for v in await redis.lrange(keys.delivery_ms(ROOM), 0, -1)]
+        delivery = (rushed, quiet[:QUIET_BUYERS])
         files_root = app[STORAGE].local_path("tones/x").parent.parent  # type: ignore[union-attr]
         bare = await start_bare(files_root / "tones")
         nginx = await start_nginx(tmp, files_root)
-        servers = {"bare aiohttp": f"http://127.0.0.1:{bare[1]}/f/"}
+        servers = {"bare aiohttp": (f"http://127.0.0.1:{bare[1]}/f/", bare[0].pid)}
         if nginx is not None:
-            servers["nginx (1 worker)"] = f"http://127.0.0.1:{nginx[1]}/tones/"
+            servers["nginx (1 worker)"] = (f"http://127.0.0.1:{nginx[1]}/tones/", nginx[0].pid)
         rows: list[Row] = []
         for _ in range(args.rounds):
             for fmt in ("m4r", "3gp"):
@@ -329,7 +353,7 @@ DROPROOM = "droproom (signed link)"
 async def rush(
     tmp: Path,
     orders: list[dict[str, Any]],
-    servers: dict[str, str],
+    servers: dict[str, tuple[str, int]],
     fmt: str,
     sha: str,
     concurrency: int,
@@ -339,13 +363,14 @@ async def rush(
     baseline."""
     ours = [d["url"] for o in orders for d in o["receipt"]["downloads"] if d["format"] == fmt]
     name = f"{sha}.{FORMATS[fmt][0]}"
-    targets = [(DROPROOM, ours)] + [
-        (label, [base + name] * len(ours)) for label, base in servers.items()
-    ]
+    targets = [(DROPROOM, ours, os.getpid())]
+    targets += [(label, [base + name] * len(ours), pid) for label, (base, pid) in servers.items()]
     rows = []
-    for label, urls in targets:
+    for label, urls, pid in targets:
         field = "ms" if concurrency > 1 else "service_ms"  # alone: no queue to wait in
+        cpu = cpu_seconds(pid)
         result = summary(await run_client(tmp, urls, concurrency), field)
+        result["cpu_ms"] = (cpu_seconds(pid) - cpu) * 1000 / len(urls)
         if result["statuses"] != [200] or result["sha256"] != [sha]:
             raise RuntimeError(f"{label} .{fmt}: {result['statuses']} {result['sha256']}")
         rows.append((fmt, label, result))
@@ -355,19 +380,21 @@ async def rush(
 def report(
     args: argparse.Namespace,
     sellout_s: float,
-    delivery: list[float],
+    delivery: tuple[list[float], list[float]],
     rows: list[Row],
     alone: list[Row],
 ) -> None:
     out = sys.stdout
-    d = percentiles(sorted(delivery))
+    d, q = (percentiles(sorted(times)) for times in delivery)
     out.write(
         f"delivery rush: {args.buyers} buyers, {args.concurrency} connections, "
         f"{args.rounds} round(s)\n"
         f"sell-out (reserve + freeze + paid transition + links, 50 at once): "
         f"{sellout_s:.2f} s for {args.buyers} orders\n"
         f"paid -> links issued: p50 {d['p50']:.1f} ms, p95 {d['p95']:.1f} ms, "
-        f"p99 {d['p99']:.1f} ms ({len(delivery)} orders)\n\n"
+        f"p99 {d['p99']:.1f} ms ({len(delivery[0])} orders, 50 settling at once)\n"
+        f"paid -> links issued, one buyer at a time: p50 {q['p50']:.1f} ms, "
+        f"p95 {q['p95']:.1f} ms, p99 {q['p99']:.1f} ms ({len(delivery[1])} orders)\n\n"
     )
     out.write("every round:\n")
     table(out, rows)
@@ -383,7 +410,7 @@ def medians(rows: list[Row]) -> list[Row]:
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for fmt, label, r in rows:
         grouped.setdefault((fmt, label), []).append(r)
-    names = ("p50", "p95", "p99", "per_s", "mb_s")
+    names = ("p50", "p95", "p99", "per_s", "mb_s", "cpu_ms")
     return [
         (fmt, label, {n: statistics.median(r[n] for r in runs) for n in names})
         for (fmt, label), runs in grouped.items()
@@ -393,16 +420,19 @@ def medians(rows: list[Row]) -> list[Row]:
 def table(out: Any, rows: list[Row]) -> None:
     out.write(
         "| file | server | p50 ms | p95 ms | p99 ms | downloads/s | MB/s | "
-        "droproom p99 / this p99 |\n|---|---|---|---|---|---|---|---|\n"
+        "server CPU ms / download | droproom p99 / this p99 | droproom CPU / this CPU |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
     )
-    ours: dict[str, float] = {}
+    ours: dict[str, dict[str, Any]] = {}
     for fmt, label, r in rows:
         if label == DROPROOM:
-            ours[fmt] = r["p99"]
-        ratio = ours[fmt] / r["p99"] if r["p99"] else float("nan")
+            ours[fmt] = r
+        ratio = ours[fmt]["p99"] / r["p99"] if r["p99"] else float("nan")
+        cpu = f"{ours[fmt]['cpu_ms'] / r['cpu_ms']:.2f}" if r["cpu_ms"] else "below a tick"
         out.write(
             f"| .{fmt} | {label} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
-            f"{r['per_s']:,.0f} | {r['mb_s']:,.0f} | {ratio:.2f} |\n"
+            f"{r['per_s']:,.0f} | {r['mb_s']:,.0f} | {r['cpu_ms']:.3f} | {ratio:.2f} | "
+            f"{cpu} |\n"
         )
 
 

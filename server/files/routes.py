@@ -25,7 +25,7 @@ from commerce.storage import FORMATS, PREVIEW_TYPE, attachment, preview_key
 from kernel.errors import Forbidden, NotFound
 from server.appkeys import SCHEDULER, SETTINGS, STORAGE
 from server.buyers import buyer_identity
-from server.files.resources import LIBRARY, SMALL_FILES
+from server.files.resources import LIBRARY, SERVED, SMALL_FILES
 from server.files.serve import send
 from server.metrics import METRICS
 
@@ -62,13 +62,9 @@ async def download(request: web.Request) -> web.StreamResponse:
     }
     if etag in (t.strip() for t in request.headers.get("If-None-Match", "").split(",")):
         return web.Response(status=304, headers=headers)
-    metrics = app[METRICS]
-
-    def served(seconds: float) -> None:
-        metrics.downloads.labels(grant.format).inc()
-        metrics.download_seconds.labels(grant.format).observe(seconds)
-
-    return await send(request, app[SMALL_FILES], path, grant.sha256, headers, served)
+    return await send(
+        request, app[SMALL_FILES], path, grant.sha256, headers, app[SERVED][grant.format]
+    )
 
 
 @routes.get("/api/v1/me/library")
