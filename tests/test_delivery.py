@@ -37,6 +37,7 @@ async def test_a_paid_tone_comes_with_working_links(server: Harness, tmp_path: P
     ttl = server.settings.download_ttl_s
     for fmt, link in links.items():
         assert link["product_id"] == "ring" and link["bytes"] == len(files[fmt])
+        assert link["devices"] and set(link["devices"]) <= {"iphone", "android", "other", "feature"}
         assert link["url"].startswith(server.url + "/files/dl/")
         status, headers, body = await fetch(link["url"])
         assert status == 200, (fmt, body)
@@ -48,6 +49,7 @@ async def test_a_paid_tone_comes_with_working_links(server: Harness, tmp_path: P
         )
         max_age = int(headers["Cache-Control"].removeprefix("private, max-age="))
         assert 0 < max_age <= ttl and headers["Cache-Control"].startswith("private")
+    assert links["m4r"]["devices"] == ["iphone"] and links["3gp"]["devices"] == ["feature"]
     assert links["m4r"]["expires_at"] <= server.app[SCHEDULER].clock() + ttl
     assert (await fetch(links["m4r"]["url"]))[1]["Content-Type"] == "audio/mp4"
     assert (await fetch(links["3gp"]["url"]))[1]["Content-Type"] == "audio/3gpp"
