@@ -21,7 +21,7 @@ from media.engine import MediaEngine
 from server.appkeys import STORAGE
 from server.audio.routes import MEDIA
 from server.shop.resources import SHOP
-from tests.harness import Harness, start_server, stop_server
+from tests.harness import Client, Harness, start_server, stop_server
 from tests.harness import test_settings as make_settings
 from tests.media_helpers import AudioListener, TonePublisher, band_energy, wait_connected
 from tests.sound_helpers import make_sound
@@ -234,11 +234,13 @@ async def test_tone_play_refusals(server: Harness, tmp_path: Path) -> None:
     assert server.app[MEDIA].tone_playing(PLAY_ROOM) is None
 
 
+@pytest.mark.parametrize("s3_down", [False, True], ids=["s3", "s3_down"])
 async def test_an_uploaded_tone_in_s3_plays_into_the_room(
-    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch, s3_down: bool
 ) -> None:
     """The creator's whole path with the store in S3 (moto on loopback):
-    upload, processed, files in the bucket, played into the room."""
+    upload, processed, files in the bucket, played into the room; with S3
+    down, the job retries its copies, then fails with a reason."""
     moto = Moto()
     try:
         monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
@@ -249,17 +251,21 @@ async def test_an_uploaded_tone_in_s3_plays_into_the_room(
         await moto.ready()
         server = await start_server(settings)
         try:
-            await _upload_and_play(server, tmp_path)
+            storage = server.app[STORAGE]
+            assert isinstance(storage, S3Storage)
+            await storage.client.create_bucket(Bucket=BUCKET)
+            if s3_down:
+                moto.stop()
+                await _upload_while_s3_is_down(server, tmp_path)
+            else:
+                await _upload_and_play(server, tmp_path)
         finally:
             await stop_server(server)
     finally:
         moto.stop()
 
 
-async def _upload_and_play(server: Harness, tmp_path: Path) -> None:
-    storage = server.app[STORAGE]
-    assert isinstance(storage, S3Storage)
-    await storage.client.create_bucket(Bucket=BUCKET)
+async def _upload_bell(server: Harness, tmp_path: Path) -> Client:
     await server.create_room(id=PLAY_ROOM)
     await server.admin_post(
         "/api/v1/products",
@@ -276,6 +282,20 @@ async def _upload_and_play(server: Harness, tmp_path: Path) -> None:
         headers={"Content-Type": "audio/flac"},
     )
     assert status == 202
+    return mod
+
+
+async def _upload_while_s3_is_down(server: Harness, tmp_path: Path) -> None:
+    mod = await _upload_bell(server, tmp_path)
+    failed = await mod.wait_for(
+        "product:updated", lambda d: d["product"]["audio"]["state"] == "failed", timeout=120
+    )
+    assert "could not be stored" in failed["product"]["audio"]["error"]
+
+
+async def _upload_and_play(server: Harness, tmp_path: Path) -> None:
+    storage = server.app[STORAGE]
+    mod = await _upload_bell(server, tmp_path)
     ready = await mod.wait_for(
         "product:updated", lambda d: d["product"]["audio"]["state"] == "ready", timeout=120
     )
