@@ -10,6 +10,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import jwt
 import pytest
 import socketio
@@ -353,3 +354,50 @@ async def test_guest_minting_honours_only_a_trusted_proxy(tmp_path: Path, redis_
         assert statuses[-2:] == [201, 429]  # a forged header buys nothing
     finally:
         await stop_server(untrusted)
+
+
+async def _card(server: Harness, number: str) -> str:
+    """Tokenise a card with the publishable key, as Stripe.js's createToken does."""
+    from server.shop.resources import STRIPE_EMBED
+
+    embedded = server.app[STRIPE_EMBED]
+    assert embedded is not None
+    k = embedded.keys
+    data = {"key": k.publishable_key, "card[number]": number, "card[exp_month]": "12"}
+    data.update({"card[exp_year]": "2034", "card[cvc]": "123"})
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(k.api_base + "/v1/tokens", data=data) as r,
+    ):
+        return str((await r.json())["card"]["id"])
+
+
+async def test_a_signed_in_buyer_gets_a_receipt_by_mail(server: Harness, smtp: SmtpServer) -> None:
+    room = (await server.create_room(id="receipt-room", modules=["shop"]))["id"]
+    await server.admin_post(
+        "/api/v1/products",
+        {"id": "mug", "title": "Mug", "price": 1200, "currency": "EUR", "kind": "physical"},
+    )
+    mod = await server.connect(room, "mod", "moderator")
+    assert (await mod.call("slot:pin", {"slot": 1, "product_id": "mug"}))["ok"]
+    body = await sign_in(server, smtp, "mugs@example.com")
+    _, joined = await server.request("POST", f"/api/v1/rooms/{room}/join", token=body["token"])
+    buyer = await connect(server.url, joined["token"])
+    try:
+        await buyer.wait_for("room:state")
+        added = await buyer.call("cart:add", {"product_id": "mug", "qty": 1})
+        assert added["ok"], added
+        answer = await buyer.call(
+            "checkout:start", {"payment_method": await _card(server, "4242424242424242")}
+        )
+        assert answer["ok"] and answer["status"] == "succeeded", answer
+        paid = await buyer.wait_for("order:updated", lambda d: d["order"]["status"] == "paid", 10)
+    finally:
+        await buyer.close()
+    mails = await smtp.inbox.wait_for(2)
+    receipt = mails[1]
+    assert receipt["To"] == "mugs@example.com"
+    assert paid["order"]["id"] in receipt["Subject"]
+    text = text_of(receipt)
+    assert f"{server.url}/me" in text and "12.00 EUR" in text
+    assert "download" not in text.lower()  # links to the library, never to files
