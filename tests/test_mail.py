@@ -8,6 +8,7 @@ import logging
 import re
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -32,7 +33,7 @@ async def gauge(server: Harness) -> float:
     return float(found.group(1))
 
 
-async def eventually(check, timeout: float = 10) -> None:  # type: ignore[no-untyped-def]
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:
     async with asyncio.timeout(timeout):
         while not await check():
             await asyncio.sleep(0.05)
