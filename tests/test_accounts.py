@@ -14,9 +14,14 @@ import aiohttp
 import jwt
 import pytest
 import socketio
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
 from accounts import keys, limits
 from accounts.signin import code_hash
+from kernel.errors import Unauthorized
+from server import tokens
+from server.buyers import buyer_identity, require_account_identity, signed_in_account
 from server.client_address import parse_networks, resolve
 from server.config import Settings
 from tests.harness import SECRET, Harness, connect, start_server, stop_server
@@ -401,3 +406,60 @@ async def test_a_signed_in_buyer_gets_a_receipt_by_mail(server: Harness, smtp: S
     text = text_of(receipt)
     assert f"{server.url}/me" in text and "12.00 EUR" in text
     assert "download" not in text.lower()  # links to the library, never to files
+
+
+def _request(server: Harness, token: str) -> web.Request:
+    headers = {"Authorization": f"Bearer {token}"}
+    return make_mocked_request("GET", "/api/v1/me/orders", headers=headers, app=server.app)
+
+
+async def test_buyers_tell_signed_in_accounts_apart(server: Harness, smtp: SmtpServer) -> None:
+    room = (await server.create_room(id="buyers-room", guests=True))["id"]
+    body = await sign_in(server, smtp, "who@example.com")
+    account_id = body["account"]["id"]
+    _, joined = await server.request("POST", f"/api/v1/rooms/{room}/join", token=body["token"])
+    _, guest = await server.request("POST", f"/api/v1/rooms/{room}/guest", json={"name": "G"})
+    secret = server.settings.secret
+    assert signed_in_account(tokens.verify(secret, joined["token"])) == account_id
+    assert signed_in_account(tokens.verify_account(secret, body["token"])) == account_id
+    assert signed_in_account(tokens.verify(secret, guest["token"])) is None
+    assert signed_in_account(tokens.verify(secret, server.token(room, "v1-buyer"))) is None
+    for token in (body["token"], joined["token"]):
+        assert await require_account_identity(_request(server, token)) == account_id
+        assert await buyer_identity(_request(server, token)) == account_id
+    assert await buyer_identity(_request(server, guest["token"])) == guest["identity"]
+    with pytest.raises(Unauthorized):
+        await require_account_identity(_request(server, guest["token"]))
+    await server.request("POST", "/api/v1/auth/signout", token=body["token"])
+    for token in (body["token"], joined["token"]):
+        with pytest.raises(Unauthorized):
+            await buyer_identity(_request(server, token))
+        with pytest.raises(Unauthorized):
+            await require_account_identity(_request(server, token))
+
+
+async def test_sign_in_limits_count_the_client_behind_a_trusted_proxy(
+    tmp_path: Path, redis_url: str, smtp: SmtpServer
+) -> None:
+    behind = await start_server(
+        make_settings(
+            tmp_path / "p", redis_url, smtp_url=smtp.url, trusted_proxies=("127.0.0.0/8",)
+        )
+    )
+    try:
+        n = limits.ADDRESS_LIMIT.count
+
+        async def ask_as(client: str, i: int) -> int:
+            status, _ = await behind.request(
+                "POST",
+                "/api/v1/auth/email",
+                json={"email": f"c{i}@example.com"},
+                headers={"X-Forwarded-For": client},
+            )
+            return status
+
+        statuses = [await ask_as("192.0.2.10", i) for i in range(n + 1)]
+        assert statuses[-2:] == [202, 429]
+        assert await ask_as("192.0.2.11", 0) == 202  # another client, its own budget
+    finally:
+        await stop_server(behind)
