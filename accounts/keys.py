@@ -13,7 +13,7 @@ but the standard library.
 # {authrate:<kind>:<who>}     STRING a fixed-window counter (accounts.limits), PEXPIRE'd
 # {mail}:outbox               ZSET   mail id by when it is next due (a claim pushes it out)
 # {mail}:msg:<id>             HASH   to, subject, text, html, tries, created_at
-# {mailsent:<kind>:<ref>}     STRING "1": a mail about `ref` was enqueued (receipts), 30 days
+# {mail}:sent:<kind>:<ref>    STRING "1": a mail about `ref` was enqueued (receipts), 30 days
 
 
 def account(account_id: str) -> str:
@@ -40,4 +40,4 @@ def mail(mail_id: str) -> str:
 
 
 def mail_sent(kind: str, ref: str) -> str:
-    return "{mailsent:" + kind + ":" + ref + "}"
+    return "{mail}:sent:" + kind + ":" + ref
