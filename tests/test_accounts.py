@@ -19,6 +19,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from accounts import keys, limits
 from accounts.signin import code_hash
+from accounts.signin import link as signin_link
 from kernel.errors import Unauthorized
 from server import tokens
 from server.buyers import buyer_identity, require_account_identity, signed_in_account
@@ -106,6 +107,16 @@ async def test_the_code_never_reaches_the_logs(
     logged = "\n".join(r.getMessage() for r in ours)
     assert "signed in" in logged  # the log was captured
     assert code not in logged and code_hash(code) not in logged
+
+
+def test_next_survives_the_link() -> None:
+    from urllib.parse import parse_qs
+
+    path = "/r/demo?a=1&b=x+y%20z"
+    link = signin_link("https://shop.example/", "CODE", path)
+    fragment = link.split("#", 1)[1]
+    assert link.startswith("https://shop.example/signin#code=CODE&next=")
+    assert parse_qs(fragment) == {"code": ["CODE"], "next": [path]}
 
 
 @pytest.mark.parametrize(
