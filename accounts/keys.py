@@ -8,6 +8,8 @@ but the standard library.
 """
 
 # {acct:<id>}                 HASH   id, email, name, roles (comma-separated), gen, created_at
+# {acct:<id>}:sockets        SET    Socket.IO sids of the account's open connections (sign-out
+#                                    closes them on whichever process holds them); 31 days
 # {acctmail:<email>}          STRING account id owning that address (set once, NX)
 # {signin:<sha256 of code>}   STRING JSON {email, next}; TTL SIGNIN_TTL_S; read with GETDEL
 # {authrate:<kind>:<who>}     STRING a fixed-window counter (accounts.limits), PEXPIRE'd
@@ -18,6 +20,10 @@ but the standard library.
 
 def account(account_id: str) -> str:
     return "{acct:" + account_id + "}"
+
+
+def sockets(account_id: str) -> str:
+    return account(account_id) + ":sockets"
 
 
 def by_email(email: str) -> str:

@@ -25,7 +25,7 @@ from server import tokens
 from server.buyers import buyer_identity, require_account_identity, signed_in_account
 from server.client_address import parse_networks, resolve
 from server.config import Settings
-from tests.harness import SECRET, Harness, connect, start_server, stop_server
+from tests.harness import SECRET, Harness, connect, free_port, start_server, stop_server
 from tests.harness import test_settings as make_settings
 from tests.mail_helpers import SmtpServer, ask, code_in, exchange, html_of, text_of
 
@@ -474,3 +474,29 @@ async def test_sign_in_limits_count_the_client_behind_a_trusted_proxy(
         assert await ask_as("192.0.2.11", 0) == 202  # another client, its own budget
     finally:
         await stop_server(behind)
+
+
+async def test_sign_out_closes_the_accounts_sockets_on_another_node(
+    settings: Settings, smtp: SmtpServer
+) -> None:
+    """Two server processes on one Redis: the account's connection is on b,
+    it signs out through a; b closes the connection."""
+    a = await start_server(settings.with_(multi_node=True))
+    b = await start_server(settings.with_(multi_node=True, port=free_port()))
+    try:
+        room = (await a.create_room(id="two-nodes"))["id"]
+        body = await sign_in(a, smtp, "roamer@example.com")
+        _, joined = await a.request("POST", f"/api/v1/rooms/{room}/join", token=body["token"])
+        far = await connect(b.url, joined["token"])
+        await far.wait_for("room:state")
+        status, _ = await a.request("POST", "/api/v1/auth/signout", token=body["token"])
+        assert status == 200
+        await far.wait_for("session:expired")
+        async with asyncio.timeout(5):
+            while far.sio.connected:
+                await asyncio.sleep(0.05)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await connect(b.url, joined["token"])
+    finally:
+        await stop_server(b)
+        await stop_server(a)
