@@ -356,6 +356,16 @@ async def test_guest_minting_honours_only_a_trusted_proxy(tmp_path: Path, redis_
             headers={"X-Forwarded-For": "198.51.100.2"},
         )
         assert status == 201
+        # the admin-key throttle counts the same client
+        wrong = {"Authorization": "Bearer wrong", "X-Forwarded-For": "198.51.100.7"}
+        tries = [
+            (await trusted.request("POST", "/api/v1/rooms", json={}, headers=wrong))[0]
+            for _ in range(6)
+        ]
+        assert tries == [401] * 5 + [429]
+        other = {"Authorization": "Bearer wrong", "X-Forwarded-For": "198.51.100.8"}
+        status, _ = await trusted.request("POST", "/api/v1/rooms", json={}, headers=other)
+        assert status == 401
     finally:
         await stop_server(trusted)
     untrusted = await start_server(make_settings(tmp_path / "b", redis_url))
