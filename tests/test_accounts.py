@@ -151,7 +151,7 @@ async def test_the_answer_never_says_whether_an_account_exists(
     assert sorted(m["To"] for m in mails[1:]) == ["known@example.com", "new@example.com"]
 
 
-async def test_mails_per_address_are_limited_silently(server: Harness, smtp: SmtpServer) -> None:
+async def test_mails_per_email_are_limited_silently(server: Harness, smtp: SmtpServer) -> None:
     answers = [await ask(server, "spam@example.com") for _ in range(limits.EMAIL_LIMIT.count + 2)]
     assert all(a == (202, {"ok": True}) for a in answers)
     await smtp.inbox.wait_for(limits.EMAIL_LIMIT.count)
