@@ -89,6 +89,11 @@ class Settings:
     tone_nice: int = 10
     tone_lease_s: float = 30.0
 
+    # accounts branch: mail and the client address behind proxies
+    smtp_url: str | None = None
+    mail_from: str = "droproom <no-reply@localhost>"
+    trusted_proxies: tuple[str, ...] = ()
+
     @property
     def public_url(self) -> str:
         """The base URL people and webhooks reach this server at."""
@@ -96,6 +101,10 @@ class Settings:
             return self.public_url_override.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
 
     @property
     def recordings_dir(self) -> Path:
@@ -151,6 +160,10 @@ class Settings:
             "tone_memory_mb": int(_env("DROPROOM_TONE_MEMORY_MB") or 1024),
             "tone_nice": int(_env("DROPROOM_TONE_NICE") or 10),
             "tone_lease_s": float(_env("DROPROOM_TONE_LEASE_S") or 30),
+            # accounts branch
+            "smtp_url": _env("DROPROOM_SMTP_URL"),
+            "mail_from": _env("DROPROOM_MAIL_FROM") or "droproom <no-reply@localhost>",
+            "trusted_proxies": _csv(_env("DROPROOM_TRUSTED_PROXIES")),
         }
         values.update(overrides)
         settings = cls(**values)

@@ -2,7 +2,9 @@
 
 Claims: `sub` (identity), `name`, `room`, `role`, `exp`, `iat`, and on a
 speaker token minted by `stage:invite` `sg`, the invitee's stage generation
-(removal from the stage revokes it: rooms.stage.is_revoked).
+(removal from the stage revokes it: rooms.stage.is_revoked); on a room token
+from `/join` `gen`, the account's token generation (signing out revokes it:
+server.buyers.check_not_signed_out).
 """
 
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ def mint(
     ttl_s: float,
     now: float,
     stage_gen: int | None = None,
+    gen: int | None = None,
 ) -> str:
     claims: dict[str, object] = {
         "sub": identity,
@@ -37,6 +40,8 @@ def mint(
     }
     if stage_gen is not None:
         claims["sg"] = stage_gen
+    if gen is not None:
+        claims["gen"] = gen
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -63,6 +68,7 @@ def verify(secret: str, token: object, *, room: str | None = None) -> Claims:
             role=Role.parse(raw["role"]),
             exp=float(raw["exp"]),
             stage_gen=_stage_gen(raw.get("sg")),
+            gen=_stage_gen(raw.get("gen")),
         )
     except ValueError as exc:
         raise Unauthorized("the token has an unknown role") from exc
@@ -127,3 +133,14 @@ def verify_account(secret: str, token: object) -> AccountClaims:
         raise Unauthorized("this is not an account token")
     sub = str(raw["sub"])
     return AccountClaims(sub, str(raw.get("name") or "")[:80], gen, float(raw["exp"]))
+
+
+def peek_subject(token: str) -> str | None:
+    """The `sub` a token claims, signature NOT checked: only to decide
+    whether a check is needed at all (then verify it)."""
+    try:
+        raw = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
+    except jwt.PyJWTError:
+        return None
+    sub = raw.get("sub")
+    return sub if isinstance(sub, str) else None
