@@ -35,12 +35,18 @@ export class CardForm {
     return Boolean(this.card);
   }
 
-  /** Load Stripe.js and mount the card element into `container` (once). */
-  async mount(container, { url, publishableKey }) {
-    if (this.card) return;
+  /** Load Stripe.js (once): enough to finish 3-D Secure of a saved card. */
+  async load({ url, publishableKey }) {
+    if (this.stripe) return;
     const Stripe = await loadStripeJs(url);
     this.stripe = Stripe(publishableKey);
     this.key = publishableKey;
+  }
+
+  /** Load Stripe.js and mount the card element into `container` (once). */
+  async mount(container, { url, publishableKey }) {
+    if (this.card) return;
+    await this.load({ url, publishableKey });
     this.card = this.stripe.elements().create("card", { hidePostalCode: false });
     this.card.mount(container);
   }
