@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import BrowserContext, ConsoleMessage, Page, async_playwright
+from playwright.async_api import (
+    BrowserContext,
+    ConsoleMessage,
+    Locator,
+    Page,
+    async_playwright,
+)
 
 CHROMIUM = os.environ.get("DROPROOM_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -135,6 +141,16 @@ class Browsers:
         if url:
             await page.goto(url)
         return tab
+
+
+async def fill_shipping(drawer: Locator, country: str = "KR") -> None:
+    """A physical item: the checkout asks where to send it."""
+    address = drawer.get_by_role("group", name="Shipping address")
+    await address.get_by_label("Full name").fill("Lee Park")
+    await address.get_by_label("Address", exact=True).fill("1 Harbour Road")
+    await address.get_by_label("City").fill("Busan")
+    await address.get_by_label("Postal code").fill("48058")
+    await address.get_by_label("Country").select_option(country)
 
 
 @pytest.fixture

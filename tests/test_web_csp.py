@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from server.csp import Sources, policy
-from tests.browser import PHONE, Browsers, Tab, browsers
+from tests.browser import PHONE, Browsers, Tab, browsers, fill_shipping
 from tests.harness import Harness
 
 __all__ = ["browsers"]
@@ -80,6 +80,8 @@ async def _pay(page: Page, number: str) -> None:
     await drop.get_by_role("button", name="Buy now").click()
     drawer = page.get_by_role("complementary", name="Your cart")
     await drawer.get_by_role("button", name="Checkout").click()
+    await fill_shipping(drawer)
+    await drawer.get_by_role("button", name="Continue to payment").click()
     card = page.locator("#card-element")
     for field, value in (("number", number), ("exp_month", "12"), ("exp_year", "34")):
         await card.get_by_placeholder(field).fill(value)
