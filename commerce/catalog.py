@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -18,6 +18,7 @@ import msgpack
 import redis.asyncio as aioredis
 
 from commerce import keys
+from commerce.audio import AUDIO_FIELDS, audio_from_hash, encode_ready
 from kernel import validate
 from kernel.errors import Conflict, Invalid, NotFound
 from kernel.lua import Scripts
@@ -25,6 +26,10 @@ from kernel.lua import Scripts
 CURRENCY_RE = re.compile(r"^[a-z]{3}$")
 MAX_PRICE = 99_999_999  # Stripe's largest amount (8 digits) in minor units
 MAX_STOCK = 10_000_000
+MAX_TAGS = 12
+MAX_TAG_LEN = 32
+MAX_IMAGE_URL = 500
+TAG_RE = re.compile(r"^[^\x00-\x1f,]+$")
 
 
 class Kind(StrEnum):
@@ -52,6 +57,10 @@ class Product:
     kind: Kind
     stock: int | None  # units given; None for unlimited
     description: str = ""
+    image_url: str = ""
+    tags: tuple[str, ...] = ()
+    # the wire shape of commerce.audio (ready files and latest upload), or None
+    audio: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     def as_dict(self, remaining: int | None = None) -> dict[str, Any]:
         return {
@@ -63,6 +72,9 @@ class Product:
             "stock": self.stock,
             "remaining": remaining,
             "description": self.description,
+            "image_url": self.image_url or None,
+            "tags": list(self.tags),
+            "audio": self.audio,
         }
 
 
@@ -81,6 +93,37 @@ def parse_kind(p: Mapping[str, Any]) -> Kind:
         raise Invalid("kind must be physical, digital or subscription") from None
 
 
+def parse_image_url(p: Mapping[str, Any]) -> str:
+    """An absolute http(s) URL or a path on this server; empty for none."""
+    value = validate.opt_text(p, "image_url", max_len=MAX_IMAGE_URL)
+    if value and not (value.startswith(("https://", "http://", "/")) and " " not in value):
+        raise Invalid("image_url must be an http(s) URL or a path starting with /")
+    if value.startswith("//"):
+        raise Invalid("image_url must be an http(s) URL or a path starting with /")
+    return value
+
+
+def parse_tags(p: Mapping[str, Any], key: str = "tags") -> tuple[str, ...]:
+    """Up to MAX_TAGS short words (moods: `calm`, `retro`), lower case, once each."""
+    value = p.get(key)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or len(value) > MAX_TAGS:
+        raise Invalid(f"{key} must be a list of at most {MAX_TAGS} words")
+    tags: list[str] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise Invalid(f"{key} must be a list of strings")
+        tag = validate.text({key: item}, key, max_len=MAX_TAG_LEN).lower()
+        if not TAG_RE.match(tag):
+            raise Invalid(f"a tag may not hold commas or control characters: {tag!r}")
+        if tag not in tags:
+            tags.append(tag)
+    return tuple(tags)
+
+
 def parse_product(p: Mapping[str, Any]) -> Product:
     """A product from an admin's payload; every field checked, nothing stored."""
     pid = validate.ident(p, "id") if p.get("id") is not None else new_product_id()
@@ -92,6 +135,8 @@ def parse_product(p: Mapping[str, Any]) -> Product:
         kind=parse_kind(p),
         stock=validate.opt_integer(p, "stock", lo=0, hi=MAX_STOCK),
         description=validate.opt_text(p, "description", max_len=2000),
+        image_url=parse_image_url(p),
+        tags=parse_tags(p),
     )
 
 
@@ -101,7 +146,9 @@ def new_product_id() -> str:
 
 # A product is stored as one msgpack blob: read only by Python, compact, and
 # decoded faster than JSON on every slot and drop view.
-def product_from_blob(raw: bytes) -> Product:
+# Its audio lives in fields of its own beside the blob (commerce.audio), so
+# an upload's progress never rewrites the product.
+def product_from_blob(raw: bytes, audio: dict[str, Any] | None = None) -> Product:
     d = msgpack.unpackb(raw)
     return Product(
         id=d["id"],
@@ -111,12 +158,20 @@ def product_from_blob(raw: bytes) -> Product:
         kind=Kind(d["kind"]),
         stock=d["stock"],
         description=d.get("description", ""),
+        image_url=d.get("image_url") or "",
+        tags=tuple(d.get("tags") or ()),
+        audio=audio,
     )
+
+
+def product_from_hash(raw: Mapping[bytes, bytes]) -> Product:
+    return product_from_blob(raw[b"data"], audio_from_hash(raw))
 
 
 def product_blob(product: Product) -> bytes:
     d = product.as_dict()
-    d.pop("remaining")
+    for derived in ("remaining", "audio"):
+        d.pop(derived)
     return bytes(msgpack.packb(d))
 
 
@@ -140,8 +195,28 @@ class Catalog:
 
     async def product(self, product_id: str) -> Product | None:
         """The product alone (no stock read)."""
-        raw = await self._redis.hget(keys.product(product_id), "data")
-        return product_from_blob(raw) if raw is not None else None
+        names = ("data", *AUDIO_FIELDS)
+        values = await self._redis.hmget(keys.product(product_id), *names)
+        if values[0] is None:
+            return None
+        return product_from_hash({n.encode(): v for n, v in zip(names, values, strict=True)})
+
+    async def set_audio(self, product_id: str, audio: dict[str, Any]) -> Product:
+        """Record `audio` (the PROTOCOL audio object, normally `ready`) as the
+        product's files, as is. Uploads go through `tone_jobs` instead, whose
+        changes carry their job id (commerce/lua/product_audio.lua)."""
+        await self.change_audio(product_id, "set", "", encode_ready(audio))
+        product = await self.product(product_id)
+        if product is None:
+            raise NotFound(f"no product {product_id}")
+        return product
+
+    async def change_audio(self, product_id: str, op: str, job_id: str, value: str) -> bool:
+        """One change of the audio fields (see product_audio.lua); False when
+        `job_id` is not the product's latest upload any more."""
+        script, product_key = "commerce/product_audio", keys.product(product_id)
+        changed = await self._scripts.run(script, [product_key], [op, job_id, value])
+        return bool(changed)
 
     async def find(self, product_id: str) -> tuple[Product, Inventory | None] | None:
         """The product and its whole stock: its pool plus every room's share."""
@@ -153,7 +228,17 @@ class Catalog:
             for room in await self._redis.smembers(keys.product_rooms(product_id)):
                 share = await self._redis.hgetall(keys.share(room.decode(), product_id))
                 inv = _plus(inv, inventory_from_hash(share))
-        return product_from_blob(raw[b"data"]), inv
+        return product_from_hash(raw), inv
+
+    async def note_shown(self, product_id: str, room: str) -> None:
+        """A room pins the product or drops it: it hears about its changes."""
+        await self._redis.sadd(keys.product_shown(product_id), room)
+
+    async def rooms_showing(self, product_id: str) -> list[str]:
+        """Rooms that pinned or dropped the product, or hold a share of it."""
+        shown = await self._redis.smembers(keys.product_shown(product_id))
+        shown |= await self._redis.smembers(keys.product_rooms(product_id))
+        return sorted(r.decode() for r in shown)
 
     async def get(self, product_id: str) -> tuple[Product, Inventory | None]:
         found = await self.find(product_id)

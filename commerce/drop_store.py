@@ -54,6 +54,7 @@ class DropStore:
         args += [repr(req.starts_at), repr(req.ends_at), req.stock, req.per_buyer_limit or 0]
         args += [repr(now), room]
         await self._redis.sadd(keys.SHOP_ROOMS, room)
+        await self._catalog.note_shown(product.id, room)
         drop_keys = [keys.drop(room, drop_id), keys.drops(room), keys.drops_due(room)]
         drop_keys += [keys.log(room), keys.log_head(room)]
         await self._scripts.run("commerce/drop_schedule", drop_keys, args)

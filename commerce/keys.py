@@ -45,6 +45,9 @@ standard library.
 #                                        by when: the reconciler asks Stripe again
 # {room:<id>}:buyer:<identity>:pending   STRING the buyer's pending order id
 # {room:<id>}:buyer:<identity>:orders    ZSET  the buyer's order ids by created_at
+# {room:<id>}:buyer:<identity>:library   ZSET  the buyer's orders holding files, by paid_at
+#                                        (added at the paid transition, removed at a refund)
+# {room:<id>}:delivery_ms         LIST  ms from paid to links issued, newest first (capped)
 # {room:<id>}:log / :log:head     the rooms foundation's hash-chained event log
 # {shop}:rooms                    SET   rooms with shop state (the jobs walk these)
 # {shop}:webhook:<event_id>       STRING processed Stripe event (TTL WEBHOOK_SEEN_TTL_S)
@@ -156,6 +159,14 @@ def buyer_orders(room: str, identity: str) -> str:
     return f"{room_tag(room)}:buyer:{identity}:orders"
 
 
+def buyer_library(room: str, identity: str) -> str:
+    return f"{room_tag(room)}:buyer:{identity}:library"
+
+
+def delivery_ms(room: str) -> str:
+    return f"{room_tag(room)}:delivery_ms"
+
+
 def log(room: str) -> str:
     return f"{room_tag(room)}:log"
 
@@ -177,3 +188,20 @@ def webhook_bad(event_id: str) -> str:
 #                                        missing from it): /me/orders and /me/library walk it
 def buyer_rooms(identity: str) -> str:
     return f"{{buyer:{identity}}}:rooms"
+
+
+# {product:<id>}:shown            SET   rooms that pinned the product in a slot or scheduled a
+#                                        drop of it (never pruned: a room that no longer shows
+#                                        it ignores a `product:updated` about it)
+# {shop}:tones:jobs               HASH  tone job id -> JSON commerce.tone_jobs.ToneJob: an
+#                                        upload being processed, until it ends
+# {shop}:tones:leases             ZSET  tone job id by the end of its runner's lease (unix s):
+#                                        a job whose lease ended is taken up again
+# {shop}:tones:owners             HASH  tone job id -> the token of the process running it
+TONE_JOBS = "{shop}:tones:jobs"
+TONE_LEASES = "{shop}:tones:leases"
+TONE_OWNERS = "{shop}:tones:owners"
+
+
+def product_shown(product_id: str) -> str:
+    return f"{product(product_id)}:shown"

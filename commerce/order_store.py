@@ -6,7 +6,9 @@ order's lines and appends to the room's hash-chained log
 
 Transitions: freeze (cart -> pending), paid (pending -> paid, held -> sold;
 failed -> refund_due), failed / expire (pending -> failed, held -> left),
-refunded (refund_due -> refunded). The order's intents live in
+refunded (refund_due -> refunded; paid -> refunded, out of the buyer's
+library). The paid transition stores the order's entitlements (the exact
+files bought, commerce.entitlements) and adds it to the buyer's library. The order's intents live in
 commerce.intent_store, the jobs' indexes in commerce.order_index; OrderStore
 is the three together. Must not import aiohttp, socketio or stripe.
 """
@@ -78,13 +80,15 @@ class OrderStore(IntentStore, OrderIndex):
         reason: str = "",
         receipt: dict[str, Any] | None = None,
         refund_ref: str = "",
+        entitlements: str = "",
     ) -> Settled:
         room = order.room
         script_keys = [keys.order(room, order.id), keys.orders_holds(room)]
         script_keys += [keys.orders_created(room), keys.buyer_pending(room, order.identity)]
         script_keys += [keys.orders_refund_due(room), keys.log(room), keys.log_head(room)]
+        script_keys += [keys.buyer_library(room, order.identity)]
         args: list[Any] = [action, repr(now), payment_ref, reason]
-        args += [json.dumps(receipt) if receipt else "", refund_ref]
+        args += [json.dumps(receipt) if receipt else "", refund_ref, entitlements]
         for line in order.lines:
             target = Target(room, line.product_id, line.drop_id)
             script_keys += [target.stock_key, target.buyers_key]

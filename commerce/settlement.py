@@ -18,7 +18,9 @@ from __future__ import annotations
 import logging
 
 from commerce import keys
+from commerce.downloads import Downloads
 from commerce.drop_store import DropStore, drop_event
+from commerce.entitlements import Entitlements, encode
 from commerce.events import ORDER_FEED, ORDER_UPDATED
 from commerce.inventory import StockMove, Target
 from commerce.order_store import OrderStore, Settled
@@ -53,7 +55,11 @@ class Settlement:
         *,
         decline_hold_s: float = DECLINE_HOLD_S,
         max_attempts: int = MAX_ATTEMPTS,
+        entitlements: Entitlements | None = None,
+        downloads: Downloads | None = None,
     ) -> None:
+        self._entitlements = entitlements
+        self._downloads = downloads
         self._orders = orders
         self._drops = drops
         self._gateway = gateway
@@ -100,7 +106,11 @@ class Settlement:
         return await self.fail(order, reason, now, cancel=False)
 
     async def _pay(self, order: Order, intent: Intent, now: float) -> list[Event]:
+        since = self._downloads.clock() if self._downloads is not None else None
         receipt = build_receipt(order, intent.id, now)
+        # The files bought are those of the product now; the script keeps them
+        # only if this is the paid transition (exactly once).
+        entitled = await self._entitlements.of(order) if self._entitlements else ()
         done = await self._orders.settle(
             order,
             "paid",
@@ -108,10 +118,12 @@ class Settlement:
             payment_ref=intent.id,
             reason=Reason.PAID_AFTER_HOLD_LOST,
             receipt=receipt,
+            entitlements=encode(entitled),
         )
         if done.outcome == "paid":
             logger.info("room %s: order %s paid (%s)", order.room, order.id, intent.id)
-            return await self._told(order) + await self._drops_of(order, now)
+            told = await self._told(order, now, paid_since=since)
+            return told + await self._drops_of(order, now)
         if done.outcome == "refund_due":
             logger.warning(
                 "room %s: order %s paid after its hold was lost; refunding", order.room, order.id
@@ -307,11 +319,17 @@ class Settlement:
             events += await self._slots.showing(room, products, now)
         return events
 
-    async def _told(self, order: Order) -> list[Event]:
-        """The buyer hears of their order; the room's staff see it in their
-        order feed (the buyer's identity, never their payment details)."""
+    async def _told(
+        self, order: Order, now: float | None = None, *, paid_since: float | None = None
+    ) -> list[Event]:
+        """The buyer hears of their order (a paid one with fresh download
+        links); the room's staff see it in their order feed (the buyer's
+        identity, never their payment details nor their links)."""
         fresh = await self._orders.get(order.room, order.id)
-        payload = {"order": fresh.as_dict()}
+        mine = fresh.as_dict()
+        if self._downloads is not None and now is not None:
+            mine = await self._downloads.order_dict(fresh, now, paid_since=paid_since)
+        payload = {"order": mine}
         feed = {"order": {**fresh.as_dict(), "buyer": fresh.identity}}
         return [
             to_identity(order.room, order.identity, ORDER_UPDATED, payload),

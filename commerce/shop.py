@@ -7,14 +7,19 @@ gateway at cleanup. Its settings are commerce.config.ShopConfig. Frameworks
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio as aioredis
 
 from commerce.carts import Carts
 from commerce.catalog import Catalog
 from commerce.checkout import Checkout
 from commerce.config import ShopConfig
+from commerce.downloads import Downloads
 from commerce.drop_store import DropStore
+from commerce.entitlements import Entitlements
 from commerce.order_store import OrderStore
+from commerce.orders import Order
 from commerce.reconciler import Reconciler
 from commerce.settlement import Settlement
 from commerce.shares import Shares
@@ -24,8 +29,15 @@ from commerce.webhooks import Webhooks
 
 
 class Shop:
-    def __init__(self, redis: aioredis.Redis, gateway: StripeGateway, config: ShopConfig) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        gateway: StripeGateway,
+        config: ShopConfig,
+        downloads: Downloads | None = None,
+    ) -> None:
         self.config = config
+        self.downloads = downloads
         self.gateway = gateway
         self.catalog = Catalog(redis)
         self.drops = DropStore(redis, self.catalog)
@@ -40,6 +52,8 @@ class Shop:
             self.slots,
             decline_hold_s=config.decline_hold_s,
             max_attempts=config.max_attempts,
+            entitlements=Entitlements(self.catalog),
+            downloads=downloads,
         )
         self.checkout = Checkout(
             self.carts, self.catalog, self.orders, gateway, self.settlement, config.checkout_hold_s
@@ -48,3 +62,9 @@ class Shop:
         self.reconciler = Reconciler(
             redis, self.orders, gateway, self.settlement, config.reconcile_after_s
         )
+
+    async def order_dict(self, order: Order, now: float) -> dict[str, Any]:
+        """An order as its buyer sees it: a paid one with fresh download links."""
+        if self.downloads is None:
+            return order.as_dict()
+        return await self.downloads.order_dict(order, now)

@@ -65,6 +65,7 @@ class Slots:
     ) -> tuple[Slot, list[Event]]:
         product, _ = await self._catalog.get(product_id)
         await self._shares.ensure(room, product)
+        await self._catalog.note_shown(product.id, room)
         value = json.dumps({"product_id": product.id, "note": note})
         await self._scripts.run("commerce/slot_set", self._keys(room), [slot, value, repr(now)])
         logger.info("room %s: slot %s shows %s", room, slot, product.id)

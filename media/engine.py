@@ -9,6 +9,8 @@ feed. This is the interface `server/` uses:
     engine.rooms_publishing(); engine.session_counts(); engine.caps.refused
     engine.set_muted(room, identity, muted); await engine.remove_publisher(room, identity)
     engine.speaking(room); engine.replays(room); await engine.aclose()
+    ends_at = await engine.play_tone(room, product_id, path, now)  # into the mix
+    engine.stop_tone(room); engine.tone_playing(room)
 
 Peers are closed on `failed`, on close(), on token expiry, on RTP
 inactivity (publishers), when never connected in time and at aclose(); a
@@ -25,13 +27,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from kernel.errors import NotFound
+from kernel.errors import Conflict, NotFound
 from media.caps import SessionCaps
 from media.config import MediaConfig
 from media.ice import stop_consent_checks
 from media.ingest import Publisher, RtpTap
 from media.recording import Replay, is_recording_name, list_replays, room_dir
-from media.room import LevelsCallback, RoomMedia
+from media.room import LevelsCallback, RoomMedia, ToneEndCallback
 from media.session import Kind, Session, check_room_id, new_session_id
 from media.signaling import (
     Negotiated,
@@ -40,6 +42,7 @@ from media.signaling import (
     answer_publisher,
     close_peer,
 )
+from media.tone import ToneUnreadable, ToneVoice, decode_tone
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +57,12 @@ class MediaEngine:
         config: MediaConfig,
         on_levels: LevelsCallback | None = None,
         on_publishing: PublishingCallback | None = None,
+        on_tone_end: ToneEndCallback | None = None,
     ) -> None:
         self.config = config
         self._on_levels = on_levels
         self._on_publishing = on_publishing
+        self._on_tone_end = on_tone_end
         self.sessions: dict[str, Session] = {}
         self.rooms: dict[str, RoomMedia] = {}
         self._publishers: dict[str, Publisher] = {}  # session id -> ingest
@@ -137,8 +142,51 @@ class MediaEngine:
                 record_root=self.config.recordings_dir if self.config.record else None,
                 level_interval_s=self.config.level_interval_s,
                 on_levels=self._on_levels,
+                on_tone_end=self._tone_ended,
             )
         return media
+
+    # --- tones ------------------------------------------------------------
+    async def play_tone(self, room: str, product_id: str, path: Path, now: float) -> float:
+        """Plays the sound at `path` into the room's mix (decoded off the loop),
+        replacing a tone still playing; the room mixes while it plays, with
+        or without voices. Returns when it ends (`now` + its length)."""
+        check_room_id(room)
+        try:
+            pcm = await asyncio.to_thread(decode_tone, str(path))
+        except ToneUnreadable as exc:
+            logger.warning("room %s: tone of %s unreadable: %s", room, product_id, exc)
+            raise Conflict("the preview of this product cannot be played") from None
+        voice = ToneVoice(product_id, pcm)
+        self._room(room).play_tone(voice)
+        logger.info("room %s: tone of %s plays (%.1f s)", room, product_id, voice.duration_s)
+        return now + voice.duration_s
+
+    def stop_tone(self, room: str) -> bool:
+        media = self.rooms.get(room)
+        stopped = media.stop_tone() if media is not None else False
+        if stopped and media is not None and media.is_empty():
+            self._forget_room(room, media)
+        return stopped
+
+    def tone_playing(self, room: str) -> str | None:
+        """The product whose tone plays in the room, if any."""
+        media = self.rooms.get(room)
+        tone = media.mixer.tone if media is not None else None
+        return tone.product_id if tone is not None else None
+
+    async def _tone_ended(self, room: str, product_id: str) -> None:
+        media = self.rooms.get(room)
+        if media is not None and media.is_empty():
+            self._forget_room(room, media)
+        if self._on_tone_end is not None:
+            await self._on_tone_end(room, product_id)
+
+    def _forget_room(self, room: str, media: RoomMedia) -> None:
+        """Nobody is left in the room's media: its tick stops."""
+        if self.rooms.get(room) is media:
+            del self.rooms[room]
+            self._track(asyncio.create_task(media.aclose()))
 
     # --- state ------------------------------------------------------------
     def _on_state(self, session: Session) -> None:

@@ -5,7 +5,9 @@ of a room hears.
 - one unmuted voice: its Opus packets go to every feed unchanged, on
   arrival (its own feed gets silence);
 - several: the voices are summed once per tick, the mix is encoded once for
-  the room and once more per speaker who listens (the mix minus their voice).
+  the room and once more per speaker who listens (the mix minus their voice);
+- a tone playing (`tone:play`, media.tone) is one more voice that nobody is
+  excluded from: while it plays the room mixes, even with one voice or none.
 A stalled publisher counts as silent for that tick; it never holds the tick.
 Must not import aiohttp, socketio or `server/`.
 """
@@ -22,6 +24,7 @@ import numpy as np
 from media.fanout import Feed
 from media.ingest import Pcm, Publisher
 from media.packets import FRAME_S, FRAME_SAMPLES, OPUS_SILENCE, SAMPLE_RATE
+from media.tone import ToneVoice
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +77,8 @@ class Mixer:
         # Silence frames sent to cover a stalled forwarded voice; as many of
         # its late packets are then dropped, so listeners keep 50 packets/s.
         self._covered = 0
+        self.tone: ToneVoice | None = None
+        self.tone_ended: ToneVoice | None = None  # set by the tick that played its end
 
     def active(self) -> list[Publisher]:
         return [p for p in self._publishers.values() if not p.muted]
@@ -81,7 +86,7 @@ class Mixer:
     def on_packet(self, publisher: Publisher, payload: bytes, timestamp: int) -> None:
         """Forward path: the only unmuted voice goes out as it arrives."""
         active = self.active()
-        if len(active) != 1 or active[0] is not publisher:
+        if len(active) != 1 or active[0] is not publisher or self.tone is not None:
             return
         if self._covered:
             self._covered -= 1
@@ -94,13 +99,15 @@ class Mixer:
     def tick(self, tick_no: int) -> None:
         now = self._clock()
         active = self.active()
+        tone = self._tone_frame()
+        mixing = len(active) > 1 or tone is not None
         for p in self._publishers.values():
-            if p.muted or len(active) < 2:
+            if p.muted or not mixing:
                 p.fifo.pop_frame()  # keep idle inputs fresh for when mixing starts
-        if len(active) == 1:
-            self._tick_forwarding(active[0], tick_no, now)
+        if mixing:
+            self._tick_mixing(active, tick_no, now, tone)
         elif active:
-            self._tick_mixing(active, tick_no, now)
+            self._tick_forwarding(active[0], tick_no, now)
         else:
             self._silence(self._feeds.values(), tick_no, now)
         for excluded in [e for e in self._encoders if e not in self._feeds]:
@@ -113,9 +120,21 @@ class Mixer:
         quiet = [f for e, f in self._feeds.items() if stalled or e == voice.identity]
         self._silence(quiet, tick_no, now)
 
-    def _tick_mixing(self, active: list[Publisher], tick_no: int, now: float) -> None:
+    def _tone_frame(self) -> Pcm | None:
+        if self.tone is None:
+            return None
+        frame = self.tone.pop_frame()
+        if frame is None or self.tone.done:
+            self.tone_ended, self.tone = self.tone, None
+        return frame
+
+    def _tick_mixing(
+        self, active: list[Publisher], tick_no: int, now: float, tone: Pcm | None = None
+    ) -> None:
         frames = {p.identity: p.fifo.pop_frame() for p in active}
         heard = [f for f in frames.values() if f is not None]
+        if tone is not None:
+            heard.append(tone)
         if not heard:
             self._silence(self._feeds.values(), tick_no, now)
             return

@@ -17,12 +17,15 @@ from media.ingest import Publisher
 from media.mixer import Mixer
 from media.packets import FRAME_S
 from media.recording import Recorder
+from media.tone import ToneVoice
 from media.wire import Wire
 
 logger = logging.getLogger(__name__)
 
 # (room, {identity: level 0..1}) -> None, at most every level interval
 LevelsCallback = Callable[[str, dict[str, float]], Awaitable[None]]
+# (room, product id) -> None: the tone of that product played to its end
+ToneEndCallback = Callable[[str, str], Awaitable[None]]
 _SPEAKING_DBOV = -50.0
 _LATE_RESYNC_S = 0.2
 
@@ -44,6 +47,7 @@ class RoomMedia:
         record_root: Path | None,
         level_interval_s: float,
         on_levels: LevelsCallback | None = None,
+        on_tone_end: ToneEndCallback | None = None,
     ) -> None:
         self.room = room
         self._loop = asyncio.get_running_loop()
@@ -60,6 +64,8 @@ class RoomMedia:
         self._on_levels = on_levels
         self._last_levels: dict[str, float] = {}
         self._level_task: asyncio.Task[None] | None = None
+        self._on_tone_end = on_tone_end
+        self._tone_tasks: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = asyncio.create_task(
             self._run(), name=f"room-media:{room}"
         )
@@ -105,7 +111,31 @@ class RoomMedia:
         return True
 
     def is_empty(self) -> bool:
-        return not self.publishers and not self.listeners
+        return not self.publishers and not self.listeners and self.mixer.tone is None
+
+    # --- tones ------------------------------------------------------------
+    def play_tone(self, voice: ToneVoice) -> None:
+        """Into the mix from the next tick on, replacing a tone still playing."""
+        self.mixer.tone = voice
+
+    def stop_tone(self) -> bool:
+        playing, self.mixer.tone = self.mixer.tone, None
+        return playing is not None
+
+    def _tell_tone_ended(self) -> None:
+        ended, self.mixer.tone_ended = self.mixer.tone_ended, None
+        if ended is None or self._on_tone_end is None:
+            return
+        task = asyncio.create_task(self._send_tone_end(ended.product_id))
+        self._tone_tasks.add(task)
+        task.add_done_callback(self._tone_tasks.discard)
+
+    async def _send_tone_end(self, product_id: str) -> None:
+        assert self._on_tone_end is not None
+        try:
+            await self._on_tone_end(self.room, product_id)
+        except Exception:
+            logger.exception("room %s: the tone's end could not be told", self.room)
 
     def speaking(self) -> dict[str, float]:
         return dict(self._last_levels)
@@ -165,6 +195,8 @@ class RoomMedia:
                 self.mixer.tick(tick_no)
             except Exception:
                 logger.exception("room %s: mixer tick failed", self.room)
+            if self.mixer.tone_ended is not None:
+                self._tell_tone_ended()
             if self.clock() >= next_report:
                 next_report += self._level_interval
                 self._report_levels()
@@ -191,7 +223,9 @@ class RoomMedia:
             logger.exception("room %s: level report failed", self.room)
 
     async def aclose(self) -> None:
-        for task in (self._task, self._level_task):
+        current = asyncio.current_task()
+        tone_tasks = [t for t in self._tone_tasks if t is not current]
+        for task in (self._task, self._level_task, *tone_tasks):
             if task is not None and not task.done():
                 task.cancel()
                 try:

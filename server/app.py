@@ -22,7 +22,7 @@ import socketio
 from aiohttp import web
 
 from rooms.store import RoomStore
-from server import audio, health, migrations, redis_client, rooms, shop
+from server import audio, files, health, migrations, redis_client, rooms, shop
 from server import web as web_pages
 from server.appkeys import (
     DISPATCHER,
@@ -150,6 +150,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(redis_ctx)
     health.setup(app)
     # Feature packages: each adds its routes, handlers, jobs and resources.
+    files.setup(app)
     rooms.setup(app)
     audio.setup(app)
     web_pages.setup(app)

@@ -11,6 +11,8 @@ import socketio
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from commerce.downloads import Downloads
+    from commerce.storage import Storage
     from rooms.store import RoomStore
     from server.config import Settings
     from server.dispatch import Dispatcher
@@ -31,3 +33,5 @@ SCHEDULER: web.AppKey["Scheduler"] = web.AppKey("scheduler")
 ROOMS: web.AppKey["RoomStore"] = web.AppKey("rooms")
 SNAPSHOT_PARTS: web.AppKey[list[SnapshotPart]] = web.AppKey("snapshot_parts", list)
 STAGE_LISTENERS: web.AppKey[list[StageListener]] = web.AppKey("stage_listeners", list)
+STORAGE: web.AppKey["Storage"] = web.AppKey("storage")
+DOWNLOADS: web.AppKey["Downloads"] = web.AppKey("downloads")

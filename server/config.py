@@ -80,6 +80,9 @@ class Settings:
     public_url_override: str | None = None
     restart_backoff_s: float = 1.0
     asset_origins: tuple[str, ...] = ()
+    # delivery (issue 10): where audio files live, and how long a download link lasts
+    storage_url: str | None = None
+    download_ttl_s: int = 600
 
     @property
     def public_url(self) -> str:
@@ -135,11 +138,16 @@ class Settings:
             "public_url_override": _env("DROPROOM_PUBLIC_URL"),
             "restart_backoff_s": float(_env("DROPROOM_RESTART_BACKOFF_S") or 1.0),
             "asset_origins": _csv(_env("DROPROOM_ASSET_ORIGINS")),
+            # delivery (issue 10)
+            "storage_url": _env("DROPROOM_STORAGE_URL"),
+            "download_ttl_s": int(_env("DROPROOM_DOWNLOAD_TTL_S") or 600),
         }
         values.update(overrides)
         settings = cls(**values)
         if settings.redis_cluster and not settings.redis_url:
             raise ValueError("DROPROOM_REDIS_CLUSTER=1 needs REDIS_URL (one node of the cluster)")
+        if settings.download_ttl_s < 1:
+            raise ValueError("DROPROOM_DOWNLOAD_TTL_S must be at least 1 (seconds)")
         if not 0 < settings.port < 65536:
             raise ValueError(f"port out of range: {settings.port}")
         return settings

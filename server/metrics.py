@@ -47,6 +47,38 @@ class Metrics:
             registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
+        # delivery (issue 10): p50/p95/p99 by histogram_quantile over these
+        fine = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+        self.delivery_seconds = Histogram(
+            "droproom_delivery_seconds",
+            "Time from a payment fact reaching settlement to the buyer's download links issued",
+            registry=r,
+            buckets=fine,
+        )
+        self.download_links = Counter(
+            "droproom_download_links",
+            "Download links issued, by format",
+            ["format"],
+            registry=r,
+        )
+        self.downloads = Counter(
+            "droproom_downloads",
+            "Downloads served from local storage (200 and 206), by format",
+            ["format"],
+            registry=r,
+        )
+        self.download_seconds = Histogram(
+            "droproom_download_seconds",
+            "Time to serve one download from local storage, by format",
+            ["format"],
+            registry=r,
+            buckets=fine,
+        )
+        self.downloads_refused = Counter(
+            "droproom_downloads_refused",
+            "Download requests refused (tampered, foreign or expired links)",
+            registry=r,
+        )
 
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)

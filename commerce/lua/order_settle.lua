@@ -3,21 +3,23 @@
 -- order_settle: one status change of an order, checked against its current
 -- status so each happens exactly once however many webhooks, reconcilers or
 -- processes race for it.
---   paid: pending -> paid (held -> sold); failed -> refund_due
+--   paid: pending -> paid (held -> sold; the entitlements, if any, stored on
+--         the order and the order added to the buyer's library); failed -> refund_due
 --   failed / expire: pending -> failed (held -> left; expire only once due)
---   refunded: refund_due -> refunded
--- KEYS: order, holds, created, pending, refund_due, log, head,
+--   refunded: refund_due -> refunded; paid -> refunded (out of the library:
+--             no new download links)
+-- KEYS: order, holds, created, pending, refund_due, log, head, library,
 --       then (stock, buyers) per line
--- ARGV: action, now, payment_ref, reason, receipt, refund_ref,
---       then (line_id, drop_id, qty) per line, same order
+-- ARGV: action, now, payment_ref, reason, receipt, refund_ref, entitlements
+--       (JSON, '' for none), then (line_id, drop_id, qty) per line, same order
 -- Returns {'not_found'}, {'noop', status}, {'invalid'}, {'paid'},
 -- {'refund_due'}, {'refunded'} or {'failed', then (line_id, left, announced) per line}.
 local order_key, holds_key, created_key, pending_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local refund_due_key, log_key, head_key = KEYS[5], KEYS[6], KEYS[7]
+local refund_due_key, log_key, head_key, library_key = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local action, now_s, payment_ref, reason = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local receipt, refund_ref = ARGV[5], ARGV[6]
+local receipt, refund_ref, entitlements = ARGV[5], ARGV[6], ARGV[7]
 local now = tonumber(now_s)
-local FIXED_KEYS, FIXED_ARGS = 7, 6
+local FIXED_KEYS, FIXED_ARGS = 8, 7
 local line_count = (#KEYS - FIXED_KEYS) / 2
 
 -- The order's line number `line` (0-based): its stock, buyers and ARGV.
@@ -55,6 +57,11 @@ if action == 'paid' then
   end
   redis.call('HSET', order_key, 'status', 'paid', 'payment_ref', payment_ref,
              'receipt', receipt, 'paid_at', now_s)
+  if entitlements ~= '' then
+    -- The exact files bought, once: a later upload changes the product, not this.
+    redis.call('HSET', order_key, 'entitlements', entitlements)
+    redis.call('ZADD', library_key, now, oid)
+  end
   unindex()
   log('order.paid', {payment_ref = payment_ref})
   return {'paid'}
@@ -80,9 +87,10 @@ if action == 'failed' or action == 'expire' then
   return out
 end
 if action == 'refunded' then
-  if st ~= 'refund_due' then return {'noop', st} end
+  if st ~= 'refund_due' and st ~= 'paid' then return {'noop', st} end
   redis.call('HSET', order_key, 'status', 'refunded', 'refund_ref', refund_ref)
   redis.call('ZREM', refund_due_key, oid)
+  redis.call('ZREM', library_key, oid)
   log('order.refunded', {refund_ref = refund_ref})
   return {'refunded'}
 end

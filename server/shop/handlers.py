@@ -86,9 +86,11 @@ async def on_checkout_start(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     await ctx.emit(frozen)  # the cart became an order, whatever happens next
     result = await shop.checkout.pay(order, method, ctx.now)
     told = any(e.name == names.ORDER_UPDATED for e in result.events)
-    mine = [] if told else [_order_event(ctx, result.order)]
+    mine = [] if told else [await _order_event(ctx, result.order)]
     await emit_coalesced(ctx.app, [*result.events, *mine])
-    return result.answer(shop.gateway.publishable_key)
+    answer = result.answer(shop.gateway.publishable_key)
+    answer["order"] = await shop.order_dict(result.order, ctx.now)  # a paid one: its links
+    return answer
 
 
 async def on_order_cancel(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,8 +101,9 @@ async def on_order_cancel(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     return {"order": order.as_dict()}
 
 
-def _order_event(ctx: Ctx, order: Order) -> Event:
-    return to_identity(ctx.room, ctx.identity, names.ORDER_UPDATED, {"order": order.as_dict()})
+async def _order_event(ctx: Ctx, order: Order) -> Event:
+    wire = await ctx.app[SHOP].order_dict(order, ctx.now)
+    return to_identity(ctx.room, ctx.identity, names.ORDER_UPDATED, {"order": wire})
 
 
 def setup(app: web.Application) -> None:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from commerce.shop import Shop, ShopConfig
 from commerce.stripe_gateway import StripeGateway
-from server.appkeys import REDIS, SETTINGS
+from server.appkeys import DOWNLOADS, REDIS, SETTINGS
 from server.config import Settings
 from server.embedded.stripe_embed import EmbeddedStripe
 from server.shop.broadcast import BROADCAST, StockBroadcast
@@ -61,7 +61,7 @@ async def shop_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.checkout_decline_hold_s,
         settings.checkout_max_attempts,
     )
-    app[SHOP] = Shop(app[REDIS], gateway, config)
+    app[SHOP] = Shop(app[REDIS], gateway, config, app[DOWNLOADS])  # server.files opened it
     app[BROADCAST] = StockBroadcast()
     try:
         yield

@@ -18,7 +18,9 @@ def part(app: web.Application) -> SnapshotPart:
             "slots": [s.as_dict() for s in await shop.slots.in_room(room)],
             "drops": [d.as_dict(now) for d in await shop.drops.in_room(room)],
             "cart": (await shop.carts.get(room, identity)).as_dict(),
-            "orders": [o.as_dict() for o in await shop.orders.recent_of(room, identity)],
+            "orders": [
+                await shop.order_dict(o, now) for o in await shop.orders.recent_of(room, identity)
+            ],
             "shop": {
                 "publishable_key": shop.gateway.publishable_key,
                 "stripe_js_url": stripe_js_url(app),

@@ -1,0 +1,203 @@
+"""The tone pipeline, one synchronous call: decode the window, fade, bring
+it to -16 LUFS with true peak <= -1 dBTP (pass 1 measures, pass 2 applies a
+linear gain and a limiter), encode every variant, decode each back, measure
+it and correct it (lossy codecs move loudness and overshoot peaks), then
+the preview and the bundle. Runs in the pool's worker process, never on
+the event loop.
+
+Must not import aiohttp, socketio or commerce.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from kernel.errors import Invalid
+from media.tones.bundle import manifest, write_bundle
+from media.tones.codecs import AMR, M4A, M4R, MP3, OPUS, PREVIEW, Spec, decode_file, encode, remux
+from media.tones.loudness import SILENCE_LUFS, Loudness, fade, gain_and_limit, measure
+from media.tones.model import (
+    CEILING_DBTP,
+    PREVIEW_S,
+    TARGET_LUFS,
+    ToneFailed,
+    ToneFile,
+    ToneMeta,
+    ToneResult,
+    Window,
+)
+from media.tones.source import WORK_RATE, check_window, decode_window, probe
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[float], None]
+AIM_LU = 0.4  # how close each file is brought to the target before it is kept
+CONTRACT_LU = {"3gp": 2.0}  # what the product promises; 1 LU for the others
+PEAK_MARGIN_DB = 0.3  # true peak kept this far under the ceiling
+ATTEMPTS = 5
+QUIETEST_LUFS = SILENCE_LUFS + 5  # quieter than this, the window is silence
+
+
+def process(
+    src: Path, out_dir: Path, window: Window, meta: ToneMeta, progress: Progress | None = None
+) -> ToneResult:
+    """Every product file of a source sound, in `out_dir` as `<sha256>.<ext>`."""
+    report = progress or (lambda _p: None)
+    try:
+        kept = check_window(probe(src), window)
+    except Invalid as exc:
+        raise ToneFailed(exc.message) from exc
+    report(0.05)
+    master = normalize(fade(decode_window(src, kept)))
+    report(0.25)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    made: dict[str, ToneFile] = {}
+    for i, spec in enumerate((OPUS, M4R, MP3, AMR)):
+        made[spec.format] = encode_corrected(master, spec, out_dir, meta)
+        report(0.25 + 0.15 * (i + 1))
+    made["m4a"] = _remuxed(made["m4r"], M4A, out_dir, meta)
+    variants = tuple(made[f] for f in ("opus", "m4r", "m4a", "mp3", "3gp"))
+    preview = encode_corrected(preview_of(master), PREVIEW, out_dir, meta)
+    report(0.9)
+    loudness = round(float(np.mean([f.loudness_lufs or 0.0 for f in variants])), 2)
+    peak = round(max(f.true_peak_dbtp or 0.0 for f in variants), 2)
+    duration = round(kept.length_s, 3)
+    bundle = _bundle(out_dir, meta, variants, manifest(meta, duration, loudness, peak, variants))
+    report(1.0)
+    return ToneResult(duration, loudness, peak, variants, bundle, preview)
+
+
+def normalize(x: np.ndarray) -> np.ndarray:
+    """Pass 1 measures; pass 2 applies the gain that reaches the target and a
+    limiter under the ceiling, repeated while the limiter costs loudness."""
+    first = measure(x)
+    if first.level < QUIETEST_LUFS:
+        raise ToneFailed("the part of the sound you kept is silent")
+    gain, ceiling = TARGET_LUFS - first.level, CEILING_DBTP - 2 * PEAK_MARGIN_DB
+    y = x
+    for _ in range(ATTEMPTS):
+        y = gain_and_limit(x, gain, ceiling)
+        got = measure(y)
+        if abs(got.level - TARGET_LUFS) <= AIM_LU / 2 and got.true_peak <= ceiling + PEAK_MARGIN_DB:
+            break
+        gain, ceiling = _corrected(gain, ceiling, got, ceiling + PEAK_MARGIN_DB)
+    return y
+
+
+def _corrected(gain: float, ceiling: float, got: Loudness, peak_max: float) -> tuple[float, float]:
+    over = got.true_peak - peak_max
+    return gain + TARGET_LUFS - got.level, ceiling - max(0.0, over) - (0.1 if over > 0 else 0.0)
+
+
+def encode_corrected(master: np.ndarray, spec: Spec, out_dir: Path, meta: ToneMeta) -> ToneFile:
+    """Encode, decode back, measure; re-encode with a corrected gain and a
+    lower limiter ceiling until loudness and true peak are where they belong."""
+    path = out_dir / f".work-{spec.format}.{spec.ext}"
+    peak_max = CEILING_DBTP - PEAK_MARGIN_DB / 3
+    gain, ceiling = 0.0, CEILING_DBTP - PEAK_MARGIN_DB
+    best: tuple[float, Loudness, float] | None = None
+    for _ in range(ATTEMPTS):
+        y = master if gain == 0.0 and best is None else gain_and_limit(master, gain, ceiling)
+        encode(y, spec, path, meta)
+        decoded = decode_file(path)
+        got = measure(decoded.samples)
+        miss = abs(got.level - TARGET_LUFS)
+        if got.true_peak <= CEILING_DBTP and (best is None or miss < best[0]):
+            best = (miss, got, decoded.duration_s)
+            os.replace(path, path.with_suffix(".best"))
+        if miss <= AIM_LU and got.true_peak <= peak_max:
+            break
+        gain, ceiling = _corrected(gain, ceiling, got, peak_max)
+    if best is None or best[0] > CONTRACT_LU.get(spec.format, 1.0):
+        raise ToneFailed(
+            f"the {spec.format} file could not be brought to -16 LUFS without distortion"
+        )
+    path.unlink(missing_ok=True)
+    return _kept(path.with_suffix(".best"), spec, best[1], best[2], out_dir)
+
+
+def _kept(work: Path, spec: Spec, got: Loudness, duration: float, out_dir: Path) -> ToneFile:
+    sha = _sha256(work)
+    final = out_dir / f"{sha}.{spec.ext}"
+    os.replace(work, final)
+    return ToneFile(
+        format=spec.format,
+        codec=spec.wire_codec,
+        container=spec.wire_container,
+        path=final,
+        bytes=final.stat().st_size,
+        sha256=sha,
+        sample_rate=spec.rate,
+        channels=spec.channels(1 if spec.mono else 2) if spec.mono else _channels(final),
+        bitrate=spec.bitrate,
+        duration_s=round(duration, 3),
+        loudness_lufs=round(got.level, 2),
+        true_peak_dbtp=round(got.true_peak, 2),
+    )
+
+
+def _channels(path: Path) -> int:
+    return decode_file(path).channels
+
+
+def _remuxed(m4r: ToneFile, spec: Spec, out_dir: Path, meta: ToneMeta) -> ToneFile:
+    work = out_dir / f".work-{spec.format}.{spec.ext}"
+    remux(m4r.path, work, spec, meta)
+    sha = _sha256(work)
+    final = out_dir / f"{sha}.{spec.ext}"
+    os.replace(work, final)
+    return ToneFile(
+        **{
+            **m4r.__dict__,
+            "format": spec.format,
+            "path": final,
+            "bytes": final.stat().st_size,
+            "sha256": sha,
+        }
+    )
+
+
+def preview_of(master: np.ndarray) -> np.ndarray:
+    """The first PREVIEW_S seconds of the kept window, faded out if cut."""
+    n = round(PREVIEW_S * WORK_RATE)
+    if master.shape[1] <= n:
+        return master
+    return fade(master[:, :n])
+
+
+def _bundle(
+    out_dir: Path, meta: ToneMeta, files: tuple[ToneFile, ...], info: dict[str, object]
+) -> ToneFile:
+    work = out_dir / ".work-bundle.zip"
+    write_bundle(work, meta, files, info)
+    sha = _sha256(work)
+    final = out_dir / f"{sha}.zip"
+    os.replace(work, final)
+    return ToneFile(
+        format="bundle",
+        codec="zip",
+        container="zip",
+        path=final,
+        bytes=final.stat().st_size,
+        sha256=sha,
+        sample_rate=0,
+        channels=0,
+        bitrate=0,
+        duration_s=files[0].duration_s,
+        loudness_lufs=None,
+        true_peak_dbtp=None,
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,180 @@
+"""Opening a source sound safely: only the demuxers of the formats we take
+(an HLS playlist or a concat list would make FFmpeg read other files), only
+local files, one decoding thread; `probe` decides from the headers and a
+bounded decode whether a sound is acceptable, and `decode_window` reads the
+kept window as float samples.
+
+Must not import aiohttp, socketio or commerce.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import av.container
+import numpy as np
+
+from kernel.errors import Invalid
+from media.tones.model import (
+    MAX_CHANNELS,
+    MAX_DECODED_SAMPLES,
+    MAX_KEEP_S,
+    MAX_RATE,
+    MAX_SOURCE_BYTES,
+    MAX_SOURCE_S,
+    MIN_RATE,
+    SourceInfo,
+    Window,
+)
+
+WORK_RATE = 48_000  # every step between decode and encode runs at this rate
+DEMUXERS = "wav,w64,flac,mp3,ogg,mov,mp4,m4a,aiff,matroska,webm,caf"
+OPEN_OPTIONS = {"format_whitelist": DEMUXERS, "protocol_whitelist": "file"}
+PROBE_DECODE_S = 2.0  # decoded at the start, and near the end, by `probe`
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), "r", options=OPEN_OPTIONS)
+    except (av.FFmpegError, UnicodeDecodeError) as exc:
+        raise Invalid("this file is not a sound we can read (WAV, FLAC, MP3, Ogg or M4A)") from exc
+
+
+def _audio_stream(container: av.container.InputContainer) -> av.AudioStream:
+    if not container.streams.audio:
+        raise Invalid("this file has no audio in it")
+    stream = container.streams.audio[0]
+    stream.codec_context.thread_count = 1
+    return stream
+
+
+def _duration_s(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def _check_header(rate: int, channels: int, duration_s: float) -> None:
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise Invalid(f"a sample rate of {rate} Hz is not a real sound's (8 kHz to 384 kHz)")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise Invalid(f"{channels} channels is too many (at most {MAX_CHANNELS})")
+    if duration_s > MAX_SOURCE_S:
+        minutes = f"{duration_s / 60:.0f} min"
+        raise Invalid(f"the sound lasts {minutes}; at most {MAX_SOURCE_S // 60} min is accepted")
+    if duration_s * rate * channels > MAX_DECODED_SAMPLES:
+        raise Invalid("the sound decodes to too much audio (length x sample rate x channels)")
+
+
+def _decoded_s(
+    container: av.container.InputContainer, stream: av.AudioStream, limit_s: float
+) -> float:
+    """Seconds of audio decoded before `limit_s` is reached; Invalid on damage."""
+    got = 0.0
+    try:
+        for frame in container.decode(stream):
+            if frame.sample_rate != stream.codec_context.sample_rate:
+                raise Invalid("the sound changes its sample rate midway")
+            got += frame.samples / frame.sample_rate
+            if got >= limit_s:
+                break
+    except av.FFmpegError as exc:
+        raise Invalid("the sound is damaged: it cannot be decoded") from exc
+    return got
+
+
+def probe(path: Path) -> SourceInfo:
+    """What the source is, or Invalid with a clear message. Fast: headers, the
+    first seconds decoded, and a seek near the announced end."""
+    if path.stat().st_size > MAX_SOURCE_BYTES:
+        raise Invalid(f"the file is larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MB")
+    with open_input(path) as container:
+        stream = _audio_stream(container)
+        ctx = stream.codec_context
+        rate, channels = ctx.sample_rate, ctx.layout.nb_channels
+        duration = _duration_s(container, stream)
+        _check_header(rate, channels, duration or 0.0)
+        head = _decoded_s(container, stream, PROBE_DECODE_S)
+        if head <= 0:
+            raise Invalid("the sound is empty or damaged: no audio could be decoded")
+        if duration is None or duration <= head + 0.05:
+            duration = head if duration is None else duration
+        else:
+            _check_tail(container, stream, duration)
+        _check_header(rate, channels, duration)
+        return SourceInfo(
+            duration_s=round(duration, 3),
+            sample_rate=rate,
+            channels=channels,
+            codec=ctx.name,
+            container=container.format.name,
+        )
+
+
+def _check_tail(
+    container: av.container.InputContainer, stream: av.AudioStream, duration: float
+) -> None:
+    """A truncated file announces more than it holds: decode near its end."""
+    at = max(0.0, duration - 1.0)
+    try:
+        container.seek(int(at / (stream.time_base or 1)), stream=stream, any_frame=False)
+    except av.FFmpegError as exc:
+        raise Invalid("the sound is truncated or damaged: its end cannot be reached") from exc
+    if _decoded_s(container, stream, 0.2) <= 0:
+        raise Invalid("the sound is truncated: it ends before its header says")
+
+
+def check_window(info: SourceInfo, window: Window) -> Window:
+    """The window clamped to MAX_KEEP_S and to the end of the sound; Invalid
+    when it starts outside the sound or keeps nothing."""
+    if not (np.isfinite(window.start_s) and np.isfinite(window.length_s)):
+        raise Invalid("the window must be numbers of seconds")
+    if window.length_s <= 0:
+        raise Invalid("the window must keep more than 0 seconds")
+    if window.start_s < 0 or window.start_s >= info.duration_s - 0.05:
+        span = f"0 to {info.duration_s:g} s"
+        raise Invalid(f"the window starts at {window.start_s:g} s, outside the sound ({span})")
+    length = min(window.length_s, MAX_KEEP_S, info.duration_s - window.start_s)
+    return Window(start_s=window.start_s, length_s=round(length, 6))
+
+
+def work_layout(channels: int) -> str:
+    return "mono" if channels == 1 else "stereo"
+
+
+def decode_window(path: Path, window: Window) -> np.ndarray:
+    """The window as float32 samples, shape (channels, n), at WORK_RATE; mono
+    stays mono, more than two channels are mixed down to stereo."""
+    with open_input(path) as container:
+        stream = _audio_stream(container)
+        layout = work_layout(stream.codec_context.layout.nb_channels)
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=WORK_RATE)
+        start = round(window.start_s * WORK_RATE)
+        want = round(window.length_s * WORK_RATE)
+        chunks: list[np.ndarray] = []
+        at = None  # first kept sample's position in the source, in WORK_RATE samples
+        have = 0
+        for frame in container.decode(stream):
+            t = frame.time if frame.time is not None else 0.0
+            if t + frame.samples / frame.sample_rate < window.start_s - 0.1:
+                continue
+            if at is None:
+                at = round(t * WORK_RATE)
+            for out in resampler.resample(frame):
+                chunks.append(out.to_ndarray())
+                have += out.samples
+            if at + have >= start + want:
+                break
+        for out in resampler.resample(None):
+            chunks.append(out.to_ndarray())
+    if not chunks:
+        raise Invalid("the window holds no audio")
+    samples = np.concatenate(chunks, axis=1)
+    skip = max(0, start - (at or 0))
+    return np.ascontiguousarray(samples[:, skip : skip + want], dtype=np.float32)
+
+
+__all__ = ["MAX_KEEP_S", "check_window", "decode_window", "open_input", "probe"]

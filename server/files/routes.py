@@ -1,0 +1,119 @@
+"""Files over HTTP: signed downloads (`/files/dl/<token>/<file name>`), the
+buyer's library (`/api/v1/me/library`) and public previews
+(`/files/previews/<sha256>.mp3`, immutable: the name is the hash).
+
+A download's signature and expiry are checked on every request
+(commerce.downloads); a tampered, foreign or expired link is 403 with an
+error body. Local files go out by sendfile with Range (200/206/416),
+`ETag` = the quoted sha256 (If-None-Match -> 304), `Content-Disposition:
+attachment` with the clean title and `Cache-Control: private, max-age=<the
+seconds the link has left>`. With S3 storage the links are presigned S3
+URLs and never reach this route (one minted before a switch to S3 is sent
+there by 302). A preview with S3 is read from the bucket and served
+through (small, public, cached forever by any CDN in front); a store that
+is down answers 503.
+"""
+
+import logging
+import re
+import time
+from typing import Any
+
+from aiohttp import web
+
+from commerce import downloads
+from commerce.storage import FORMATS, PREVIEW_TYPE, attachment, preview_key
+from kernel.errors import Forbidden, NotFound
+from server.appkeys import SCHEDULER, SETTINGS, STORAGE
+from server.buyers import buyer_identity
+from server.files.resources import LIBRARY
+from server.metrics import METRICS
+
+logger = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+class ToneFile(web.FileResponse):
+    """aiohttp's FileResponse (sendfile, Range, 416) whose ETag is the file's
+    sha256 (aiohttp would set its own from mtime and size)."""
+
+    def __init__(self, path: Any, sha256: str, headers: dict[str, str]) -> None:
+        super().__init__(path, headers=headers)
+        self._sha256 = sha256
+
+    @property
+    def etag(self) -> Any:
+        return web.FileResponse.etag.fget(self)  # type: ignore[attr-defined]
+
+    @etag.setter
+    def etag(self, value: Any) -> None:
+        web.FileResponse.etag.fset(self, self._sha256)  # type: ignore[attr-defined]
+
+
+@routes.get("/files/dl/{token}/{name}")
+async def download(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    now = app[SCHEDULER].clock()
+    try:
+        grant = downloads.verify(
+            app[SETTINGS].secret, request.match_info["token"], request.match_info["name"], now
+        )
+    except Forbidden:
+        app[METRICS].downloads_refused.inc()
+        raise
+    left = max(0, grant.expires_at - int(now))
+    storage = app[STORAGE]
+    path = storage.local_path(grant.key)
+    if path is None:  # S3: its presigned GET, no longer than the link lives
+        raise web.HTTPFound(await storage.presign(grant.key, left, grant.filename) or "/")
+    etag = f'"{grant.sha256}"'
+    headers = {
+        "Content-Type": FORMATS[grant.format][1],
+        "Content-Disposition": attachment(grant.filename),
+        "Cache-Control": f"private, max-age={left}",
+        "ETag": etag,
+    }
+    if etag in (t.strip() for t in request.headers.get("If-None-Match", "").split(",")):
+        return web.Response(status=304, headers=headers)
+    if not path.is_file():
+        logger.error("room %s: order %s: file %s is missing", grant.room, grant.order_id, grant.key)
+        raise NotFound("this file is missing from the store")
+    started = time.perf_counter()
+    response = ToneFile(path, grant.sha256, headers)
+    await response.prepare(request)
+    if response.status in (200, 206):
+        app[METRICS].downloads.labels(grant.format).inc()
+        app[METRICS].download_seconds.labels(grant.format).observe(time.perf_counter() - started)
+    return response
+
+
+@routes.get("/api/v1/me/library")
+async def library(request: web.Request) -> web.Response:
+    identity = await buyer_identity(request)
+    now = request.app[SCHEDULER].clock()
+    items = await request.app[LIBRARY].items(identity, now)
+    return web.json_response({"items": items}, headers={"Cache-Control": "no-store"})
+
+
+@routes.get("/files/previews/{name}")
+async def preview(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    sha, _, ext = name.partition(".")
+    if not SHA256.match(sha) or ext != "mp3":
+        raise NotFound("no such preview")
+    key = preview_key(sha)
+    storage = request.app[STORAGE]
+    headers = {"Cache-Control": IMMUTABLE, "ETag": f'"{sha}"', "Content-Type": PREVIEW_TYPE}
+    if request.headers.get("If-None-Match") == f'"{sha}"':
+        return web.Response(status=304, headers=headers)
+    path = storage.local_path(key)
+    if path is not None:
+        if not path.is_file():
+            raise NotFound("no such preview")
+        return ToneFile(path, sha, headers)
+    body = await storage.read(key)
+    return web.Response(body=body, headers=headers)
