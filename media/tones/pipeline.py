@@ -21,7 +21,14 @@ import numpy as np
 from kernel.errors import Invalid
 from media.tones.bundle import manifest, write_bundle
 from media.tones.codecs import AMR, M4A, M4R, MP3, OPUS, PREVIEW, Spec, decode_file, encode, remux
-from media.tones.loudness import SILENCE_LUFS, Loudness, fade, gain_and_limit, measure
+from media.tones.loudness import (
+    SILENCE_LUFS,
+    Loudness,
+    fade,
+    gain_and_limit,
+    measure,
+    run_chain,
+)
 from media.tones.model import (
     CEILING_DBTP,
     PREVIEW_S,
@@ -80,13 +87,18 @@ def normalize(x: np.ndarray) -> np.ndarray:
     if first.level < QUIETEST_LUFS:
         raise ToneFailed("the part of the sound you kept is silent")
     gain, ceiling = TARGET_LUFS - first.level, CEILING_DBTP - 2 * PEAK_MARGIN_DB
-    y = x
+    y, got = x, first
     for _ in range(ATTEMPTS):
         y = gain_and_limit(x, gain, ceiling)
         got = measure(y)
         if abs(got.level - TARGET_LUFS) <= AIM_LU / 2 and got.true_peak <= ceiling + PEAK_MARGIN_DB:
             break
         gain, ceiling = _corrected(gain, ceiling, got, ceiling + PEAK_MARGIN_DB)
+    if abs(got.level - TARGET_LUFS) > AIM_LU:
+        raise ToneFailed(
+            "the part you kept is mostly quiet between sharp peaks: it cannot reach -16 LUFS "
+            "without distortion; keep a part with more continuous sound"
+        )
     return y
 
 
@@ -102,8 +114,9 @@ def encode_corrected(master: np.ndarray, spec: Spec, out_dir: Path, meta: ToneMe
     peak_max = CEILING_DBTP - PEAK_MARGIN_DB / 3
     gain, ceiling = 0.0, CEILING_DBTP - PEAK_MARGIN_DB
     best: tuple[float, Loudness, float] | None = None
-    for _ in range(ATTEMPTS):
-        y = master if gain == 0.0 and best is None else gain_and_limit(master, gain, ceiling)
+    base = codec_input(master, spec)
+    for attempt in range(ATTEMPTS):
+        y = base if attempt == 0 else gain_and_limit(base, gain, ceiling)
         encode(y, spec, path, meta)
         decoded = decode_file(path)
         got = measure(decoded.samples)
@@ -120,6 +133,18 @@ def encode_corrected(master: np.ndarray, spec: Spec, out_dir: Path, meta: ToneMe
         )
     path.unlink(missing_ok=True)
     return _kept(path.with_suffix(".best"), spec, best[1], best[2], out_dir)
+
+
+def codec_input(master: np.ndarray, spec: Spec) -> np.ndarray:
+    """The samples as the codec will keep them: one channel for a mono
+    format, only the low band for a low-rate one (AMR-NB keeps up to 4 kHz).
+    Gain and limiter then work on what the listener will hear."""
+    x = master
+    if spec.mono and x.shape[0] > 1:
+        x = x.mean(axis=0, keepdims=True, dtype=np.float32)
+    if spec.rate < WORK_RATE // 2:
+        x = run_chain(x, [("aresample", str(spec.rate)), ("aresample", str(WORK_RATE))])
+    return x
 
 
 def _kept(work: Path, spec: Spec, got: Loudness, duration: float, out_dir: Path) -> ToneFile:
