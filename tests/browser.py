@@ -4,6 +4,7 @@ collected so a test can fail on them. Never installs browsers."""
 
 import contextlib
 import os
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,17 @@ async def fill_shipping(drawer: Locator, country: str = "KR") -> None:
     await address.get_by_label("City").fill("Busan")
     await address.get_by_label("Postal code").fill("48058")
     await address.get_by_label("Country").select_option(country)
+
+
+async def pay_with(page: Page, number: str = "4242424242424242") -> None:
+    """Type a card into the card element (Stripe.js's own fields) and pay."""
+    card = page.locator("#card-element")
+    await card.get_by_placeholder("number").fill(number)
+    await card.get_by_placeholder("exp_month").fill("12")
+    await card.get_by_placeholder("exp_year").fill("34")
+    await card.get_by_placeholder("cvc").fill("123")
+    await card.get_by_placeholder("postal_code").fill("94110")
+    await page.locator("#cart-drawer").get_by_role("button", name=re.compile(r"^Pay ")).click()
 
 
 @pytest.fixture

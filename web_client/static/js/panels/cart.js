@@ -389,7 +389,7 @@ function updateLine(el, line, currency) {
 }
 
 /** Download buttons per device for each digital line of a paid order. */
-function receiptDownloads(r, links) {
+function receiptDownloads(r, lines, links) {
   const downloads = r.downloads || [];
   const ids = [...new Set(downloads.map((d) => d.product_id))];
   if (!ids.length) return null;
@@ -398,7 +398,7 @@ function receiptDownloads(r, links) {
     { class: "receipt-downloads stack" },
     h("h4", {}, "Your downloads"),
     ids.map((id) => {
-      const line = (r.lines || []).find((l) => l.product_id === id);
+      const line = (lines || []).find((l) => l.product_id === id);
       const title = line?.title || id;
       return h("div", { class: "stack" }, h("p", { class: "download-title" }, title), deviceButtons(id, title, downloads, links));
     }),
@@ -414,7 +414,7 @@ function renderReceipt(root, order, links, done) {
   const r = order.receipt || { lines: order.lines, total: order.total, currency: order.currency, order_id: order.id };
   const shipping = r.shipping || order.shipping;
   const email = r.email || order.email;
-  root.replaceChildren(
+  const parts = [
     h("h3", {}, "Thank you! Payment received"),
     h("p", {}, `Receipt for order ${r.order_id || order.id}`),
     h(
@@ -426,7 +426,8 @@ function renderReceipt(root, order, links, done) {
     r.payment_ref ? h("p", { class: "muted" }, `Payment reference ${r.payment_ref}`) : null,
     shipping ? h("p", { class: "receipt-shipping" }, `Ships to ${shippingText(shipping)}`) : null,
     email ? h("p", { class: "muted" }, `A copy goes to ${email}.`) : null,
-    receiptDownloads(r, links),
+    receiptDownloads(r, order.lines || r.lines, links),
     h("button", { type: "button", class: "secondary", onclick: done }, "Back to the room"),
-  );
+  ];
+  root.replaceChildren(...parts.filter(Boolean));
 }

@@ -45,7 +45,8 @@ export function syncPreview(card, product) {
     );
     button.addEventListener("click", () => toggle(button));
     const anchor = card.querySelector(".buy, .add-to-cart");
-    card.insertBefore(button, anchor || null);
+    if (anchor) anchor.before(button);
+    else card.append(button);
   }
   button.hidden = false;
   button.dataset.src = new URL(product.audio.preview_url, location.href).href;
