@@ -13,6 +13,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from commerce.downloads import Downloads
     from commerce.storage import Storage
+    from accounts.store import AccountStore
     from rooms.store import RoomStore
     from server.config import Settings
     from server.dispatch import Dispatcher
@@ -31,6 +32,7 @@ EMITTER: web.AppKey["Emitter"] = web.AppKey("emitter")
 DISPATCHER: web.AppKey["Dispatcher"] = web.AppKey("dispatcher")
 SCHEDULER: web.AppKey["Scheduler"] = web.AppKey("scheduler")
 ROOMS: web.AppKey["RoomStore"] = web.AppKey("rooms")
+ACCOUNTS: web.AppKey["AccountStore"] = web.AppKey("accounts")
 SNAPSHOT_PARTS: web.AppKey[list[SnapshotPart]] = web.AppKey("snapshot_parts", list)
 STAGE_LISTENERS: web.AppKey[list[StageListener]] = web.AppKey("stage_listeners", list)
 STORAGE: web.AppKey["Storage"] = web.AppKey("storage")

@@ -83,6 +83,10 @@ class Settings:
     # delivery (issue 10): where audio files live, and how long a download link lasts
     storage_url: str | None = None
     download_ttl_s: int = 600
+    # accounts branch: mail and the client address behind proxies
+    smtp_url: str | None = None
+    mail_from: str = "droproom <no-reply@localhost>"
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def public_url(self) -> str:
@@ -91,6 +95,10 @@ class Settings:
             return self.public_url_override.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
 
     @property
     def recordings_dir(self) -> Path:
@@ -141,6 +149,10 @@ class Settings:
             # delivery (issue 10)
             "storage_url": _env("DROPROOM_STORAGE_URL"),
             "download_ttl_s": int(_env("DROPROOM_DOWNLOAD_TTL_S") or 600),
+            # accounts branch
+            "smtp_url": _env("DROPROOM_SMTP_URL"),
+            "mail_from": _env("DROPROOM_MAIL_FROM") or "droproom <no-reply@localhost>",
+            "trusted_proxies": _csv(_env("DROPROOM_TRUSTED_PROXIES")),
         }
         values.update(overrides)
         settings = cls(**values)

@@ -14,13 +14,15 @@ import socketio
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from accounts import identities
 from kernel.errors import Code, DomainError, Unauthorized
 from rooms import presence, stage
 from rooms.events import ROOM_STATE, SESSION_EXPIRED
 from rooms.model import Participant
 from server import tokens
 from server.appkeys import EMITTER, ROOMS, SCHEDULER, SETTINGS, SIO, STAGE_LISTENERS
-from server.emitter import identity_channel, room_channel, staff_channel
+from server.buyers import check_not_signed_out
+from server.emitter import account_channel, identity_channel, room_channel, staff_channel
 from server.errors import OUTAGE, STORE_DOWN_MESSAGE
 from server.metrics import METRICS
 from server.outage import STORE_DOWN
@@ -88,6 +90,7 @@ class Connections:
             if await app[ROOMS].get_room(claims.room) is None:
                 raise Unauthorized("the token's room does not exist")
             await _check_not_revoked(app, claims)
+            await check_not_signed_out(app, claims.identity, claims.gen)
             arrival = await presence.join(
                 app[ROOMS],
                 claims.room,
@@ -111,6 +114,8 @@ class Connections:
         await self.sio.save_session(sid, {"claims": claims})
         await self.sio.enter_room(sid, room_channel(claims.room))
         await self.sio.enter_room(sid, identity_channel(claims.room, claims.identity))
+        if identities.is_account(claims.identity):  # closed at once on sign-out
+            await self.sio.enter_room(sid, account_channel(claims.identity))
         if claims.role.can(Role.MODERATOR):
             await self.sio.enter_room(sid, staff_channel(claims.room))
         if arrival.joined:
