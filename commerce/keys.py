@@ -177,3 +177,21 @@ def webhook_bad(event_id: str) -> str:
 #                                        missing from it): /me/orders and /me/library walk it
 def buyer_rooms(identity: str) -> str:
     return f"{{buyer:{identity}}}:rooms"
+
+
+# {buyer:<acct>}:stripe           HASH  the account's Stripe customer: customer (cus_...),
+#                                        pm (the saved PaymentMethod), brand, last4
+def buyer_stripe(identity: str) -> str:
+    return f"{{buyer:{identity}}}:stripe"
+
+
+# {buyer:<guest>}:claim           STRING the account that claimed this guest identity
+#                                        (set once: a guest identity is claimed once)
+def buyer_claim(identity: str) -> str:
+    return f"{{buyer:{identity}}}:claim"
+
+
+# {room:<id>}:buyer:<identity>:library  (branch delivery) the buyer's entitlements in the
+#                                        room; a claim merges the guest's into the account's
+def buyer_library(room: str, identity: str) -> str:
+    return f"{room_tag(room)}:buyer:{identity}:library"

@@ -312,7 +312,7 @@ class Settlement:
         order feed (the buyer's identity, never their payment details)."""
         fresh = await self._orders.get(order.room, order.id)
         payload = {"order": fresh.as_dict()}
-        feed = {"order": {**fresh.as_dict(), "buyer": fresh.identity}}
+        feed = {"order": fresh.feed_dict()}
         return [
             to_identity(order.room, order.identity, ORDER_UPDATED, payload),
             to_staff(order.room, ORDER_FEED, feed),
