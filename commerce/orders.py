@@ -137,6 +137,9 @@ class Order:
         d = self.as_dict()
         d.pop("email")
         d["shipping"] = self.shipping.for_staff_feed() if self.shipping else None
+        if self.receipt is not None:
+            receipt = {k: v for k, v in self.receipt.items() if k != "email"}
+            d["receipt"] = receipt | {"shipping": d["shipping"]}
         d["buyer"] = self.identity
         return d
 
