@@ -101,7 +101,7 @@ async def _payment_method(server: Harness, number: str) -> str:
     """A PaymentMethod made from a card number, as Stripe.js's createPaymentMethod does."""
     async with _sdk(server) as sdk:
         card = {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}
-        pm = await sdk.v1.payment_methods.create_async(params={"type": "card", "card": card})  # type: ignore[typeddict-item]
+        pm = await sdk.v1.payment_methods.create_async(params={"type": "card", "card": card})  # type: ignore[arg-type]
     return str(pm.id)
 
 
