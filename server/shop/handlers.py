@@ -12,7 +12,9 @@ from aiohttp import web
 
 from commerce import checkout, drops, slots
 from commerce import events as names
-from commerce.carts import CartChange, parse_add, parse_line_id
+from commerce.buyer_details import parse_details
+from commerce.carts import EMPTY, CartChange, parse_add, parse_line_id
+from commerce.customers import check_save_card
 from commerce.orders import Order
 from kernel import validate
 from kernel.events import Event, to_identity
@@ -80,17 +82,32 @@ async def on_cart_get(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
 
 async def on_checkout_start(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     method = checkout.parse_payment_method(p)
+    details = parse_details(p)
+    check_save_card(ctx.identity, method, details.save_card)
     await limits.check(ctx.app[ROOMS], ctx.room, "checkout", ctx.identity)
     shop = ctx.app[SHOP]
-    order, frozen = await shop.checkout.freeze(ctx.room, ctx.identity, ctx.now)
+    order, frozen = await shop.checkout.freeze(ctx.room, ctx.identity, ctx.now, details)
     await ctx.emit(frozen)  # the cart became an order, whatever happens next
-    result = await shop.checkout.pay(order, method, ctx.now)
+    result = await shop.checkout.pay(order, method, ctx.now, save_card=details.save_card)
     told = any(e.name == names.ORDER_UPDATED for e in result.events)
     mine = [] if told else [await _order_event(ctx, result.order)]
     await emit_coalesced(ctx.app, [*result.events, *mine])
     answer = result.answer(shop.gateway.publishable_key)
     answer["order"] = await shop.order_dict(result.order, ctx.now)  # a paid one: its links
     return answer
+
+
+async def on_buy_now(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
+    req = parse_add(p)
+    details = parse_details(p)
+    await limits.check(ctx.app[ROOMS], ctx.room, "checkout", ctx.identity)
+    shop = ctx.app[SHOP]
+    done = await shop.buy_now.buy(ctx.room, ctx.identity, req, details, ctx.now)
+    ctx.app[BROADCAST].touch(ctx.room, [CartChange(EMPTY, (done.move,))])
+    told = any(e.name == names.ORDER_UPDATED for e in done.result.events)
+    mine = [] if told else [_order_event(ctx, done.result.order)]
+    await emit_coalesced(ctx.app, [*done.events, *mine])
+    return done.result.answer(shop.gateway.publishable_key)
 
 
 async def on_order_cancel(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
@@ -116,4 +133,5 @@ def setup(app: web.Application) -> None:
     dispatcher.add("cart:remove", on_cart_remove, role=Role.LISTENER, module="shop")
     dispatcher.add("cart:get", on_cart_get, role=Role.LISTENER, module="shop")
     dispatcher.add("checkout:start", on_checkout_start, role=Role.LISTENER, module="shop")
+    dispatcher.add("buy:now", on_buy_now, role=Role.LISTENER, module="shop")
     dispatcher.add("order:cancel", on_order_cancel, role=Role.LISTENER, module="shop")
