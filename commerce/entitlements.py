@@ -107,7 +107,7 @@ class Entitlements:
             product = await self._catalog.product(line.product_id)
             if product is None or product.kind is not Kind.DIGITAL:
                 continue
-            files = files_of(getattr(product, "audio", None))
+            files = files_of(product.audio)
             if files:
                 found.append(Entitlement(line.product_id, line.title, files))
         return tuple(found)
