@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from commerce.events import PRODUCT_UPDATED
 from commerce.storage import preview_key
+from kernel.events import Event, to_room
 
 PREVIEW_URL_PREFIX = "/files/"
 # the hash fields of the product that belong to its audio
@@ -164,3 +166,8 @@ def preview_sha256(audio: Mapping[str, Any] | None) -> str | None:
 
 def encode_ready(audio: Mapping[str, Any]) -> str:
     return json.dumps(dict(audio), separators=(",", ":"))
+
+
+def product_updated(product: Mapping[str, Any], rooms: Sequence[str]) -> list[Event]:
+    """`product:updated` `{"product"}` to every room that shows it."""
+    return [to_room(room, PRODUCT_UPDATED, {"product": dict(product)}) for room in rooms]

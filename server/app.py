@@ -32,6 +32,7 @@ from server import (
     redis_client,
     rooms,
     shop,
+    tones,
 )
 from server import web as web_pages
 from server.appkeys import (
@@ -167,6 +168,7 @@ def create_app(settings: Settings) -> web.Application:
     web_pages.setup(app)
     shop.setup(app)
     accounts.setup(app)
+    tones.setup(app)
     app.cleanup_ctx.append(scheduler_ctx)
     app.on_shutdown.append(_on_shutdown)
     return app

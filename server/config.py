@@ -87,6 +87,11 @@ class Settings:
     smtp_url: str | None = None
     mail_from: str = "droproom <no-reply@localhost>"
     trusted_proxies: tuple[str, ...] = ()
+    # tonesurface (issue 10): the tone processing pool and its jobs' leases
+    tone_job_timeout_s: float = 120.0
+    tone_memory_mb: int = 1024
+    tone_nice: int = 10
+    tone_lease_s: float = 30.0
 
     @property
     def public_url(self) -> str:
@@ -153,11 +158,18 @@ class Settings:
             "smtp_url": _env("DROPROOM_SMTP_URL"),
             "mail_from": _env("DROPROOM_MAIL_FROM") or "droproom <no-reply@localhost>",
             "trusted_proxies": _csv(_env("DROPROOM_TRUSTED_PROXIES")),
+            # tonesurface (issue 10)
+            "tone_job_timeout_s": float(_env("DROPROOM_TONE_JOB_TIMEOUT_S") or 120),
+            "tone_memory_mb": int(_env("DROPROOM_TONE_MEMORY_MB") or 1024),
+            "tone_nice": int(_env("DROPROOM_TONE_NICE") or 10),
+            "tone_lease_s": float(_env("DROPROOM_TONE_LEASE_S") or 30),
         }
         values.update(overrides)
         settings = cls(**values)
         if settings.redis_cluster and not settings.redis_url:
             raise ValueError("DROPROOM_REDIS_CLUSTER=1 needs REDIS_URL (one node of the cluster)")
+        if settings.tone_lease_s < 1 or settings.tone_job_timeout_s <= 0:
+            raise ValueError("DROPROOM_TONE_LEASE_S must be >= 1, DROPROOM_TONE_JOB_TIMEOUT_S > 0")
         if settings.download_ttl_s < 1:
             raise ValueError("DROPROOM_DOWNLOAD_TTL_S must be at least 1 (seconds)")
         if not 0 < settings.port < 65536:

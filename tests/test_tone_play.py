@@ -6,18 +6,27 @@ no ready preview."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import numpy as np
 import pytest
 
+from commerce.storage import preview_key
 from media.config import MediaConfig
 from media.engine import MediaEngine
+from server.appkeys import STORAGE
+from server.audio.routes import MEDIA
+from server.shop.resources import SHOP
+from tests.harness import Harness
 from tests.media_helpers import AudioListener, TonePublisher, band_energy, wait_connected
 from tests.sound_helpers import make_sound
 
 ROOM = "r1"
+PLAY_ROOM = "tonal"
 
 
 @pytest.fixture
@@ -115,3 +124,109 @@ async def test_an_unreadable_preview_is_a_conflict(engine: MediaEngine, tmp_path
     with pytest.raises(Conflict):
         await engine.play_tone(ROOM, "junk", junk, now=0.0)
     assert ROOM not in engine.rooms
+
+
+# --- over Socket.IO and WHEP, against a real server ---------------------------
+async def _whep(server: Harness, identity: str) -> AudioListener:
+    token = server.token(PLAY_ROOM, identity, "listener")
+
+    async def exchange(offer: str) -> str:
+        headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{server.url}/whep/{PLAY_ROOM}", data=offer, headers=headers) as r,
+        ):
+            assert r.status == 201, await r.text()
+            return await r.text()
+
+    lis = await AudioListener.start(exchange)
+    await wait_connected(lis.pc)
+    return lis
+
+
+async def _ready_tone(server: Harness, tmp_path: Path, pid: str = "chime") -> str:
+    """A digital product whose ready audio has a 660 Hz preview in the store."""
+    await server.admin_post(
+        "/api/v1/products",
+        {"id": pid, "title": "Chime", "price": 99, "currency": "eur", "kind": "digital"},
+    )
+    preview = make_sound(tmp_path / f"{pid}.mp3", freq=660, seconds=2.0)
+    sha = hashlib.sha256(await asyncio.to_thread(preview.read_bytes)).hexdigest()
+    await server.app[STORAGE].put_file(preview, preview_key(sha), "audio/mpeg")
+    audio = {
+        "state": "ready",
+        "progress": 1.0,
+        "duration_s": 2.0,
+        "loudness_lufs": -16.0,
+        "true_peak_dbtp": -1.5,
+        "preview_url": f"/files/previews/{sha}.mp3",
+        "variants": [],
+        "bundle": {"bytes": 1, "sha256": "0" * 64},
+    }
+    await server.app[SHOP].catalog.set_audio(pid, audio)
+    return pid
+
+
+async def test_tone_play_is_heard_over_whep_and_announced(server: Harness, tmp_path: Path) -> None:
+    await server.create_room(id=PLAY_ROOM)
+    pid = await _ready_tone(server, tmp_path)
+    mod = await server.connect(PLAY_ROOM, "mod", "moderator")
+    fan = await server.connect(PLAY_ROOM, "fan")
+    lis = await _whep(server, "fan")
+    await asyncio.sleep(0.5)
+    before = await _span(lis, 0.5)
+    assert float(np.sqrt(np.mean(before**2))) < 0.01
+    answer = await mod.call("tone:play", {"product_id": pid})
+    assert answer["ok"], answer
+    playing = await fan.wait_for("tone:playing")
+    assert playing == {"product_id": pid, "ends_at": answer["ends_at"]}
+    assert answer["ends_at"] == pytest.approx(time.time() + 2.0, abs=1.0)
+    late = await server.connect(PLAY_ROOM, "late")
+    assert late.received("room:state")[0]["tone"]["product_id"] == pid
+    await asyncio.sleep(0.3)
+    heard = await _span(lis, 1.0)
+    assert band_energy(heard, 660) > 0.8
+    stopped = await fan.wait_for("tone:stopped", timeout=5)  # played to its end
+    assert stopped == {"product_id": pid}
+    await asyncio.sleep(0.3)
+    after = await _span(lis, 0.5)
+    assert float(np.sqrt(np.mean(after**2))) < 0.01
+    await lis.close()
+
+
+async def test_tone_stop_ends_it_for_everyone(server: Harness, tmp_path: Path) -> None:
+    await server.create_room(id=PLAY_ROOM)
+    pid = await _ready_tone(server, tmp_path)
+    mod = await server.connect(PLAY_ROOM, "mod", "moderator")
+    fan = await server.connect(PLAY_ROOM, "fan")
+    assert (await mod.call("tone:play", {"product_id": pid}))["ok"]
+    await fan.wait_for("tone:playing")
+    answer = await mod.call("tone:stop", {})
+    assert answer == {"ok": True, "stopped": True}
+    assert await fan.wait_for("tone:stopped") == {"product_id": pid}
+    assert server.app[MEDIA].tone_playing(PLAY_ROOM) is None
+    await asyncio.sleep(2.5)  # past where it would have ended: told once only
+    assert len(fan.received("tone:stopped")) == 1
+
+
+async def test_tone_play_refusals(server: Harness, tmp_path: Path) -> None:
+    await server.create_room(id=PLAY_ROOM)
+    pid = await _ready_tone(server, tmp_path)
+    await server.admin_post(
+        "/api/v1/products",
+        {"id": "bare", "title": "No sound yet", "price": 99, "currency": "eur", "kind": "digital"},
+    )
+    mod = await server.connect(PLAY_ROOM, "mod", "moderator")
+    fan = await server.connect(PLAY_ROOM, "fan")
+    refused = await fan.call("tone:play", {"product_id": pid})
+    assert refused["error"]["code"] == "forbidden"
+    assert (await fan.call("tone:stop", {}))["error"]["code"] == "forbidden"
+    missing = await mod.call("tone:play", {"product_id": "nope"})
+    assert missing["error"]["code"] == "not_found"
+    bare = await mod.call("tone:play", {"product_id": "bare"})
+    assert bare["error"]["code"] == "conflict" and "preview" in bare["error"]["message"]
+    bad = await mod.call("tone:play", {"product_id": 5})
+    assert bad["error"]["code"] == "invalid"
+    await asyncio.sleep(0.2)
+    assert fan.received("tone:playing") == []
+    assert server.app[MEDIA].tone_playing(PLAY_ROOM) is None

@@ -29,7 +29,7 @@ from media.trickle import IceRestart
 from rooms.events import SPEAKING_UPDATED
 from rooms.roles import can_publish
 from server.appkeys import EMITTER, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
-from server.audio import live
+from server.audio import live, tones
 from server.config import Settings
 from server.errors import error_body
 from server.http_auth import require_token
@@ -286,6 +286,7 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
         media_config(app[SETTINGS]),
         on_levels=on_levels,
         on_publishing=live.on_publishing(app),
+        on_tone_end=tones.on_tone_end(app),
     )
     app[MEDIA] = engine
     _hooks(app, engine)
