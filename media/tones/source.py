@@ -69,26 +69,32 @@ def _check_header(rate: int, channels: int, duration_s: float) -> None:
         raise Invalid("the sound decodes to too much audio (length x sample rate x channels)")
 
 
-def _decoded_s(
-    container: av.container.InputContainer, stream: av.AudioStream, limit_s: float
-) -> float:
-    """Seconds of audio decoded before `limit_s` is reached; Invalid on damage."""
-    got = 0.0
+def _decode_until(
+    container: av.container.InputContainer, stream: av.AudioStream, until_s: float, budget_s: float
+) -> tuple[float, float]:
+    """Decode until the position `until_s` or `budget_s` seconds of audio,
+    whichever comes first: (seconds decoded, position reached). Invalid on
+    damage."""
+    got, reached = 0.0, 0.0
     try:
         for frame in container.decode(stream):
             if frame.sample_rate != stream.codec_context.sample_rate:
                 raise Invalid("the sound changes its sample rate midway")
-            got += frame.samples / frame.sample_rate
-            if got >= limit_s:
+            length = frame.samples / frame.sample_rate
+            got += length
+            reached = max(
+                reached, (frame.time if frame.time is not None else got - length) + length
+            )
+            if reached >= until_s or got >= budget_s:
                 break
     except av.FFmpegError as exc:
-        raise Invalid("the sound is damaged: it cannot be decoded") from exc
-    return got
+        raise Invalid("the sound is damaged or truncated: it cannot be decoded") from exc
+    return got, reached
 
 
 def probe(path: Path) -> SourceInfo:
     """What the source is, or Invalid with a clear message. Fast: headers, the
-    first seconds decoded, and a seek near the announced end."""
+    first seconds decoded, and the last second decoded after a seek."""
     if path.stat().st_size > MAX_SOURCE_BYTES:
         raise Invalid(f"the file is larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MB")
     with open_input(path) as container:
@@ -97,12 +103,12 @@ def probe(path: Path) -> SourceInfo:
         rate, channels = ctx.sample_rate, ctx.layout.nb_channels
         duration = _duration_s(container, stream)
         _check_header(rate, channels, duration or 0.0)
-        head = _decoded_s(container, stream, PROBE_DECODE_S)
+        head, _ = _decode_until(container, stream, PROBE_DECODE_S, PROBE_DECODE_S)
         if head <= 0:
             raise Invalid("the sound is empty or damaged: no audio could be decoded")
-        if duration is None or duration <= head + 0.05:
-            duration = head if duration is None else duration
-        else:
+        if duration is None:
+            duration = head
+        elif duration > head + 0.05:
             _check_tail(container, stream, duration)
         _check_header(rate, channels, duration)
         return SourceInfo(
@@ -117,14 +123,19 @@ def probe(path: Path) -> SourceInfo:
 def _check_tail(
     container: av.container.InputContainer, stream: av.AudioStream, duration: float
 ) -> None:
-    """A truncated file announces more than it holds: decode near its end."""
+    """A truncated file announces more than it holds: seek to its last
+    second and decode; the audio must be there."""
     at = max(0.0, duration - 1.0)
     try:
         container.seek(int(at / (stream.time_base or 1)), stream=stream, any_frame=False)
     except av.FFmpegError as exc:
         raise Invalid("the sound is truncated or damaged: its end cannot be reached") from exc
-    if _decoded_s(container, stream, 0.2) <= 0:
-        raise Invalid("the sound is truncated: it ends before its header says")
+    _, reached = _decode_until(container, stream, at + 0.2, PROBE_DECODE_S)
+    if reached < at:
+        raise Invalid(
+            f"the sound is truncated: it ends at {reached:.1f} s, not at {duration:.1f} s "
+            "as its header says"
+        )
 
 
 def check_window(info: SourceInfo, window: Window) -> Window:
@@ -156,8 +167,11 @@ def decode_window(path: Path, window: Window) -> np.ndarray:
         want = round(window.length_s * WORK_RATE)
         chunks: list[np.ndarray] = []
         at = None  # first kept sample's position in the source, in WORK_RATE samples
-        have = 0
+        have = decoded = 0
         for frame in container.decode(stream):
+            decoded += frame.samples * len(frame.layout.channels)
+            if decoded > MAX_DECODED_SAMPLES:  # the headers lied: stop a decompression bomb
+                raise Invalid("the sound decodes to more audio than its headers say")
             t = frame.time if frame.time is not None else 0.0
             if t + frame.samples / frame.sample_rate < window.start_s - 0.1:
                 continue
