@@ -11,9 +11,9 @@ import socketio
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from accounts.store import AccountStore
     from commerce.downloads import Downloads
     from commerce.storage import Storage
-    from accounts.store import AccountStore
     from rooms.store import RoomStore
     from server.config import Settings
     from server.dispatch import Dispatcher

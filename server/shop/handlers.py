@@ -105,9 +105,11 @@ async def on_buy_now(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     done = await shop.buy_now.buy(ctx.room, ctx.identity, req, details, ctx.now)
     ctx.app[BROADCAST].touch(ctx.room, [CartChange(EMPTY, (done.move,))])
     told = any(e.name == names.ORDER_UPDATED for e in done.result.events)
-    mine = [] if told else [_order_event(ctx, done.result.order)]
+    mine = [] if told else [await _order_event(ctx, done.result.order)]
     await emit_coalesced(ctx.app, [*done.events, *mine])
-    return done.result.answer(shop.gateway.publishable_key)
+    answer = done.result.answer(shop.gateway.publishable_key)
+    answer["order"] = await shop.order_dict(done.result.order, ctx.now)  # a paid one: its links
+    return answer
 
 
 async def on_order_cancel(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
