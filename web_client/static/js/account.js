@@ -151,10 +151,13 @@ export function noteSavedCard(saved) {
   const id = accountId();
   if (!id) return;
   const cards = read(CARD_KEY, {});
-  if (saved) cards[id] = true;
+  if (saved) cards[id] = saved;
   else delete cards[id];
   write(CARD_KEY, cards);
 }
+
+/** The buyer's saved card (`{brand, last4}`) or null. */
+export const savedCard = (token) => api("GET", "/api/v1/me/card", { token }).then((b) => b.saved_card || null);
 
 export const myOrders = (token) => api("GET", "/api/v1/me/orders", { token }).then((b) => b.orders || []);
 export const myLibrary = (token) => api("GET", "/api/v1/me/library", { token }).then((b) => b.items || []);

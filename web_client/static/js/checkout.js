@@ -51,6 +51,18 @@ export class CardForm {
     this.card.mount(container);
   }
 
+  /**
+   * A PaymentMethod (`pm_...`) the server can attach to the buyer's Customer
+   * to save the card, when this Stripe.js can make one; null otherwise
+   * (localstripe's Stripe.js has no working `createPaymentMethod`).
+   */
+  async reusableMethod() {
+    if (typeof this.stripe.createPaymentMethod !== "function") return null;
+    const result = await this.stripe.createPaymentMethod({ type: "card", card: this.card });
+    if (result?.error) throw new Error(result.error.message || "Check the card details.");
+    return result?.paymentMethod?.id || null;
+  }
+
   /** The card as a payment method id the server can charge. */
   async paymentMethod() {
     const result = await this.stripe.createToken(this.card);

@@ -25,6 +25,7 @@ import {
   guestTokenFor,
   claimGuest,
   myOrders,
+  savedCard,
   hasSavedCard,
   noteSavedCard,
   isAccountIdentity,
@@ -112,6 +113,15 @@ function start(room, token, config, account) {
   const lists = mountBuyerLists(session);
   const cart = mountCart($("#cart-toggle"), $("#cart-drawer"), { ...ctx, signedIn, onPaid: lists.reload });
   store.set("oneClick", { oneClick: signedIn && hasSavedCard(account) });
+  // The server knows for sure (a card saved on another device, or removed).
+  if (signedIn) {
+    savedCard(session.tokenOf())
+      .then((card) => {
+        noteSavedCard(card);
+        store.set("oneClick", { oneClick: Boolean(card) });
+      })
+      .catch(() => {});
+  }
   const buyNow = signedIn ? (target, facts) => oneClick(session, cart, target, facts) : null;
   // The answer carries the cart (its lines and hold) as the server has it now.
   const onAdded = (next) => {

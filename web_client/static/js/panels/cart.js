@@ -287,16 +287,19 @@ export function mountCart(toggleRoot, drawer, { store, conn, tokenOf, signedIn =
     setText(payStatus, "Paying…");
     pay.disabled = true;
     let method;
+    let save = signedIn && details.saveCard.checked;
     try {
-      method = await cardForm.paymentMethod();
+      const reusable = save ? await cardForm.reusableMethod() : null;
+      save = Boolean(reusable);
+      method = reusable || (await cardForm.paymentMethod());
     } catch (err) {
       return fail(err.message);
     }
-    const save = signedIn && details.saveCard.checked;
+    if (signedIn && details.saveCard.checked && !save) toast("This payment setup cannot save cards: paying without saving it.");
     const answer = await conn.call("checkout:start", { ...fields, payment_method: method, ...(save ? { save_card: true } : {}) });
     if (!answer.ok) return fail(errorText(answer));
-    if (save) {
-      noteSavedCard(true);
+    if (save && answer.saved_card !== null) {
+      noteSavedCard(answer.saved_card || true);
       store.set("oneClick", { oneClick: true });
     }
     if (answer.order) store.apply("order:updated", { order: answer.order });
