@@ -167,6 +167,7 @@ export function mountCart(toggleRoot, drawer, { store, conn, tokenOf, signedIn =
       setText(amount, cart ? `Amount: ${formatMoney(cart.total, cart.currency)}` : "");
       detailsStep.hidden = false;
       cardStep.hidden = true;
+      payCancel.hidden = true; // no order yet: nothing to cancel
       showView("pay");
       details.root.querySelector("input:not([type=checkbox]), select")?.focus();
       return;
@@ -192,6 +193,7 @@ export function mountCart(toggleRoot, drawer, { store, conn, tokenOf, signedIn =
     fields = values;
     detailsStep.hidden = true;
     cardStep.hidden = false;
+    payCancel.hidden = false;
     if (answer.order) store.apply("order:updated", { order: answer.order });
     order = answer.order || { id: answer.order_id, status: "pending", total: answer.amount, currency: answer.currency };
     setText(amount, `Amount: ${formatMoney(answer.amount, answer.currency)}`);

@@ -44,6 +44,11 @@ const SHIPPING_FIELDS = [
 
 function fieldRow(id, label, control, hint) {
   const error = h("p", { id: `${id}-error`, class: "field-error error", role: "alert" });
+  // A corrected field drops its error.
+  control.addEventListener("input", () => {
+    setText(error, "");
+    control.removeAttribute("aria-invalid");
+  });
   const described = [hint ? `${id}-hint` : null, `${id}-error`].filter(Boolean).join(" ");
   control.setAttribute("aria-describedby", described);
   return {
