@@ -5,6 +5,7 @@ a sound and watches it process to ready, then plays it into the room and
 the listener's card lights up."""
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import time
@@ -13,8 +14,9 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from tests.browser import PHONE, Browsers, Tab, browsers, pay_with
+from tests.browser import PHONE, SCREENSHOTS, Browsers, Tab, browsers, pay_with
 from tests.harness import Harness, connect
 from tests.sound_helpers import make_sound
 from tests.tone_files import ready_tone
@@ -149,7 +151,6 @@ async def test_an_expired_link_is_fetched_again_before_the_download(
     assert await room.evaluate("window.__libraryFetches") >= 1
 
 
-@pytest.mark.skip(reason="needs branch tonesurface (POST /api/v1/products/{id}/audio, tone:play)")
 async def test_host_uploads_a_sound_watches_it_process_and_plays_it_in_the_room(
     server: Harness, browsers: Browsers, tmp_path: Path
 ) -> None:
@@ -173,13 +174,17 @@ async def test_host_uploads_a_sound_watches_it_process_and_plays_it_in_the_room(
     await card.get_by_label("Length (s, at most 30)").fill("5")
     await card.get_by_role("button", name="Upload sound").click()
     bar = card.get_by_role("progressbar", name="Processing Ship bell")
-    await expect(bar).to_be_visible()
-    await host_tab.screenshot("host-upload-progress")
     status = card.get_by_role("status")
+    await expect(bar).to_be_visible()
+    panel = host.locator("#sounds-panel")
+    # For the screenshot, a moment when the bar has moved (it may not stop there long).
+    with contextlib.suppress(PlaywrightTimeout):
+        await expect(status).to_contain_text(re.compile(r"Processing [1-9]\d?%"), timeout=10_000)
+    await panel.screenshot(path=str(SCREENSHOTS / "host-upload-progress.png"))
     ready = re.compile(r"Ready · 5\.0 s · -1[5-7]\.\d LUFS")
     await expect(status).to_contain_text(ready, timeout=90_000)
     await expect(bar).to_be_hidden()
-    await host_tab.screenshot("host-upload-ready")
+    await panel.screenshot(path=str(SCREENSHOTS / "host-upload-ready.png"))
 
     # The listener's card now has a preview; the host plays it into the room.
     slot = listener.page.locator(".slot").filter(has_text="Ship bell")
