@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from accounts.eml import latest
-from tests.browser import PHONE, Browsers, Tab, browsers, fill_shipping, pay_with
+from tests.browser import PHONE, SCREENSHOTS, Browsers, Tab, browsers, fill_shipping, pay_with
 from tests.harness import Harness, connect
 from tests.tone_files import ready_tone
 
@@ -71,7 +71,7 @@ async def _sign_in(tab: Tab, server: Harness, email: str = EMAIL, shot: str | No
     assert link.startswith(f"{server.url}/signin#code=")
     await page.goto(link)
     # /signin exchanges the code and goes back to the room, joined as the account.
-    await expect(page).to_have_url(re.compile(rf"/r/{ROOM}$"))
+    await expect(page).to_have_url(re.compile(rf"/r/{ROOM}#?$"))
     await _connected(page)
     await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     await expect(page.locator(".account-email")).to_have_text("lee.park+tones@example.com")
@@ -150,7 +150,7 @@ async def test_sign_in_save_the_card_then_buy_in_one_click_and_find_it_after_a_r
     await expect(orders).to_contain_text("1 × Fog horn · €2.49 · paid")
     await expect(orders).to_contain_text("1 × Harbour chime · €1.99 · paid")
     await mine.scroll_into_view_if_needed()
-    await tab.screenshot("buyer-my-purchases")
+    await mine.screenshot(path=str(SCREENSHOTS / "buyer-my-purchases.png"))
 
     # /me: the account's purchases across rooms, then sign out.
     await room.get_by_role("link", name="My account").click()

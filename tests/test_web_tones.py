@@ -108,7 +108,7 @@ async def test_preview_then_buy_a_tone_and_download_it_per_device(
     zipped = mine.get_by_role("button", name=re.compile(r"^All files \(zip\)"))
     assert _sha(await _download(room, zipped)) == sha["bundle"]
     await mine.scroll_into_view_if_needed()
-    await tab.screenshot("room-my-purchases")
+    await mine.screenshot(path=str(SCREENSHOTS / "room-my-purchases.png"))
     assert tab.script_errors() == []
 
 
