@@ -8,16 +8,22 @@ but the standard library.
 """
 
 # {acct:<id>}                 HASH   id, email, name, roles (comma-separated), gen, created_at
+# {acct:<id>}:sockets        SET    Socket.IO sids of the account's open connections (sign-out
+#                                    closes them on whichever process holds them); 31 days
 # {acctmail:<email>}          STRING account id owning that address (set once, NX)
 # {signin:<sha256 of code>}   STRING JSON {email, next}; TTL SIGNIN_TTL_S; read with GETDEL
 # {authrate:<kind>:<who>}     STRING a fixed-window counter (accounts.limits), PEXPIRE'd
 # {mail}:outbox               ZSET   mail id by when it is next due (a claim pushes it out)
 # {mail}:msg:<id>             HASH   to, subject, text, html, tries, created_at
-# {mailsent:<kind>:<ref>}     STRING "1": a mail about `ref` was enqueued (receipts), 30 days
+# {mail}:sent:<kind>:<ref>    STRING "1": a mail about `ref` was enqueued (receipts), 30 days
 
 
 def account(account_id: str) -> str:
     return "{acct:" + account_id + "}"
+
+
+def sockets(account_id: str) -> str:
+    return account(account_id) + ":sockets"
 
 
 def by_email(email: str) -> str:
@@ -40,4 +46,4 @@ def mail(mail_id: str) -> str:
 
 
 def mail_sent(kind: str, ref: str) -> str:
-    return "{mailsent:" + kind + ":" + ref + "}"
+    return "{mail}:sent:" + kind + ":" + ref

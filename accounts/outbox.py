@@ -1,7 +1,8 @@
 """The outbox: mails wait in Redis until a transport took them. Must not
 import any framework.
 
-Enqueueing is one MULTI (the mail and its place in the queue). A scheduler
+Enqueueing is one MULTI (the mail and its place in the queue); every key is
+under the `{mail}` tag, so on a Cluster the outbox lives in one slot. A scheduler
 job claims what is due (one script pushes each claimed mail out by a lease,
 so another worker does not send it meanwhile), hands each to the transport,
 and then removes it (sent) or schedules the next try with exponential
@@ -23,6 +24,7 @@ from kernel.lua import Scripts
 logger = logging.getLogger(__name__)
 
 Send = Callable[[Mail, float], Awaitable[None]]
+ONCE_TTL_S = 30 * 86400  # how long "a receipt of this order was sent" is remembered
 
 
 class DeliveryFailed(Exception):
@@ -52,11 +54,15 @@ class Outbox:
         return mail_id
 
     async def enqueue_once(self, kind: str, ref: str, mail: Mail, now: float) -> bool:
-        """Enqueue unless a mail of `kind` about `ref` was enqueued before."""
-        fresh = await self.redis.set(keys.mail_sent(kind, ref), "1", nx=True, ex=30 * 86400)
-        if fresh:
-            await self.enqueue(mail, now)
-        return bool(fresh)
+        """Enqueue unless a mail of `kind` about `ref` was enqueued before
+        (the mark and the mail in one script: never one without the other)."""
+        mail_id = secrets.token_hex(8)
+        done = await self.scripts.run(
+            "accounts/outbox_once",
+            [keys.mail_sent(kind, ref), keys.OUTBOX, keys.mail(mail_id)],
+            [mail_id, repr(now), ONCE_TTL_S, mail.to, mail.subject, mail.text, mail.html],
+        )
+        return bool(done)
 
     async def waiting(self) -> int:
         return int(await self.redis.zcard(keys.OUTBOX))

@@ -55,7 +55,7 @@ def code_hash(code: str) -> str:
 
 
 def link(public_url: str, code: str, next_path: str | None) -> str:
-    tail = "" if next_path is None else "&next=" + quote(next_path, safe="/?=&")
+    tail = "" if next_path is None else "&next=" + quote(next_path, safe="/?=")
     return f"{public_url.rstrip('/')}/signin#code={code}{tail}"
 
 

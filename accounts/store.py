@@ -18,6 +18,8 @@ from accounts.model import ROLES, Account
 from kernel.errors import Invalid, NotFound
 from kernel.lua import Scripts
 
+SOCKETS_TTL_S = 31 * 86400  # longer than any token of the account
+
 
 def _pairs(flat: Sequence[Any]) -> dict[str, str]:
     return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
@@ -70,6 +72,24 @@ class AccountStore:
     async def sign_out(self, account_id: str) -> Account:
         """Every token of the account older than this stops working."""
         return await self._update(account_id, "signout")
+
+    async def note_socket(self, account_id: str, sid: str) -> None:
+        """Remember an open connection, so sign-out can close it anywhere."""
+        async with self.redis.pipeline(transaction=True) as tx:
+            tx.sadd(keys.sockets(account_id), sid)
+            tx.expire(keys.sockets(account_id), SOCKETS_TTL_S)
+            await tx.execute()
+
+    async def forget_socket(self, account_id: str, sid: str) -> None:
+        await self.redis.srem(keys.sockets(account_id), sid)
+
+    async def take_sockets(self, account_id: str) -> list[str]:
+        """The open connections noted, forgotten from now on (sign-out)."""
+        async with self.redis.pipeline(transaction=True) as tx:
+            tx.smembers(keys.sockets(account_id))
+            tx.delete(keys.sockets(account_id))
+            found, _ = await tx.execute()
+        return sorted(str(sid) for sid in found)
 
     async def gen_of(self, account_id: str) -> int | None:
         """The current token generation, or None for an unknown account."""

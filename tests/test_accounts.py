@@ -19,12 +19,18 @@ from aiohttp.test_utils import make_mocked_request
 
 from accounts import keys, limits
 from accounts.signin import code_hash
+from accounts.signin import link as signin_link
 from kernel.errors import Unauthorized
 from server import tokens
-from server.buyers import buyer_identity, require_account_identity, signed_in_account
+from server.buyers import (
+    buyer_identity,
+    require_account_identity,
+    require_buyer_identity,
+    signed_in_account,
+)
 from server.client_address import parse_networks, resolve
 from server.config import Settings
-from tests.harness import SECRET, Harness, connect, start_server, stop_server
+from tests.harness import SECRET, Harness, connect, free_port, start_server, stop_server
 from tests.harness import test_settings as make_settings
 from tests.mail_helpers import SmtpServer, ask, code_in, exchange, html_of, text_of
 
@@ -106,6 +112,16 @@ async def test_the_code_never_reaches_the_logs(
     logged = "\n".join(r.getMessage() for r in ours)
     assert "signed in" in logged  # the log was captured
     assert code not in logged and code_hash(code) not in logged
+
+
+def test_next_survives_the_link() -> None:
+    from urllib.parse import parse_qs
+
+    path = "/r/demo?a=1&b=x+y%20z"
+    link = signin_link("https://shop.example/", "CODE", path)
+    fragment = link.split("#", 1)[1]
+    assert link.startswith("https://shop.example/signin#code=CODE&next=")
+    assert parse_qs(fragment) == {"code": ["CODE"], "next": [path]}
 
 
 @pytest.mark.parametrize(
@@ -428,6 +444,10 @@ async def test_buyers_tell_signed_in_accounts_apart(server: Harness, smtp: SmtpS
         assert await require_account_identity(_request(server, token)) == account_id
         assert await buyer_identity(_request(server, token)) == account_id
     assert await buyer_identity(_request(server, guest["token"])) == guest["identity"]
+    assert await require_buyer_identity(_request(server, guest["token"])) == guest["identity"]
+    assert await require_buyer_identity(_request(server, joined["token"])) == account_id
+    with pytest.raises(Unauthorized):
+        await require_buyer_identity(_request(server, server.token(room, "v1-buyer")))
     with pytest.raises(Unauthorized):
         await require_account_identity(_request(server, guest["token"]))
     await server.request("POST", "/api/v1/auth/signout", token=body["token"])
@@ -463,3 +483,29 @@ async def test_sign_in_limits_count_the_client_behind_a_trusted_proxy(
         assert await ask_as("192.0.2.11", 0) == 202  # another client, its own budget
     finally:
         await stop_server(behind)
+
+
+async def test_sign_out_closes_the_accounts_sockets_on_another_node(
+    settings: Settings, smtp: SmtpServer
+) -> None:
+    """Two server processes on one Redis: the account's connection is on b,
+    it signs out through a; b closes the connection."""
+    a = await start_server(settings.with_(multi_node=True))
+    b = await start_server(settings.with_(multi_node=True, port=free_port()))
+    try:
+        room = (await a.create_room(id="two-nodes"))["id"]
+        body = await sign_in(a, smtp, "roamer@example.com")
+        _, joined = await a.request("POST", f"/api/v1/rooms/{room}/join", token=body["token"])
+        far = await connect(b.url, joined["token"])
+        await far.wait_for("room:state")
+        status, _ = await a.request("POST", "/api/v1/auth/signout", token=body["token"])
+        assert status == 200
+        await far.wait_for("session:expired")
+        async with asyncio.timeout(5):
+            while far.sio.connected:
+                await asyncio.sleep(0.05)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await connect(b.url, joined["token"])
+    finally:
+        await stop_server(b)
+        await stop_server(a)

@@ -53,6 +53,11 @@ def test_only_one_commerce_module_speaks_to_stripe() -> None:
     assert [p.name for p in speakers] == ["stripe_gateway.py"]
 
 
+def test_only_one_module_speaks_smtp() -> None:
+    speakers = [p for p in modules() if {"aiosmtplib", "smtplib"} & imported(p)]
+    assert [str(p.relative_to(ROOT)) for p in speakers] == ["accounts/smtp.py"]
+
+
 def test_every_module_starts_with_a_docstring() -> None:
     missing = [
         str(p.relative_to(ROOT))

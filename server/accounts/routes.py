@@ -123,7 +123,7 @@ async def signout(request: web.Request) -> web.Response:
     claims = await verified_account(request)
     await request.app[ACCOUNTS].sign_out(claims.account_id)
     closed = await close_sockets(request.app, claims.account_id)
-    logger.info("account %s signed out (%d connections closed here)", claims.account_id, closed)
+    logger.info("account %s signed out (%d connections closed)", claims.account_id, closed)
     return web.json_response({"ok": True})
 
 

@@ -20,7 +20,7 @@ from rooms import presence, stage
 from rooms.events import ROOM_STATE, SESSION_EXPIRED
 from rooms.model import Participant
 from server import tokens
-from server.appkeys import EMITTER, ROOMS, SCHEDULER, SETTINGS, SIO, STAGE_LISTENERS
+from server.appkeys import ACCOUNTS, EMITTER, ROOMS, SCHEDULER, SETTINGS, SIO, STAGE_LISTENERS
 from server.buyers import check_not_signed_out
 from server.emitter import account_channel, identity_channel, room_channel, staff_channel
 from server.errors import OUTAGE, STORE_DOWN_MESSAGE
@@ -116,6 +116,7 @@ class Connections:
         await self.sio.enter_room(sid, identity_channel(claims.room, claims.identity))
         if identities.is_account(claims.identity):  # closed at once on sign-out
             await self.sio.enter_room(sid, account_channel(claims.identity))
+            await self._note_socket(claims.identity, sid)
         if claims.role.can(Role.MODERATOR):
             await self.sio.enter_room(sid, staff_channel(claims.room))
         if arrival.joined:
@@ -162,6 +163,18 @@ class Connections:
         except Exception:
             logger.exception("closing the expired connection %s failed", sid)
 
+    async def _note_socket(self, account_id: str, sid: str) -> None:
+        try:
+            await self.app[ACCOUNTS].note_socket(account_id, sid)
+        except RedisError:  # sign-out still closes it on this process (its channel)
+            logger.warning("could not note connection %s of %s", sid, account_id)
+
+    async def _forget_socket(self, account_id: str, sid: str) -> None:
+        try:
+            await self.app[ACCOUNTS].forget_socket(account_id, sid)
+        except RedisError:  # a stale sid only costs a no-op at sign-out
+            logger.warning("could not forget connection %s of %s", sid, account_id)
+
     async def on_disconnect(self, sid: str, *_: Any) -> None:
         timer = self._expiry.pop(sid, None)
         if timer is not None:
@@ -171,6 +184,8 @@ class Connections:
         if claims is None:
             return
         self.app[METRICS].connections.dec()
+        if identities.is_account(claims.identity):
+            await self._forget_socket(claims.identity, sid)
         field = presence.session_field(self.app[NODE_ID], sid)
         try:
             gone = await presence.leave(
