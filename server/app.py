@@ -22,7 +22,7 @@ import socketio
 from aiohttp import web
 
 from rooms.store import RoomStore
-from server import audio, health, migrations, redis_client, rooms, shop
+from server import accounts, audio, client_address, health, migrations, redis_client, rooms, shop
 from server import web as web_pages
 from server.appkeys import (
     DISPATCHER,
@@ -147,6 +147,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SNAPSHOT_PARTS] = []
     app[STAGE_LISTENERS] = []
     app[SEEDERS] = []
+    client_address.setup(app)
     app.cleanup_ctx.append(redis_ctx)
     health.setup(app)
     # Feature packages: each adds its routes, handlers, jobs and resources.
@@ -154,6 +155,7 @@ def create_app(settings: Settings) -> web.Application:
     audio.setup(app)
     web_pages.setup(app)
     shop.setup(app)
+    accounts.setup(app)
     app.cleanup_ctx.append(scheduler_ctx)
     app.on_shutdown.append(_on_shutdown)
     return app

@@ -11,6 +11,7 @@ import socketio
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from accounts.store import AccountStore
     from rooms.store import RoomStore
     from server.config import Settings
     from server.dispatch import Dispatcher
@@ -29,5 +30,6 @@ EMITTER: web.AppKey["Emitter"] = web.AppKey("emitter")
 DISPATCHER: web.AppKey["Dispatcher"] = web.AppKey("dispatcher")
 SCHEDULER: web.AppKey["Scheduler"] = web.AppKey("scheduler")
 ROOMS: web.AppKey["RoomStore"] = web.AppKey("rooms")
+ACCOUNTS: web.AppKey["AccountStore"] = web.AppKey("accounts")
 SNAPSHOT_PARTS: web.AppKey[list[SnapshotPart]] = web.AppKey("snapshot_parts", list)
 STAGE_LISTENERS: web.AppKey[list[StageListener]] = web.AppKey("stage_listeners", list)

@@ -1,4 +1,4 @@
-"""The `droproom` command line: serve, token, demo, log verify."""
+"""The `droproom` command line: serve, token, demo, mail, log verify."""
 
 import argparse
 import asyncio
@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from accounts import eml, identities
+from kernel.errors import DomainError
 from kernel.eventlog import Verdict, verify
 from rooms.store import RoomStore
 from server import migrations, redis_client, tokens
@@ -141,6 +143,11 @@ async def _shutdown(runner: web.AppRunner, app: web.Application) -> None:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    try:
+        identities.check_mintable(args.identity)
+    except DomainError as exc:
+        sys.stderr.write(f"droproom token: {exc.message}\n")
+        return 2
     settings = _settings(args)
     token = tokens.mint(
         settings.secret,
@@ -152,6 +159,19 @@ def cmd_token(args: argparse.Namespace) -> int:
         now=system_clock(),
     )
     sys.stdout.write(token + "\n")
+    return 0
+
+
+def cmd_mail(args: argparse.Namespace) -> int:
+    """The latest mails the embedded transport wrote (no SMTP configured)."""
+    directory = _settings(args).mail_dir
+    found = eml.latest(directory, args.limit)
+    if not found:
+        sys.stdout.write(f"no mail in {directory}\n")
+    for saved in found:
+        sys.stdout.write(f"{saved.date}  to {saved.to}  {saved.subject}\n")
+        if saved.link:
+            sys.stdout.write(f"  sign in: {saved.link}\n")
     return 0
 
 
@@ -248,6 +268,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("cert", help="write a P-256 DTLS cert/key for FFmpeg/OBS").add_argument(
         "--out", required=True
     )
+    ml = sub.add_parser("mail", help="list the latest mails written under DATA_DIR/mail")
+    ml.add_argument("--data-dir")
+    ml.add_argument("--limit", type=int, default=10)
     m = sub.add_parser("migrate", help="bring the data to the current key layout (idempotent)")
     m.add_argument("--data-dir")
     lg = sub.add_parser("log", help="the room's event log")
@@ -269,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_token(args)
     if args.command == "demo":
         return cmd_demo(args)
+    if args.command == "mail":
+        return cmd_mail(args)
     if args.command == "migrate":
         return cmd_migrate(args)
     if args.command == "cert":

@@ -80,6 +80,10 @@ class Settings:
     public_url_override: str | None = None
     restart_backoff_s: float = 1.0
     asset_origins: tuple[str, ...] = ()
+    # accounts branch: mail and the client address behind proxies
+    smtp_url: str | None = None
+    mail_from: str = "droproom <no-reply@localhost>"
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def public_url(self) -> str:
@@ -88,6 +92,10 @@ class Settings:
             return self.public_url_override.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
 
     @property
     def recordings_dir(self) -> Path:
@@ -135,6 +143,10 @@ class Settings:
             "public_url_override": _env("DROPROOM_PUBLIC_URL"),
             "restart_backoff_s": float(_env("DROPROOM_RESTART_BACKOFF_S") or 1.0),
             "asset_origins": _csv(_env("DROPROOM_ASSET_ORIGINS")),
+            # accounts branch
+            "smtp_url": _env("DROPROOM_SMTP_URL"),
+            "mail_from": _env("DROPROOM_MAIL_FROM") or "droproom <no-reply@localhost>",
+            "trusted_proxies": _csv(_env("DROPROOM_TRUSTED_PROXIES")),
         }
         values.update(overrides)
         settings = cls(**values)

@@ -15,6 +15,7 @@ from aiohttp import web
 from kernel.errors import Invalid, RateLimited, Unauthorized
 from server import tokens
 from server.appkeys import REDIS, SETTINGS
+from server.client_address import client_address
 from server.roles import Claims
 
 ADMIN_FAILURES_PER_MINUTE = 5
@@ -39,7 +40,7 @@ def bearer(request: web.Request) -> str | None:
 
 async def require_admin(request: web.Request) -> None:
     redis: Any = request.app[REDIS]  # redis-py types its async answers loosely
-    key = ADMIN_FAILURES.format(addr=request.remote or "unknown")
+    key = ADMIN_FAILURES.format(addr=client_address(request))
     failures = int(await redis.get(key) or 0)
     if failures >= ADMIN_FAILURES_PER_MINUTE:
         raise RateLimited("too many failed admin-key attempts from this address; wait a minute")

@@ -21,6 +21,9 @@ class Claims:
     # Set on speaker tokens minted by `stage:invite`: the stage generation
     # they belong to (rooms.stage.is_revoked).
     stage_gen: int | None = None
+    # Set on room tokens from `/join`: the account's token generation
+    # (server.buyers.check_not_signed_out).
+    gen: int | None = None
 
     def check_not_revoked(self, person: Participant | None) -> None:
         """`Unauthorized` for a speaker token whose owner left the stage since."""

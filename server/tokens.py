@@ -2,7 +2,9 @@
 
 Claims: `sub` (identity), `name`, `room`, `role`, `exp`, `iat`, and on a
 speaker token minted by `stage:invite` `sg`, the invitee's stage generation
-(removal from the stage revokes it: rooms.stage.is_revoked).
+(removal from the stage revokes it: rooms.stage.is_revoked); on a room token
+from `/join` `gen`, the account's token generation (signing out revokes it:
+server.buyers.check_not_signed_out).
 """
 
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ def mint(
     ttl_s: float,
     now: float,
     stage_gen: int | None = None,
+    gen: int | None = None,
 ) -> str:
     claims: dict[str, object] = {
         "sub": identity,
@@ -37,6 +40,8 @@ def mint(
     }
     if stage_gen is not None:
         claims["sg"] = stage_gen
+    if gen is not None:
+        claims["gen"] = gen
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -63,6 +68,7 @@ def verify(secret: str, token: object, *, room: str | None = None) -> Claims:
             role=Role.parse(raw["role"]),
             exp=float(raw["exp"]),
             stage_gen=_stage_gen(raw.get("sg")),
+            gen=_stage_gen(raw.get("gen")),
         )
     except ValueError as exc:
         raise Unauthorized("the token has an unknown role") from exc

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FEATURES = {"rooms", "shop", "audio"}
+FEATURES = {"rooms", "shop", "audio", "accounts"}
 
 
 def _folders() -> set[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = {"kernel", "rooms", "commerce", "media", "server"}
+OURS = {"kernel", "rooms", "commerce", "media", "server", "accounts"}
 FRAMEWORKS = {"aiohttp", "socketio", "engineio", "aiortc", "av", "aioice"}
 
 # package -> (our packages it may import, frameworks it may import)
@@ -18,6 +18,7 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
     "kernel": (set(), set()),
     "rooms": ({"kernel"}, set()),
     "commerce": ({"kernel"}, set()),
+    "accounts": ({"kernel"}, set()),
     "media": ({"kernel"}, {"aiortc", "av", "aioice"}),
     "server": (OURS, {"aiohttp", "socketio", "engineio"}),
 }
@@ -50,6 +51,11 @@ def test_each_package_imports_only_what_its_layer_allows(path: Path) -> None:
 def test_only_one_commerce_module_speaks_to_stripe() -> None:
     speakers = [p for p in modules() if "stripe" in imported(p) and p.parts[-2] != "server"]
     assert [p.name for p in speakers] == ["stripe_gateway.py"]
+
+
+def test_only_one_module_speaks_smtp() -> None:
+    speakers = [p for p in modules() if {"aiosmtplib", "smtplib"} & imported(p)]
+    assert [str(p.relative_to(ROOT)) for p in speakers] == ["accounts/smtp.py"]
 
 
 def test_every_module_starts_with_a_docstring() -> None:

@@ -14,13 +14,15 @@ import socketio
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from accounts import identities
 from kernel.errors import Code, DomainError, Unauthorized
 from rooms import presence, stage
 from rooms.events import ROOM_STATE, SESSION_EXPIRED
 from rooms.model import Participant
 from server import tokens
-from server.appkeys import EMITTER, ROOMS, SCHEDULER, SETTINGS, SIO, STAGE_LISTENERS
-from server.emitter import identity_channel, room_channel, staff_channel
+from server.appkeys import ACCOUNTS, EMITTER, ROOMS, SCHEDULER, SETTINGS, SIO, STAGE_LISTENERS
+from server.buyers import check_not_signed_out
+from server.emitter import account_channel, identity_channel, room_channel, staff_channel
 from server.errors import OUTAGE, STORE_DOWN_MESSAGE
 from server.metrics import METRICS
 from server.outage import STORE_DOWN
@@ -88,6 +90,7 @@ class Connections:
             if await app[ROOMS].get_room(claims.room) is None:
                 raise Unauthorized("the token's room does not exist")
             await _check_not_revoked(app, claims)
+            await check_not_signed_out(app, claims.identity, claims.gen)
             arrival = await presence.join(
                 app[ROOMS],
                 claims.room,
@@ -111,6 +114,9 @@ class Connections:
         await self.sio.save_session(sid, {"claims": claims})
         await self.sio.enter_room(sid, room_channel(claims.room))
         await self.sio.enter_room(sid, identity_channel(claims.room, claims.identity))
+        if identities.is_account(claims.identity):  # closed at once on sign-out
+            await self.sio.enter_room(sid, account_channel(claims.identity))
+            await app[ACCOUNTS].note_socket(claims.identity, sid)
         if claims.role.can(Role.MODERATOR):
             await self.sio.enter_room(sid, staff_channel(claims.room))
         if arrival.joined:
@@ -157,6 +163,12 @@ class Connections:
         except Exception:
             logger.exception("closing the expired connection %s failed", sid)
 
+    async def _forget_socket(self, account_id: str, sid: str) -> None:
+        try:
+            await self.app[ACCOUNTS].forget_socket(account_id, sid)
+        except RedisError:  # a stale sid only costs a no-op at sign-out
+            logger.warning("could not forget connection %s of %s", sid, account_id)
+
     async def on_disconnect(self, sid: str, *_: Any) -> None:
         timer = self._expiry.pop(sid, None)
         if timer is not None:
@@ -166,6 +178,8 @@ class Connections:
         if claims is None:
             return
         self.app[METRICS].connections.dec()
+        if identities.is_account(claims.identity):
+            await self._forget_socket(claims.identity, sid)
         field = presence.session_field(self.app[NODE_ID], sid)
         try:
             gone = await presence.leave(

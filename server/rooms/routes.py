@@ -1,16 +1,16 @@
 """HTTP routes of the rooms feature: tokens, rooms, guests and the event
 log check. Errors answer in the protocol's JSON shape."""
 
-import secrets
-
 from aiohttp import web
 
+from accounts import identities
 from kernel import validate as v
 from kernel.errors import Forbidden, Invalid, NotFound, Unauthorized
 from kernel.eventlog import verify
 from rooms import lifecycle, limits
 from server import tokens
 from server.appkeys import DISPATCHER, EMITTER, ROOMS, SCHEDULER, SETTINGS
+from server.client_address import client_address
 from server.errors import read_json
 from server.http_auth import require_admin, require_token
 from server.roles import Role
@@ -28,6 +28,7 @@ async def mint_token(request: web.Request) -> web.Response:
     p = await read_json(request)
     room = v.ident(p, "room")
     identity = v.ident(p, "identity")
+    identities.check_mintable(identity)
     name = v.opt_text(p, "name", max_len=80, default=identity)
     role = _role(p.get("role"))
     ttl = v.opt_integer(p, "ttl_s", lo=1, hi=tokens.MAX_TTL_S) or DEFAULT_TTL_S
@@ -110,8 +111,8 @@ async def guest_token(request: web.Request) -> web.Response:
         raise NotFound("no such room")
     if not room.guests:
         raise Forbidden("this room does not allow guests")
-    await limits.check_guest(request.app[ROOMS], request.remote or "unknown")
-    identity = "guest-" + secrets.token_hex(5)
+    await limits.check_guest(request.app[ROOMS], client_address(request))
+    identity = identities.new_guest_id()
     token = tokens.mint(
         request.app[SETTINGS].secret,
         room=room_id,
