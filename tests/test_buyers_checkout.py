@@ -319,6 +319,7 @@ async def test_buy_now_with_a_three_d_secure_card(server: Harness) -> None:
     await _paid(buyer, first["order_id"])
     now = await buyer.call("buy:now", {"drop_id": drop_id, "shipping": ADDRESS})
     assert now["ok"] and now["status"] == "requires_action", now
+    assert now["order"]["email"] == "tds@example.com"  # none given: the account's
     await _authenticate(server, now["payment_ref"], now["client_secret"])
     await _paid(buyer, now["order_id"])
     drop = await _drop_of(server, drop_id)
