@@ -427,7 +427,7 @@ async def one_click(url: str, tmp: Path, buyers: int, concurrency: int) -> dict[
         from commerce.catalog import Kind, Product
         from commerce.drops import DropRequest
         from rooms import lifecycle
-        from server.appkeys import ROOMS
+        from server.appkeys import ACCOUNTS, ROOMS
         from server.shop.resources import SHOP
 
         now = time.time()
@@ -437,10 +437,11 @@ async def one_click(url: str, tmp: Path, buyers: int, concurrency: int) -> dict[
         drop, _ = await shop.drops.schedule(
             ROOM, DropRequest("tone", now, now + 3600, 10**6, None), now
         )
-        identities = [f"acct_bench{i}" for i in range(buyers)]
         customers = shop.checkout.customers
         tokens = []
-        for identity in identities:
+        for i in range(buyers):
+            account = await app[ACCOUNTS].get_or_create(f"bench{i}@example.com", now)
+            identity = account.id
             customer = await customers.customer_of(identity, None)
             assert customer is not None
             method = await customers.attach(identity, customer, "pm_card_visa")
@@ -453,6 +454,7 @@ async def one_click(url: str, tmp: Path, buyers: int, concurrency: int) -> dict[
                 name=identity,
                 ttl_s=3600,
                 now=now,
+                gen=account.gen,
             )
             tokens.append([token, method.id])  # checkout pays with the same card
         rounds: dict[str, list[list[Any]]] = {"checkout": [], "buy": []}
