@@ -17,10 +17,12 @@ import aiohttp
 import pytest
 import stripe
 
+from accounts.model import Account
 from commerce import keys
 from commerce.carts import AddRequest
 from kernel.errors import Unauthorized
 from server import tokens
+from server.appkeys import ACCOUNTS
 from server.roles import Role
 from server.shop.resources import SHOP
 from tests.harness import Client, Harness, connect
@@ -66,14 +68,32 @@ async def _join(server: Harness, token: str) -> Client:
     return client
 
 
-def _room_token(server: Harness, identity: str, room: str = ROOM) -> str:
-    """A room token for an identity (an account's is what `/join` hands out)."""
-    return server.token(room, identity, Role.LISTENER)
+async def _acct(server: Harness, name: str) -> Account:
+    """A signed-in buyer's account (as the sign-in link makes it)."""
+    return await server.app[ACCOUNTS].get_or_create(f"{name}@example.com", time.time())
 
 
-def _account_token(server: Harness, account: str) -> str:
+def _room_token(server: Harness, account: Account, room: str = ROOM) -> str:
+    """The room token `/join` hands the account (identity: the account id)."""
+    return tokens.mint(
+        server.settings.secret,
+        room=room,
+        identity=account.id,
+        role=Role.LISTENER,
+        name=account.name,
+        ttl_s=3600,
+        now=time.time(),
+        gen=account.gen,
+    )
+
+
+def _account_token(server: Harness, account: Account) -> str:
     return tokens.mint_account(
-        server.settings.secret, account_id=account, name="Ada", gen=0, now=time.time()
+        server.settings.secret,
+        account_id=account.id,
+        name=account.name,
+        gen=account.gen,
+        now=time.time(),
     )
 
 
@@ -254,8 +274,9 @@ async def test_a_reconnect_mid_checkout_resumes_the_order(server: Harness) -> No
 
 async def test_save_a_card_then_buy_in_one_click(server: Harness) -> None:
     _, drop_id = await _shop(server, limit=3)
-    account = "acct_ada1"
-    buyer = await _join(server, _room_token(server, account))
+    ada = await _acct(server, "ada1")
+    account = ada.id
+    buyer = await _join(server, _room_token(server, ada))
     first = await _saved_card(server, buyer, drop_id, "4242424242424242")
     assert first["status"] == "succeeded"
     assert first["saved_card"] == {"brand": "visa", "last4": "4242"}
@@ -291,13 +312,14 @@ async def test_save_a_card_then_buy_in_one_click(server: Harness) -> None:
 
 async def test_buy_now_with_a_three_d_secure_card(server: Harness) -> None:
     _, drop_id = await _shop(server)
-    buyer = await _join(server, _room_token(server, "acct_tds"))
+    buyer = await _join(server, _room_token(server, await _acct(server, "tds")))
     first = await _saved_card(server, buyer, drop_id, THREE_D_SECURE)
     assert first["status"] == "requires_action" and first["saved_card"]["last4"] == "3155"
     await _authenticate(server, first["payment_ref"], first["client_secret"])
     await _paid(buyer, first["order_id"])
     now = await buyer.call("buy:now", {"drop_id": drop_id, "shipping": ADDRESS})
     assert now["ok"] and now["status"] == "requires_action", now
+    assert now["order"]["email"] == "tds@example.com"  # none given: the account's
     await _authenticate(server, now["payment_ref"], now["client_secret"])
     await _paid(buyer, now["order_id"])
     drop = await _drop_of(server, drop_id)
@@ -314,7 +336,8 @@ async def test_buy_now_refusals(server: Harness) -> None:
     assert saving["ok"]
     guest_save = {"payment_method": "pm_card_visa", "save_card": True}
     assert (await guest.call("checkout:start", guest_save))["error"]["code"] == "unauthorized"
-    buyer = await _join(server, _room_token(server, "acct_nocard"))
+    nocard = await _acct(server, "nocard")
+    buyer = await _join(server, _room_token(server, nocard))
     no_card = await buyer.call("buy:now", {"drop_id": drop_id, "shipping": ADDRESS})
     assert no_card["error"]["code"] == "conflict"
     assert (await buyer.call("buy:now", {"drop_id": drop_id, "qty": 0}))["error"]["code"] == (
@@ -329,7 +352,7 @@ async def test_buy_now_refusals(server: Harness) -> None:
     pending = await buyer.call("checkout:start", {})
     assert pending["status"] == "requires_payment_method"
     await server.app_rooms_redis().hset(
-        keys.buyer_stripe("acct_nocard"), mapping={"customer": "cus_x", "pm": "pm_x"}
+        keys.buyer_stripe(nocard.id), mapping={"customer": "cus_x", "pm": "pm_x"}
     )
     busy = await buyer.call("buy:now", {"product_id": "zine"})
     assert busy["error"]["code"] == "conflict" and pending["order_id"] in busy["error"]["message"]
@@ -352,7 +375,7 @@ async def test_a_drop_may_require_an_account(server: Harness) -> None:
     # Enforced where stock is reserved, not only at the edge.
     with pytest.raises(Unauthorized):
         await server.app[SHOP].carts.add(ROOM, "bob", AddRequest(None, drop_id, 1), time.time())
-    buyer = await _join(server, _room_token(server, "acct_req"))
+    buyer = await _join(server, _room_token(server, await _acct(server, "req")))
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
     drop = await _drop_of(server, drop_id)
     assert (drop.remaining, drop.held) == (4, 1)
@@ -360,7 +383,7 @@ async def test_a_drop_may_require_an_account(server: Harness) -> None:
 
 async def test_a_limit_counts_per_account_across_connections(server: Harness) -> None:
     _, drop_id = await _shop(server, limit=2)
-    account = "acct_twice"
+    account = await _acct(server, "twice")
     phone = await _join(server, _room_token(server, account))
     laptop = await _join(server, _room_token(server, account))  # another token, same account
     tries = [c.call("cart:add", {"drop_id": drop_id}) for c in (phone, laptop) * 3]
@@ -388,7 +411,7 @@ async def test_a_claim_moves_a_guests_orders_once_and_never_doubles_a_limit(
         "checkout:start", {"payment_method": "pm_card_visa", "shipping": ADDRESS}
     )
     await _paid(guest, paid["order_id"])
-    account = "acct_claimer"
+    account = await _acct(server, "claimer")
     bearer = _account_token(server, account)
     body = {"guest_token": guest_token}
     status, claimed = await server.request("POST", "/api/v1/auth/claim", json=body, token=bearer)
@@ -417,11 +440,12 @@ async def test_a_claim_moves_a_guests_orders_once_and_never_doubles_a_limit(
 async def test_a_claim_needs_an_account_and_a_valid_guest_token(server: Harness, case: str) -> None:
     await server.create_room(id=ROOM, guests=True)
     guest_token, _ = await _guest(server)
-    bearer: str | None = _account_token(server, "acct_x")
+    account = await _acct(server, "x")
+    bearer: str | None = _account_token(server, account)
     if case == "no account token":
-        bearer = _room_token(server, "acct_x")
+        bearer = _room_token(server, account)
     elif case == "room token as proof":
-        guest_token = _room_token(server, "listener-bob")
+        guest_token = server.token(ROOM, "listener-bob")
     elif case == "forged":
         guest_token = guest_token[:-4] + "AAAA"
     else:
@@ -450,7 +474,7 @@ async def test_my_orders_newest_first_across_rooms(server: Harness) -> None:
     await server.create_room(id="second")
     mod = await server.connect("second", "mod2", "moderator")
     assert (await mod.call("slot:pin", {"slot": 1, "product_id": "zine"}))["ok"]
-    account = "acct_rooms"
+    account = await _acct(server, "rooms")
     order_ids = []
     for room in (ROOM, "second", ROOM):
         buyer = await _join(server, _room_token(server, account, room))
@@ -470,7 +494,7 @@ async def test_my_orders_newest_first_across_rooms(server: Harness) -> None:
     )
     assert [o["id"] for o in same["orders"]] == order_ids[::-1]
     status, other = await server.request(
-        "GET", "/api/v1/me/orders", token=_room_token(server, "acct_other")
+        "GET", "/api/v1/me/orders", token=_room_token(server, await _acct(server, "other"))
     )
     assert status == 200 and other["orders"] == []
     status, _ = await server.request("GET", "/api/v1/me/orders")

@@ -12,22 +12,13 @@ from commerce.my_orders import orders_of
 from kernel.errors import Invalid, Unauthorized
 from server import tokens
 from server.appkeys import SETTINGS
-from server.buyers import buyer_identity
+from server.buyers import buyer_identity, verified_account
 from server.errors import read_json
-from server.http_auth import header_bearer
 from server.shop.resources import SHOP
 
 logger = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
-
-
-def _account(request: web.Request) -> str:
-    """The account calling (an account token in the header), or 401."""
-    token = header_bearer(request)
-    if token is None:
-        raise Unauthorized("an account token is required (Authorization: Bearer <token>)")
-    return tokens.verify_account(request.app[SETTINGS].secret, token).account_id
 
 
 def _guest(request: web.Request, guest_token: object) -> str:
@@ -43,7 +34,7 @@ def _guest(request: web.Request, guest_token: object) -> str:
 
 @routes.post("/api/v1/auth/claim")
 async def claim(request: web.Request) -> web.Response:
-    account = _account(request)
+    account = (await verified_account(request)).account_id  # not signed out
     body = await read_json(request)
     guest = _guest(request, body.get("guest_token"))
     claimed = await request.app[SHOP].claims.claim(guest, account)

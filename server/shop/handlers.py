@@ -5,6 +5,7 @@ function, emit its events.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,14 +13,15 @@ from aiohttp import web
 
 from commerce import checkout, drops, slots
 from commerce import events as names
-from commerce.buyer_details import parse_details
+from commerce.buyer_details import BuyerDetails, parse_details
 from commerce.carts import EMPTY, CartChange, parse_add, parse_line_id
 from commerce.customers import check_save_card
 from commerce.orders import Order
 from kernel import validate
 from kernel.events import Event, to_identity
 from rooms import limits
-from server.appkeys import DISPATCHER, ROOMS
+from server.appkeys import ACCOUNTS, DISPATCHER, ROOMS
+from server.buyers import signed_in_account
 from server.dispatch import Ctx
 from server.roles import Role
 from server.shop.broadcast import BROADCAST, emit_coalesced
@@ -80,9 +82,21 @@ async def on_cart_get(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     return {"cart": (await ctx.app[SHOP].carts.get(ctx.room, ctx.identity)).as_dict()}
 
 
+async def _details(ctx: Ctx, p: Mapping[str, Any]) -> BuyerDetails:
+    """The buyer's details; a signed-in buyer who gives no email is reached
+    at their account's (receipts, and the Stripe customer's email)."""
+    details = parse_details(p)
+    account = signed_in_account(ctx.claims)
+    if details.email is None and account is not None:
+        found = await ctx.app[ACCOUNTS].get(account)
+        if found is not None:
+            return dataclasses.replace(details, email=found.email)
+    return details
+
+
 async def on_checkout_start(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     method = checkout.parse_payment_method(p)
-    details = parse_details(p)
+    details = await _details(ctx, p)
     check_save_card(ctx.identity, method, details.save_card)
     await limits.check(ctx.app[ROOMS], ctx.room, "checkout", ctx.identity)
     shop = ctx.app[SHOP]
@@ -99,7 +113,7 @@ async def on_checkout_start(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
 
 async def on_buy_now(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     req = parse_add(p)
-    details = parse_details(p)
+    details = await _details(ctx, p)
     await limits.check(ctx.app[ROOMS], ctx.room, "checkout", ctx.identity)
     shop = ctx.app[SHOP]
     done = await shop.buy_now.buy(ctx.room, ctx.identity, req, details, ctx.now)
