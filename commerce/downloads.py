@@ -18,6 +18,7 @@ aiohttp, socketio or stripe.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -65,12 +66,14 @@ class Grant:
         return tone_key(self.sha256, self.format)
 
 
+@functools.lru_cache(maxsize=4096)
 def file_name(title: str, fmt: str) -> str:
     """`<clean title>.<ext>`: no path separators, quotes or control bytes."""
     clean = " ".join(UNSAFE_NAME.sub(" ", title).split())[:80].strip(" .") or "tone"
     return f"{clean}.{FORMATS[fmt][0]}"
 
 
+@functools.cache
 def _key(secret: str) -> bytes:
     # A key of its own: the secret also signs tokens, in another shape.
     return hmac.new(secret.encode(), b"droproom download link v1", hashlib.sha256).digest()
@@ -89,14 +92,14 @@ def sign(secret: str, grant: Grant) -> str:
     parts = [VERSION, grant.identity, grant.room, grant.order_id, grant.product_id]
     parts += [grant.format, grant.sha256, grant.expires_at, grant.title]
     payload = _b64(json.dumps(parts, separators=(",", ":")).encode())
-    mac = hmac.new(_key(secret), payload.encode(), hashlib.sha256).digest()
+    mac = hmac.digest(_key(secret), payload.encode(), "sha256")
     return f"{payload}.{_b64(mac)}"
 
 
 def verify(secret: str, token: str, filename: str, now: float) -> Grant:
     """The grant a link carries, or `Forbidden` (tampered, foreign, expired)."""
     payload, _, mac = token.partition(".")
-    expected = _b64(hmac.new(_key(secret), payload.encode(), hashlib.sha256).digest())
+    expected = _b64(hmac.digest(_key(secret), payload.encode(), "sha256"))
     if not mac or not hmac.compare_digest(mac.encode(), expected.encode()):
         raise Forbidden(TAMPERED)
     try:

@@ -4,7 +4,11 @@ kernel.schema); each is safe to run again.
 `room_shares` (wave 1 -> 2): a plain product's units held by a room's carts
 and pending orders move from the product's key into the room's share, and
 every product a slot shows gets its share, so that every script of the room
-touches one Cluster slot. Must not import aiohttp, socketio or stripe.
+touches one Cluster slot.
+
+`products_shown` (wave 2 -> tones): each product learns the rooms that pin
+it or drop it (`{product:<id>}:shown`), so `product:updated` reaches them.
+Must not import aiohttp, socketio or stripe.
 """
 
 from __future__ import annotations
@@ -75,3 +79,19 @@ async def room_shares(redis: Any, now: float) -> int:
                 logger.info("room %s: %d held units of %s moved to its share", room, n, product_id)
             changed += 1
     return changed
+
+
+async def products_shown(redis: Any, now: float) -> int:
+    """Note in each product the rooms whose slots or drops show it."""
+    catalog = Catalog(redis)
+    noted = 0
+    for room in sorted(await _rooms(redis)):
+        shown = await _shown(redis, room)
+        for raw_id in await redis.zrange(keys.drops(room), 0, -1):
+            product_id = await redis.hget(keys.drop(room, raw_id.decode()), "product_id")
+            if product_id is not None:
+                shown.add(product_id.decode())
+        for product_id in sorted(shown):
+            await catalog.note_shown(product_id, room)
+            noted += 1
+    return noted

@@ -26,6 +26,7 @@ prints signed requests, is kept at WARNING unless the operator set a level.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import shutil
@@ -122,6 +123,7 @@ class LocalStorage:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def attachment(filename: str) -> str:
     """`Content-Disposition: attachment` with an ASCII fallback name and the
     exact name as RFC 6266 `filename*` (UTF-8, percent-encoded)."""
@@ -166,22 +168,23 @@ class S3Storage:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     async def open(self) -> None:
-        from aiobotocore.config import AioConfig
-        from aiobotocore.session import get_session
-
+        # botocore's import and its JSON models take most of a second: off the loop.
+        get_session, aio_config = await asyncio.to_thread(_aiobotocore)
         for name in ("botocore", "aiobotocore"):
             quiet = logging.getLogger(name)
             if quiet.level == logging.NOTSET:
                 quiet.setLevel(logging.WARNING)  # its DEBUG lines print signed requests
-        config = AioConfig(
+        config = aio_config(
             connect_timeout=self.timeout_s,
             read_timeout=self.timeout_s,
             retries={"max_attempts": 2, "mode": "standard"},
             signature_version="s3v4",
             s3={"addressing_style": "path" if self.endpoint_url else "auto"},
         )
+        session = get_session()
+        await asyncio.to_thread(_warm, session)
         self._client = await self._stack.enter_async_context(
-            get_session().create_client(
+            session.create_client(
                 "s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config
             )
         )
@@ -245,6 +248,22 @@ class S3Storage:
     async def aclose(self) -> None:
         self._client = None
         await self._stack.aclose()
+
+
+def _aiobotocore() -> tuple[Any, Any]:
+    from aiobotocore.config import AioConfig
+    from aiobotocore.session import get_session
+
+    return get_session, AioConfig
+
+
+def _warm(session: Any) -> None:
+    """Loads (and caches in the session) the models an S3 client reads."""
+    loader = session.get_component("data_loader")
+    loader.load_service_model("s3", "service-2")
+    loader.load_service_model("s3", "endpoint-rule-set-1")
+    for name in ("endpoints", "partitions", "_retry", "sdk-default-configuration"):
+        loader.load_data(name)
 
 
 def _status(exc: Any) -> int:

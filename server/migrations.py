@@ -12,6 +12,7 @@ STEPS: tuple[schema.Step, ...] = (
     schema.Step(
         1, "commerce: plain-product stock into room shares", commerce_migrations.room_shares
     ),
+    schema.Step(2, "commerce: the rooms showing each product", commerce_migrations.products_shown),
 )
 
 CURRENT = schema.latest(STEPS)

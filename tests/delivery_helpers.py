@@ -31,7 +31,7 @@ async def tone(
         product = {"id": pid, "title": title, "price": 199, "currency": "eur", "kind": "digital"}
         await server.admin_post("/api/v1/products", product)
     files = {fmt: os.urandom(SIZES[fmt]) + seed.encode() for fmt in VARIANTS}
-    files["bundle"] = os.urandom(200_000) + seed.encode()
+    files["bundle"] = os.urandom(300_000) + seed.encode()  # above SMALL_FILE: sendfile
     variants = []
     for fmt, body in files.items():
         sha = hashlib.sha256(body).hexdigest()

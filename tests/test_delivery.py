@@ -71,20 +71,27 @@ async def _metrics(server: Harness) -> tuple[int, str]:
 
 
 async def test_range_etag_and_not_modified(server: Harness, tmp_path: Path) -> None:
+    """Both ways a file goes out: a small one from memory (.m4r here), a
+    large one by sendfile (the bundle)."""
     files = await tone(server, tmp_path)
     drop_id = await drop_of(server, ROOM)
     _, order = await buy(server, ROOM, "bob", drop_id)
-    link = _by_format(order)["m4r"]
-    status, headers, body = await fetch(link["url"], Range="bytes=100-1099")
-    assert status == 206 and body == files["m4r"][100:1100]
-    assert headers["Content-Range"] == f"bytes 100-1099/{len(files['m4r'])}"
-    assert headers["ETag"] == f'"{link["sha256"]}"'
-    status, headers, _ = await fetch(link["url"], Range="bytes=999999-")
-    assert status == 416 and headers["Content-Range"] == f"bytes */{len(files['m4r'])}"
-    status, headers, body = await fetch(link["url"], **{"If-None-Match": f'"{link["sha256"]}"'})
-    assert status == 304 and body == b"" and headers["ETag"] == f'"{link["sha256"]}"'
-    status, _, body = await fetch(link["url"], **{"If-None-Match": '"something-else"'})
-    assert status == 200 and sha(body) == link["sha256"]
+    for fmt in ("m4r", "bundle"):
+        link, size = _by_format(order)[fmt], len(files[fmt])
+        status, headers, body = await fetch(link["url"], Range="bytes=100-1099")
+        assert status == 206 and body == files[fmt][100:1100]
+        assert headers["Content-Range"] == f"bytes 100-1099/{size}"
+        assert headers["ETag"] == f'"{link["sha256"]}"'
+        assert headers["Content-Disposition"].startswith("attachment;")
+        status, headers, body = await fetch(link["url"], Range="bytes=-500")
+        assert status == 206 and body == files[fmt][-500:]
+        assert headers["Content-Range"] == f"bytes {size - 500}-{size - 1}/{size}"
+        status, headers, _ = await fetch(link["url"], Range="bytes=999999-")
+        assert status == 416 and headers["Content-Range"] == f"bytes */{size}"
+        status, headers, body = await fetch(link["url"], **{"If-None-Match": f'"{link["sha256"]}"'})
+        assert status == 304 and body == b"" and headers["ETag"] == f'"{link["sha256"]}"'
+        status, _, body = await fetch(link["url"], **{"If-None-Match": '"something-else"'})
+        assert status == 200 and sha(body) == link["sha256"]
 
 
 def _payload(url: str) -> tuple[list, str, str]:
@@ -227,3 +234,23 @@ async def test_previews_are_public_and_immutable(server: Harness, tmp_path: Path
     assert headers["Content-Type"] == "audio/mpeg" and headers["ETag"] == f'"{digest}"'
     for bad in ("0" * 64 + ".mp3", "../../secret", digest + ".wav"):
         assert (await fetch(f"{server.url}/files/previews/{bad}"))[0] == 404
+
+
+def test_storage_urls_name_a_directory_or_a_bucket(tmp_path: Path) -> None:
+    import pytest
+
+    from commerce.storage import LocalStorage, S3Storage, open_storage
+    from kernel.errors import Invalid
+
+    default = open_storage(None, tmp_path)
+    assert isinstance(default, LocalStorage) and default.root == tmp_path / "files"
+    local = open_storage(f"file://{tmp_path}/elsewhere", tmp_path)
+    assert isinstance(local, LocalStorage) and local.root == tmp_path / "elsewhere"
+    s3 = open_storage("s3://bucket/some/prefix/", tmp_path)
+    assert isinstance(s3, S3Storage) and (s3.bucket, s3.prefix) == ("bucket", "some/prefix")
+    assert s3.object_key("tones/x.m4r") == "some/prefix/tones/x.m4r"
+    for bad in ("ftp://x/y", "s3:///prefix", "file://"):
+        with pytest.raises(Invalid):
+            open_storage(bad, tmp_path)
+    with pytest.raises(Invalid):
+        default.local_path("../secret")

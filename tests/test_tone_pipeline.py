@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -359,7 +360,7 @@ async def test_a_crashed_worker_fails_only_its_job(sources: Path, tmp_path: Path
 async def test_a_job_over_its_time_is_stopped_and_the_next_runs(
     sources: Path, tmp_path: Path
 ) -> None:
-    pool = TonePool(job_timeout_s=8, job=misbehaving_job)
+    pool = TonePool(job_timeout_s=4, job=misbehaving_job)
     src, window = sources / "short.wav", Window(0.0, 30.0)
     try:
         hung, fine = await asyncio.gather(
@@ -369,7 +370,7 @@ async def test_a_job_over_its_time_is_stopped_and_the_next_runs(
         )
     finally:
         await pool.aclose()
-    assert isinstance(hung, ToneFailed) and "longer than 8 s" in hung.reason
+    assert isinstance(hung, ToneFailed) and "longer than 4 s" in hung.reason
     assert isinstance(fine, ToneResult)
 
 
@@ -383,6 +384,58 @@ async def test_a_job_over_its_memory_fails_with_a_reason(sources: Path, tmp_path
     finally:
         await pool.aclose()
     assert fine.duration_s == 1.5
+
+
+async def test_a_worker_dead_while_idle_is_replaced_before_the_next_job(
+    sources: Path, tmp_path: Path
+) -> None:
+    pool = TonePool(job_timeout_s=120)
+    src, window = sources / "short.wav", Window(0.0, 30.0)
+    try:
+        await pool.run(src, tmp_path, window, META)
+        first = pool.worker_pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        again = await pool.run(src, tmp_path, window, META)  # not failed: it never ran
+    finally:
+        await pool.aclose()
+    assert again.duration_s == 1.5 and pool.worker_pid != first
+
+
+async def test_cancelling_a_job_stops_its_worker(sources: Path, tmp_path: Path) -> None:
+    pool = TonePool(job_timeout_s=120, job=misbehaving_job)
+    src, window = sources / "short.wav", Window(0.0, 30.0)
+    try:
+        hung = asyncio.create_task(pool.run(src, tmp_path, window, ToneMeta("hang", "x")))
+        while pool.worker_pid is None:
+            await asyncio.sleep(0.05)
+        pid = pool.worker_pid
+        await asyncio.sleep(0.5)
+        hung.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await hung
+        fine = await pool.run(src, tmp_path, window, META)
+    finally:
+        await pool.aclose()
+    assert fine.duration_s == 1.5
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed and reaped
+
+
+async def test_closing_the_pool_fails_the_running_and_queued_jobs_at_once(
+    sources: Path, tmp_path: Path
+) -> None:
+    pool = TonePool(job_timeout_s=3600, job=misbehaving_job)
+    src, window = sources / "short.wav", Window(0.0, 30.0)
+    hung = asyncio.create_task(pool.run(src, tmp_path, window, ToneMeta("hang", "x")))
+    queued = asyncio.create_task(pool.run(src, tmp_path, window, META))
+    while pool.worker_pid is None:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    await pool.aclose()
+    for task in (hung, queued):
+        with pytest.raises(ToneFailed, match="shut down before this sound was processed"):
+            await task
 
 
 async def test_a_bad_source_fails_in_the_pool_with_the_probe_message(tmp_path: Path) -> None:

@@ -7,6 +7,9 @@ the middle of processing."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -14,15 +17,18 @@ from typing import Any
 import aiohttp
 import pytest
 
+from commerce import keys
+from commerce import migrations as commerce_migrations
 from commerce.storage import preview_key, tone_key
 from media.tones import MAX_SOURCE_BYTES
-from server.appkeys import STORAGE
+from server.appkeys import REDIS, STORAGE
 from server.config import Settings
 from server.shop.resources import SHOP
 from server.tones.resources import TONES
-from tests.harness import Client, Harness
+from tests.harness import ADMIN_KEY, Client, Harness
 from tests.harness import test_settings as make_settings
 from tests.sound_helpers import make_sound
+from tests.test_operations import Served, serve, stop
 
 
 @pytest.fixture
@@ -144,8 +150,15 @@ async def test_a_raw_upload_processes_and_is_announced_to_the_room(
 ) -> None:
     await _product(server)
     mod = await _pinned(server)
+    await server.create_room(id="dropping")  # shows it in a drop, not a slot
+    host = await server.connect("dropping", "host", "host")
+    now = time.time()
+    drop = {"product_id": "tone", "starts_at": now + 600, "ends_at": now + 900, "stock": 5}
+    assert (await host.call("drop:schedule", drop))["ok"]
+    await server.create_room(id="elsewhere")  # does not show it
+    stranger = await server.connect("elsewhere", "fan")
     sound = make_sound(tmp_path / "chime.wav", freq=660, seconds=6.0)
-    status, body = await _upload(server, sound.read_bytes())
+    status, body = await _upload(server, await asyncio.to_thread(sound.read_bytes))
     assert status == 202, body
     audio = body["product"]["audio"]
     assert audio["state"] == "processing" and audio["progress"] == 0
@@ -171,6 +184,8 @@ async def test_a_raw_upload_processes_and_is_announced_to_the_room(
     assert await storage.exists(tone_key(audio["bundle"]["sha256"], "bundle"))
     status, got = await server.request("GET", "/api/v1/products/tone")
     assert got["audio"]["state"] == "ready" and got["audio"]["variants"] == audio["variants"]
+    await host.wait_for("product:updated", _is("ready"))
+    assert stranger.received("product:updated") == []
     await _nothing_left(server)
 
 
@@ -309,3 +324,108 @@ async def test_a_failed_upload_keeps_the_ready_audio(server: Harness, tmp_path: 
     assert after["preview_url"] == first["preview_url"]
     assert "took longer" in after["upload"]["error"] and "error" not in after
     await _nothing_left(server)
+
+
+# --- restarts -------------------------------------------------------------------
+async def _served_upload(s: Served, pid: str, data: bytes) -> dict[str, Any]:
+    body = {"id": pid, "title": pid, "price": 99, "currency": "eur", "kind": "digital"}
+    status, _ = await s.request("POST", "/api/v1/products", admin=True, json=body)
+    assert status == 201
+    headers = {"Content-Type": "audio/wav", "Authorization": f"Bearer {ADMIN_KEY}"}
+    url = f"{s.url}/api/v1/products/{pid}/audio"
+    async with aiohttp.ClientSession() as http, http.post(url, data=data, headers=headers) as r:
+        answer = await r.json()
+        assert r.status == 202, answer
+    return dict(answer["product"]["audio"])
+
+
+async def _settled(s: Served, pid: str) -> dict[str, Any]:
+    async with asyncio.timeout(120):
+        while True:
+            _, got = await s.request("GET", f"/api/v1/products/{pid}")
+            audio = got["audio"]  # type: ignore[index]
+            if audio["state"] != "processing":
+                return dict(audio)
+            await asyncio.sleep(0.2)
+
+
+# SIGKILL: the jobs' leases (2 s) run out. SIGTERM: the stopping server lets
+# go of them, so the next one resumes them at once (a 600 s lease would
+# otherwise hold them past the test's time limit).
+@pytest.mark.parametrize("sig,lease", [(signal.SIGKILL, "2"), (signal.SIGTERM, "600")])
+async def test_a_server_stopped_mid_job_resumes_or_fails_it_on_restart(
+    tmp_path: Path, sig: signal.Signals, lease: str
+) -> None:
+    data = tmp_path / "data"
+    sound = make_sound(tmp_path / "long.wav", freq=550, seconds=30.0)
+    raw = await asyncio.to_thread(sound.read_bytes)
+    first = await serve(data, DROPROOM_TONE_LEASE_S=lease)
+    try:
+        kept = await _served_upload(first, "kept", raw)
+        lost = await _served_upload(first, "lost", raw)
+    finally:
+        os.kill(first.proc.pid, sig)  # mid-processing
+        await first.proc.wait()
+        await first.reader
+    assert kept["state"] == lost["state"] == "processing"
+    source = data / "tones" / "sources" / f"{lost['upload']['job_id']}.source"
+    assert source.is_file()
+    source.unlink()  # this one's sound is gone when the server comes back
+    second = await serve(data, DROPROOM_TONE_LEASE_S=lease)
+    try:
+        resumed, failed = await asyncio.gather(_settled(second, "kept"), _settled(second, "lost"))
+    finally:
+        await stop(second)
+    assert resumed["state"] == "ready", resumed
+    assert resumed["duration_s"] == pytest.approx(30.0, abs=0.1) and len(resumed["variants"]) == 5
+    assert failed["state"] == "failed" and "upload it again" in failed["error"], failed
+    assert list((data / "tones" / "sources").iterdir()) == []
+    assert "resumed" in second.log()
+
+
+async def test_rooms_that_showed_a_product_before_the_index_learn_of_it(
+    server: Harness,
+) -> None:
+    await _product(server)
+    await _pinned(server)
+    redis = server.app[REDIS]
+    await redis.delete(keys.product_shown("tone"))  # as data from before the index
+    catalog = server.app[SHOP].catalog
+    assert await catalog.rooms_showing("tone") == []
+    assert await commerce_migrations.products_shown(redis, 0.0) >= 1
+    assert await catalog.rooms_showing("tone") == [ROOM]
+
+
+async def test_a_newer_upload_supersedes_one_still_processing(
+    server: Harness, tmp_path: Path
+) -> None:
+    await _product(server)
+    mod = await _pinned(server)
+    data = await asyncio.to_thread(make_sound(tmp_path / "long.wav", seconds=30.0).read_bytes)
+    status, older = await _upload(server, data)
+    assert status == 202
+    status, newer = await _upload(server, data, start_s=10, length_s=4)
+    assert status == 202
+    newer_job = newer["product"]["audio"]["upload"]["job_id"]
+    assert newer_job != older["product"]["audio"]["upload"]["job_id"]
+    ready = await mod.wait_for("product:updated", _is("ready"), timeout=120)
+    audio = ready["product"]["audio"]
+    assert audio["upload"]["job_id"] == newer_job
+    assert audio["window"]["start_s"] == 10 and audio["duration_s"] == pytest.approx(4, abs=0.05)
+    await _nothing_left(server)
+    assert not any(  # the older job never reported ready
+        d["product"]["audio"]["state"] == "ready"
+        and d["product"]["audio"]["upload"]["job_id"] != newer_job
+        for d in mod.received("product:updated")
+    )
+
+
+async def test_sources_no_job_holds_are_removed_once_old(server: Harness) -> None:
+    runner = server.app[TONES]
+    old, fresh = runner.source_path("tone_old"), runner.source_path("tone_fresh")
+    for path in (old, fresh):
+        await asyncio.to_thread(path.write_bytes, b"half an upload")
+    hours_ago = time.time() - 7200
+    await asyncio.to_thread(os.utime, old, (hours_ago, hours_ago))
+    await runner.remove_strays(time.time())
+    assert not old.exists() and fresh.exists()  # a fresh one may be an upload under way

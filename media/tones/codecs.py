@@ -37,6 +37,10 @@ class Spec:
     frame_size: int
     mono: bool = False  # always one channel, whatever the source
     options: tuple[tuple[str, str], ...] = ()
+    # what the encoder typically takes off the loudness (LAME's low-pass cuts
+    # the top of the band, which K-weighting counts high): the first encode
+    # starts this much louder, and the correction loop handles the rest
+    loss_db: float = 0.0
 
     def channels(self, source_channels: int) -> int:
         return 1 if self.mono else min(source_channels, 2)
@@ -46,9 +50,21 @@ OPUS = Spec("opus", "opus", "libopus", "opus", "ogg", "ogg", 48_000, 48_000, 960
             options=(("vbr", "on"), ("application", "audio")))  # fmt: skip
 M4R = Spec("m4r", "m4r", "aac", "aac", "ipod", "mp4", 44_100, 160_000, 1024)
 M4A = Spec("m4a", "m4a", "aac", "aac", "ipod", "mp4", 44_100, 160_000, 1024)
-MP3 = Spec("mp3", "mp3", "libmp3lame", "mp3", "mp3", "mp3", 44_100, 160_000, 1152)
+MP3 = Spec("mp3", "mp3", "libmp3lame", "mp3", "mp3", "mp3", 44_100, 160_000, 1152, loss_db=0.45)
 AMR = Spec("3gp", "3gp", "libopencore_amrnb", "amr_nb", "3gp", "3gp", 8_000, 12_200, 160, mono=True)
-PREVIEW = Spec("preview", "mp3", "libmp3lame", "mp3", "mp3", "mp3", 44_100, 64_000, 1152, mono=True)
+PREVIEW = Spec(
+    "preview",
+    "mp3",
+    "libmp3lame",
+    "mp3",
+    "mp3",
+    "mp3",
+    44_100,
+    64_000,
+    1152,
+    mono=True,
+    loss_db=0.45,
+)
 VARIANTS = (OPUS, M4R, M4A, MP3, AMR)  # the order of ToneResult.variants
 
 

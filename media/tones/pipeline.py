@@ -44,7 +44,7 @@ from media.tones.source import WORK_RATE, check_window, decode_window, probe
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[float], None]
-AIM_LU = 0.4  # how close each file is brought to the target before it is kept
+AIM_LU = 0.5  # how close each file is brought to the target before it is kept
 CONTRACT_LU = {"3gp": 2.0}  # what the product promises; 1 LU for the others
 PEAK_MARGIN_DB = 0.3  # true peak kept this far under the ceiling
 ATTEMPTS = 5
@@ -65,19 +65,21 @@ def process(
     report(0.25)
     out_dir.mkdir(parents=True, exist_ok=True)
     made: dict[str, ToneFile] = {}
+    notes: list[str] = []
     for i, spec in enumerate((OPUS, M4R, MP3, AMR)):
-        made[spec.format] = encode_corrected(master, spec, out_dir, meta)
+        made[spec.format] = encode_corrected(master, spec, out_dir, meta, notes)
         report(0.25 + 0.15 * (i + 1))
     made["m4a"] = _remuxed(made["m4r"], M4A, out_dir, meta)
     variants = tuple(made[f] for f in ("opus", "m4r", "m4a", "mp3", "3gp"))
-    preview = encode_corrected(preview_of(master), PREVIEW, out_dir, meta)
+    preview = encode_corrected(preview_of(master), PREVIEW, out_dir, meta, notes)
     report(0.9)
     loudness = round(float(np.mean([f.loudness_lufs or 0.0 for f in variants])), 2)
     peak = round(max(f.true_peak_dbtp or 0.0 for f in variants), 2)
     duration = round(kept.length_s, 3)
     bundle = _bundle(out_dir, meta, variants, manifest(meta, duration, loudness, peak, variants))
     report(1.0)
-    return ToneResult(duration, loudness, peak, variants, bundle, preview)
+    logger.info("tone made from %s: %s", src.name, "; ".join(notes))
+    return ToneResult(duration, loudness, peak, variants, bundle, preview, tuple(notes))
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
@@ -107,7 +109,9 @@ def _corrected(gain: float, ceiling: float, got: Loudness, peak_max: float) -> t
     return gain + TARGET_LUFS - got.level, ceiling - max(0.0, over) - (0.1 if over > 0 else 0.0)
 
 
-def encode_corrected(master: np.ndarray, spec: Spec, out_dir: Path, meta: ToneMeta) -> ToneFile:
+def encode_corrected(
+    master: np.ndarray, spec: Spec, out_dir: Path, meta: ToneMeta, notes: list[str] | None = None
+) -> ToneFile:
     """Encode, decode back, measure; re-encode with a corrected gain and a
     lower limiter ceiling until loudness and true peak are where they belong."""
     path = out_dir / f".work-{spec.format}.{spec.ext}"
@@ -115,8 +119,11 @@ def encode_corrected(master: np.ndarray, spec: Spec, out_dir: Path, meta: ToneMe
     gain, ceiling = 0.0, CEILING_DBTP - PEAK_MARGIN_DB
     best: tuple[float, Loudness, float] | None = None
     base = codec_input(master, spec)
+    if base is not master:  # a mono mix or the low band alone is quieter: start from its level
+        gain = TARGET_LUFS - measure(base).level
+    gain += spec.loss_db
     for attempt in range(ATTEMPTS):
-        y = base if attempt == 0 else gain_and_limit(base, gain, ceiling)
+        y = base if attempt == 0 and gain == 0.0 else gain_and_limit(base, gain, ceiling)
         encode(y, spec, path, meta)
         decoded = decode_file(path)
         got = measure(decoded.samples)
@@ -132,6 +139,8 @@ def encode_corrected(master: np.ndarray, spec: Spec, out_dir: Path, meta: ToneMe
             f"the {spec.format} file could not be brought to -16 LUFS without distortion"
         )
     path.unlink(missing_ok=True)
+    if notes is not None:
+        notes.append(f"{spec.format}: {attempt + 1} encode(s), {best[1].level:.2f} LUFS")
     return _kept(path.with_suffix(".best"), spec, best[1], best[2], out_dir)
 
 

@@ -6,7 +6,10 @@ worker that dies (out of memory, a crash in native code), fails that job
 only: the next job gets a fresh worker.
 
 The parent never blocks: it waits on the worker's pipe and its process
-sentinel with `loop.add_reader`, and delivers progress on the event loop.
+sentinel with `loop.add_reader`, joins processes in threads, and delivers
+progress on the event loop. Messages from the worker: `("ready", pid)`
+once, then per job `("started", None)`, `("progress", fraction)`... and
+one `("done", ToneResult)` or `("failed", reason)`.
 
 Must not import aiohttp, socketio or commerce.
 """
@@ -33,7 +36,9 @@ logger = logging.getLogger(__name__)
 
 OnProgress = Callable[[float], None]
 JobFn = Callable[[Path, Path, Window, ToneMeta, OnProgress | None], ToneResult]
+START_TIMEOUT_S = 60.0  # a worker imports numpy and av before it is ready
 STOP_WAIT_S = 5.0
+SHUT_DOWN = "the audio processor shut down before this sound was processed; upload it again"
 
 
 @dataclass(frozen=True)
@@ -44,12 +49,43 @@ class _Job:
     meta: ToneMeta
 
 
+# The worker process
+
+
+def worker_main(conn: Connection, memory_mb: int, nice: int, job: JobFn) -> None:
+    """The worker: limits itself, says it is ready, then runs jobs until told
+    to stop (None) or its pipe closes."""
+    _limit_self(memory_mb, nice)
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        conn.send(("started", None))
+        conn.send(_answer(job, task, conn, memory_mb))
+
+
 def _limit_self(memory_mb: int, nice: int) -> None:
     if nice:
         os.nice(nice)
     if memory_mb:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _answer(job: JobFn, task: _Job, conn: Connection, memory_mb: int) -> tuple[str, object]:
+    def progress(fraction: float) -> None:
+        conn.send(("progress", float(fraction)))
+
+    try:
+        return ("done", job(task.src, task.out_dir, task.window, task.meta, progress))
+    except Exception as exc:  # every failure becomes a reason; the worker lives on
+        if not isinstance(exc, ToneFailed | Invalid | MemoryError):
+            logger.exception("tone job failed: %s", task.src)
+        return ("failed", _reason(exc, memory_mb))
 
 
 def _reason(exc: BaseException, memory_mb: int) -> str:
@@ -62,40 +98,15 @@ def _reason(exc: BaseException, memory_mb: int) -> str:
     return f"the sound could not be processed ({type(exc).__name__})"
 
 
-def worker_main(conn: Connection, memory_mb: int, nice: int, job: JobFn) -> None:
-    """The worker process: jobs in, progress and one answer per job out."""
-    _limit_self(memory_mb, nice)
-    while True:
-        try:
-            task = conn.recv()
-        except (EOFError, OSError):
-            return
-        if task is None:
-            return
-        conn.send(("started", None))
-        try:
-            result = job(task.src, task.out_dir, task.window, task.meta, _sender(conn))
-        except Exception as exc:  # every failure becomes a reason; the worker lives on
-            if not isinstance(exc, ToneFailed | Invalid | MemoryError):
-                logger.exception("tone job failed: %s", task.src)
-            conn.send(("failed", _reason(exc, memory_mb)))
-        else:
-            conn.send(("done", result))
+# The parent's side
 
 
-def _sender(conn: Connection) -> OnProgress:
-    def send(fraction: float) -> None:
-        conn.send(("progress", float(fraction)))
-
-    return send
-
-
-class _DiedIdle(Exception):
-    """The worker died before it took the job: the job never ran."""
+class _Died(Exception):
+    """The worker process ended while the parent waited on it."""
 
 
 class _Worker:
-    """One live worker process and the parent's end of its pipe."""
+    """One worker process and the parent's end of its pipe."""
 
     def __init__(self, proc: BaseProcess, conn: Connection) -> None:
         self.proc, self.conn = proc, conn
@@ -107,16 +118,47 @@ class _Worker:
 
     def death(self) -> str:
         code = self.proc.exitcode
+        how = f"exit code {code}"
         if code is not None and code < 0:
-            name = signal.Signals(-code).name
-            return f"the audio worker stopped unexpectedly ({name}) while processing this sound"
-        return (
-            f"the audio worker stopped unexpectedly (exit code {code}) while processing this sound"
-        )
+            how = signal.Signals(-code).name
+        return f"the audio worker stopped unexpectedly ({how}) while processing this sound"
+
+    async def receive(self, on_progress: OnProgress | None = None) -> tuple[str, object]:
+        """The next message that is not progress (progress goes to
+        `on_progress`, on the loop); _Died if the process ends first."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[tuple[str, object]] = loop.create_future()
+
+        def readable() -> None:
+            try:
+                while not answer.done() and self.conn.poll():
+                    kind, value = self.conn.recv()
+                    if kind != "progress":
+                        answer.set_result((kind, value))
+                    elif on_progress is not None:
+                        on_progress(value)
+            except (EOFError, OSError) as exc:
+                if not answer.done():
+                    answer.set_exception(_Died(str(exc)))
+
+        def ended() -> None:
+            readable()  # a message sent just before the end still counts
+            if not answer.done():
+                answer.set_exception(_Died("ended"))
+
+        fd, sentinel = self.conn.fileno(), self.proc.sentinel
+        loop.add_reader(fd, readable)
+        loop.add_reader(sentinel, ended)
+        try:
+            return await answer
+        finally:
+            loop.remove_reader(fd)
+            loop.remove_reader(sentinel)
 
 
 class TonePool:
-    """Runs `process` (or `job`, for tests) in one worker process, FIFO."""
+    """Runs `process` (or `job`: tests pass one that misbehaves) in one
+    worker process, one job at a time, first come first served."""
 
     def __init__(
         self,
@@ -136,6 +178,11 @@ class TonePool:
         self._reaping: set[asyncio.Future[None]] = set()
         self._closed = False
 
+    @property
+    def worker_pid(self) -> int | None:
+        """The live worker's process id (None before the first job)."""
+        return self._worker.proc.pid if self._worker is not None else None
+
     async def run(
         self,
         src: Path,
@@ -144,52 +191,71 @@ class TonePool:
         meta: ToneMeta,
         on_progress: OnProgress | None = None,
     ) -> ToneResult:
-        """The job's result; ToneFailed(reason) when it fails, times out, or
-        its worker dies."""
+        """The job's result; ToneFailed(reason) when it fails, runs over its
+        time, or its worker dies. Cancelling the call stops the job."""
         async with self._turn:
             if self._closed:
-                raise ToneFailed("the audio processor is shutting down")
+                raise ToneFailed(SHUT_DOWN)
             job = _Job(src, out_dir, window, meta)
             try:
-                async with asyncio.timeout(self.job_timeout_s):
-                    return await self._attempt(job, on_progress)
-            except TimeoutError:
-                self._discard_current()
-                secs = f"{self.job_timeout_s:g} s"
-                raise ToneFailed(f"processing took longer than {secs} and was stopped") from None
+                return await self._run(job, on_progress)
             except asyncio.CancelledError:
                 self._discard_current()  # the job must not run on after its caller left
                 raise
 
-    async def _attempt(self, job: _Job, on_progress: OnProgress | None) -> ToneResult:
-        """The job on a live worker; once more on a fresh one if the worker
-        was found dead before it took the job (it died while idle)."""
-        try:
-            return await self._exchange(await self._live_worker(), job, on_progress)
-        except _DiedIdle:
-            pass
-        try:
-            return await self._exchange(await self._live_worker(), job, on_progress)
-        except _DiedIdle as exc:
-            raise ToneFailed(str(exc)) from None
-
-    def _discard_current(self) -> None:
-        if self._worker is not None:
-            self._discard(self._worker)
-
     async def aclose(self) -> None:
+        """Stop the worker and reap it. A job still running fails at once, and
+        so do the jobs queued behind it."""
         self._closed = True
         worker, self._worker = self._worker, None
         if worker is not None:
-            try:
-                worker.conn.send(None)
-            except OSError:
-                pass
+            if self._turn.locked():
+                worker.proc.kill()  # busy: it would not read the stop
+            else:
+                try:
+                    worker.conn.send(None)
+                except OSError:
+                    pass
             await asyncio.to_thread(worker.proc.join, STOP_WAIT_S)
             worker.kill()
             await asyncio.to_thread(worker.proc.join, STOP_WAIT_S)
         if self._reaping:
             await asyncio.gather(*self._reaping, return_exceptions=True)
+
+    async def _run(self, job: _Job, on_progress: OnProgress | None) -> ToneResult:
+        """The job on a live worker; once more on a fresh one if the worker
+        died before it took the job (it died while idle: the job never ran)."""
+        for _ in range(2):
+            worker = await self._live_worker()
+            try:
+                worker.conn.send(job)
+                kind, _ = await worker.receive()
+            except (_Died, OSError):
+                await self._buried(worker)
+                continue
+            if kind == "started":
+                return await self._finish(worker, job, on_progress)
+        raise ToneFailed("the audio worker could not take the job")
+
+    async def _finish(
+        self, worker: _Worker, job: _Job, on_progress: OnProgress | None
+    ) -> ToneResult:
+        try:
+            async with asyncio.timeout(self.job_timeout_s):
+                kind, value = await worker.receive(on_progress)
+        except TimeoutError:
+            self._discard(worker)
+            secs = f"{self.job_timeout_s:g} s"
+            raise ToneFailed(f"processing took longer than {secs} and was stopped") from None
+        except _Died:
+            reason = await self._buried(worker)
+            if self._closed:
+                raise ToneFailed(SHUT_DOWN) from None
+            logger.warning("tone worker died: %s (%s)", reason, job.src)
+            raise ToneFailed(reason) from None
+        if kind == "done" and isinstance(value, ToneResult):
+            return value
+        raise ToneFailed(str(value))
 
     async def _live_worker(self) -> _Worker:
         if self._worker is not None and self._worker.proc.is_alive():
@@ -205,9 +271,26 @@ class TonePool:
         )
         await asyncio.to_thread(proc.start)
         child.close()
-        self._worker = _Worker(proc, parent)
+        worker = _Worker(proc, parent)
+        try:
+            async with asyncio.timeout(START_TIMEOUT_S):
+                await worker.receive()  # ("ready", pid)
+        except (TimeoutError, _Died):
+            self._discard(worker)
+            raise ToneFailed("the audio worker could not start") from None
+        self._worker = worker
         logger.info("tone worker started: pid %s", proc.pid)
-        return self._worker
+        return worker
+
+    async def _buried(self, worker: _Worker) -> str:
+        """Why a dead worker died, once its process is reaped."""
+        await asyncio.to_thread(worker.proc.join, STOP_WAIT_S)
+        self._discard(worker)
+        return worker.death()
+
+    def _discard_current(self) -> None:
+        if self._worker is not None:
+            self._discard(self._worker)
 
     def _discard(self, worker: _Worker) -> None:
         """Kill a worker and reap it in a thread (never joined on the loop)."""
@@ -217,53 +300,3 @@ class TonePool:
         reap = asyncio.get_running_loop().run_in_executor(None, worker.proc.join, STOP_WAIT_S)
         self._reaping.add(reap)
         reap.add_done_callback(self._reaping.discard)
-
-    async def _exchange(
-        self, worker: _Worker, job: _Job, on_progress: OnProgress | None
-    ) -> ToneResult:
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[tuple[str, object]] = loop.create_future()
-        started: list[bool] = []
-
-        def readable() -> None:
-            try:
-                while not answer.done() and worker.conn.poll():
-                    kind, value = worker.conn.recv()
-                    if kind == "started":
-                        started.append(True)
-                    elif kind == "progress":
-                        if on_progress is not None:
-                            on_progress(value)
-                    else:
-                        answer.set_result((kind, value))
-            except (EOFError, OSError):
-                died()
-
-        def died() -> None:
-            if not answer.done():
-                answer.set_result(("died", None))
-
-        def ended() -> None:
-            readable()  # an answer sent just before the end still counts
-            died()
-
-        fd, sentinel = worker.conn.fileno(), worker.proc.sentinel
-        loop.add_reader(fd, readable)
-        loop.add_reader(sentinel, ended)
-        try:
-            worker.conn.send(job)
-            kind, value = await answer
-        finally:
-            loop.remove_reader(fd)
-            loop.remove_reader(sentinel)
-        if kind == "done" and isinstance(value, ToneResult):
-            return value
-        if kind == "failed":
-            raise ToneFailed(str(value))
-        await asyncio.to_thread(worker.proc.join, STOP_WAIT_S)
-        reason = worker.death()
-        self._discard(worker)
-        if not started:
-            raise _DiedIdle(reason)
-        logger.warning("tone worker died: %s (%s)", reason, job.src)
-        raise ToneFailed(reason)

@@ -32,6 +32,7 @@ WORK_RATE = 48_000  # every step between decode and encode runs at this rate
 DEMUXERS = "wav,w64,flac,mp3,ogg,mov,mp4,m4a,aiff,matroska,webm,caf"
 OPEN_OPTIONS = {"format_whitelist": DEMUXERS, "protocol_whitelist": "file"}
 PROBE_DECODE_S = 2.0  # decoded at the start, and near the end, by `probe`
+SEEK_FROM_S = 4.0  # windows starting later are reached by a seek
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -168,6 +169,7 @@ def decode_window(path: Path, window: Window) -> np.ndarray:
         chunks: list[np.ndarray] = []
         at = None  # first kept sample's position in the source, in WORK_RATE samples
         have = decoded = 0
+        _seek_before(container, stream, window.start_s)
         for frame in container.decode(stream):
             decoded += frame.samples * len(frame.layout.channels)
             if decoded > MAX_DECODED_SAMPLES:  # the headers lied: stop a decompression bomb
@@ -189,6 +191,20 @@ def decode_window(path: Path, window: Window) -> np.ndarray:
     samples = np.concatenate(chunks, axis=1)
     skip = max(0, start - (at or 0))
     return np.ascontiguousarray(samples[:, skip : skip + want], dtype=np.float32)
+
+
+def _seek_before(
+    container: av.container.InputContainer, stream: av.AudioStream, start_s: float
+) -> None:
+    """Jump near a late window instead of decoding everything before it; the
+    frames' own timestamps then place the window exactly."""
+    if start_s < SEEK_FROM_S:
+        return
+    try:
+        target = (start_s - SEEK_FROM_S / 2) / (stream.time_base or 1)
+        container.seek(int(target), stream=stream, backward=True)
+    except av.FFmpegError:
+        container.seek(0, stream=stream)  # decode from the start instead
 
 
 __all__ = ["MAX_KEEP_S", "check_window", "decode_window", "open_input", "probe"]

@@ -68,7 +68,10 @@ async def _preview_path(app: web.Application, sha: str) -> Path:
         return local
     cached = app[SETTINGS].data_dir / "tones" / "previews" / f"{sha}.mp3"
     if not await asyncio.to_thread(cached.is_file):
-        data = await storage.read(key)
+        try:
+            data = await storage.read(key)
+        except NotFound:
+            raise Conflict("the preview of this product is missing from the file store") from None
         await asyncio.to_thread(_write, cached, data)
     return cached
 

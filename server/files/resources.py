@@ -3,7 +3,8 @@ directory under the data dir by default, S3 when `DROPROOM_STORAGE_URL`
 says `s3://BUCKET/PREFIX`. Opening S3 does not reach it (a store that is
 down answers 503 per request, never a failed start). Beside it, the minter
 of download links (`app[DOWNLOADS]`, which the shop's receipts use too) and
-the buyers' library (`LIBRARY`)."""
+the buyers' library (`LIBRARY`) and the small files kept in memory
+(`SMALL_FILES`, server.files.serve)."""
 
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,11 +13,15 @@ from aiohttp import web
 
 from commerce.downloads import Downloads
 from commerce.library import Library
-from commerce.storage import open_storage
+from commerce.storage import FORMATS, open_storage
 from server.appkeys import DOWNLOADS, REDIS, SCHEDULER, SETTINGS, STORAGE
+from server.files.serve import Served, SmallFiles
 from server.metrics import METRICS
 
 LIBRARY: web.AppKey[Library] = web.AppKey("library", Library)
+SMALL_FILES: web.AppKey[SmallFiles] = web.AppKey("small_files", SmallFiles)
+# format -> what a served download tells the metrics (labels resolved once)
+SERVED: web.AppKey[dict[str, Served]] = web.AppKey("served", dict)
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -26,10 +31,23 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STORAGE] = storage
     app[DOWNLOADS] = _downloads(app)
     app[LIBRARY] = Library(app[REDIS], app[DOWNLOADS])
+    app[SMALL_FILES] = SmallFiles()
+    app[SERVED] = {fmt: _served(app, fmt) for fmt in FORMATS}
     try:
         yield
     finally:
         await storage.aclose()
+
+
+def _served(app: web.Application, fmt: str) -> Served:
+    count = app[METRICS].downloads.labels(fmt)
+    took = app[METRICS].download_seconds.labels(fmt)
+
+    def served(seconds: float) -> None:
+        count.inc()
+        took.observe(seconds)
+
+    return served
 
 
 def _downloads(app: web.Application) -> Downloads:

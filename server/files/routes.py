@@ -7,7 +7,8 @@ A download's signature and expiry are checked on every request
 error body. Local files go out by sendfile with Range (200/206/416),
 `ETag` = the quoted sha256 (If-None-Match -> 304), `Content-Disposition:
 attachment` with the clean title and `Cache-Control: private, max-age=<the
-seconds the link has left>`. With S3 storage the links are presigned S3
+seconds the link has left>` (small files from memory, the rest by sendfile:
+server.files.serve). With S3 storage the links are presigned S3
 URLs and never reach this route (one minted before a switch to S3 is sent
 there by 302). A preview with S3 is read from the bucket and served
 through (small, public, cached forever by any CDN in front); a store that
@@ -16,19 +17,16 @@ is down answers 503.
 
 import logging
 import re
-import time
-from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
-from aiohttp.abc import AbstractStreamWriter
 
 from commerce import downloads
 from commerce.storage import FORMATS, PREVIEW_TYPE, attachment, preview_key
 from kernel.errors import Forbidden, NotFound
 from server.appkeys import SCHEDULER, SETTINGS, STORAGE
 from server.buyers import buyer_identity
-from server.files.resources import LIBRARY
+from server.files.resources import LIBRARY, SERVED, SMALL_FILES
+from server.files.serve import send
 from server.metrics import METRICS
 
 logger = logging.getLogger(__name__)
@@ -37,38 +35,6 @@ routes = web.RouteTableDef()
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-class ToneFile(web.FileResponse):
-    """aiohttp's FileResponse (sendfile, Range, 416) whose ETag is the file's
-    sha256 (aiohttp would set its own from mtime and size), timed: `served`
-    hears the seconds the body took when one was sent (200/206)."""
-
-    def __init__(
-        self,
-        path: Any,
-        sha256: str,
-        headers: dict[str, str],
-        served: Callable[[float], None] | None = None,
-    ) -> None:
-        super().__init__(path, headers=headers)
-        self._sha256 = sha256
-        self._served = served
-
-    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
-        started = time.perf_counter()
-        writer = await super().prepare(request)
-        if self._served is not None and self.status in (200, 206):
-            self._served(time.perf_counter() - started)
-        return writer
-
-    @property
-    def etag(self) -> Any:
-        return web.FileResponse.etag.fget(self)  # type: ignore[attr-defined]
-
-    @etag.setter
-    def etag(self, value: Any) -> None:
-        web.FileResponse.etag.fset(self, self._sha256)  # type: ignore[attr-defined]
 
 
 @routes.get("/files/dl/{token}/{name}")
@@ -96,16 +62,9 @@ async def download(request: web.Request) -> web.StreamResponse:
     }
     if etag in (t.strip() for t in request.headers.get("If-None-Match", "").split(",")):
         return web.Response(status=304, headers=headers)
-    if not path.is_file():
-        logger.error("room %s: order %s: file %s is missing", grant.room, grant.order_id, grant.key)
-        raise NotFound("this file is missing from the store")
-    metrics = app[METRICS]
-
-    def served(seconds: float) -> None:
-        metrics.downloads.labels(grant.format).inc()
-        metrics.download_seconds.labels(grant.format).observe(seconds)
-
-    return ToneFile(path, grant.sha256, headers, served)
+    return await send(
+        request, app[SMALL_FILES], path, grant.sha256, headers, app[SERVED][grant.format]
+    )
 
 
 @routes.get("/api/v1/me/library")
@@ -131,6 +90,6 @@ async def preview(request: web.Request) -> web.StreamResponse:
     if path is not None:
         if not path.is_file():
             raise NotFound("no such preview")
-        return ToneFile(path, sha, headers)
+        return await send(request, request.app[SMALL_FILES], path, sha, headers)
     body = await storage.read(key)
     return web.Response(body=body, headers=headers)

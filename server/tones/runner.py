@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 PROGRESS_STEP = 0.1  # progress is written and announced in steps of 10%
 STORE_ATTEMPTS = 4  # copying into the store is retried (S3 may blink)
 STORE_BACKOFF_S = 0.5
+STRAY_AFTER_S = 3600.0  # an upload whose request died leaves its file; gone after this
 LOST_SOURCE = "the server restarted and the uploaded sound was not found; please upload it again"
 INTERNAL = "the sound could not be processed (an internal error); please try again"
 
@@ -52,6 +53,8 @@ class ToneRunner:
         self.work = settings.data_dir / "tones" / "work"
         self._pool: TonePool | None = None
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, ToneJob] = {}  # job id -> job, as long as its task
+        self._strays_checked = float("-inf")
 
     def clock(self) -> float:
         return self.app[SCHEDULER].clock()
@@ -81,14 +84,31 @@ class ToneRunner:
         except DomainError:
             await self._forget(job)  # the product went meanwhile
             raise
+        await self._supersede(job)
         self._submit(job)
         logger.info("product %s: tone job %s queued", job.product_id, job.job_id)
         return await self.announce(job.product_id)
 
     def _submit(self, job: ToneJob) -> None:
         task = asyncio.create_task(self._run(job), name=f"tone-job:{job.job_id}")
-        self.tasks[job.job_id] = task
-        task.add_done_callback(lambda _: self.tasks.pop(job.job_id, None))
+        self.tasks[job.job_id], self._running[job.job_id] = task, job
+        task.add_done_callback(lambda _: self._ended(job.job_id))
+
+    def _ended(self, job_id: str) -> None:
+        self.tasks.pop(job_id, None)
+        self._running.pop(job_id, None)
+
+    async def _supersede(self, newer: ToneJob) -> None:
+        """An older upload of the same product still queued or running here
+        is dropped: its result would be ignored anyway."""
+        for job_id, job in list(self._running.items()):
+            task = self.tasks.get(job_id)
+            if job.product_id != newer.product_id or job_id == newer.job_id or task is None:
+                continue
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await self._forget(job)
+            logger.info("product %s: tone job %s superseded", job.product_id, job_id)
 
     async def announce(self, product_id: str) -> dict[str, Any]:
         """`product:updated` to every room showing the product; the product
@@ -191,6 +211,25 @@ class ToneRunner:
                 logger.warning("tone job %s: lease lost", job_id)
         for job in await self.jobs.claim_expired(self.owner, now, until):
             await self._take_up(job)
+        if now - self._strays_checked >= STRAY_AFTER_S:
+            self._strays_checked = now
+            await self.remove_strays(now)
+
+    async def remove_strays(self, now: float) -> None:
+        """Source files no job holds (a process killed while receiving one),
+        once they are older than any upload could take."""
+        held = {Path(job.source).name for job in await self.jobs.pending()}
+
+        def remove() -> int:
+            removed = 0
+            for path in self.sources.glob("*.source") if self.sources.is_dir() else []:
+                if path.name not in held and now - path.stat().st_mtime > STRAY_AFTER_S:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+            return removed
+
+        if removed := await asyncio.to_thread(remove):
+            logger.info("removed %d stray tone sources", removed)
 
     async def _take_up(self, job: ToneJob) -> None:
         if not await self._is_current(job):
