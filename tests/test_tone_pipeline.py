@@ -83,16 +83,29 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module", params=list(SOURCES))
-def made(
-    request: pytest.FixtureRequest, sources: Path, tmp_path_factory: pytest.TempPathFactory
-) -> ToneResult:
-    return process(sources / request.param, tmp_path_factory.mktemp("out"), WINDOW, META)
-
-
 @pytest.fixture(scope="module")
-def made_wav(sources: Path, tmp_path_factory: pytest.TempPathFactory) -> ToneResult:
-    return process(sources / "music.wav", tmp_path_factory.mktemp("out"), WINDOW, META)
+def made_from(
+    sources: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], ToneResult]:
+    """Each source processed once for the whole module."""
+    done: dict[str, ToneResult] = {}
+
+    def get(name: str) -> ToneResult:
+        if name not in done:
+            done[name] = process(sources / name, tmp_path_factory.mktemp("out"), WINDOW, META)
+        return done[name]
+
+    return get
+
+
+@pytest.fixture(params=list(SOURCES))
+def made(request: pytest.FixtureRequest, made_from: Callable[[str], ToneResult]) -> ToneResult:
+    return made_from(request.param)
+
+
+@pytest.fixture
+def made_wav(made_from: Callable[[str], ToneResult]) -> ToneResult:
+    return made_from("music.wav")
 
 
 def sha256(data: bytes) -> str:
@@ -149,6 +162,10 @@ def test_the_wire_shape_of_a_variant(made_wav: ToneResult) -> None:
         "bitrate": m4r.bitrate,
     }
     assert 128_000 <= m4r.bitrate <= 160_000
+    audio = made_wav.wire()
+    assert audio["variants"] == [f.wire() for f in made_wav.variants]
+    assert audio["bundle"] == {"bytes": made_wav.bundle.bytes, "sha256": made_wav.bundle.sha256}
+    assert (audio["duration_s"], audio["loudness_lufs"]) == (5.0, made_wav.loudness_lufs)
     assert made_wav.variants[0].wire()["codec"] == "opus"
     assert made_wav.variants[4].wire()["bitrate"] == 12_200
 
@@ -192,6 +209,13 @@ def test_a_short_sound_is_normalized_by_its_loudest_400_ms(sources: Path, tmp_pa
     assert_loudness_and_peak(result, short=True)
 
 
+def test_a_blip_shorter_than_400_ms_is_normalized_over_one_block(tmp_path: Path) -> None:
+    src = write(tmp_path / "blip.wav", sine(0.3, 1000, 0.5), "pcm_s16le")
+    result = process(src, tmp_path / "out", Window(0.0, 30.0), META)
+    assert result.duration_s == 0.3
+    assert_loudness_and_peak(result, short=True)
+
+
 def test_a_loud_clipped_source_comes_down_under_the_ceiling(sources: Path, tmp_path: Path) -> None:
     assert hear(sources / "clipped.wav").integrated > -8.0
     assert_loudness_and_peak(process(sources / "clipped.wav", tmp_path, WINDOW, META))
@@ -207,6 +231,11 @@ def test_a_sound_too_sparse_to_reach_the_target_fails_with_a_reason(
 ) -> None:
     with pytest.raises(ToneFailed, match="quiet between sharp peaks"):
         process(sources / "clicks.wav", tmp_path, WINDOW, META)
+
+
+def test_a_source_gone_before_processing_fails_with_a_reason(tmp_path: Path) -> None:
+    with pytest.raises(ToneFailed, match="could not be read"):
+        process(tmp_path / "gone.wav", tmp_path / "out", WINDOW, META)
 
 
 def test_the_preview_is_at_most_15_s_mono_and_light(sources: Path, tmp_path: Path) -> None:
@@ -288,10 +317,13 @@ def test_check_window_clamps_to_30_s_and_to_the_end_of_the_sound() -> None:
     "window",
     [
         Window(100.0, 5.0),
+        Window(99.95, 5.0),
         Window(250.0, 5.0),
         Window(-1.0, 5.0),
         Window(5.0, 0.0),
+        Window(5.0, 0.05),
         Window(5.0, -3.0),
+        Window(float("nan"), 5.0),
     ],
 )
 def test_check_window_refuses_a_window_outside_the_sound(window: Window) -> None:
@@ -331,8 +363,15 @@ async def test_the_pool_runs_a_job_off_the_loop_and_reports_progress(
         )
         running = False
         await tick_task
+        pid = pool.worker_pid
+        assert pid is not None and pid != os.getpid()
+        nice = os.getpriority(os.PRIO_PROCESS, pid)
+        limits = await asyncio.to_thread(Path(f"/proc/{pid}/limits").read_text)
     finally:
         await pool.aclose()
+    assert nice == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)  # below the server's loop
+    address_space = next(line for line in limits.splitlines() if "address space" in line)
+    assert address_space.split()[3:5] == [str(1024 * 1024 * 1024)] * 2
     assert [f.format for f in result.variants] == ["opus", "m4r", "m4a", "mp3", "3gp"]
     assert all(f.path.is_file() for f in (*result.variants, result.bundle, result.preview))
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 5

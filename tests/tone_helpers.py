@@ -137,6 +137,11 @@ def hear(path: Path) -> Heard:
         frames += resampler.resample(None)
         codec, rate, channels = ctx.name, ctx.sample_rate, ctx.layout.nb_channels
     samples = np.concatenate([f.to_ndarray() for f in frames], axis=1).astype(np.float32)
+    short = int(0.5 * rate) - samples.shape[1]
+    if short > 0:  # shorter than a 400 ms block: measured with silence after it
+        pad = np.zeros((samples.shape[0], short), np.float32)
+        frames.append(av.AudioFrame.from_ndarray(pad, format="fltp", layout=layout))
+        frames[-1].sample_rate = rate
     integrated, momentary, peak = _ebur128(frames, rate, layout)
     return Heard(codec, rate, channels, samples, integrated, momentary, peak)
 

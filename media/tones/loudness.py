@@ -23,6 +23,7 @@ from media.tones.source import WORK_RATE, work_layout
 CHUNK = 4096
 FADE_IN_S = 0.010
 FADE_OUT_S = 0.300
+BLOCK_S = 0.5  # at least one 400 ms gating block, and the filter's last frame
 SILENCE_LUFS = -70.0  # ebur128's floor for a sound with nothing in it
 
 
@@ -96,7 +97,12 @@ def run_chain(x: np.ndarray, chain: list[tuple[str, str]], rate: int = WORK_RATE
 
 
 def measure(x: np.ndarray, rate: int = WORK_RATE) -> Loudness:
-    """Integrated loudness, the loudest 400 ms and the true peak of samples."""
+    """Integrated loudness, the loudest 400 ms and the true peak of samples.
+    A sound shorter than one 400 ms block is measured with silence after it
+    (its energy over the block), so a 0.3 s blip has a level too."""
+    duration_s = x.shape[1] / rate
+    if x.shape[1] < BLOCK_S * rate:
+        x = np.pad(x, ((0, 0), (0, round(BLOCK_S * rate) - x.shape[1])))
     graph, frames = _graph(x, rate, [("ebur128", "peak=true:metadata=1")])
     momentary, peak, integrated = SILENCE_LUFS, 0.0, SILENCE_LUFS
 
@@ -120,7 +126,7 @@ def measure(x: np.ndarray, rate: int = WORK_RATE) -> Loudness:
         integrated=max(integrated, SILENCE_LUFS),
         momentary_max=max(momentary, SILENCE_LUFS),
         true_peak=to_db(peak),
-        duration_s=x.shape[1] / rate,
+        duration_s=duration_s,
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 MAX_SOURCE_BYTES = 50 * 1024 * 1024  # the upload size limit
 MAX_SOURCE_S = 20 * 60  # the longest source accepted
 MAX_KEEP_S = 30.0  # the longest window kept (iPhone ringtones stop at ~30-40 s)
+MIN_KEEP_S = 0.1  # the shortest window kept (a blip of a notification)
 PREVIEW_S = 15.0  # the longest preview
 MIN_RATE, MAX_RATE = 8_000, 384_000  # sample rates outside this are absurd
 MAX_CHANNELS = 8
@@ -100,3 +101,14 @@ class ToneResult:
     bundle: ToneFile
     preview: ToneFile
     notes: tuple[str, ...] = field(default=())  # what the correction loop did, for logs
+
+    def wire(self) -> dict[str, object]:
+        """The measured part of the protocol's product `audio` (the caller adds
+        `state`, `progress` and `preview_url`)."""
+        return {
+            "duration_s": self.duration_s,
+            "loudness_lufs": self.loudness_lufs,
+            "true_peak_dbtp": self.true_peak_dbtp,
+            "variants": [f.wire() for f in self.variants],
+            "bundle": {"bytes": self.bundle.bytes, "sha256": self.bundle.sha256},
+        }

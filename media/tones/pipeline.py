@@ -13,14 +13,28 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import resource
 from collections.abc import Callable
 from pathlib import Path
 
+import av
 import numpy as np
 
 from kernel.errors import Invalid
 from media.tones.bundle import manifest, write_bundle
-from media.tones.codecs import AMR, M4A, M4R, MP3, OPUS, PREVIEW, Spec, decode_file, encode, remux
+from media.tones.codecs import (
+    AMR,
+    M4A,
+    M4R,
+    MP3,
+    OPUS,
+    PREVIEW,
+    Decoded,
+    Spec,
+    decode_file,
+    encode,
+    remux,
+)
 from media.tones.loudness import (
     SILENCE_LUFS,
     Loudness,
@@ -54,12 +68,29 @@ QUIETEST_LUFS = SILENCE_LUFS + 5  # quieter than this, the window is silence
 def process(
     src: Path, out_dir: Path, window: Window, meta: ToneMeta, progress: Progress | None = None
 ) -> ToneResult:
-    """Every product file of a source sound, in `out_dir` as `<sha256>.<ext>`."""
-    report = progress or (lambda _p: None)
+    """Every product file of a source sound, in `out_dir` as `<sha256>.<ext>`;
+    ToneFailed with a reason a person understands when it cannot be done."""
     try:
-        kept = check_window(probe(src), window)
+        return _process(src, out_dir, window, meta, progress or (lambda _p: None))
     except Invalid as exc:
         raise ToneFailed(exc.message) from exc
+    except MemoryError as exc:  # PyAV's MemoryError is also an FFmpegError
+        raise ToneFailed(memory_reason()) from exc
+    except av.FFmpegError as exc:
+        logger.warning("tone from %s failed in FFmpeg: %s", src.name, exc)
+        raise ToneFailed("the sound could not be decoded or encoded (it may be damaged)") from exc
+    except OSError as exc:
+        logger.warning("tone from %s failed: %s", src.name, exc)
+        raise ToneFailed("the sound's file could not be read or its files written") from exc
+    finally:
+        for leftover in out_dir.glob(".work-*"):
+            leftover.unlink(missing_ok=True)
+
+
+def _process(
+    src: Path, out_dir: Path, window: Window, meta: ToneMeta, report: Progress
+) -> ToneResult:
+    kept = check_window(probe(src), window)
     report(0.05)
     master = normalize(fade(decode_window(src, kept)))
     report(0.25)
@@ -80,6 +111,14 @@ def process(
     report(1.0)
     logger.info("tone made from %s: %s", src.name, "; ".join(notes))
     return ToneResult(duration, loudness, peak, variants, bundle, preview, tuple(notes))
+
+
+def memory_reason() -> str:
+    """Why a job ran out of memory, naming the cap the pool's worker set."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return "processing this sound needs more memory than the machine has free"
+    return f"processing this sound needs more than the {soft // (1024 * 1024)} MB allowed"
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
@@ -117,7 +156,7 @@ def encode_corrected(
     path = out_dir / f".work-{spec.format}.{spec.ext}"
     peak_max = CEILING_DBTP - PEAK_MARGIN_DB / 3
     gain, ceiling = 0.0, CEILING_DBTP - PEAK_MARGIN_DB
-    best: tuple[float, Loudness, float] | None = None
+    best: tuple[float, Loudness, Decoded] | None = None
     base = codec_input(master, spec)
     if base is not master:  # a mono mix or the low band alone is quieter: start from its level
         gain = TARGET_LUFS - measure(base).level
@@ -129,7 +168,7 @@ def encode_corrected(
         got = measure(decoded.samples)
         miss = abs(got.level - TARGET_LUFS)
         if got.true_peak <= CEILING_DBTP and (best is None or miss < best[0]):
-            best = (miss, got, decoded.duration_s)
+            best = (miss, got, decoded)
             os.replace(path, path.with_suffix(".best"))
         if miss <= AIM_LU and got.true_peak <= peak_max:
             break
@@ -156,7 +195,7 @@ def codec_input(master: np.ndarray, spec: Spec) -> np.ndarray:
     return x
 
 
-def _kept(work: Path, spec: Spec, got: Loudness, duration: float, out_dir: Path) -> ToneFile:
+def _kept(work: Path, spec: Spec, got: Loudness, decoded: Decoded, out_dir: Path) -> ToneFile:
     sha = _sha256(work)
     final = out_dir / f"{sha}.{spec.ext}"
     os.replace(work, final)
@@ -168,16 +207,12 @@ def _kept(work: Path, spec: Spec, got: Loudness, duration: float, out_dir: Path)
         bytes=final.stat().st_size,
         sha256=sha,
         sample_rate=spec.rate,
-        channels=spec.channels(1 if spec.mono else 2) if spec.mono else _channels(final),
+        channels=decoded.channels,
         bitrate=spec.bitrate,
-        duration_s=round(duration, 3),
+        duration_s=round(decoded.duration_s, 3),
         loudness_lufs=round(got.level, 2),
         true_peak_dbtp=round(got.true_peak, 2),
     )
-
-
-def _channels(path: Path) -> int:
-    return decode_file(path).channels
 
 
 def _remuxed(m4r: ToneFile, spec: Spec, out_dir: Path, meta: ToneMeta) -> ToneFile:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from kernel.errors import Invalid
 from media.tones.model import ToneFailed, ToneMeta, ToneResult, Window
-from media.tones.pipeline import process
+from media.tones.pipeline import memory_reason, process
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def worker_main(conn: Connection, memory_mb: int, nice: int, job: JobFn) -> None
         if task is None:
             return
         conn.send(("started", None))
-        conn.send(_answer(job, task, conn, memory_mb))
+        conn.send(_answer(job, task, conn))
 
 
 def _limit_self(memory_mb: int, nice: int) -> None:
@@ -76,7 +76,7 @@ def _limit_self(memory_mb: int, nice: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _answer(job: JobFn, task: _Job, conn: Connection, memory_mb: int) -> tuple[str, object]:
+def _answer(job: JobFn, task: _Job, conn: Connection) -> tuple[str, object]:
     def progress(fraction: float) -> None:
         conn.send(("progress", float(fraction)))
 
@@ -85,16 +85,16 @@ def _answer(job: JobFn, task: _Job, conn: Connection, memory_mb: int) -> tuple[s
     except Exception as exc:  # every failure becomes a reason; the worker lives on
         if not isinstance(exc, ToneFailed | Invalid | MemoryError):
             logger.exception("tone job failed: %s", task.src)
-        return ("failed", _reason(exc, memory_mb))
+        return ("failed", _reason(exc))
 
 
-def _reason(exc: BaseException, memory_mb: int) -> str:
+def _reason(exc: BaseException) -> str:
     if isinstance(exc, ToneFailed):
         return exc.reason
     if isinstance(exc, Invalid):
         return exc.message
     if isinstance(exc, MemoryError):
-        return f"processing this sound needs more than the {memory_mb} MB allowed"
+        return memory_reason()
     return f"the sound could not be processed ({type(exc).__name__})"
 
 
@@ -136,7 +136,7 @@ class _Worker:
                     if kind != "progress":
                         answer.set_result((kind, value))
                     elif on_progress is not None:
-                        on_progress(value)
+                        _report(on_progress, value)
             except (EOFError, OSError) as exc:
                 if not answer.done():
                     answer.set_exception(_Died(str(exc)))
@@ -154,6 +154,14 @@ class _Worker:
         finally:
             loop.remove_reader(fd)
             loop.remove_reader(sentinel)
+
+
+def _report(on_progress: OnProgress, fraction: object) -> None:
+    """A caller's progress handler that raises must not stall the job."""
+    try:
+        on_progress(float(fraction))  # type: ignore[arg-type]
+    except Exception:
+        logger.exception("tone progress handler failed")
 
 
 class TonePool:

@@ -23,6 +23,7 @@ from media.tones.model import (
     MAX_RATE,
     MAX_SOURCE_BYTES,
     MAX_SOURCE_S,
+    MIN_KEEP_S,
     MIN_RATE,
     SourceInfo,
     Window,
@@ -141,12 +142,12 @@ def _check_tail(
 
 def check_window(info: SourceInfo, window: Window) -> Window:
     """The window clamped to MAX_KEEP_S and to the end of the sound; Invalid
-    when it starts outside the sound or keeps nothing."""
+    when it starts outside the sound or keeps less than MIN_KEEP_S."""
     if not (np.isfinite(window.start_s) and np.isfinite(window.length_s)):
         raise Invalid("the window must be numbers of seconds")
-    if window.length_s <= 0:
-        raise Invalid("the window must keep more than 0 seconds")
-    if window.start_s < 0 or window.start_s >= info.duration_s - 0.05:
+    if window.length_s < MIN_KEEP_S:
+        raise Invalid(f"the window must keep at least {MIN_KEEP_S:g} s")
+    if window.start_s < 0 or window.start_s > info.duration_s - MIN_KEEP_S:
         span = f"0 to {info.duration_s:g} s"
         raise Invalid(f"the window starts at {window.start_s:g} s, outside the sound ({span})")
     length = min(window.length_s, MAX_KEEP_S, info.duration_s - window.start_s)
