@@ -7,6 +7,7 @@ errors next to the field."""
 
 import asyncio
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,23 @@ async def test_a_guest_checkout_asks_email_and_the_address_of_a_physical_item(
     await expect(room.get_by_role("region", name="My orders")).to_contain_text(
         "1 × Tour tee · €25.00 · paid"
     )
+
+
+async def test_a_drop_for_signed_in_buyers_asks_guests_to_sign_in(
+    server: Harness, browsers: Browsers, tmp_path: Path
+) -> None:
+    await _room(server, tmp_path)
+    mod = await server.connect(ROOM, "mo", "moderator")
+    now = time.time()
+    drop = {"product_id": "horn", "starts_at": now, "ends_at": now + 600, "stock": 3}
+    answer = await mod.call("drop:schedule", {**drop, "requires_account": True})
+    assert answer["ok"], answer
+    tab = await _guest(browsers, server)
+    room = tab.page
+    card = room.locator(".drop").filter(has_text="Fog horn")
+    await expect(card).to_contain_text("Signed-in buyers only: sign in to buy.")
+    await expect(card.get_by_role("button", name="Buy now")).to_be_hidden()
+    await _sign_in(tab, server)
+    await expect(card).not_to_contain_text("sign in to buy")
+    await card.get_by_role("button", name="Buy now").click()
+    await expect(room.get_by_role("complementary", name="Your cart")).to_contain_text("Fog horn")

@@ -112,6 +112,7 @@ function start(room, token, config, account) {
   const signedIn = isAccountIdentity(claimsOf(token)?.identity);
   const lists = mountBuyerLists(session);
   const cart = mountCart($("#cart-toggle"), $("#cart-drawer"), { ...ctx, signedIn, onPaid: lists.reload });
+  store.state.signedIn = signedIn;
   store.set("oneClick", { oneClick: signedIn && hasSavedCard(account) });
   // The server knows for sure (a card saved on another device, or removed).
   if (signedIn) {

@@ -28,6 +28,7 @@ export function emptyState() {
     products: new Map(), // id -> product, as `product:updated` last said (audio state, preview)
     tone: null, // {product_id, ends_at} while a tone plays into the room
     oneClick: false, // a signed-in buyer with a saved card
+    signedIn: false, // the page's identity is an account
   };
 }
 
@@ -74,6 +75,7 @@ export class Store {
       orders: this.state.orders,
       products: this.state.products,
       oneClick: this.state.oneClick,
+      signedIn: this.state.signedIn,
     };
     this.state = {
       ...emptyState(),

@@ -156,6 +156,7 @@ function dropCard(drop, conn, onAdded, buyNow, store) {
     h("p", { class: "row spread" }, h("span", { class: "price" }), h("span", { class: "stock", "aria-live": "polite" })),
     h("p", { class: "countdown", "aria-live": "off" }),
     h("p", { class: "sold-out-note", role: "status" }),
+    h("p", { class: "account-note muted" }),
     h("div", { class: "row card-actions" }, buy, quick),
   );
   productOf(drop.product_id).then((p) => {
@@ -176,7 +177,10 @@ function updateDrop(el, drop, now, state) {
   setText(el.querySelector(".sold-out-note"), reserved ? ALL_RESERVED : soldOut ? "Sold out" : "");
   el.classList.toggle("sold-out", soldOut && !reserved);
   el.classList.toggle("reserved", reserved);
-  const buyable = drop.state === "live" && !soldOut;
+  // A scarce drop may be for signed-in buyers only (the server refuses guests).
+  const accountOnly = Boolean(drop.requires_account) && !state.signedIn;
+  setText(el.querySelector(".account-note"), drop.requires_account ? (accountOnly ? "Signed-in buyers only: sign in to buy." : "Signed-in buyers only.") : "");
+  const buyable = drop.state === "live" && !soldOut && !accountOnly;
   el.querySelector(".buy").hidden = !buyable;
   const title = el.querySelector(".product-title").textContent;
   syncOneClick(el, state.oneClick && buyable, title);
