@@ -15,6 +15,14 @@ function when(seconds) {
   return new Date(seconds * 1000).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
 }
 
+/** A token the server does not hand buyers' lists to (an invitation minted by an admin). */
+function notABuyer(err, empty) {
+  if (err.status !== 401 && err.status !== 403) return false;
+  setText(empty, "Sign in to keep your orders and purchases here.");
+  empty.hidden = false;
+  return true;
+}
+
 export function orderSummary(order) {
   const items = (order.lines || []).map((l) => `${l.qty} × ${l.title || l.product_id}`).join(", ");
   return `${items} · ${formatMoney(order.total, order.currency)} · ${STATUS[order.status] || order.status}`;
@@ -23,7 +31,7 @@ export function orderSummary(order) {
 export function mountOrders(root, { tokenOf }) {
   const list = h("ul", { class: "order-list", "aria-label": "Your orders" });
   const empty = h("p", { class: "muted" }, "No orders yet.");
-  const error = h("p", { class: "error", role: "alert" });
+  const error = h("p", { class: "error", "aria-live": "assertive" });
   root.append(empty, list, error);
   const load = async () => {
     try {
@@ -43,6 +51,7 @@ export function mountOrders(root, { tokenOf }) {
         },
       );
     } catch (err) {
+      if (notABuyer(err, empty)) return;
       setText(error, `Could not load your orders: ${err.message}`);
     }
   };
@@ -53,7 +62,7 @@ export function mountOrders(root, { tokenOf }) {
 export function mountLibrary(root, { tokenOf, nowS = () => Date.now() / 1000 }) {
   const list = h("ul", { class: "library-list", "aria-label": "Your purchases" });
   const empty = h("p", { class: "muted" }, "Nothing here yet: what you buy to download shows here.");
-  const error = h("p", { class: "error", role: "alert" });
+  const error = h("p", { class: "error", "aria-live": "assertive" });
   root.append(empty, list, error);
   let items = [];
   const fetchItems = async () => {
@@ -94,6 +103,7 @@ export function mountLibrary(root, { tokenOf, nowS = () => Date.now() / 1000 }) 
       await fetchItems();
       render();
     } catch (err) {
+      if (notABuyer(err, empty)) return;
       setText(error, `Could not load your purchases: ${err.message}`);
     }
   };
