@@ -79,3 +79,13 @@ async def require_account_identity(request: web.Request) -> str:
     if not identities.is_account(identity):
         raise Unauthorized("sign in first: this needs an account")
     return identity
+
+
+async def require_buyer_identity(request: web.Request) -> str:
+    """Like `buyer_identity`, but only identities handed out by sign-in or
+    `/guest` (PROTOCOL v2: what reaches `/me/*`, `buy:now`, saved cards and
+    claims); an admin-minted room token is refused."""
+    identity = await buyer_identity(request)
+    if not identities.is_signed_in_kind(identity):
+        raise Unauthorized("sign in, or join as a guest: this token was not handed out to a buyer")
+    return identity

@@ -133,3 +133,14 @@ def verify_account(secret: str, token: object) -> AccountClaims:
         raise Unauthorized("this is not an account token")
     sub = str(raw["sub"])
     return AccountClaims(sub, str(raw.get("name") or "")[:80], gen, float(raw["exp"]))
+
+
+def peek_subject(token: str) -> str | None:
+    """The `sub` a token claims, signature NOT checked: only to decide
+    whether a check is needed at all (then verify it)."""
+    try:
+        raw = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
+    except jwt.PyJWTError:
+        return None
+    sub = raw.get("sub")
+    return sub if isinstance(sub, str) else None

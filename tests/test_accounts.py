@@ -22,7 +22,12 @@ from accounts.signin import code_hash
 from accounts.signin import link as signin_link
 from kernel.errors import Unauthorized
 from server import tokens
-from server.buyers import buyer_identity, require_account_identity, signed_in_account
+from server.buyers import (
+    buyer_identity,
+    require_account_identity,
+    require_buyer_identity,
+    signed_in_account,
+)
 from server.client_address import parse_networks, resolve
 from server.config import Settings
 from tests.harness import SECRET, Harness, connect, free_port, start_server, stop_server
@@ -450,6 +455,10 @@ async def test_buyers_tell_signed_in_accounts_apart(server: Harness, smtp: SmtpS
         assert await require_account_identity(_request(server, token)) == account_id
         assert await buyer_identity(_request(server, token)) == account_id
     assert await buyer_identity(_request(server, guest["token"])) == guest["identity"]
+    assert await require_buyer_identity(_request(server, guest["token"])) == guest["identity"]
+    assert await require_buyer_identity(_request(server, joined["token"])) == account_id
+    with pytest.raises(Unauthorized):
+        await require_buyer_identity(_request(server, server.token(room, "v1-buyer")))
     with pytest.raises(Unauthorized):
         await require_account_identity(_request(server, guest["token"]))
     await server.request("POST", "/api/v1/auth/signout", token=body["token"])

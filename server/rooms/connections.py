@@ -116,7 +116,7 @@ class Connections:
         await self.sio.enter_room(sid, identity_channel(claims.room, claims.identity))
         if identities.is_account(claims.identity):  # closed at once on sign-out
             await self.sio.enter_room(sid, account_channel(claims.identity))
-            await app[ACCOUNTS].note_socket(claims.identity, sid)
+            await self._note_socket(claims.identity, sid)
         if claims.role.can(Role.MODERATOR):
             await self.sio.enter_room(sid, staff_channel(claims.room))
         if arrival.joined:
@@ -162,6 +162,12 @@ class Connections:
             await self.sio.disconnect(sid)
         except Exception:
             logger.exception("closing the expired connection %s failed", sid)
+
+    async def _note_socket(self, account_id: str, sid: str) -> None:
+        try:
+            await self.app[ACCOUNTS].note_socket(account_id, sid)
+        except RedisError:  # sign-out still closes it on this process (its channel)
+            logger.warning("could not note connection %s of %s", sid, account_id)
 
     async def _forget_socket(self, account_id: str, sid: str) -> None:
         try:
