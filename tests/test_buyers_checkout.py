@@ -503,3 +503,6 @@ async def test_my_orders_newest_first_across_rooms(server: Harness) -> None:
     assert status == 200 and other["orders"] == []
     status, _ = await server.request("GET", "/api/v1/me/orders")
     assert status == 401
+    # A token an admin minted names no buyer (only /join and /guest do).
+    status, _ = await server.request("GET", "/api/v1/me/orders", token=server.token(ROOM, "bob"))
+    assert status == 401
