@@ -195,10 +195,11 @@ class Checkout:
     async def _order_for(
         self, room: str, identity: str, cart: Cart, now: float, details: BuyerDetails
     ) -> Order:
-        lines = []
+        lines, physical = [], False
         for line in cart.lines:
             found = await self._catalog.find(line.product_id)
             title = found[0].title if found else line.product_id
+            physical = physical or (found is not None and found[0].kind is Kind.PHYSICAL)
             lines.append(
                 OrderLine(
                     line.line_id, line.product_id, line.drop_id, title, line.qty, line.unit_price
@@ -206,7 +207,6 @@ class Checkout:
             )
         if cart.total > MAX_PRICE:
             raise Invalid("the cart's total is above what one payment may take")
-        physical = await self.is_physical(tuple(lines))
         if physical and details.shipping is None:
             raise Invalid(SHIPPING_REQUIRED)
         return Order(

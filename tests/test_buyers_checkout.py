@@ -411,12 +411,16 @@ async def test_a_claim_moves_a_guests_orders_once_and_never_doubles_a_limit(
         "checkout:start", {"payment_method": "pm_card_visa", "shipping": ADDRESS}
     )
     await _paid(guest, paid["order_id"])
+    redis = server.app_rooms_redis()
+    # What the guest is entitled to (branch delivery's library): goes along.
+    await redis.zadd(keys.buyer_library(ROOM, guest_id), {"ent:tone": 1.0})
     account = await _acct(server, "claimer")
     bearer = _account_token(server, account)
     body = {"guest_token": guest_token}
     status, claimed = await server.request("POST", "/api/v1/auth/claim", json=body, token=bearer)
     assert status == 200, claimed
     assert claimed["claimed"] == {"guest": guest_id, "rooms": [ROOM], "orders": 1}
+    assert await redis.zrange(keys.buyer_library(ROOM, account.id), 0, -1) == ["ent:tone"]
     status, again = await server.request("POST", "/api/v1/auth/claim", json=body, token=bearer)
     assert status == 409 and again["error"]["code"] == "conflict"
     # The order is the account's now: its /me/orders and its room snapshot.
@@ -498,4 +502,7 @@ async def test_my_orders_newest_first_across_rooms(server: Harness) -> None:
     )
     assert status == 200 and other["orders"] == []
     status, _ = await server.request("GET", "/api/v1/me/orders")
+    assert status == 401
+    # A token an admin minted names no buyer (only /join and /guest do).
+    status, _ = await server.request("GET", "/api/v1/me/orders", token=server.token(ROOM, "bob"))
     assert status == 401

@@ -12,7 +12,7 @@ from commerce.my_orders import orders_of
 from kernel.errors import Invalid, Unauthorized
 from server import tokens
 from server.appkeys import SETTINGS
-from server.buyers import buyer_identity, verified_account
+from server.buyers import require_buyer_identity, verified_account
 from server.errors import read_json
 from server.shop.resources import SHOP
 
@@ -43,6 +43,6 @@ async def claim(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/me/orders")
 async def my_orders(request: web.Request) -> web.Response:
-    identity = await buyer_identity(request)
+    identity = await require_buyer_identity(request)  # from /join or /guest only
     found = await orders_of(request.app[SHOP].orders, identity)
     return web.json_response({"orders": [order.as_dict() for order in found]})
