@@ -173,6 +173,7 @@ class Downloads:
                         "expires_at": expires_at,
                         "bytes": f.bytes,
                         "sha256": f.sha256,
+                        "devices": list(FORMATS[f.format][2]),  # for the page's buttons
                     }
                 )
         if found and self._on_issued is not None:

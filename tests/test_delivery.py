@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 from commerce import keys
 from commerce.orders import Order
-from server.appkeys import SCHEDULER
+from commerce.storage import tone_key
+from server.appkeys import DOWNLOADS, SCHEDULER, STORAGE
 from server.shop.resources import SHOP
 from tests.delivery_helpers import VARIANTS, buy, drop_of, fetch, sha, tone
 from tests.harness import Harness
@@ -36,6 +37,7 @@ async def test_a_paid_tone_comes_with_working_links(server: Harness, tmp_path: P
     ttl = server.settings.download_ttl_s
     for fmt, link in links.items():
         assert link["product_id"] == "ring" and link["bytes"] == len(files[fmt])
+        assert link["devices"] and set(link["devices"]) <= {"iphone", "android", "other", "feature"}
         assert link["url"].startswith(server.url + "/files/dl/")
         status, headers, body = await fetch(link["url"])
         assert status == 200, (fmt, body)
@@ -47,6 +49,7 @@ async def test_a_paid_tone_comes_with_working_links(server: Harness, tmp_path: P
         )
         max_age = int(headers["Cache-Control"].removeprefix("private, max-age="))
         assert 0 < max_age <= ttl and headers["Cache-Control"].startswith("private")
+    assert links["m4r"]["devices"] == ["iphone"] and links["3gp"]["devices"] == ["feature"]
     assert links["m4r"]["expires_at"] <= server.app[SCHEDULER].clock() + ttl
     assert (await fetch(links["m4r"]["url"]))[1]["Content-Type"] == "audio/mp4"
     assert (await fetch(links["3gp"]["url"]))[1]["Content-Type"] == "audio/3gpp"
@@ -63,6 +66,8 @@ async def test_a_paid_tone_comes_with_working_links(server: Harness, tmp_path: P
     assert 'droproom_downloads_total{format="m4r"} ' in text
     redis = server.app[SHOP].orders._redis
     assert await redis.llen(keys.delivery_ms(ROOM)) == 1
+    kept = await server.app[DOWNLOADS].delivery_ms(ROOM)
+    assert kept["p50"] is not None and kept["p50"] == kept["p99"]
 
 
 async def _metrics(server: Harness) -> tuple[int, str]:
@@ -166,6 +171,12 @@ async def test_the_library_mints_fresh_links_and_a_refund_stops_them(
     assert sorted(by_format) == sorted([*VARIANTS, "bundle"])
     status, _, body = await fetch(by_format["mp3"]["url"])
     assert status == 200 and body == files["mp3"]
+    # A file the store lost answers 404 with an error body.
+    lost = server.app[STORAGE].local_path(tone_key(by_format["bundle"]["sha256"], "bundle"))
+    assert lost is not None
+    lost.unlink()
+    status, _, body = await fetch(by_format["bundle"]["url"])
+    assert status == 404 and json.loads(body)["error"]["code"] == "not_found"
     # Later, the library answers links that live from now.
     real = server.app[SCHEDULER].clock
     server.app[SCHEDULER].clock = lambda: real() + 3000
@@ -254,3 +265,54 @@ def test_storage_urls_name_a_directory_or_a_bucket(tmp_path: Path) -> None:
             open_storage(bad, tmp_path)
     with pytest.raises(Invalid):
         default.local_path("../secret")
+
+
+async def test_an_uploaded_tone_bought_plays_on_every_device(
+    server: Harness, tmp_path: Path
+) -> None:
+    """End to end with the real pipeline: upload a sound, buy the tone, and
+    every downloaded file decodes as what its format promises."""
+    import asyncio
+    import io
+    import time
+    import zipfile
+
+    import av
+
+    from tests.sound_helpers import make_sound
+
+    product = {"id": "real", "title": "Réveil #1", "price": 199, "currency": "eur"}
+    await server.admin_post("/api/v1/products", product | {"kind": "digital"})
+    sound = make_sound(tmp_path / "chime.wav", freq=660, seconds=4.0)
+    status, body = await server.request(
+        "POST",
+        "/api/v1/products/real/audio",
+        admin=True,
+        data=await asyncio.to_thread(sound.read_bytes),
+        headers={"Content-Type": "audio/wav"},
+    )
+    assert status == 202, body
+    deadline = time.monotonic() + 120
+    while (audio := (await server.request("GET", "/api/v1/products/real"))[1]["audio"])[
+        "state"
+    ] != "ready":
+        assert audio["state"] == "processing" and time.monotonic() < deadline, audio
+        await asyncio.sleep(0.2)
+    drop_id = await drop_of(server, ROOM, "real")
+    _, order = await buy(server, ROOM, "guest-ivy", drop_id)
+    links = _by_format(order)
+    codecs = {"m4r": "aac", "m4a": "aac", "mp3": "mp3", "opus": "opus", "3gp": "amrnb"}
+    for fmt, codec in codecs.items():
+        status, headers, body = await fetch(links[fmt]["url"])
+        assert status == 200 and sha(body) == links[fmt]["sha256"]
+        assert f'filename="R_veil _1.{fmt}"' in headers["Content-Disposition"]
+        assert "filename*=UTF-8''R%C3%A9veil%20%231." + fmt in headers["Content-Disposition"]
+        with av.open(io.BytesIO(body)) as container:
+            assert container.streams.audio[0].codec_context.name.startswith(codec), fmt
+    status, _, bundle = await fetch(links["bundle"]["url"])
+    assert status == 200 and sha(bundle) == links["bundle"]["sha256"]
+    with zipfile.ZipFile(io.BytesIO(bundle)) as zipped:
+        assert "manifest.json" in zipped.namelist()
+    status, headers, preview = await fetch(server.url + audio["preview_url"])
+    assert status == 200 and headers["Cache-Control"].endswith("immutable")
+    assert sha(preview) == audio["preview"]["sha256"]

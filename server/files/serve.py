@@ -5,8 +5,11 @@ a small file once read can be kept in memory for good: `SmallFiles` keeps
 the most recently served ones up to a byte budget, and a rush of a tiny
 .3gp costs no thread hop, no open/stat/close and no sendfile call per
 request. Larger files (an .m4r, a bundle) go out by aiohttp's FileResponse
-(sendfile). Both answer Range (206/416) and carry the same headers; `served`
-hears the seconds until the last byte was handed to the socket.
+(sendfile); their names are remembered so they are not probed again. A file
+missing at its first probe answers 404 with an error body (later, aiohttp's
+bare 404: a bought file is never removed, so either means a lost store).
+Both answer Range (206/416) and carry the same headers; `served` hears the
+seconds until the last byte was handed to the socket.
 """
 
 from __future__ import annotations
@@ -23,10 +26,13 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
+from kernel.errors import NotFound
+
 logger = logging.getLogger(__name__)
 
 SMALL_FILE = 256 * 1024  # kept in memory up to this size
 MEMORY_BUDGET = 64 * 1024 * 1024
+LARGE_KNOWN = 100_000  # names of large files remembered (each ~100 bytes)
 Served = Callable[[float], None]
 
 
@@ -38,17 +44,23 @@ class SmallFiles:
         self.budget = budget
         self._held: OrderedDict[str, bytes] = OrderedDict()
         self._size = 0
+        self._large: set[str] = set()  # files known to be too big: not probed again
 
     async def get(self, path: Path) -> bytes | None:
-        """The file's bytes when it is small, None when it is not (or missing)."""
+        """The file's bytes when it is small, None when it is not
+        (FileNotFoundError when it is missing)."""
         key = str(path)
         body = self._held.get(key)
         if body is not None:
             self._held.move_to_end(key)
             return body
+        if key in self._large:
+            return None
         body = await asyncio.to_thread(_read_small, path, self.max_file)
         if body is not None:
             self._keep(key, body)
+        elif len(self._large) < LARGE_KNOWN:
+            self._large.add(key)
         return body
 
     def _keep(self, key: str, body: bytes) -> None:
@@ -62,13 +74,10 @@ class SmallFiles:
 
 
 def _read_small(path: Path, max_file: int) -> bytes | None:
-    try:
-        with path.open("rb") as f:
-            if os.fstat(f.fileno()).st_size > max_file:
-                return None
-            return f.read()
-    except FileNotFoundError:
-        return None
+    with path.open("rb") as f:
+        if os.fstat(f.fileno()).st_size > max_file:
+            return None
+        return f.read()
 
 
 class ToneFile(web.FileResponse):
@@ -93,9 +102,7 @@ class ToneFile(web.FileResponse):
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         started = time.perf_counter()
         writer = await super().prepare(request)  # stats the file off the loop
-        if self.status == 404:  # never for a bought file: the store lost it
-            logger.error("file %s is missing from the store", self._path.name)
-        elif self._served is not None and self.status in (200, 206):
+        if self._served is not None and self.status in (200, 206):
             self._served(time.perf_counter() - started)
         return writer
 
@@ -149,7 +156,11 @@ async def send(
     headers: dict[str, str],
     served: Served | None = None,
 ) -> web.StreamResponse:
-    body = await small.get(path)
+    try:
+        body = await small.get(path)
+    except FileNotFoundError:  # never for a bought file: the store lost it
+        logger.error("file %s is missing from the store", path.name)
+        raise NotFound("this file is missing from the store") from None
     if body is not None:
         return from_memory(request, body, headers, served)
     return ToneFile(path, sha256, headers, served)
