@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from commerce.storage import FORMATS
@@ -34,6 +35,7 @@ from media.tones import (
     process,
 )
 from media.tones.bundle import DEVICES
+from media.tones.source import decode_window
 from tests.tone_helpers import (
     clicks,
     clipped,
@@ -41,6 +43,7 @@ from tests.tone_helpers import (
     hear,
     misbehaving_job,
     music,
+    silent_film,
     sine,
     wav_header,
     write,
@@ -286,8 +289,9 @@ def test_probe_describes_each_accepted_format(sources: Path) -> None:
             "21 min",
         ),
         (lambda d: flac_claiming(d / "bomb.flac", 384_000, 600.0), "too much audio"),
+        (lambda d: silent_film(d / "film.mp4"), "no audio in it"),
     ],
-    ids=["random-bytes", "playlist", "1-MHz-wav", "21-minutes", "flac-bomb"],
+    ids=["random-bytes", "playlist", "1-MHz-wav", "21-minutes", "flac-bomb", "video-only"],
 )
 def test_probe_refuses_with_a_clear_message(
     make: Callable[[Path], Path], message: str, tmp_path: Path
@@ -302,6 +306,17 @@ def test_probe_refuses_a_truncated_file(name: str, sources: Path, tmp_path: Path
     cut = _put(tmp_path / name, data[: len(data) // 2])
     with pytest.raises(Invalid, match=r"truncated|damaged|not a sound"):
         probe(cut)
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_a_late_window_reached_by_a_seek_holds_the_same_sound(name: str, sources: Path) -> None:
+    whole = decode_window(sources / name, Window(0.0, 6.0))
+    late = decode_window(sources / name, Window(4.5, 1.0))
+    assert late.shape == (2, 48_000)
+    expected = whole[:, 216_000:264_000]  # 4.5 s to 5.5 s
+    middle = slice(9_600, 38_400)  # away from where each decode starts and stops
+    a, b = late[:, middle].ravel(), expected[:, middle].ravel()
+    assert np.corrcoef(a, b)[0, 1] > 0.99
 
 
 def test_check_window_clamps_to_30_s_and_to_the_end_of_the_sound() -> None:

@@ -81,6 +81,19 @@ def write(path: Path, x: Samples, codec: str, rate: int = RATE, fmt: str | None 
     return path
 
 
+def silent_film(path: Path) -> Path:
+    """An MP4 with five black video frames and no audio stream."""
+    with av.open(str(path), "w") as out:
+        stream = cast(av.VideoStream, out.add_stream("mpeg4", rate=10))
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
 def wav_header(rate: int, channels: int, bits: int, data_bytes: int) -> bytes:
     block = channels * bits // 8
     fmt = struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * block, block, bits)

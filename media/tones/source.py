@@ -160,38 +160,44 @@ def work_layout(channels: int) -> str:
 
 def decode_window(path: Path, window: Window) -> np.ndarray:
     """The window as float32 samples, shape (channels, n), at WORK_RATE; mono
-    stays mono, more than two channels are mixed down to stereo."""
+    stays mono, more than two channels are mixed down to stereo. Times count
+    from the stream's first sample (an MP3's encoder delay is not sound)."""
     with open_input(path) as container:
         stream = _audio_stream(container)
         layout = work_layout(stream.codec_context.layout.nb_channels)
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=WORK_RATE)
-        start = round(window.start_s * WORK_RATE)
-        want = round(window.length_s * WORK_RATE)
+        origin = _start_s(stream)
+        _seek_before(container, stream, origin + window.start_s)
         chunks: list[np.ndarray] = []
-        at = None  # first kept sample's position in the source, in WORK_RATE samples
-        have = decoded = 0
-        _seek_before(container, stream, window.start_s)
+        first: float | None = None  # the first kept frame's time, from the origin
+        pos = kept = decoded = 0.0
         for frame in container.decode(stream):
             decoded += frame.samples * len(frame.layout.channels)
             if decoded > MAX_DECODED_SAMPLES:  # the headers lied: stop a decompression bomb
                 raise Invalid("the sound decodes to more audio than its headers say")
-            t = frame.time if frame.time is not None else 0.0
-            if t + frame.samples / frame.sample_rate < window.start_s - 0.1:
+            pos = frame.time - origin if frame.time is not None else pos
+            length = frame.samples / frame.sample_rate
+            if pos + length < window.start_s - 0.1:
+                pos += length
                 continue
-            if at is None:
-                at = round(t * WORK_RATE)
-            for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray())
-                have += out.samples
-            if at + have >= start + want:
+            first = pos if first is None else first
+            chunks += [out.to_ndarray() for out in resampler.resample(frame)]
+            pos, kept = pos + length, kept + length
+            if first + kept >= window.end_s:
                 break
-        for out in resampler.resample(None):
-            chunks.append(out.to_ndarray())
-    if not chunks:
+        chunks += [out.to_ndarray() for out in resampler.resample(None)]
+    if not chunks or first is None:
         raise Invalid("the window holds no audio")
     samples = np.concatenate(chunks, axis=1)
-    skip = max(0, start - (at or 0))
+    skip = max(0, round((window.start_s - first) * WORK_RATE))
+    want = round(window.length_s * WORK_RATE)
     return np.ascontiguousarray(samples[:, skip : skip + want], dtype=np.float32)
+
+
+def _start_s(stream: av.AudioStream) -> float:
+    if stream.start_time is None or stream.time_base is None:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
 
 
 def _seek_before(
