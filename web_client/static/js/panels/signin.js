@@ -21,7 +21,7 @@ export function mountSignIn(root, { account, next = () => location.pathname, onS
         "div",
         { class: "account-box row" },
         h("span", { class: "account-email muted", title: "Signed in" }, account.email || account.name || "Signed in"),
-        h("a", { href: "/me", class: "account-link" }, "My account"),
+        location.pathname === "/me" ? null : h("a", { href: "/me", class: "account-link" }, "My account"),
         out,
       ),
     );
