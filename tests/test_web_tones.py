@@ -195,3 +195,27 @@ async def test_host_uploads_a_sound_watches_it_process_and_plays_it_in_the_room(
     await expect(playing).to_be_visible()
     await card.get_by_role("button", name="Stop playing Ship bell").click()
     await expect(slot).not_to_have_class(re.compile("tone-playing"))
+
+
+async def test_a_file_that_is_not_sound_is_refused_with_the_reason(
+    server: Harness, browsers: Browsers, tmp_path: Path
+) -> None:
+    await server.create_room(id=ROOM, title="Tone night")
+    await server.admin_post(
+        "/api/v1/products",
+        {"id": "bell", "title": "Ship bell", "price": 299, "currency": "eur", "kind": "digital"},
+    )
+    token = server.token(ROOM, "hana", "host", name="Hana")
+    admin = server.settings.admin_key
+    host = (await browsers.open(f"{server.url}/host/{ROOM}#token={token}&admin={admin}")).page
+    # Not pinned anywhere yet: added to the Sounds panel by id.
+    await host.get_by_label("Another product (id)").fill("bell")
+    await host.get_by_role("button", name="Add", exact=True).click()
+    card = host.locator(".sound").filter(has_text="Ship bell")
+    await expect(card.get_by_role("status")).to_have_text("No sound yet.")
+    notes = tmp_path / "notes.wav"
+    await asyncio.to_thread(notes.write_bytes, b"these are not the sounds you are looking for" * 50)
+    await card.get_by_label("Sound file for Ship bell").set_input_files(str(notes))
+    await card.get_by_role("button", name="Upload sound").click()
+    await expect(card.get_by_role("status")).to_contain_text(re.compile(r"^Upload failed: \S"))
+    await expect(card.get_by_role("button", name="Play Ship bell in the room")).to_be_disabled()
