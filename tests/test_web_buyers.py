@@ -259,3 +259,24 @@ async def test_a_drop_for_signed_in_buyers_asks_guests_to_sign_in(
     await expect(card).not_to_contain_text("sign in to buy")
     await card.get_by_role("button", name="Buy now").click()
     await expect(room.get_by_role("complementary", name="Your cart")).to_contain_text("Fog horn")
+
+
+async def test_the_lobby_signs_in_and_a_foreign_next_stays_on_this_site(
+    server: Harness, browsers: Browsers
+) -> None:
+    tab = await browsers.open(server.url + "/")
+    page = tab.page
+    await page.get_by_role("button", name="Sign in").click()
+    form = page.get_by_role("form", name="Sign in")
+    await form.get_by_label("Your email").fill("lee.park+tones@example.com")
+    await form.get_by_role("button", name="Email me a sign-in link").click()
+    await expect(form.get_by_role("status")).to_contain_text("Check your mail")
+    link = await _mailed_link(server, "lee.park+tones@example.com")
+    assert link.endswith("&next=/")
+    # A link whose `next` was changed to another site still ends here.
+    await page.goto(link.replace("&next=/", "&next=//evil.example/steal"))
+    await expect(page).to_have_url(server.url + "/")
+    await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    # The code is single use: the same link again is refused with a message.
+    await page.goto(link)
+    await expect(page.get_by_role("alert")).to_contain_text("expired or was already used")

@@ -9,15 +9,15 @@ import { exchangeCode, safeNext } from "./account.js";
 async function main() {
   const params = new URLSearchParams(location.hash.replace(/^#/, ""));
   const code = params.get("code");
-  let next = params.get("next");
+  const next = params.get("next");
   // The code is single use: drop it from the address bar and the history.
   history.replaceState(null, "", location.pathname);
   if (!code) return fail("This sign-in link is incomplete. Open the link from the mail again.");
   try {
     const answer = await exchangeCode(code);
     setText($("#signin-status"), `Signed in as ${answer.account?.email || "you"}. Taking you back…`);
-    // The server kept `next` with the code too; either way, a path on this site only.
-    location.replace(safeNext(next || answer.next || "/"));
+    // The server kept `next` with the code (it wins over the fragment); a path on this site only.
+    location.replace(safeNext(answer.next || next || "/"));
   } catch (err) {
     fail(err.status === 429 ? "Too many attempts. Wait a minute and try again." : "This sign-in link has expired or was already used. Ask for a new one.");
   }
