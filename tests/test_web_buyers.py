@@ -277,6 +277,14 @@ async def test_the_lobby_signs_in_and_a_foreign_next_stays_on_this_site(
     await page.goto(link.replace("&next=/", "&next=//evil.example/steal"))
     await expect(page).to_have_url(server.url + "/")
     await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    checked = await page.evaluate(
+        """async () => {
+          const { safeNext } = await import("/static/js/account.js");
+          return ["//evil.example/x", "https://evil.example/", "/\\\\evil", "javascript:x",
+                  "/r/tones?x=1", "/me"].map(safeNext);
+        }"""
+    )
+    assert checked == ["/", "/", "/", "/", "/r/tones?x=1", "/me"]
     # The code is single use: the same link again is refused with a message.
     await page.goto(link)
     await expect(page.get_by_role("alert")).to_contain_text("expired or was already used")
