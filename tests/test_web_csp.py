@@ -11,6 +11,7 @@ from playwright.async_api import Page, expect
 from server.csp import Sources, policy
 from tests.browser import PHONE, Browsers, Tab, browsers
 from tests.harness import Harness
+from tests.test_web_shop import ship_to
 
 __all__ = ["browsers"]
 
@@ -79,6 +80,7 @@ async def _pay(page: Page, number: str) -> None:
     drop = page.locator(".drop").filter(has_text="Tour tee")
     await drop.get_by_role("button", name="Buy now").click()
     drawer = page.get_by_role("complementary", name="Your cart")
+    await ship_to(drawer)
     await drawer.get_by_role("button", name="Checkout").click()
     card = page.locator("#card-element")
     for field, value in (("number", number), ("exp_month", "12"), ("exp_year", "34")):

@@ -37,7 +37,32 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     pendingText,
     h("div", { class: "row" }, finish, abandon),
   );
-  const cartView = h("div", { class: "stack" }, pendingBox, empty, lines, total, hold, checkout);
+  // What the order needs besides the card: an email for the receipt and, when
+  // an item ships, an address (asked only then; the server refuses a shipped
+  // order without one and says so).
+  const detail = (id, label, attrs) => [h("label", { for: id }, label), h("input", { id, name: id, ...attrs })];
+  const [emailLabel, email] = detail("buyer-email", "Email for the receipt (optional)", { type: "email", autocomplete: "email", maxlength: 254 });
+  const address = [
+    detail("ship-name", "Ship to (full name)", { autocomplete: "name", maxlength: 100 }),
+    detail("ship-line1", "Street address", { autocomplete: "address-line1", maxlength: 200 }),
+    detail("ship-line2", "Address line 2 (optional)", { autocomplete: "address-line2", maxlength: 200 }),
+    detail("ship-city", "City", { autocomplete: "address-level2", maxlength: 100 }),
+    detail("ship-postal", "Postal code", { autocomplete: "postal-code", maxlength: 20 }),
+    detail("ship-country", "Country code (2 letters, e.g. FR)", { autocomplete: "country", maxlength: 2 }),
+  ];
+  const [shipName, line1, line2, city, postal, country] = address.map(([, input]) => input);
+  const shipBox = h("fieldset", { class: "stack ship-to", hidden: true }, h("legend", {}, "Shipping"), ...address.flat());
+  const buyerDetails = () => {
+    const d = {};
+    if (email.value.trim()) d.email = email.value.trim();
+    if (!shipBox.hidden) {
+      d.shipping = { name: shipName.value, line1: line1.value, city: city.value, postal_code: postal.value, country: country.value };
+      if (line2.value.trim()) d.shipping.line2 = line2.value;
+    }
+    return d;
+  };
+  const detailsBox = h("div", { class: "stack buyer-details" }, emailLabel, email, shipBox);
+  const cartView = h("div", { class: "stack" }, pendingBox, empty, lines, total, hold, detailsBox, checkout);
 
   const amount = h("p", { class: "pay-amount" });
   const cardBox = h("div", { id: "card-element", class: "card-element" });
@@ -109,6 +134,10 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     setText(count, String(n));
     empty.hidden = n > 0 || Boolean(waiting());
     checkout.hidden = n === 0;
+    detailsBox.hidden = n === 0;
+    Promise.all(cart.lines.map((l) => productOf(l.product_id))).then((products) => {
+      shipBox.hidden = !products.some((p) => p?.kind === "physical");
+    });
     setText(total, n ? `Total ${formatMoney(cart.total, cart.currency)}` : "");
     keyedList(lines, cart.lines, (l) => l.line_id, (l) => cartLine(l, store, conn), (el, l) => updateLine(el, l, cart.currency));
     renderPending();
@@ -128,7 +157,7 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
 
   const startCheckout = async () => {
     checkout.disabled = finish.disabled = true;
-    const answer = await conn.call("checkout:start", {});
+    const answer = await conn.call("checkout:start", buyerDetails());
     checkout.disabled = finish.disabled = false;
     if (!answer.ok) return toast(errorText(answer), "error");
     if (answer.order) store.apply("order:updated", { order: answer.order });
