@@ -85,10 +85,7 @@ class AccountStore:
 
     async def take_sockets(self, account_id: str) -> list[str]:
         """The open connections noted, forgotten from now on (sign-out)."""
-        async with self.redis.pipeline(transaction=True) as tx:
-            tx.smembers(keys.sockets(account_id))
-            tx.delete(keys.sockets(account_id))
-            found, _ = await tx.execute()
+        found = await self.scripts.run("accounts/take_sockets", [keys.sockets(account_id)], [])
         return sorted(str(sid) for sid in found)
 
     async def gen_of(self, account_id: str) -> int | None:

@@ -151,7 +151,7 @@ async def test_the_answer_never_says_whether_an_account_exists(
     assert sorted(m["To"] for m in mails[1:]) == ["known@example.com", "new@example.com"]
 
 
-async def test_mails_per_address_are_limited_silently(server: Harness, smtp: SmtpServer) -> None:
+async def test_mails_per_email_are_limited_silently(server: Harness, smtp: SmtpServer) -> None:
     answers = [await ask(server, "spam@example.com") for _ in range(limits.EMAIL_LIMIT.count + 2)]
     assert all(a == (202, {"ok": True}) for a in answers)
     await smtp.inbox.wait_for(limits.EMAIL_LIMIT.count)
@@ -356,6 +356,16 @@ async def test_guest_minting_honours_only_a_trusted_proxy(tmp_path: Path, redis_
             headers={"X-Forwarded-For": "198.51.100.2"},
         )
         assert status == 201
+        # the admin-key throttle counts the same client
+        wrong = {"Authorization": "Bearer wrong", "X-Forwarded-For": "198.51.100.7"}
+        tries = [
+            (await trusted.request("POST", "/api/v1/rooms", json={}, headers=wrong))[0]
+            for _ in range(6)
+        ]
+        assert tries == [401] * 5 + [429]
+        other = {"Authorization": "Bearer wrong", "X-Forwarded-For": "198.51.100.8"}
+        status, _ = await trusted.request("POST", "/api/v1/rooms", json={}, headers=other)
+        assert status == 401
     finally:
         await stop_server(trusted)
     untrusted = await start_server(make_settings(tmp_path / "b", redis_url))
