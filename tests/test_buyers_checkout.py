@@ -287,6 +287,11 @@ async def test_save_a_card_then_buy_in_one_click(server: Harness) -> None:
         customer = await sdk.v1.customers.retrieve_async(stored["customer"])
     assert customer.email == "Ada@example.com"
     assert (await _intent(server, first["payment_ref"]))["customer"] == stored["customer"]
+    # Another device of the account sees the saved card (for a one-click button).
+    other_device = await _join(server, _room_token(server, ada))
+    saved = other_device.received("room:state")[0]["saved_card"]
+    assert saved == {"brand": "visa", "last4": "4242"}
+    assert buyer.received("room:state")[0]["saved_card"] is None  # before it was saved
     # A cart the buyer has stays as it is.
     assert (await buyer.call("cart:add", {"product_id": "zine"}))["ok"]
     now = await buyer.call("buy:now", {"drop_id": drop_id, "qty": 2, "shipping": ADDRESS})
