@@ -21,6 +21,11 @@ from kernel.emails import normalize_email
 from kernel.errors import Invalid
 from kernel.validate import is_blank
 
+SHIPPING_REQUIRED = (
+    "shipping is required: the order holds a physical item "
+    "({name, line1, line2?, city, postal_code, country})"
+)
+
 # field -> (required, max length)
 SHIPPING_FIELDS: dict[str, tuple[bool, int]] = {
     "name": (True, 100),

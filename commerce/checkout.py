@@ -22,11 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from commerce.buyer_details import NONE, BuyerDetails
+from commerce.buyer_details import NONE, SHIPPING_REQUIRED, BuyerDetails
 from commerce.buyers import BuyerIndex
 from commerce.carts import EMPTY, Cart, Carts
 from commerce.catalog import MAX_PRICE, Catalog, Kind
-from commerce.customers import Customers, SavedCard
+from commerce.customers import SAVED_ON, Customers, SavedCard
 from commerce.events import CART_UPDATED, ORDER_UPDATED
 from commerce.order_store import OrderStore
 from commerce.orders import Order, OrderLine, OrderStatus, Reason, lines_json, new_order_id
@@ -49,20 +49,6 @@ PAYMENT_METHOD_RE = re.compile(r"^(pm|card|src)_[A-Za-z0-9_]{1,120}$")
 FREEZE_RETRIES = 3
 CLAIM_WAIT_S = 10.0
 PAYING_LOCK_MS = 30_000  # a card confirmation in flight (Stripe answers well within it)
-SHIPPING_REQUIRED = (
-    "shipping is required: the order holds a physical item "
-    "({name, line1, line2?, city, postal_code, country})"
-)
-# A card being saved is kept when its payment went through or waits for the
-# buyer (3-D Secure); a declined card is detached again.
-SAVED_ON = frozenset(
-    {
-        IntentStatus.SUCCEEDED,
-        IntentStatus.PROCESSING,
-        IntentStatus.REQUIRES_ACTION,
-        IntentStatus.REQUIRES_CAPTURE,
-    }
-)
 
 
 def parse_payment_method(p: Mapping[str, Any]) -> str | None:

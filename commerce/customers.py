@@ -14,10 +14,22 @@ from typing import Any
 
 from commerce import keys
 from commerce.buyers import is_account
+from commerce.payment import IntentStatus
 from commerce.stripe_gateway import SavedMethod, StripeGateway
 from kernel.errors import DomainError, Invalid, Unauthorized
 
 logger = logging.getLogger(__name__)
+
+# A card being saved is kept when its payment went through or waits for the
+# buyer (3-D Secure); a declined card is detached again.
+SAVED_ON = frozenset(
+    {
+        IntentStatus.SUCCEEDED,
+        IntentStatus.PROCESSING,
+        IntentStatus.REQUIRES_ACTION,
+        IntentStatus.REQUIRES_CAPTURE,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commerce import keys
-from commerce.buyer_details import BuyerDetails
+from commerce.buyer_details import SHIPPING_REQUIRED, BuyerDetails
 from commerce.buyers import BuyerIndex, is_account
 from commerce.carts import AddRequest
 from commerce.catalog import MAX_PRICE, Catalog, Kind
-from commerce.checkout import SHIPPING_REQUIRED, Checkout, CheckoutResult
+from commerce.checkout import Checkout, CheckoutResult
 from commerce.drop_store import DropStore, drop_event
 from commerce.events import ORDER_UPDATED
 from commerce.inventory import StockMove, Target

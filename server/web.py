@@ -3,8 +3,7 @@ host console (`/host/{room}`), the page a sign-in link opens (`/signin`), a
 buyer's account (`/me`), their ES modules, styles and icon (`/static/...`,
 `/favicon.ico`),
 the Socket.IO browser client from npm (`/vendor/...`) and the small public
-config a page needs (`/api/v1/config`), and whether a buyer has a saved card
-(`/api/v1/me/card`, for the one-click button).
+config a page needs (`/api/v1/config`).
 
 Pages are static files; they speak only the wire contract (PROTOCOL.md).
 Tokens travel in the URL fragment, so they never reach this server's logs.
@@ -20,7 +19,6 @@ from aiohttp import web
 
 from server import csp
 from server.appkeys import SETTINGS
-from server.buyers import buyer_identity
 from server.shop.resources import SHOP, stripe_js_url
 
 logger = logging.getLogger(__name__)
@@ -79,17 +77,6 @@ def page_config(app: web.Application) -> dict[str, Any]:
         "ice_servers": [dict(s) for s in settings.ice_servers],
     }
     return config
-
-
-@routes.get("/api/v1/me/card")
-async def my_card(request: web.Request) -> web.Response:
-    """The buyer's saved card (`{"saved_card": {brand, last4}}` or null), so
-    the room page knows whether to offer one-click buying (`buy:now`)."""
-    identity = await buyer_identity(request)
-    shop = request.app.get(SHOP)
-    saved = await shop.checkout.customers.saved_card(identity) if shop else None
-    body = {"saved_card": saved.as_dict() if saved else None}
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
 @routes.get("/api/v1/config")

@@ -144,10 +144,10 @@ class Browsers:
         return tab
 
 
-async def fill_shipping(drawer: Locator, country: str = "KR") -> None:
+async def fill_shipping(drawer: Locator, country: str = "KR", name: str = "Lee Park") -> None:
     """A physical item: the checkout asks where to send it."""
     address = drawer.get_by_role("group", name="Shipping address")
-    await address.get_by_label("Full name").fill("Lee Park")
+    await address.get_by_label("Full name").fill(name)
     await address.get_by_label("Address", exact=True).fill("1 Harbour Road")
     await address.get_by_label("City").fill("Busan")
     await address.get_by_label("Postal code").fill("48058")

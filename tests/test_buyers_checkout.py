@@ -287,6 +287,11 @@ async def test_save_a_card_then_buy_in_one_click(server: Harness) -> None:
         customer = await sdk.v1.customers.retrieve_async(stored["customer"])
     assert customer.email == "Ada@example.com"
     assert (await _intent(server, first["payment_ref"]))["customer"] == stored["customer"]
+    # Another device of the account sees the saved card (for a one-click button).
+    other_device = await _join(server, _room_token(server, ada))
+    saved = other_device.received("room:state")[0]["saved_card"]
+    assert saved == {"brand": "visa", "last4": "4242"}
+    assert buyer.received("room:state")[0]["saved_card"] is None  # before it was saved
     # A cart the buyer has stays as it is.
     assert (await buyer.call("cart:add", {"product_id": "zine"}))["ok"]
     now = await buyer.call("buy:now", {"drop_id": drop_id, "qty": 2, "shipping": ADDRESS})
@@ -506,3 +511,31 @@ async def test_my_orders_newest_first_across_rooms(server: Harness) -> None:
     # A token an admin minted names no buyer (only /join and /guest do).
     status, _ = await server.request("GET", "/api/v1/me/orders", token=server.token(ROOM, "bob"))
     assert status == 401
+
+
+async def test_a_claim_takes_a_pending_order_and_leaves_the_cart_to_the_guest(
+    server: Harness,
+) -> None:
+    _, drop_id = await _shop(server, limit=2)
+    guest_token, _ = await _guest(server)
+    guest = await _join(server, guest_token)
+    assert (await guest.call("cart:add", {"drop_id": drop_id}))["ok"]
+    pending = await guest.call("checkout:start", {"shipping": ADDRESS})
+    assert pending["status"] == "requires_payment_method"
+    assert (await guest.call("cart:add", {"drop_id": drop_id}))["ok"]  # a cart beside it
+    account = await _acct(server, "pending")
+    body = {"guest_token": guest_token}
+    bearer = _account_token(server, account)
+    status, _ = await server.request("POST", "/api/v1/auth/claim", json=body, token=bearer)
+    assert status == 200
+    mine = await _join(server, _room_token(server, account))
+    resumed = await mine.call("checkout:start", {})
+    assert resumed["order_id"] == pending["order_id"]  # the pending order is the account's
+    # The account counts the guest's pending unit, not the unit in the guest's cart.
+    assert (await mine.call("cart:add", {"drop_id": drop_id}))["ok"]
+    assert (await mine.call("cart:add", {"drop_id": drop_id}))["error"]["code"] == "limit_reached"
+    paid = await mine.call("checkout:start", {"payment_method": "pm_card_visa"})
+    assert paid["order_id"] == pending["order_id"] and paid["status"] == "succeeded"
+    await _paid(mine, pending["order_id"])
+    drop = await _drop_of(server, drop_id)
+    assert (drop.remaining, drop.held, drop.sold) == (2, 2, 1)

@@ -8,9 +8,9 @@ import time
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
-from tests.browser import PHONE, SCREENSHOTS, Browsers, browsers
+from tests.browser import PHONE, SCREENSHOTS, Browsers, browsers, fill_shipping
 from tests.harness import Harness
 
 __all__ = ["browsers"]
@@ -27,9 +27,7 @@ SHIP = {
         "country": "US",
     }
 }
-# Digital: the page has no address form yet, and physical items need one
-# (PROTOCOL "Shop, v2"; docs/shop.md "Buyers, v2").
-TEE = {"id": "tee", "title": "Tour tee", "price": 499, "currency": "usd", "kind": "digital"}
+TEE = {"id": "tee", "title": "Tour tee", "price": 499, "currency": "usd", "kind": "physical"}
 
 
 async def _setup(server: Harness) -> None:
@@ -96,9 +94,15 @@ async def _buy_now(page: Page) -> None:
     )
     await drawer.get_by_role("button", name="Checkout").click()
     await expect(drawer.get_by_text("Amount: $4.99")).to_be_visible()
-    # A guest is asked an email (optional) first.
+    await ship_to(drawer)
     await drawer.get_by_role("button", name="Continue to payment").click()
     await expect(drawer.locator("#card-element input").first).to_be_visible()
+
+
+async def ship_to(drawer: Locator) -> None:
+    """The tee ships: a guest's checkout asks where to (and an optional email)."""
+    await drawer.get_by_label("Email (optional)").fill("lee@example.com")
+    await fill_shipping(drawer, country="FR", name="Lee Buyer")
 
 
 async def test_pinned_slot_reaches_the_listener(server: Harness, browsers: Browsers) -> None:
@@ -177,6 +181,8 @@ async def test_drop_counts_down_on_the_server_clock_then_sells(
     await expect(receipt).to_contain_text("1 × Tour tee")
     orders = host.get_by_role("list", name="Orders")
     await expect(orders).to_contain_text(re.compile(r"lee · 1 × Tour tee · \$4\.99 · paid"))
+    await expect(orders).to_contain_text("ships to Lee Buyer (FR)")  # name and country only
+    await expect(orders).not_to_contain_text("Rue de la Paix")
     await tab.screenshot("room-receipt", full_page=False)
     await receipt.get_by_role("button", name="Back to the room").click()
     await expect(room.get_by_role("complementary", name="Your cart")).to_be_hidden()

@@ -8,7 +8,6 @@ import { claimsOf } from "./token.js";
 
 const ACCOUNT_KEY = "droproom.account";
 const GUESTS_KEY = "droproom.guests"; // room -> the guest token this browser had there
-const CARD_KEY = "droproom.saved-card"; // account id -> true once a card was saved
 
 function read(key, fallback) {
   try {
@@ -140,24 +139,6 @@ export function guestTokenFor(room) {
 export async function claimGuest(guestToken) {
   return api("POST", "/api/v1/auth/claim", { token: accountToken(), body: { guest_token: guestToken } });
 }
-
-export function hasSavedCard(account) {
-  if (account && (account.saved_card || account.card || account.has_saved_card)) return true;
-  const id = account?.id || accountId();
-  return Boolean(id && read(CARD_KEY, {})[id]);
-}
-
-export function noteSavedCard(saved) {
-  const id = accountId();
-  if (!id) return;
-  const cards = read(CARD_KEY, {});
-  if (saved) cards[id] = saved;
-  else delete cards[id];
-  write(CARD_KEY, cards);
-}
-
-/** The buyer's saved card (`{brand, last4}`) or null. */
-export const savedCard = (token) => api("GET", "/api/v1/me/card", { token }).then((b) => b.saved_card || null);
 
 export const myOrders = (token) => api("GET", "/api/v1/me/orders", { token }).then((b) => b.orders || []);
 export const myLibrary = (token) => api("GET", "/api/v1/me/library", { token }).then((b) => b.items || []);

@@ -25,9 +25,6 @@ import {
   guestTokenFor,
   claimGuest,
   myOrders,
-  savedCard,
-  hasSavedCard,
-  noteSavedCard,
   isAccountIdentity,
   isGuestIdentity,
 } from "./account.js";
@@ -113,16 +110,7 @@ function start(room, token, config, account) {
   const lists = mountBuyerLists(session);
   const cart = mountCart($("#cart-toggle"), $("#cart-drawer"), { ...ctx, signedIn, onPaid: lists.reload });
   store.state.signedIn = signedIn;
-  store.set("oneClick", { oneClick: signedIn && hasSavedCard(account) });
-  // The server knows for sure (a card saved on another device, or removed).
-  if (signedIn) {
-    savedCard(session.tokenOf())
-      .then((card) => {
-        noteSavedCard(card);
-        store.set("oneClick", { oneClick: Boolean(card) });
-      })
-      .catch(() => {});
-  }
+  // Every `room:state` says for sure (`saved_card`: saved on another device, or removed).
   const buyNow = signedIn ? (target, facts) => oneClick(session, cart, target, facts) : null;
   // The answer carries the cart (its lines and hold) as the server has it now.
   const onAdded = (next) => {
@@ -160,7 +148,6 @@ async function oneClick(session, cart, target, facts) {
   if (!answer.ok) {
     if (answer.error?.code === "conflict") {
       // No saved card after all: buying goes through the cart.
-      noteSavedCard(false);
       session.store.set("oneClick", { oneClick: false });
     }
     return toast(errorText(answer), "error");

@@ -95,6 +95,8 @@ export class Store {
       tone: s.tone || null,
     };
     if (s.cart !== undefined) this.state.cart = s.cart;
+    // The caller's saved card (signed-in buyers): one-click buying is offered.
+    if (s.saved_card !== undefined) this.state.oneClick = Boolean(s.saved_card);
     // Orders settled while the page was away (a reconnect, a reload) arrive here.
     for (const order of s.orders || []) upsert(this.state.orders, order.id, order);
     this.emit(ALL_TOPICS);

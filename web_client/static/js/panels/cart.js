@@ -11,7 +11,7 @@ import { errorText } from "../connection.js";
 import { CardForm, DECLINED, failureText } from "../checkout.js";
 import { CheckoutDetails } from "./details.js";
 import { deviceButtons } from "../downloads.js";
-import { myLibrary, noteSavedCard } from "../account.js";
+import { myLibrary } from "../account.js";
 
 /**
  * `signedIn`: the buyer is an account (offer to save the card; no email
@@ -300,10 +300,7 @@ export function mountCart(toggleRoot, drawer, { store, conn, tokenOf, signedIn =
     if (signedIn && details.saveCard.checked && !save) toast("This payment setup cannot save cards: paying without saving it.");
     const answer = await conn.call("checkout:start", { ...fields, payment_method: method, ...(save ? { save_card: true } : {}) });
     if (!answer.ok) return fail(errorText(answer));
-    if (save && answer.saved_card !== null) {
-      noteSavedCard(answer.saved_card || true);
-      store.set("oneClick", { oneClick: true });
-    }
+    if (save && answer.saved_card) store.set("oneClick", { oneClick: true });
     if (answer.order) store.apply("order:updated", { order: answer.order });
     if (answer.status === "requires_payment_method") {
       fail(answer.order?.status === "failed" ? failureText(answer.order) : DECLINED);
