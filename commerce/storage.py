@@ -202,7 +202,7 @@ class S3Storage:
         if await self.exists(key):
             return  # content-addressed: the same key holds the same bytes
         body = await asyncio.to_thread(src.read_bytes)
-        async with _reaching_s3(key):
+        async with _reaching_s3(key, reading=False):
             await self.client.put_object(
                 Bucket=self.bucket, Key=self.object_key(key), Body=body, ContentType=content_type
             )
@@ -272,11 +272,14 @@ def _status(exc: Any) -> int:
 
 
 class _reaching_s3:
-    """Network failures and S3's own 5xx become `Unavailable` (503); the
-    message names the key, never the endpoint's credentials or a signature."""
+    """Network failures, S3's own 5xx, a refusal of our credentials or a
+    missing bucket become `Unavailable` (503); only a missing key (404) of a
+    read passes through. The log line names the key, never the credentials
+    or a signature."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, *, reading: bool = True) -> None:
         self.key = key
+        self.reading = reading
 
     async def __aenter__(self) -> None:
         return None
@@ -286,11 +289,12 @@ class _reaching_s3:
             return
         from botocore.exceptions import BotoCoreError, ClientError
 
-        down = isinstance(exc, BotoCoreError | OSError | TimeoutError) or (
-            isinstance(exc, ClientError) and _status(exc) >= 500
-        )
-        if down:
+        if isinstance(exc, BotoCoreError | OSError | TimeoutError):
             logger.warning("file store unreachable (%s) for %s", type(exc).__name__, self.key)
+            raise Unavailable(STORAGE_DOWN) from None
+        if isinstance(exc, ClientError) and not (self.reading and _status(exc) == 404):
+            code = exc.response.get("Error", {}).get("Code", "")
+            logger.error("file store refused %s (%s %s)", self.key, _status(exc), code)
             raise Unavailable(STORAGE_DOWN) from None
 
 

@@ -160,3 +160,24 @@ async def test_s3_down_answers_503_with_an_error_body(
     with pytest.raises(Unavailable):
         await server.app[STORAGE].put_file(src, "tones/" + "1" * 64 + ".m4r", "audio/mp4")
     assert SECRET_KEY not in caplog.text and ACCESS_KEY not in caplog.text
+
+
+async def test_a_bucket_that_refuses_writes_answers_unavailable(
+    moto: Moto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A missing bucket (a store to fix) fails an upload with `unavailable`
+    and one error line, never a traceback; reads of it find nothing."""
+    await moto.ready()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    storage = S3Storage("no-such-bucket", "p", endpoint_url=moto.url)
+    await storage.open()
+    try:
+        src = tmp_path / "x.m4r"
+        src.write_bytes(b"x" * 100)
+        with pytest.raises(Unavailable):
+            await storage.put_file(src, "tones/" + "2" * 64 + ".m4r", "audio/mp4")
+        assert "refused tones/" in caplog.text and SECRET_KEY not in caplog.text
+        assert await storage.exists("tones/" + "2" * 64 + ".m4r") is False
+    finally:
+        await storage.aclose()
