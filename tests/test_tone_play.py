@@ -15,15 +15,17 @@ import aiohttp
 import numpy as np
 import pytest
 
-from commerce.storage import preview_key
+from commerce.storage import S3Storage, preview_key
 from media.config import MediaConfig
 from media.engine import MediaEngine
 from server.appkeys import STORAGE
 from server.audio.routes import MEDIA
 from server.shop.resources import SHOP
-from tests.harness import Harness
+from tests.harness import Client, Harness, start_server, stop_server
+from tests.harness import test_settings as make_settings
 from tests.media_helpers import AudioListener, TonePublisher, band_energy, wait_connected
 from tests.sound_helpers import make_sound
+from tests.test_delivery_s3 import ACCESS_KEY, BUCKET, SECRET_KEY, Moto
 
 ROOM = "r1"
 PLAY_ROOM = "tonal"
@@ -230,3 +232,80 @@ async def test_tone_play_refusals(server: Harness, tmp_path: Path) -> None:
     await asyncio.sleep(0.2)
     assert fan.received("tone:playing") == []
     assert server.app[MEDIA].tone_playing(PLAY_ROOM) is None
+
+
+@pytest.mark.parametrize("s3_down", [False, True], ids=["s3", "s3_down"])
+async def test_an_uploaded_tone_in_s3_plays_into_the_room(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch, s3_down: bool
+) -> None:
+    """The creator's whole path with the store in S3 (moto on loopback):
+    upload, processed, files in the bucket, played into the room; with S3
+    down, the job retries its copies, then fails with a reason."""
+    moto = Moto()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        monkeypatch.setenv("AWS_REGION", "us-east-1")
+        settings = make_settings(tmp_path / "data", redis_url, storage_url=f"s3://{BUCKET}/t")
+        await moto.ready()
+        server = await start_server(settings)
+        try:
+            storage = server.app[STORAGE]
+            assert isinstance(storage, S3Storage)
+            await storage.client.create_bucket(Bucket=BUCKET)
+            if s3_down:
+                moto.stop()
+                await _upload_while_s3_is_down(server, tmp_path)
+            else:
+                await _upload_and_play(server, tmp_path)
+        finally:
+            await stop_server(server)
+    finally:
+        moto.stop()
+
+
+async def _upload_bell(server: Harness, tmp_path: Path) -> Client:
+    await server.create_room(id=PLAY_ROOM)
+    await server.admin_post(
+        "/api/v1/products",
+        {"id": "bell", "title": "Bell", "price": 99, "currency": "eur", "kind": "digital"},
+    )
+    mod = await server.connect(PLAY_ROOM, "mod", "moderator")
+    assert (await mod.call("slot:pin", {"slot": 1, "product_id": "bell"}))["ok"]
+    sound = await asyncio.to_thread(make_sound(tmp_path / "bell.flac", seconds=4.0).read_bytes)
+    status, _ = await server.request(
+        "POST",
+        "/api/v1/products/bell/audio",
+        admin=True,
+        data=sound,
+        headers={"Content-Type": "audio/flac"},
+    )
+    assert status == 202
+    return mod
+
+
+async def _upload_while_s3_is_down(server: Harness, tmp_path: Path) -> None:
+    mod = await _upload_bell(server, tmp_path)
+    failed = await mod.wait_for(
+        "product:updated", lambda d: d["product"]["audio"]["state"] == "failed", timeout=120
+    )
+    assert "could not be stored" in failed["product"]["audio"]["error"]
+
+
+async def _upload_and_play(server: Harness, tmp_path: Path) -> None:
+    storage = server.app[STORAGE]
+    mod = await _upload_bell(server, tmp_path)
+    ready = await mod.wait_for(
+        "product:updated", lambda d: d["product"]["audio"]["state"] == "ready", timeout=120
+    )
+    sha = ready["product"]["audio"]["preview"]["sha256"]
+    assert await storage.exists(preview_key(sha))
+    answer = await mod.call("tone:play", {"product_id": "bell"})
+    assert answer["ok"], answer
+    assert await mod.wait_for("tone:playing") == {
+        "product_id": "bell",
+        "ends_at": answer["ends_at"],
+    }
+    assert server.app[MEDIA].tone_playing(PLAY_ROOM) == "bell"
+    assert (await mod.call("tone:stop", {}))["stopped"] is True
