@@ -396,7 +396,7 @@ async def one_click_round(
     then checkout:start with a card); [answer ms, with cart:add ms, status]."""
     (tmp / "tokens.json").write_text(json.dumps(tokens))
     (tmp / "one_click.mjs").write_text(ONE_CLICK_CLIENTS)
-    if not (tmp / "node_modules").exists():
+    if not (tmp / "node_modules").is_symlink():
         (tmp / "node_modules").symlink_to(ROOT / "web_client" / "node_modules")
     args = [url, str(tmp / "tokens.json"), mode, drop_id, str(concurrency)]
     node = await asyncio.create_subprocess_exec(
