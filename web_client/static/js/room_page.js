@@ -55,7 +55,7 @@ async function main() {
     }
   }
   token = token || (await askForName(room));
-  if (token) start(room, token, config, account);
+  if (token) start(room, token, config);
 }
 
 /** No token: a room that allows guests lets a listener in by name. */
@@ -91,7 +91,7 @@ async function askForName(room) {
   });
 }
 
-function start(room, token, config, account) {
+function start(room, token, config) {
   if (claimsOf(token)?.room !== room) return fatal("This link belongs to another room. Check your link.");
   const session = openRoom(room, token, config);
   const { store, conn } = session;
@@ -110,7 +110,7 @@ function start(room, token, config, account) {
   const lists = mountBuyerLists(session);
   const cart = mountCart($("#cart-toggle"), $("#cart-drawer"), { ...ctx, signedIn, onPaid: lists.reload });
   store.state.signedIn = signedIn;
-  // Every `room:state` says for sure (`saved_card`: saved on another device, or removed).
+  // "1-click buy" shows while the buyer has a saved card (`room:state.saved_card`, see store.js).
   const buyNow = signedIn ? (target, facts) => oneClick(session, cart, target, facts) : null;
   // The answer carries the cart (its lines and hold) as the server has it now.
   const onAdded = (next) => {
