@@ -10,7 +10,7 @@ physical limit) and by a bare `redis.asyncio` loop.
 `--one-click` measures instead the answer time of `buy:now` (a signed-in
 buyer with a saved card: reserve, order and pay in one event) against
 `cart:add` + `checkout:start` with a card, for the same buyers in the same
-run, rounds alternating (two of each).
+run, rounds in ABBA order (two of each: localstripe slows as it fills).
 
 Everything it starts (redis-server, the server, localstripe, node) stops
 when it ends.
@@ -414,7 +414,7 @@ async def one_click_round(
 async def one_click(url: str, tmp: Path, buyers: int, concurrency: int) -> dict[str, Any]:
     """Buyers with saved cards (seeded through the Stripe wrapper: a customer
     each, `pm_card_visa` attached), a live digital drop without a limit; the
-    rounds alternate checkout, buy, checkout, buy."""
+    rounds go checkout, buy, buy, checkout (ABBA: localstripe slows as it fills)."""
     settings = Settings.from_env(
         data_dir=tmp / "data", redis_url=url, port=free_port(), secret=SECRET, admin_key="bench"
     )
@@ -458,7 +458,7 @@ async def one_click(url: str, tmp: Path, buyers: int, concurrency: int) -> dict[
             )
             tokens.append([token, method.id])  # checkout pays with the same card
         rounds: dict[str, list[list[Any]]] = {"checkout": [], "buy": []}
-        for mode in ("checkout", "buy", "checkout", "buy"):
+        for mode in ("checkout", "buy", "buy", "checkout"):
             rounds[mode] += await one_click_round(
                 tmp, settings.public_url, tokens, mode, drop.id, concurrency
             )
@@ -479,7 +479,7 @@ def print_one_click(rounds: dict[str, Any], buyers: int, concurrency: int) -> No
     base = _stats(both)
     out = sys.stdout
     out.write(f"one click: {buyers} signed-in buyers with saved cards, {concurrency} at a time, ")
-    out.write("2 rounds of each path, alternating\n")
+    out.write("2 rounds of each path, ABBA\n")
     out.write("| path | answers | p50 ms | p95 ms | p99 ms | p50 / p99 vs cart:add+checkout |\n")
     out.write("|---|---|---|---|---|---|\n")
     for name, values in (

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Locator, Page, expect
 
+from server.shop.resources import SHOP
 from tests.browser import PHONE, SCREENSHOTS, Browsers, browsers, fill_shipping
 from tests.harness import Harness
 
@@ -282,3 +283,24 @@ async def test_sold_out_the_moment_it_is(server: Harness, browsers: Browsers) ->
     await expect(row).to_contain_text("2 of 3 left")
     await expect(drop).to_contain_text("2 left")
     await expect(drop.get_by_role("button", name="Buy now")).to_be_visible()
+
+
+async def test_the_host_may_keep_a_drop_to_signed_in_buyers(
+    server: Harness, browsers: Browsers
+) -> None:
+    await _setup(server)
+    host = await _host(server, browsers)
+    await host.get_by_label("Product for the drop (id)").fill("tee")
+    await host.get_by_label("Starts in (seconds)").fill("0")
+    await host.get_by_label("Signed-in buyers only").check()
+    await host.get_by_role("button", name="Schedule drop").click()
+    await expect(host.locator(".drop-row").filter(has_text="Tour tee")).to_be_visible()
+    mod = await server.connect(ROOM, "mo", "moderator")
+    (drop,) = mod.received("room:state")[0]["drops"]
+    assert drop["requires_account"] is True
+    room = await _listener(server, browsers)  # not signed in
+    live = room.locator(".drop").filter(has_text="Tour tee")
+    # The card says so and offers no Buy now to a guest (the server would refuse).
+    await expect(live).to_contain_text("Signed-in buyers only: sign in to buy.")
+    await expect(live.get_by_role("button", name="Buy now")).to_be_hidden()
+    assert (await server.app[SHOP].drops.get(ROOM, drop["id"])).held == 0

@@ -15,6 +15,7 @@ from commerce import checkout, drops, slots
 from commerce import events as names
 from commerce.buyer_details import BuyerDetails, parse_details
 from commerce.carts import EMPTY, CartChange, parse_add, parse_line_id
+from commerce.checkout import CheckoutResult
 from commerce.customers import check_save_card
 from commerce.orders import Order
 from kernel import validate
@@ -103,12 +104,7 @@ async def on_checkout_start(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     order, frozen = await shop.checkout.freeze(ctx.room, ctx.identity, ctx.now, details)
     await ctx.emit(frozen)  # the cart became an order, whatever happens next
     result = await shop.checkout.pay(order, method, ctx.now, save_card=details.save_card)
-    told = any(e.name == names.ORDER_UPDATED for e in result.events)
-    mine = [] if told else [await _order_event(ctx, result.order)]
-    await emit_coalesced(ctx.app, [*result.events, *mine])
-    answer = result.answer(shop.gateway.publishable_key)
-    answer["order"] = await shop.order_dict(result.order, ctx.now)  # a paid one: its links
-    return answer
+    return await _paying_answer(ctx, result, result.events)
 
 
 async def on_buy_now(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,11 +114,17 @@ async def on_buy_now(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     shop = ctx.app[SHOP]
     done = await shop.buy_now.buy(ctx.room, ctx.identity, req, details, ctx.now)
     ctx.app[BROADCAST].touch(ctx.room, [CartChange(EMPTY, (done.move,))])
-    told = any(e.name == names.ORDER_UPDATED for e in done.result.events)
-    mine = [] if told else [await _order_event(ctx, done.result.order)]
-    await emit_coalesced(ctx.app, [*done.events, *mine])
-    answer = done.result.answer(shop.gateway.publishable_key)
-    answer["order"] = await shop.order_dict(done.result.order, ctx.now)  # a paid one: its links
+    return await _paying_answer(ctx, done.result, done.events)
+
+
+async def _paying_answer(ctx: Ctx, result: CheckoutResult, events: list[Event]) -> dict[str, Any]:
+    """`checkout:start`'s and `buy:now`'s answer, once the buyer was told of
+    their order (its latest state, if the payment's events did not say it)."""
+    told = any(e.name == names.ORDER_UPDATED for e in result.events)
+    mine = [] if told else [await _order_event(ctx, result.order)]
+    await emit_coalesced(ctx.app, [*events, *mine])
+    answer = result.answer(ctx.app[SHOP].gateway.publishable_key)
+    answer["order"] = await ctx.app[SHOP].order_dict(result.order, ctx.now)  # a paid one: its links
     return answer
 
 
