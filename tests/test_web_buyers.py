@@ -16,6 +16,7 @@ from playwright.async_api import Page, expect
 from accounts.eml import latest
 from tests.browser import PHONE, SCREENSHOTS, Browsers, Tab, browsers, fill_shipping, pay_with
 from tests.harness import Harness, connect
+from tests.test_buyers_checkout import THREE_D_SECURE, _authenticate, _payment_method
 from tests.tone_files import ready_tone
 
 __all__ = ["browsers"]
@@ -78,15 +79,28 @@ async def _sign_in(tab: Tab, server: Harness, email: str = EMAIL, shot: str | No
     await expect(page.locator(".account-email")).to_have_text("lee.park+tones@example.com")
 
 
-async def _save_card_elsewhere(server: Harness, page: Page) -> None:
+async def _save_card_elsewhere(server: Harness, page: Page, number: str | None = None) -> None:
+    """The signed-in account buys the bell on another connection and saves
+    its card (a test PaymentMethod, or one made from `number`)."""
     account = await page.evaluate("JSON.parse(localStorage.getItem('droproom.account'))")
     status, joined = await server.request("POST", f"/api/v1/rooms/{ROOM}/join", token=account)
     assert status == 200, joined
     other = await connect(server.url, joined["token"])
     server.clients.append(other)
     assert (await other.call("cart:add", {"product_id": "bell", "qty": 1}))["ok"]
-    paid = await other.call("checkout:start", {"payment_method": "pm_card_visa", "save_card": True})
-    assert paid.get("status") == "succeeded" and paid.get("saved_card"), paid
+    method = await _payment_method(server, number) if number else "pm_card_visa"
+    paid = await other.call("checkout:start", {"payment_method": method, "save_card": True})
+    assert paid.get("saved_card"), paid
+    if paid.get("status") == "requires_action":
+        await _authenticate(server, paid["payment_ref"], paid["client_secret"])
+    else:
+        assert paid.get("status") == "succeeded", paid
+    order_id = paid["order_id"]
+    await other.wait_for(
+        "order:updated",
+        lambda d: d["order"]["id"] == order_id and d["order"]["status"] == "paid",
+        timeout=15,
+    )
 
 
 async def _download_buttons_of(page: Page, title: str) -> None:
@@ -288,3 +302,23 @@ async def test_the_lobby_signs_in_and_a_foreign_next_stays_on_this_site(
     # The code is single use: the same link again is refused with a message.
     await page.goto(link)
     await expect(page.get_by_role("alert")).to_contain_text("expired or was already used")
+
+
+async def test_one_click_with_a_card_that_asks_three_d_secure(
+    server: Harness, browsers: Browsers, tmp_path: Path
+) -> None:
+    await _room(server, tmp_path)
+    tab = await _guest(browsers, server)
+    room = tab.page
+    await _sign_in(tab, server)
+    await _save_card_elsewhere(server, room, THREE_D_SECURE)
+    await room.reload()
+    await _connected(room)
+    horn = room.locator(".slot").filter(has_text="Fog horn")
+    await horn.get_by_role("button", name="Buy Fog horn now with your saved card").click()
+    await room.get_by_role("dialog").get_by_role("button", name="Pay €2.49").click()
+    # The bank's dialog (localstripe's Stripe.js modal) is finished in the page.
+    await room.get_by_role("button", name="Complete authentication").click()
+    receipt = room.locator(".receipt")
+    await expect(receipt).to_contain_text("Payment received", timeout=20_000)
+    await expect(receipt).to_contain_text("Paid €2.49")

@@ -27,10 +27,11 @@ function oneClickButton(buyNow, targetOf) {
   return button;
 }
 
-function syncOneClick(el, show, title) {
+/** One click needs nothing more than the saved card: not for items that ship (the cart asks the address). */
+function syncOneClick(el, show, title, kind) {
   const button = el.querySelector(".one-click");
   if (!button) return;
-  button.hidden = !show;
+  button.hidden = !show || kind === "physical";
   button.setAttribute("aria-label", `Buy ${title} now with your saved card`);
 }
 
@@ -99,7 +100,7 @@ function updateSlot(el, slot, state) {
   add.disabled = soldOut;
   setText(add, soldOut ? "Sold out" : "Add to cart");
   add.setAttribute("aria-label", soldOut ? `${p.title}: sold out` : `Add ${p.title} to cart`);
-  syncOneClick(el, state.oneClick && !soldOut, p.title);
+  syncOneClick(el, state.oneClick && !soldOut, p.title, p.kind);
   syncPreview(el, p);
 }
 
@@ -183,9 +184,13 @@ function updateDrop(el, drop, now, state) {
   const buyable = drop.state === "live" && !soldOut && !accountOnly;
   el.querySelector(".buy").hidden = !buyable;
   const title = el.querySelector(".product-title").textContent;
-  syncOneClick(el, state.oneClick && buyable, title);
+  syncOneClick(el, false, title);
   const known = state.products.get(String(drop.product_id));
-  productOf(drop.product_id).then((p) => p && syncPreview(el, { ...p, ...known }));
+  productOf(drop.product_id).then((p) => {
+    if (!p) return;
+    syncOneClick(el, state.oneClick && buyable, title, p.kind);
+    syncPreview(el, { ...p, ...known });
+  });
   const limit = drop.per_buyer_limit ? ` · limit ${drop.per_buyer_limit} per person` : "";
   setText(el.querySelector(".drop-badge"), { live: "Live drop", scheduled: "Upcoming drop", sold_out: "Drop", ended: "Ended" }[drop.state] + limit);
   tickDrop(el, drop, now);
