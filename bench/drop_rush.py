@@ -5,6 +5,12 @@ compares with the same reservation Lua script run by `redis-benchmark` (the
 physical limit) and by a bare `redis.asyncio` loop.
 
     python bench/drop_rush.py [--buyers 2000] [--stock 200]
+    python bench/drop_rush.py --one-click [--buyers 200] [--concurrency 20]
+
+`--one-click` measures instead the answer time of `buy:now` (a signed-in
+buyer with a saved card: reserve, order and pay in one event) against
+`cart:add` + `checkout:start` with a card, for the same buyers in the same
+run, rounds in ABBA order (two of each: localstripe slows as it fills).
 
 Everything it starts (redis-server, the server, localstripe, node) stops
 when it ends.
@@ -70,6 +76,37 @@ for (const token of tokens) {
   sockets.push(s);
 }
 setTimeout(() => { console.error("timeout"); process.exit(2); }, 120000);
+"""
+
+
+ONE_CLICK_CLIENTS = r"""
+import { io } from "socket.io-client";
+const [url, tokensFile, mode, dropId, concurrency] = process.argv.slice(2);
+const tokens = JSON.parse((await import("fs")).readFileSync(tokensFile, "utf8"));
+const call = (s, ev, p) => new Promise((ok) => s.emit(ev, p, ok));
+const sockets = await Promise.all(tokens.map(([token, pm]) => new Promise((ok, ko) => {
+  const s = io(url, { auth: { token }, transports: ["websocket"], reconnection: false });
+  s.pm = pm; s.on("connect", () => ok(s)); s.on("connect_error", ko);
+})));
+const results = []; let next = 0;
+async function buyer(s) {
+  const card = { payment_method: s.pm };  // a real PaymentMethod, as Stripe.js makes
+  if (mode === "buy") {
+    const t0 = performance.now();
+    const a = await call(s, "buy:now", { drop_id: dropId, qty: 1 });
+    results.push([performance.now() - t0, 0, a.ok ? a.status : a.error.code]);
+  } else {
+    const t0 = performance.now();
+    const added = await call(s, "cart:add", { drop_id: dropId, qty: 1 });
+    const t1 = performance.now();
+    const a = added.ok ? await call(s, "checkout:start", card) : added;
+    results.push([performance.now() - t1, performance.now() - t0, a.ok ? a.status : a.error.code]);
+  }
+}
+async function worker() { while (next < sockets.length) await buyer(sockets[next++]); }
+await Promise.all(Array.from({ length: Number(concurrency) }, worker));
+for (const s of sockets) s.close();
+process.stdout.write(JSON.stringify(results) + "\n", () => process.exit(0));
 """
 
 
@@ -352,11 +389,131 @@ async def rush(url: str, tmp: Path, buyers: int, stock: int) -> dict[str, Any]:
     return summary
 
 
+async def one_click_round(
+    tmp: Path, url: str, tokens: list[list[str]], mode: str, drop_id: str, concurrency: int
+) -> list[list[Any]]:
+    """One round of the Node buyers: `buy` (buy:now) or `checkout` (cart:add,
+    then checkout:start with a card); [answer ms, with cart:add ms, status]."""
+    (tmp / "tokens.json").write_text(json.dumps(tokens))
+    (tmp / "one_click.mjs").write_text(ONE_CLICK_CLIENTS)
+    if not (tmp / "node_modules").is_symlink():
+        (tmp / "node_modules").symlink_to(ROOT / "web_client" / "node_modules")
+    args = [url, str(tmp / "tokens.json"), mode, drop_id, str(concurrency)]
+    node = await asyncio.create_subprocess_exec(
+        "node", str(tmp / "one_click.mjs"), *args, stdout=asyncio.subprocess.PIPE, limit=2**26
+    )
+    assert node.stdout is not None
+    try:
+        return list(json.loads(await asyncio.wait_for(node.stdout.readline(), 600)))
+    finally:
+        if node.returncode is None:
+            node.kill()
+        await node.wait()
+
+
+async def one_click(url: str, tmp: Path, buyers: int, concurrency: int) -> dict[str, Any]:
+    """Buyers with saved cards (seeded through the Stripe wrapper: a customer
+    each, `pm_card_visa` attached), a live digital drop without a limit; the
+    rounds go checkout, buy, buy, checkout (ABBA: localstripe slows as it fills)."""
+    settings = Settings.from_env(
+        data_dir=tmp / "data", redis_url=url, port=free_port(), secret=SECRET, admin_key="bench"
+    )
+    gc.set_threshold(*gc_thresholds())
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", settings.port).start()
+    try:
+        from commerce.catalog import Kind, Product
+        from commerce.drops import DropRequest
+        from rooms import lifecycle
+        from server.appkeys import ACCOUNTS, ROOMS
+        from server.shop.resources import SHOP
+
+        now = time.time()
+        await lifecycle.create(app[ROOMS], {"id": ROOM, "title": "One click"}, now)
+        shop = app[SHOP]
+        await shop.catalog.create(Product("tone", "Tone", 199, "usd", Kind.DIGITAL, None))
+        drop, _ = await shop.drops.schedule(
+            ROOM, DropRequest("tone", now, now + 3600, 10**6, None), now
+        )
+        customers = shop.checkout.customers
+        tokens = []
+        for i in range(buyers):
+            account = await app[ACCOUNTS].get_or_create(f"bench{i}@example.com", now)
+            identity = account.id
+            customer = await customers.customer_of(identity, None)
+            assert customer is not None
+            method = await customers.attach(identity, customer, "pm_card_visa")
+            await customers.keep(identity, customer, method)
+            token = mint(
+                settings.secret,
+                room=ROOM,
+                identity=identity,
+                role=Role.LISTENER,
+                name=identity,
+                ttl_s=3600,
+                now=now,
+                gen=account.gen,
+            )
+            tokens.append([token, method.id])  # checkout pays with the same card
+        rounds: dict[str, list[list[Any]]] = {"checkout": [], "buy": []}
+        for mode in ("checkout", "buy", "buy", "checkout"):
+            rounds[mode] += await one_click_round(
+                tmp, settings.public_url, tokens, mode, drop.id, concurrency
+            )
+            await asyncio.sleep(1.5)  # localstripe's webhooks of the round land
+    finally:
+        await runner.cleanup()
+    return rounds
+
+
+def _stats(values: list[float]) -> tuple[float, float, float]:
+    return pct(values, 50), pct(values, 95), pct(values, 99)
+
+
+def print_one_click(rounds: dict[str, Any], buyers: int, concurrency: int) -> None:
+    buy = [r[0] for r in rounds["buy"]]
+    checkout = [r[0] for r in rounds["checkout"]]
+    both = [r[1] for r in rounds["checkout"]]
+    base = _stats(both)
+    out = sys.stdout
+    out.write(f"one click: {buyers} signed-in buyers with saved cards, {concurrency} at a time, ")
+    out.write("2 rounds of each path, ABBA\n")
+    out.write("| path | answers | p50 ms | p95 ms | p99 ms | p50 / p99 vs cart:add+checkout |\n")
+    out.write("|---|---|---|---|---|---|\n")
+    for name, values in (
+        ("buy:now (reserve, order, pay)", buy),
+        ("checkout:start with a card", checkout),
+        ("cart:add + checkout:start", both),
+    ):
+        p50, p95, p99 = _stats(values)
+        out.write(f"| {name} | {len(values)} | {p50:.0f} | {p95:.0f} | {p99:.0f} | ")
+        out.write(f"{p50 / base[0]:.2f} / {p99 / base[2]:.2f} |\n")
+    for mode in ("buy", "checkout"):
+        codes: dict[str, int] = {}
+        for r in rounds[mode]:
+            codes[r[2]] = codes.get(r[2], 0) + 1
+        out.write(f"{mode} outcomes: {codes}\n")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--buyers", type=int, default=2000)
     parser.add_argument("--stock", type=int, default=200)
+    parser.add_argument("--one-click", action="store_true")
+    parser.add_argument("--concurrency", type=int, default=20)
     args = parser.parse_args()
+    if args.one_click:
+        with tempfile.TemporaryDirectory() as d:
+            proc, sock = start_redis(Path(d))
+            try:
+                rounds = await one_click(f"unix://{sock}", Path(d), args.buyers, args.concurrency)
+            finally:
+                proc.terminate()
+                proc.wait()
+        print_one_click(rounds, args.buyers, args.concurrency)
+        return
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         proc, sock = start_redis(tmp)

@@ -12,6 +12,21 @@ from typing import Any
 
 from commerce import keys
 
+ACCOUNT_PREFIX = "acct_"
+GUEST_PREFIX = "guest-"
+
+
+def is_account(identity: str) -> bool:
+    """A signed-in buyer: an identity only sign-in (`/join`) hands out (admin
+    and creator tokens may not name it), so a drop requiring an account and
+    the per-account limits may trust it."""
+    return identity.startswith(ACCOUNT_PREFIX)
+
+
+def is_guest(identity: str) -> bool:
+    """An identity `/guest` handed out: a new one on every join."""
+    return identity.startswith(GUEST_PREFIX)
+
 
 class BuyerIndex:
     def __init__(self, redis: Any) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from commerce import keys
+from commerce.buyers import is_account
 from commerce.catalog import Catalog
 from commerce.drop_store import DropStore, drop_event
 from commerce.events import CART_UPDATED
@@ -154,7 +155,7 @@ class Carts:
         expires = now + self._ttl_s
         args: list[Any] = [identity, target.line_id, req.qty, repr(now), repr(expires)]
         args += [MAX_LINE_QTY, secrets.token_hex(8)]
-        args.append(req.drop_id or "")
+        args += [req.drop_id or "", "1" if is_account(identity) else "0"]
         script_keys = [*line_keys(room, identity, target), keys.slots(room)]
         try:
             res = await self._scripts.run("commerce/reserve", script_keys, args)

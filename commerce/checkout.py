@@ -22,9 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from commerce.buyer_details import NONE, SHIPPING_REQUIRED, BuyerDetails
 from commerce.buyers import BuyerIndex
 from commerce.carts import EMPTY, Cart, Carts
-from commerce.catalog import MAX_PRICE, Catalog
+from commerce.catalog import MAX_PRICE, Catalog, Kind
+from commerce.customers import SAVED_ON, Customers, SavedCard
 from commerce.events import CART_UPDATED, ORDER_UPDATED
 from commerce.order_store import OrderStore
 from commerce.orders import Order, OrderLine, OrderStatus, Reason, lines_json, new_order_id
@@ -63,9 +65,11 @@ class CheckoutResult:
     order: Order
     intent: Intent
     events: list[Event] = field(default_factory=list)
+    saved_card: SavedCard | None = None  # the card this checkout saved (save_card)
 
     def answer(self, publishable_key: str) -> dict[str, Any]:
-        return {
+        saved = {"saved_card": self.saved_card.as_dict()} if self.saved_card else {}
+        return saved | {
             "order_id": self.order.id,
             "amount": self.order.total,
             "currency": self.order.currency,
@@ -91,34 +95,45 @@ class Checkout:
         self._catalog = catalog
         self._orders = orders
         self._buyers = BuyerIndex(orders._redis)
+        self.customers = Customers(orders._redis, gateway)
         self._gateway = gateway
         self._settlement = settlement
         self._hold_s = hold_s
 
     async def start(
-        self, room: str, identity: str, payment_method: str | None, now: float
+        self,
+        room: str,
+        identity: str,
+        payment_method: str | None,
+        now: float,
+        details: BuyerDetails = NONE,
     ) -> CheckoutResult:
         """Freeze and pay in one go (the events of the freeze ride along)."""
-        order, events = await self.freeze(room, identity, now)
-        result = await self.pay(order, payment_method, now)
-        return CheckoutResult(result.order, result.intent, events + result.events)
+        order, events = await self.freeze(room, identity, now, details)
+        result = await self.pay(order, payment_method, now, save_card=details.save_card)
+        return CheckoutResult(
+            result.order, result.intent, events + result.events, result.saved_card
+        )
 
-    async def freeze(self, room: str, identity: str, now: float) -> tuple[Order, list[Event]]:
+    async def freeze(
+        self, room: str, identity: str, now: float, details: BuyerDetails = NONE
+    ) -> tuple[Order, list[Event]]:
         """The buyer's pending order: the one waiting for its payment (a reload
-        resumes it; the cart stays as it is), or the cart frozen now."""
+        resumes it; the cart stays as it is; it keeps its details and may take
+        those it lacks), or the cart frozen now with the buyer's details."""
         events: list[Event] = []
         for _ in range(FREEZE_RETRIES):
             found = await self._pending(room, identity)
             if found is not None:
-                return found, events
+                return await self._resumed(found, details), events
             cart = await self._carts.get(room, identity)
             if not cart.lines:
                 # A concurrent call may have frozen the cart between the two reads.
                 found = await self._pending(room, identity)
                 if found is not None:
-                    return found, events
+                    return await self._resumed(found, details), events
                 return await self._just_paid(room, identity, now), events
-            order = await self._order_for(room, identity, cart, now)
+            order = await self._order_for(room, identity, cart, now, details)
             await self._buyers.note(identity, room)
             if await self._orders.freeze(order, cart.version, lines_json(order.lines)) == "ok":
                 logger.info("room %s: order %s of %s created", room, order.id, identity)
@@ -128,6 +143,26 @@ class Checkout:
                 )
                 return order, events
         raise Conflict("the cart kept changing; try again")
+
+    async def _resumed(self, order: Order, details: BuyerDetails) -> Order:
+        physical = await self.is_physical(order.lines)
+        email = details.email if not order.email else None
+        shipping = details.shipping if physical and not order.shipping else None
+        if email or shipping:
+            shipping_json = shipping.to_json() if shipping else None
+            await self._orders.add_details(order, email, shipping_json)
+            order = await self._orders.get(order.room, order.id)
+        if physical and order.shipping is None and order.status is OrderStatus.PENDING:
+            raise Invalid(SHIPPING_REQUIRED)
+        return order
+
+    async def is_physical(self, lines: tuple[OrderLine, ...]) -> bool:
+        """Whether any line is a physical item (then the order ships)."""
+        for line in lines:
+            found = await self._catalog.find(line.product_id)
+            if found is not None and found[0].kind is Kind.PHYSICAL:
+                return True
+        return False
 
     async def _pending(self, room: str, identity: str) -> Order | None:
         pending = await self._orders.pending_of(room, identity)
@@ -143,11 +178,14 @@ class Checkout:
                 return latest[0]
         raise Invalid("the cart is empty")
 
-    async def _order_for(self, room: str, identity: str, cart: Cart, now: float) -> Order:
-        lines = []
+    async def _order_for(
+        self, room: str, identity: str, cart: Cart, now: float, details: BuyerDetails
+    ) -> Order:
+        lines, physical = [], False
         for line in cart.lines:
             found = await self._catalog.find(line.product_id)
             title = found[0].title if found else line.product_id
+            physical = physical or (found is not None and found[0].kind is Kind.PHYSICAL)
             lines.append(
                 OrderLine(
                     line.line_id, line.product_id, line.drop_id, title, line.qty, line.unit_price
@@ -155,6 +193,8 @@ class Checkout:
             )
         if cart.total > MAX_PRICE:
             raise Invalid("the cart's total is above what one payment may take")
+        if physical and details.shipping is None:
+            raise Invalid(SHIPPING_REQUIRED)
         return Order(
             id=new_order_id(),
             room=room,
@@ -166,16 +206,39 @@ class Checkout:
             created_at=now,
             hold_until=now + self._hold_s,
             max_attempts=self._settlement.max_attempts,
+            email=details.email,
+            # An address given for an order that ships nothing is not kept.
+            shipping=details.shipping if physical else None,
         )
 
-    async def pay(self, order: Order, payment_method: str | None, now: float) -> CheckoutResult:
+    async def pay(
+        self, order: Order, payment_method: str | None, now: float, *, save_card: bool = False
+    ) -> CheckoutResult:
         """The order's intent (answered from what we hold when we have it) and,
         given a card, its confirmation: one at a time per order; a concurrent
-        repeat answers what we hold."""
+        repeat answers what we hold. `save_card` (a signed-in buyer's card):
+        the card is attached to the account's Customer first and kept as the
+        saved card unless the payment is declined."""
         if order.status is OrderStatus.PAID and order.payment_ref:
             return CheckoutResult(order, _held(order) or await self._retrieve(order))
         if order.status is not OrderStatus.PENDING:
             raise Conflict(f"order {order.id} is {order.status.wire}")
+        customer, attached = None, None
+        if save_card and payment_method:
+            customer = await self.customers.customer_of(order.identity, order.email)
+            if customer is not None:
+                attached = await self.customers.attach(order.identity, customer, payment_method)
+                payment_method = attached.id
+        result = await self._pay(order, payment_method, now)
+        if customer is None or attached is None:
+            return result
+        if result.intent.status in SAVED_ON:
+            saved = await self.customers.keep(order.identity, customer, attached)
+            return CheckoutResult(result.order, result.intent, result.events, saved)
+        await self.customers.forget_attached(attached)
+        return result
+
+    async def _pay(self, order: Order, payment_method: str | None, now: float) -> CheckoutResult:
         intent, created_with_card = await self._intent_of(order, payment_method, now)
         events: list[Event] = []
         if (payment_method and needs_card(order, intent)) or intent.id in order.declined:
@@ -283,6 +346,7 @@ class Checkout:
             marker(order.id, order.room, order.identity),
             idempotency_key(order.id, order.total, order.currency, payment_method, len(order.refs)),
             payment_method,
+            await self.customers.customer_of(order.identity, order.email),
         )
         if not await self._orders.replace_intent(order, declined.id, fresh):
             await self._gateway.cancel(fresh.id)
@@ -305,6 +369,7 @@ class Checkout:
                     order.id, order.total, order.currency, payment_method, len(order.refs)
                 ),
                 payment_method,
+                await self.customers.customer_of(order.identity, order.email),
             )
         except BaseException:
             await self._orders.release_claim(order)

@@ -52,7 +52,7 @@ class DropStore:
         drop_id = new_drop_id()
         args: list[Any] = [drop_id, product.id, product.price, product.currency]
         args += [repr(req.starts_at), repr(req.ends_at), req.stock, req.per_buyer_limit or 0]
-        args += [repr(now), room]
+        args += [repr(now), room, "1" if req.requires_account else "0"]
         await self._redis.sadd(keys.SHOP_ROOMS, room)
         await self._catalog.note_shown(product.id, room)
         drop_keys = [keys.drop(room, drop_id), keys.drops(room), keys.drops_due(room)]

@@ -48,6 +48,7 @@ class DropRequest:
     ends_at: float
     stock: int
     per_buyer_limit: int | None
+    requires_account: bool = False
 
 
 def parse_schedule(p: Mapping[str, Any], now: float) -> DropRequest:
@@ -61,6 +62,7 @@ def parse_schedule(p: Mapping[str, Any], now: float) -> DropRequest:
         ends_at=ends,
         stock=validate.integer(p, "stock", lo=1, hi=MAX_STOCK),
         per_buyer_limit=validate.opt_integer(p, "per_buyer_limit", lo=1, hi=MAX_LIMIT),
+        requires_account=validate.opt_boolean(p, "requires_account", default=False),
     )
 
 
@@ -82,6 +84,7 @@ class Drop:
     held: int
     sold: int
     per_buyer_limit: int | None
+    requires_account: bool = False  # only signed-in buyers may reserve
 
     def state(self, now: float) -> DropState:
         return derive_state(self.starts_at, self.ends_at, self.remaining, now)
@@ -98,6 +101,7 @@ class Drop:
             "held": self.held,  # in carts or awaiting payment
             "sold": self.sold,  # remaining + held + sold == stock
             "per_buyer_limit": self.per_buyer_limit,
+            "requires_account": self.requires_account,
             "price": self.price,
             "currency": self.currency,
             "server_time": now,
@@ -119,4 +123,5 @@ def drop_from_hash(room: str, drop_id: str, raw: Mapping[bytes, bytes]) -> Drop:
         held=int(raw[b"held"]),
         sold=int(raw[b"sold"]),
         per_buyer_limit=limit or None,
+        requires_account=raw.get(b"requires_account") == b"1",
     )

@@ -205,3 +205,15 @@ TONE_OWNERS = "{shop}:tones:owners"
 
 def product_shown(product_id: str) -> str:
     return f"{product(product_id)}:shown"
+
+
+# {buyer:<acct>}:stripe           HASH  the account's Stripe customer: customer (cus_...),
+#                                        pm (the saved PaymentMethod), brand, last4
+def buyer_stripe(identity: str) -> str:
+    return f"{{buyer:{identity}}}:stripe"
+
+
+# {buyer:<guest>}:claim           STRING the account that claimed this guest identity
+#                                        (set once: a guest identity is claimed once)
+def buyer_claim(identity: str) -> str:
+    return f"{{buyer:{identity}}}:claim"

@@ -67,8 +67,15 @@ class OrderStore(IntentStore, OrderIndex):
         script_keys += [keys.log(room), keys.log_head(room), keys.buyer_orders(room, identity)]
         args = [identity, version, order.id, repr(order.created_at), repr(order.hold_until)]
         args += [lines, str(order.total), order.currency, room, str(order.max_attempts)]
+        args += [order.email or "", order.shipping.to_json() if order.shipping else ""]
         res = await self._scripts.run("commerce/order_freeze", script_keys, args)
         return str(res[0].decode())
+
+    async def add_details(self, order: Order, email: str | None, shipping: str | None) -> bool:
+        """Give a pending order the details it lacks (what it has stays)."""
+        args = [email or "", shipping or ""]
+        key = keys.order(order.room, order.id)
+        return bool(await self._scripts.run("commerce/order_details", [key], args))
 
     async def settle(
         self,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from commerce.buyer_details import Shipping, shipping_from_json
+
 
 class OrderStatus(StrEnum):
     PENDING = "pending"
@@ -86,6 +88,10 @@ class Order:
     payment_error: str | None = None  # the last decline, said to the buyer
     intent_status: str | None = None  # the current intent's status as last seen
     max_attempts: int = 3
+    # Added by issue 11 (buyers): the buyer's details, kept at freeze.
+    email: str | None = None
+    shipping: Shipping | None = None
+    claimed_from: str | None = None  # the guest identity whose order an account claimed
 
     @property
     def refs(self) -> frozenset[str]:
@@ -110,6 +116,8 @@ class Order:
             "payment_ref": self.payment_ref,
             "created_at": self.created_at,
             "hold_until": self.hold_until,
+            "email": self.email,
+            "shipping": self.shipping.as_dict() if self.shipping else None,
         }
         if self.receipt is not None:
             d["receipt"] = self.receipt
@@ -120,6 +128,19 @@ class Order:
             d["payment_error"] = self.payment_error
         if self.status in (OrderStatus.REFUND_DUE, OrderStatus.REFUNDED):
             d["refund"] = self.refund_ref or "pending"
+        return d
+
+    def feed_dict(self) -> dict[str, Any]:
+        """The order as the room's live staff feed shows it: who bought (the
+        identity) and where it ships (name and country), never the email or
+        the full address (those are in the order list)."""
+        d = self.as_dict()
+        d.pop("email")
+        d["shipping"] = self.shipping.for_staff_feed() if self.shipping else None
+        if self.receipt is not None:
+            receipt = {k: v for k, v in self.receipt.items() if k != "email"}
+            d["receipt"] = receipt | {"shipping": d["shipping"]}
+        d["buyer"] = self.identity
         return d
 
 
@@ -143,6 +164,8 @@ def build_receipt(order: Order, payment_ref: str, now: float) -> dict[str, Any]:
         "currency": order.currency,
         "payment_ref": payment_ref,
         "paid_at": now,
+        "email": order.email,
+        "shipping": order.shipping.as_dict() if order.shipping else None,
     }
 
 
@@ -184,4 +207,7 @@ def order_from_hash(raw: Mapping[bytes, bytes]) -> Order:
         payment_error=_opt(raw, b"payment_error"),
         intent_status=_opt(raw, b"pi_status"),
         max_attempts=int(raw.get(b"max_attempts", b"3")),
+        email=_opt(raw, b"email"),
+        shipping=shipping_from_json(raw.get(b"shipping", b"").decode()),
+        claimed_from=_opt(raw, b"claimed_from"),
     )

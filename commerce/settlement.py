@@ -330,7 +330,7 @@ class Settlement:
         if self._downloads is not None and now is not None:
             mine = await self._downloads.order_dict(fresh, now, paid_since=paid_since)
         payload = {"order": mine}
-        feed = {"order": {**fresh.as_dict(), "buyer": fresh.identity}}
+        feed = {"order": fresh.feed_dict()}
         return [
             to_identity(order.room, order.identity, ORDER_UPDATED, payload),
             to_staff(order.room, ORDER_FEED, feed),

@@ -14,10 +14,12 @@ import redis.asyncio as aioredis
 from commerce.carts import Carts
 from commerce.catalog import Catalog
 from commerce.checkout import Checkout
+from commerce.claims import Claims
 from commerce.config import ShopConfig
 from commerce.downloads import Downloads
 from commerce.drop_store import DropStore
 from commerce.entitlements import Entitlements
+from commerce.one_click import BuyNow
 from commerce.order_store import OrderStore
 from commerce.orders import Order
 from commerce.reconciler import Reconciler
@@ -58,6 +60,16 @@ class Shop:
         self.checkout = Checkout(
             self.carts, self.catalog, self.orders, gateway, self.settlement, config.checkout_hold_s
         )
+        self.buy_now = BuyNow(
+            redis,
+            self.catalog,
+            self.drops,
+            self.orders,
+            self.checkout,
+            config.checkout_hold_s,
+            config.max_attempts,
+        )
+        self.claims = Claims(redis)
         self.webhooks = Webhooks(redis, gateway, self.settlement)
         self.reconciler = Reconciler(
             redis, self.orders, gateway, self.settlement, config.reconcile_after_s

@@ -44,6 +44,15 @@ class PaymentEvent:
         return intent_from(self.object)
 
 
+@dataclass(frozen=True, slots=True)
+class SavedMethod:
+    """A PaymentMethod attached to a Customer: what the buyer sees of it."""
+
+    id: str
+    brand: str
+    last4: str
+
+
 def _intent(pi: stripe.PaymentIntent) -> Intent:
     return intent_from(pi.to_dict())
 
@@ -88,11 +97,14 @@ class StripeGateway:
         metadata: dict[str, str],
         idempotency_key: str,
         payment_method: str | None = None,
+        customer: str | None = None,
     ) -> Intent:
         params: dict[str, Any] = {"amount": amount, "currency": currency, "metadata": metadata}
         params["payment_method_types"] = ["card"]
         if payment_method:
             params["payment_method"] = payment_method
+        if customer:
+            params["customer"] = customer
         self.calls["create"] += 1
         try:
             pi = await self._client.v1.payment_intents.create_async(
@@ -103,6 +115,48 @@ class StripeGateway:
             logger.warning("stripe create intent (%s) failed: %s", idempotency_key, exc)
             raise _ours(exc) from exc
         return _intent(pi)
+
+    async def create_customer(
+        self, email: str | None, metadata: dict[str, str], idempotency_key: str
+    ) -> str:
+        """A Customer (a signed-in buyer's, with their email when known)."""
+        params: dict[str, Any] = {"metadata": metadata}
+        if email:
+            params["email"] = email
+        self.calls["customer"] += 1
+        try:
+            customer = await self._client.v1.customers.create_async(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            logger.warning("stripe create customer (%s) failed: %s", idempotency_key, exc)
+            raise _ours(exc) from exc
+        return str(customer.id)
+
+    async def attach(self, payment_method: str, customer: str) -> SavedMethod:
+        """Attach a PaymentMethod to a Customer (how a card is saved: the
+        stand-in refuses `setup_future_usage`). A declined card is
+        `PaymentFailed`. Stripe may answer another id for a test method
+        (`pm_card_visa`): the answer's id is the saved one."""
+        self.calls["attach"] += 1
+        try:
+            pm = await self._client.v1.payment_methods.attach_async(
+                payment_method, params={"customer": customer}
+            )
+        except stripe.StripeError as exc:
+            logger.info("stripe attach to %s failed: %s", customer, exc)
+            raise _ours(exc) from exc
+        card = pm.to_dict().get("card") or {}
+        return SavedMethod(str(pm.id), str(card.get("brand") or ""), str(card.get("last4") or ""))
+
+    async def detach(self, payment_method: str) -> None:
+        self.calls["detach"] += 1
+        try:
+            await self._client.v1.payment_methods.detach_async(payment_method)
+        except stripe.StripeError as exc:
+            logger.warning("stripe detach %s failed: %s", payment_method, exc)
+            raise _ours(exc) from exc
 
     async def retrieve(self, intent_id: str) -> Intent:
         self.calls["retrieve"] += 1

@@ -167,8 +167,8 @@ def create_app(settings: Settings) -> web.Application:
     audio.setup(app)
     web_pages.setup(app)
     shop.setup(app)
-    tones.setup(app)
     accounts.setup(app)
+    tones.setup(app)
     app.cleanup_ctx.append(scheduler_ctx)
     app.on_shutdown.append(_on_shutdown)
     return app

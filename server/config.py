@@ -83,16 +83,15 @@ class Settings:
     # delivery (issue 10): where audio files live, and how long a download link lasts
     storage_url: str | None = None
     download_ttl_s: int = 600
+    # accounts branch: mail and the client address behind proxies
+    smtp_url: str | None = None
+    mail_from: str = "droproom <no-reply@localhost>"
+    trusted_proxies: tuple[str, ...] = ()
     # tonesurface (issue 10): the tone processing pool and its jobs' leases
     tone_job_timeout_s: float = 120.0
     tone_memory_mb: int = 1024
     tone_nice: int = 10
     tone_lease_s: float = 30.0
-
-    # accounts branch: mail and the client address behind proxies
-    smtp_url: str | None = None
-    mail_from: str = "droproom <no-reply@localhost>"
-    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def public_url(self) -> str:
@@ -155,15 +154,15 @@ class Settings:
             # delivery (issue 10)
             "storage_url": _env("DROPROOM_STORAGE_URL"),
             "download_ttl_s": int(_env("DROPROOM_DOWNLOAD_TTL_S") or 600),
+            # accounts branch
+            "smtp_url": _env("DROPROOM_SMTP_URL"),
+            "mail_from": _env("DROPROOM_MAIL_FROM") or "droproom <no-reply@localhost>",
+            "trusted_proxies": _csv(_env("DROPROOM_TRUSTED_PROXIES")),
             # tonesurface (issue 10)
             "tone_job_timeout_s": float(_env("DROPROOM_TONE_JOB_TIMEOUT_S") or 120),
             "tone_memory_mb": int(_env("DROPROOM_TONE_MEMORY_MB") or 1024),
             "tone_nice": int(_env("DROPROOM_TONE_NICE") or 10),
             "tone_lease_s": float(_env("DROPROOM_TONE_LEASE_S") or 30),
-            # accounts branch
-            "smtp_url": _env("DROPROOM_SMTP_URL"),
-            "mail_from": _env("DROPROOM_MAIL_FROM") or "droproom <no-reply@localhost>",
-            "trusted_proxies": _csv(_env("DROPROOM_TRUSTED_PROXIES")),
         }
         values.update(overrides)
         settings = cls(**values)

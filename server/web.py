@@ -1,5 +1,6 @@
 """The browser pages: the lobby (`/`), the listener room (`/r/{room}`), the
-host console (`/host/{room}`), their ES modules, styles and icon (`/static/...`,
+host console (`/host/{room}`), the page a sign-in link opens (`/signin`), a
+buyer's account (`/me`), their ES modules, styles and icon (`/static/...`,
 `/favicon.ico`),
 the Socket.IO browser client from npm (`/vendor/...`) and the small public
 config a page needs (`/api/v1/config`).
@@ -87,6 +88,9 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/", _page("lobby.html"), name="lobby")
     app.router.add_get("/r/{room}", _page("room.html"), name="room_page")
     app.router.add_get("/host/{room}", _page("host.html"), name="host_page")
+    # Buyers (issue 11): the page a sign-in link opens, and the account's page.
+    app.router.add_get("/signin", _page("signin.html"), name="signin_page")
+    app.router.add_get("/me", _page("me.html"), name="me_page")
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
     app.add_routes(routes)
     csp.setup(app, stripe_js_url)

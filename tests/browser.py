@@ -4,13 +4,20 @@ collected so a test can fail on them. Never installs browsers."""
 
 import contextlib
 import os
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import BrowserContext, ConsoleMessage, Page, async_playwright
+from playwright.async_api import (
+    BrowserContext,
+    ConsoleMessage,
+    Locator,
+    Page,
+    async_playwright,
+)
 
 CHROMIUM = os.environ.get("DROPROOM_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -135,6 +142,27 @@ class Browsers:
         if url:
             await page.goto(url)
         return tab
+
+
+async def fill_shipping(drawer: Locator, country: str = "KR", name: str = "Lee Park") -> None:
+    """A physical item: the checkout asks where to send it."""
+    address = drawer.get_by_role("group", name="Shipping address")
+    await address.get_by_label("Full name").fill(name)
+    await address.get_by_label("Address", exact=True).fill("1 Harbour Road")
+    await address.get_by_label("City").fill("Busan")
+    await address.get_by_label("Postal code").fill("48058")
+    await address.get_by_label("Country").select_option(country)
+
+
+async def pay_with(page: Page, number: str = "4242424242424242") -> None:
+    """Type a card into the card element (Stripe.js's own fields) and pay."""
+    card = page.locator("#card-element")
+    await card.get_by_placeholder("number").fill(number)
+    await card.get_by_placeholder("exp_month").fill("12")
+    await card.get_by_placeholder("exp_year").fill("34")
+    await card.get_by_placeholder("cvc").fill("123")
+    await card.get_by_placeholder("postal_code").fill("94110")
+    await page.locator("#cart-drawer").get_by_role("button", name=re.compile(r"^Pay ")).click()
 
 
 @pytest.fixture

@@ -419,7 +419,18 @@ async def test_a_signed_in_buyer_gets_a_receipt_by_mail(server: Harness, smtp: S
         added = await buyer.call("cart:add", {"product_id": "mug", "qty": 1})
         assert added["ok"], added
         answer = await buyer.call(
-            "checkout:start", {"payment_method": await _card(server, "4242424242424242")}
+            "checkout:start",
+            {
+                "payment_method": await _card(server, "4242424242424242"),
+                # a physical item ships (branch checkout2: shipping is required)
+                "shipping": {
+                    "name": "M",
+                    "line1": "1 Main St",
+                    "city": "X",
+                    "postal_code": "1",
+                    "country": "US",
+                },
+            },
         )
         assert answer["ok"] and answer["status"] == "succeeded", answer
         paid = await buyer.wait_for("order:updated", lambda d: d["order"]["status"] == "paid", 10)

@@ -134,12 +134,20 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "poll:close": ("poll_id",),
     "slot:pin": ("slot", "product_id", "note"),
     "slot:unpin": ("slot",),
-    "drop:schedule": ("product_id", "starts_at", "ends_at", "stock", "per_buyer_limit"),
+    "drop:schedule": (
+        "product_id",
+        "starts_at",
+        "ends_at",
+        "stock",
+        "per_buyer_limit",
+        "requires_account",
+    ),
     "drop:restock": ("drop_id", "add"),
     "cart:add": ("product_id", "drop_id", "qty"),
     "cart:remove": ("line_id",),
     "cart:get": (),
-    "checkout:start": ("payment_method",),
+    "checkout:start": ("payment_method", "email", "shipping", "save_card"),
+    "buy:now": ("product_id", "drop_id", "qty", "email", "shipping"),
     "qa:ask": ("text",),
     "qa:upvote": ("question_id",),
     "qa:answer": ("question_id",),
@@ -178,6 +186,16 @@ def plausible(ids: dict[str, list[Any]]) -> dict[str, st.SearchStrategy[Any]]:
         "drop_id": st.sampled_from(["nope", "d1", ""]) | texts,
         "line_id": st.sampled_from(["nope", "l1", ""]) | texts,
         "payment_method": st.sampled_from(["pm_card_visa", "pm_nope", ""]) | texts,
+        "email": st.sampled_from(["a@b.co", "a@", " A@B.CO ", ""]) | texts,
+        "shipping": st.fixed_dictionaries(
+            {},
+            optional={
+                n: texts | st.sampled_from(["FR", "fr", "XX", "", "a\nb"])
+                for n in ("name", "line1", "line2", "city", "postal_code", "country")
+            },
+        ),
+        "save_card": st.booleans(),
+        "requires_account": st.booleans(),
     }
     for name in ("question", "text", "title", "name", "id", "note"):
         found[name] = texts

@@ -26,6 +26,15 @@ from server.roles import Role
 from tests.harness import ADMIN_KEY, SECRET, Client, connect, free_port
 
 ROOM = "crash"
+SHIP = {
+    "shipping": {
+        "name": "A",
+        "line1": "1 Main St",
+        "city": "X",
+        "postal_code": "1",
+        "country": "US",
+    }
+}
 
 
 @pytest.fixture
@@ -176,7 +185,7 @@ async def test_a_paid_order_survives_a_crash_mid_checkout(
         bob = await _client(first.url, "bob")
         assert (await alice.call("cart:add", {"drop_id": drop["id"], "qty": 1}))["ok"]
         assert (await bob.call("cart:add", {"drop_id": drop["id"], "qty": 2}))["ok"]
-        paying = await alice.call("checkout:start", {"payment_method": await _card(keys)})
+        paying = await alice.call("checkout:start", {**SHIP, "payment_method": await _card(keys)})
         assert paying["status"] == "succeeded", paying
         await first.kill()  # before the webhook (sent ~1 s later) can arrive
         for client in (mod, alice, bob):

@@ -25,7 +25,16 @@ from server.config import Settings
 from server.shop.resources import SHOP
 from tests.harness import Client, Harness
 from tests.harness import test_settings as make_settings
-from tests.test_shop_purchase import ROOM, _card, _drop, _embed, _post_webhook, _setup, _signed
+from tests.test_shop_purchase import (
+    ROOM,
+    SHIP,
+    _card,
+    _drop,
+    _embed,
+    _post_webhook,
+    _setup,
+    _signed,
+)
 
 DECLINE = "pm_card_chargeCustomerFail"
 
@@ -77,7 +86,7 @@ async def _send(server: Harness, event: dict[str, Any]) -> int:
 
 async def _paid_order(server: Harness, buyer: Client, drop_id: str) -> dict[str, Any]:
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    answer = await buyer.call("checkout:start", {"payment_method": "pm_card_visa"})
+    answer = await buyer.call("checkout:start", {**SHIP, "payment_method": "pm_card_visa"})
     assert answer["status"] == "succeeded", answer
     await buyer.wait_for("order:updated", lambda d: d["order"]["status"] == "paid", 10)
     return dict(answer)
@@ -120,7 +129,7 @@ async def test_every_intent_we_create_carries_our_marker(server: Harness) -> Non
     _, drop_id = await _setup(server)
     buyer = await server.connect(ROOM, "bea")
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    answer = await buyer.call("checkout:start", {})
+    answer = await buyer.call("checkout:start", SHIP)
     metadata = (await _intent_json(server, answer["payment_ref"]))["metadata"]
     assert metadata[MARK_ORDER] == metadata["order_id"] == answer["order_id"]
     assert metadata[MARK_ROOM] == metadata["room"] == ROOM
@@ -132,7 +141,7 @@ async def test_every_intent_we_create_carries_our_marker(server: Harness) -> Non
 async def _mismatched(server: Harness, buyer: Client, drop_id: str) -> dict[str, Any]:
     """An order whose own intent succeeds in another currency."""
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    answer = await buyer.call("checkout:start", {})
+    answer = await buyer.call("checkout:start", SHIP)
     ref = answer["payment_ref"]
     async with _sdk(server) as sdk:
         await sdk.v1.payment_intents.update_async(
@@ -159,7 +168,7 @@ async def test_an_amount_mismatch_fails_the_order_and_refunds_once(server: Harne
     refunds = await _refunds(server)
     assert [r["payment_intent"] for r in refunds] == [answer["payment_ref"]]
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]  # not stranded
-    fresh = await buyer.call("checkout:start", {})
+    fresh = await buyer.call("checkout:start", SHIP)
     assert fresh["ok"] and fresh["order_id"] != answer["order_id"]
 
 
@@ -191,7 +200,7 @@ async def test_scheduled_stripe_calls_back_off_per_order(server: Harness) -> Non
     _, drop_id = await _setup(server)
     buyer = await server.connect(ROOM, "dina")
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    answer = await buyer.call("checkout:start", {})
+    answer = await buyer.call("checkout:start", SHIP)
     assert answer["ok"]
     shop = server.app[SHOP]
     calls = shop.gateway.calls
@@ -219,12 +228,21 @@ async def test_a_checkout_flood_makes_a_bounded_number_of_stripe_calls(
     _, drop_id = await _setup(server)
     buyer = await server.connect(ROOM, "eve")
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    first = await buyer.call("checkout:start", {})
+    first = await buyer.call("checkout:start", SHIP)
     assert first["ok"]
     calls = server.app[SHOP].gateway.calls
     before = sum(calls.values())
     answers = await asyncio.gather(
-        *(buyer.call("checkout:start", {}, timeout=30) for _ in range(200))
+        *(
+            buyer.call(
+                "checkout:start",
+                {
+                    **SHIP,
+                },
+                timeout=30,
+            )
+            for _ in range(200)
+        )
     )
     assert sum(calls.values()) - before <= 2
     codes = {a["error"]["code"] for a in answers if not a["ok"]}
@@ -242,7 +260,16 @@ async def test_a_checkout_flood_from_a_full_cart_makes_one_order_and_one_intent(
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
     calls = server.app[SHOP].gateway.calls
     answers = await asyncio.gather(
-        *(buyer.call("checkout:start", {}, timeout=30) for _ in range(200))
+        *(
+            buyer.call(
+                "checkout:start",
+                {
+                    **SHIP,
+                },
+                timeout=30,
+            )
+            for _ in range(200)
+        )
     )
     served = [a for a in answers if a["ok"]]
     assert {a["error"]["code"] for a in answers if not a["ok"]} <= {"rate_limited"}
@@ -256,11 +283,14 @@ async def test_concurrent_payments_of_one_order_confirm_once(server: Harness) ->
     _, drop_id = await _setup(server)
     buyer = await server.connect(ROOM, "eli")
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    first = await buyer.call("checkout:start", {})
+    first = await buyer.call("checkout:start", SHIP)
     calls = server.app[SHOP].gateway.calls
     before = calls["confirm"]
     answers = await asyncio.gather(
-        *(buyer.call("checkout:start", {"payment_method": "pm_card_visa"}) for _ in range(8))
+        *(
+            buyer.call("checkout:start", {**SHIP, "payment_method": "pm_card_visa"})
+            for _ in range(8)
+        )
     )
     assert calls["confirm"] - before == 1
     assert all(a["ok"] and a["order_id"] == first["order_id"] for a in answers), answers
@@ -276,12 +306,12 @@ async def test_a_reloaded_page_resumes_its_order_then_cancels_it(server: Harness
     mod, drop_id = await _setup(server)
     buyer = await server.connect(ROOM, "finn")
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    first = await buyer.call("checkout:start", {})
+    first = await buyer.call("checkout:start", SHIP)
     await buyer.close()
     page = await server.connect(ROOM, "finn")  # the reload
     (pending,) = page.received("room:state")[0]["orders"]
     assert pending["id"] == first["order_id"] and pending["status"] == "pending"
-    again = await page.call("checkout:start", {})
+    again = await page.call("checkout:start", SHIP)
     assert again["ok"], again
     assert (again["order_id"], again["status"]) == (first["order_id"], "requires_payment_method")
     assert again["client_secret"] == first["client_secret"]
@@ -305,14 +335,14 @@ async def test_resume_keeps_new_cart_lines(server: Harness) -> None:
     _, drop_id = await _setup(server, limit=None)
     buyer = await server.connect(ROOM, "hana")
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    first = await buyer.call("checkout:start", {})
+    first = await buyer.call("checkout:start", SHIP)
     assert (await buyer.call("cart:add", {"drop_id": drop_id, "qty": 2}))["ok"]
-    again = await buyer.call("checkout:start", {})
+    again = await buyer.call("checkout:start", SHIP)
     assert again["ok"] and again["order_id"] == first["order_id"] and again["amount"] == 2500
     cart = (await buyer.call("cart:get", {}))["cart"]
     assert [line["qty"] for line in cart["lines"]] == [2]
     assert (await buyer.call("order:cancel", {"order_id": first["order_id"]}))["ok"]
-    second = await buyer.call("checkout:start", {})
+    second = await buyer.call("checkout:start", SHIP)
     assert second["ok"] and second["order_id"] != first["order_id"]
     assert second["amount"] == 5000
 
@@ -327,7 +357,7 @@ async def test_declines_keep_the_order_open_then_run_out(server: Harness) -> Non
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
     shop = server.app[SHOP]
     t0 = time.time()
-    first = await buyer.call("checkout:start", {"payment_method": DECLINE})
+    first = await buyer.call("checkout:start", {**SHIP, "payment_method": DECLINE})
     assert first["status"] == "requires_payment_method"
     order = await shop.orders.get(ROOM, first["order_id"])
     assert order.status == "pending" and order.attempts_left == 2 and order.payment_error
@@ -335,18 +365,18 @@ async def test_declines_keep_the_order_open_then_run_out(server: Harness) -> Non
     assert (await _intent_json(server, first["payment_ref"]))["status"] == "canceled"
     await asyncio.sleep(1.5)  # the decline's webhook: nothing more
     assert (await shop.orders.get(ROOM, first["order_id"])).attempts_left == 2
-    resumed = await buyer.call("checkout:start", {})  # a reload: a usable client secret
+    resumed = await buyer.call("checkout:start", SHIP)  # a reload: a usable client secret
     assert resumed["order_id"] == first["order_id"]
     assert resumed["status"] == "requires_payment_method"
     assert resumed["client_secret"] != first["client_secret"]
     usable = await _intent_json(server, resumed["payment_ref"])
     assert usable["status"] == "requires_payment_method"
     assert usable["client_secret"] == resumed["client_secret"]
-    second = await buyer.call("checkout:start", {"payment_method": DECLINE})
+    second = await buyer.call("checkout:start", {**SHIP, "payment_method": DECLINE})
     assert second["order_id"] == first["order_id"]
     assert second["payment_ref"] != first["payment_ref"]
     assert second["order"]["attempts_left"] == 1
-    third = await buyer.call("checkout:start", {"payment_method": DECLINE})
+    third = await buyer.call("checkout:start", {**SHIP, "payment_method": DECLINE})
     assert third["order"]["status"] == "failed"
     assert third["order"]["reason"] == "payment_failed"
     drop = await _drop(server, drop_id)
@@ -358,10 +388,10 @@ async def test_after_a_decline_another_card_pays(server: Harness) -> None:
     _, drop_id = await _setup(server)
     buyer = await server.connect(ROOM, "jo")
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    declined = await buyer.call("checkout:start", {"payment_method": DECLINE})
+    declined = await buyer.call("checkout:start", {**SHIP, "payment_method": DECLINE})
     assert declined["status"] == "requires_payment_method"
     card = await _card(server, "4242424242424242")
-    paid = await buyer.call("checkout:start", {"payment_method": card})
+    paid = await buyer.call("checkout:start", {**SHIP, "payment_method": card})
     assert paid["order_id"] == declined["order_id"] and paid["status"] == "succeeded"
     await buyer.wait_for("order:updated", lambda d: d["order"]["status"] == "paid", 10)
 
@@ -376,14 +406,16 @@ async def test_stripe_down_at_checkout_tells_the_buyer_and_resumes(server: Harne
     embedded = _embed(server)
     await embedded.stop()
     try:
-        down = await buyer.call("checkout:start", {"payment_method": "pm_card_visa"}, timeout=30)
+        down = await buyer.call(
+            "checkout:start", {**SHIP, "payment_method": "pm_card_visa"}, timeout=30
+        )
     finally:
         await embedded.start()
         await embedded.register_webhook(server.url + "/api/v1/stripe/webhook")
     assert down["error"]["code"] == "unavailable"
     told = await buyer.wait_for("order:updated", lambda d: d["order"]["status"] == "pending")
     await buyer.wait_for("cart:updated", lambda d: d["cart"]["lines"] == [])
-    again = await buyer.call("checkout:start", {"payment_method": "pm_card_visa"})
+    again = await buyer.call("checkout:start", {**SHIP, "payment_method": "pm_card_visa"})
     assert again["ok"] and again["order_id"] == told["order"]["id"], again
     assert again["status"] == "succeeded"
     await buyer.wait_for("order:updated", lambda d: d["order"]["status"] == "paid", 10)
@@ -398,7 +430,7 @@ async def test_signed_but_malformed_webhooks_answer_400(
     _, drop_id = await _setup(server)
     buyer = await server.connect(ROOM, "lea")
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    answer = await buyer.call("checkout:start", {})
+    answer = await buyer.call("checkout:start", SHIP)
     real = await _intent_json(server, answer["payment_ref"])
     no_status = {k: v for k, v in real.items() if k != "status"}
     bad_objects: list[Any] = [
@@ -433,7 +465,7 @@ async def test_drops_carry_held_and_sold(server: Harness) -> None:
     assert added["ok"]
     held = await mod.wait_for("drop:updated", lambda d: d["drop"]["held"] == 2, 5)
     assert (held["drop"]["remaining"], held["drop"]["sold"]) == (0, 0)
-    answer = await buyer.call("checkout:start", {"payment_method": "pm_card_visa"})
+    answer = await buyer.call("checkout:start", {**SHIP, "payment_method": "pm_card_visa"})
     assert answer["status"] == "succeeded"
     sold = await mod.wait_for("drop:updated", lambda d: d["drop"]["sold"] == 2, 10)
     drop = sold["drop"]
@@ -452,7 +484,7 @@ async def test_a_wave1_order_still_settles(server: Harness) -> None:
     _, drop_id = await _setup(server)
     buyer = await server.connect(ROOM, "olga")
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    answer = await buyer.call("checkout:start", {})
+    answer = await buyer.call("checkout:start", SHIP)
     shop = server.app[SHOP]
     redis: Any = server.app[SHOP].orders._redis
     key = keys.order(ROOM, answer["order_id"])
@@ -463,7 +495,7 @@ async def test_a_wave1_order_still_settles(server: Harness) -> None:
         wave1["metadata"] = {"order_id": answer["order_id"], "room": ROOM, "identity": "olga"}
         legacy = await sdk.v1.payment_intents.create_async(params=wave1)  # type: ignore[arg-type]
         await redis.hset(key, mapping={"payment_ref": legacy.id, "client_secret": "x"})
-        again = await buyer.call("checkout:start", {})  # resumes it (asks Stripe once)
+        again = await buyer.call("checkout:start", SHIP)  # resumes it (asks Stripe once)
         assert again["ok"] and again["payment_ref"] == legacy.id
         params = {"payment_method": "pm_card_visa"}
         await sdk.v1.payment_intents.update_async(legacy.id, params=params)  # type: ignore[arg-type]

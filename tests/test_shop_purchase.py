@@ -22,6 +22,16 @@ from tests.harness import Client, Harness, free_port
 from tests.harness import test_settings as make_settings
 
 ROOM = "shoproom"
+# Physical items ship: checkout:start carries an address (PROTOCOL "Shop, v2").
+SHIP: dict[str, Any] = {
+    "shipping": {
+        "name": "Ada Buyer",
+        "line1": "1 Rue de la Paix",
+        "city": "Paris",
+        "postal_code": "75002",
+        "country": "FR",
+    }
+}
 
 
 @pytest.fixture
@@ -87,7 +97,7 @@ async def test_full_purchase(server: Harness) -> None:
     assert not bystander.received("cart:updated")
     await mod.wait_for("drop:updated", lambda d: d["drop"]["remaining"] == 3)
     card = await _card(server, "4242424242424242")
-    answer = await buyer.call("checkout:start", {"payment_method": card})
+    answer = await buyer.call("checkout:start", {**SHIP, "payment_method": card})
     assert answer["ok"], answer
     assert answer["status"] == "succeeded"
     assert answer["amount"] == 5000 and answer["currency"] == "eur"
@@ -118,7 +128,9 @@ async def test_declined_card_keeps_the_order_open(server: Harness) -> None:
     _, drop_id = await _setup(server)
     buyer = await server.connect(ROOM, "bob")
     assert (await buyer.call("cart:add", {"drop_id": drop_id, "qty": 1}))["ok"]
-    answer = await buyer.call("checkout:start", {"payment_method": "pm_card_chargeCustomerFail"})
+    answer = await buyer.call(
+        "checkout:start", {**SHIP, "payment_method": "pm_card_chargeCustomerFail"}
+    )
     assert answer["ok"], answer
     assert answer["status"] == "requires_payment_method"
     said = await buyer.wait_for("order:updated", lambda d: d["order"].get("payment_error"), 10)
@@ -135,7 +147,7 @@ async def test_three_d_secure(server: Harness) -> None:
     buyer = await server.connect(ROOM, "carol")
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
     card = await _card(server, "4000002500003155")
-    answer = await buyer.call("checkout:start", {"payment_method": card})
+    answer = await buyer.call("checkout:start", {**SHIP, "payment_method": card})
     assert answer["status"] == "requires_action", answer
     keys = _embed(server).keys
     url = f"{keys.api_base}/v1/payment_intents/{answer['payment_ref']}/_authenticate"
@@ -167,7 +179,7 @@ async def test_same_webhook_twice_and_forged(server: Harness) -> None:
     _, drop_id = await _setup(server)
     buyer = await server.connect(ROOM, "dave")
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    answer = await buyer.call("checkout:start", {})
+    answer = await buyer.call("checkout:start", SHIP)
     assert answer["status"] == "requires_payment_method"
     intent = await server.app[SHOP].gateway.retrieve(answer["payment_ref"])
     obj: dict[str, Any] = {"id": intent.id, "object": "payment_intent", "status": "succeeded"}
@@ -195,7 +207,7 @@ async def test_paid_after_hold_lost_is_refunded(server: Harness) -> None:
     _, drop_id = await _setup(server)
     buyer = await server.connect(ROOM, "erin")
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    answer = await buyer.call("checkout:start", {})
+    answer = await buyer.call("checkout:start", SHIP)
     shop = server.app[SHOP]
     later = time.time() + server.settings.checkout_hold_s + 1
     await shop.settlement.expire_holds(ROOM, later, cancel=False)
@@ -225,8 +237,14 @@ async def test_bad_input_changes_nothing(server: Harness) -> None:
         ("cart:add", {"drop_id": drop_id, "product_id": "tee"}, "invalid"),
         ("cart:add", ["x"], "invalid"),
         ("cart:remove", {"line_id": "p.tee"}, "not_found"),
-        ("checkout:start", {}, "invalid"),
-        ("checkout:start", {"payment_method": 5}, "invalid"),
+        (
+            "checkout:start",
+            {
+                **SHIP,
+            },
+            "invalid",
+        ),
+        ("checkout:start", {**SHIP, "payment_method": 5}, "invalid"),
         ("slot:pin", {"slot": 1, "product_id": "tee"}, "forbidden"),
         ("drop:restock", {"drop_id": drop_id, "add": 5}, "forbidden"),
     ]
@@ -235,12 +253,12 @@ async def test_bad_input_changes_nothing(server: Harness) -> None:
         assert not answer["ok"] and answer["error"]["code"] == code, (event, payload, answer)
     assert (await _drop(server, drop_id)).remaining == 5
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    first = await buyer.call("checkout:start", {})
-    again = await buyer.call("checkout:start", {})
+    first = await buyer.call("checkout:start", SHIP)
+    again = await buyer.call("checkout:start", SHIP)
     assert first["ok"] and again["ok"]
     assert (again["order_id"], again["payment_ref"]) == (first["order_id"], first["payment_ref"])
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    second = await buyer.call("checkout:start", {})  # PROTOCOL v2: resumes, cart kept
+    second = await buyer.call("checkout:start", SHIP)  # PROTOCOL v2: resumes, cart kept
     assert second["ok"] and second["order_id"] == first["order_id"]
     assert len((await buyer.call("cart:get", {}))["cart"]["lines"]) == 1
     status, body = await server.request("POST", "/api/v1/products", json={"title": "x"}, admin=True)
@@ -269,10 +287,12 @@ async def test_a_declined_card_then_another_card_pays_the_same_order(server: Har
     _, drop_id = await _setup(server)
     buyer = await server.connect(ROOM, "dora")
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    declined = await buyer.call("checkout:start", {"payment_method": "pm_card_chargeCustomerFail"})
+    declined = await buyer.call(
+        "checkout:start", {**SHIP, "payment_method": "pm_card_chargeCustomerFail"}
+    )
     assert declined["status"] == "requires_payment_method", declined
     retry = await buyer.call(
-        "checkout:start", {"payment_method": await _card(server, "4000002500003155")}
+        "checkout:start", {**SHIP, "payment_method": await _card(server, "4000002500003155")}
     )
     assert retry["order_id"] == declined["order_id"] and retry["status"] == "requires_action"
     await asyncio.sleep(2.0)  # localstripe delivers the decline's webhook ~1 s after it
@@ -301,7 +321,7 @@ async def test_a_payment_whose_webhook_was_lost_is_paid_when_its_hold_ends(
     await _lose_webhooks(server)
     buyer = await server.connect(ROOM, "gina")
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    answer = await buyer.call("checkout:start", {"payment_method": "pm_card_visa"})
+    answer = await buyer.call("checkout:start", {**SHIP, "payment_method": "pm_card_visa"})
     assert answer["status"] == "succeeded"
     shop = server.app[SHOP]
     later = time.time() + server.settings.checkout_hold_s + 1
@@ -322,7 +342,7 @@ async def test_a_success_after_a_failed_hold_with_no_webhook_is_refunded(
     await _lose_webhooks(server)
     buyer = await server.connect(ROOM, "hank")
     assert (await buyer.call("cart:add", {"drop_id": drop_id}))["ok"]
-    answer = await buyer.call("checkout:start", {})
+    answer = await buyer.call("checkout:start", SHIP)
     shop = server.app[SHOP]
     later = time.time() + server.settings.checkout_hold_s + 1
     await shop.settlement.expire_holds(ROOM, later, cancel=False)
@@ -360,7 +380,9 @@ async def test_a_failed_order_gives_a_pinned_products_stock_back_to_the_room(
     buyer = await server.connect(ROOM, "ivy")
     assert (await buyer.call("cart:add", {"product_id": "zine"}))["ok"]
     await mod.wait_for("slot:updated", lambda d: d["slot"]["remaining"] == 0)
-    answer = await buyer.call("checkout:start", {"payment_method": "pm_card_chargeCustomerFail"})
+    answer = await buyer.call(
+        "checkout:start", {**SHIP, "payment_method": "pm_card_chargeCustomerFail"}
+    )
     assert answer["status"] == "requires_payment_method"
     back = await mod.wait_for("slot:updated", lambda d: d["slot"]["remaining"] == 1, 10)
     assert back["slot"]["product"]["id"] == "zine"

@@ -15,6 +15,15 @@ from server.shop.resources import SHOP
 from tests.harness import Client, Harness, connect
 
 ROOM = "rush"
+SHIP = {
+    "shipping": {
+        "name": "A",
+        "line1": "1 Main St",
+        "city": "X",
+        "postal_code": "1",
+        "country": "US",
+    }
+}
 BUYERS = 500
 STOCK = 50
 
@@ -58,7 +67,10 @@ async def test_rush_of_500_on_50(server: Harness) -> None:
     again = await asyncio.gather(*(w.call("cart:add", {"drop_id": drop["id"]}) for w in winners))
     assert {a["error"]["code"] for a in again} <= {"limit_reached", "sold_out"}
     paid = await asyncio.gather(
-        *(w.call("checkout:start", {"payment_method": "pm_card_visa"}, timeout=60) for w in winners)
+        *(
+            w.call("checkout:start", {**SHIP, "payment_method": "pm_card_visa"}, timeout=60)
+            for w in winners
+        )
     )
     assert [p["status"] for p in paid] == ["succeeded"] * STOCK
     await asyncio.gather(

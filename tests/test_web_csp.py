@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from server.csp import Sources, policy
-from tests.browser import PHONE, Browsers, Tab, browsers
+from tests.browser import PHONE, Browsers, Tab, browsers, fill_shipping
 from tests.harness import Harness
 
 __all__ = ["browsers"]
@@ -51,7 +51,8 @@ async def test_every_response_forbids_framing_and_sniffing(server: Harness) -> N
     async with aiohttp.ClientSession() as http:
         async with http.get(server.url + "/api/v1/config") as resp:
             js = (await resp.json())["stripe_js_url"]
-        for path in ("/", f"/r/{ROOM}", f"/host/{ROOM}", "/static/css/app.css", "/api/v1/rooms"):
+        pages = ("/", f"/r/{ROOM}", f"/host/{ROOM}", "/signin", "/me")
+        for path in (*pages, "/static/css/app.css", "/api/v1/rooms"):
             async with http.get(server.url + path) as resp:
                 assert resp.status == 200, path
                 assert resp.headers["X-Frame-Options"] == "DENY"
@@ -80,6 +81,8 @@ async def _pay(page: Page, number: str) -> None:
     await drop.get_by_role("button", name="Buy now").click()
     drawer = page.get_by_role("complementary", name="Your cart")
     await drawer.get_by_role("button", name="Checkout").click()
+    await fill_shipping(drawer)
+    await drawer.get_by_role("button", name="Continue to payment").click()
     card = page.locator("#card-element")
     for field, value in (("number", number), ("exp_month", "12"), ("exp_year", "34")):
         await card.get_by_placeholder(field).fill(value)
@@ -134,7 +137,8 @@ async def test_pages_load_without_a_missing_file(server: Harness, browsers: Brow
     tab = await browsers.open(None)
     missing: list[str] = []
     tab.page.on("response", lambda r: missing.append(r.url) if r.status >= 400 else None)
-    for path in ("/", f"/r/{ROOM}", f"/host/{ROOM}#token={server.token(ROOM, 'h', 'host')}"):
+    host = f"/host/{ROOM}#token={server.token(ROOM, 'h', 'host')}"
+    for path in ("/", f"/r/{ROOM}", host, "/me", "/signin"):
         await tab.page.goto(server.url + path)
         await tab.page.wait_for_load_state("networkidle")
     assert missing == []

@@ -8,9 +8,10 @@ import time
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
-from tests.browser import PHONE, SCREENSHOTS, Browsers, browsers
+from server.shop.resources import SHOP
+from tests.browser import PHONE, SCREENSHOTS, Browsers, browsers, fill_shipping
 from tests.harness import Harness
 
 __all__ = ["browsers"]
@@ -18,6 +19,15 @@ __all__ = ["browsers"]
 pytestmark = [pytest.mark.browser]
 
 ROOM = "market"
+SHIP = {
+    "shipping": {
+        "name": "A",
+        "line1": "1 Main St",
+        "city": "X",
+        "postal_code": "1",
+        "country": "US",
+    }
+}
 TEE = {"id": "tee", "title": "Tour tee", "price": 499, "currency": "usd", "kind": "physical"}
 
 
@@ -85,6 +95,15 @@ async def _buy_now(page: Page) -> None:
     )
     await drawer.get_by_role("button", name="Checkout").click()
     await expect(drawer.get_by_text("Amount: $4.99")).to_be_visible()
+    await ship_to(drawer)
+    await drawer.get_by_role("button", name="Continue to payment").click()
+    await expect(drawer.locator("#card-element input").first).to_be_visible()
+
+
+async def ship_to(drawer: Locator) -> None:
+    """The tee ships: a guest's checkout asks where to (and an optional email)."""
+    await drawer.get_by_label("Email (optional)").fill("lee@example.com")
+    await fill_shipping(drawer, country="FR", name="Lee Buyer")
 
 
 async def test_pinned_slot_reaches_the_listener(server: Harness, browsers: Browsers) -> None:
@@ -163,6 +182,8 @@ async def test_drop_counts_down_on_the_server_clock_then_sells(
     await expect(receipt).to_contain_text("1 × Tour tee")
     orders = host.get_by_role("list", name="Orders")
     await expect(orders).to_contain_text(re.compile(r"lee · 1 × Tour tee · \$4\.99 · paid"))
+    await expect(orders).to_contain_text("ships to Lee Buyer (FR)")  # name and country only
+    await expect(orders).not_to_contain_text("Rue de la Paix")
     await tab.screenshot("room-receipt", full_page=False)
     await receipt.get_by_role("button", name="Back to the room").click()
     await expect(room.get_by_role("complementary", name="Your cart")).to_be_hidden()
@@ -249,7 +270,7 @@ async def test_sold_out_the_moment_it_is(server: Harness, browsers: Browsers) ->
     # Only held by the rival: it may come back (PROTOCOL v2), so not "sold out".
     await expect(drop.get_by_role("status")).to_have_text("All reserved, units may come back")
     await expect(drop.get_by_role("button", name="Buy now")).to_be_hidden()
-    paid = await rival.call("checkout:start", {"payment_method": "pm_card_visa"})
+    paid = await rival.call("checkout:start", {**SHIP, "payment_method": "pm_card_visa"})
     assert paid["status"] == "succeeded", paid
     await expect(drop.get_by_role("status")).to_have_text("Sold out", timeout=10_000)
 
@@ -262,3 +283,24 @@ async def test_sold_out_the_moment_it_is(server: Harness, browsers: Browsers) ->
     await expect(row).to_contain_text("2 of 3 left")
     await expect(drop).to_contain_text("2 left")
     await expect(drop.get_by_role("button", name="Buy now")).to_be_visible()
+
+
+async def test_the_host_may_keep_a_drop_to_signed_in_buyers(
+    server: Harness, browsers: Browsers
+) -> None:
+    await _setup(server)
+    host = await _host(server, browsers)
+    await host.get_by_label("Product for the drop (id)").fill("tee")
+    await host.get_by_label("Starts in (seconds)").fill("0")
+    await host.get_by_label("Signed-in buyers only").check()
+    await host.get_by_role("button", name="Schedule drop").click()
+    await expect(host.locator(".drop-row").filter(has_text="Tour tee")).to_be_visible()
+    mod = await server.connect(ROOM, "mo", "moderator")
+    (drop,) = mod.received("room:state")[0]["drops"]
+    assert drop["requires_account"] is True
+    room = await _listener(server, browsers)  # not signed in
+    live = room.locator(".drop").filter(has_text="Tour tee")
+    # The card says so and offers no Buy now to a guest (the server would refuse).
+    await expect(live).to_contain_text("Signed-in buyers only: sign in to buy.")
+    await expect(live.get_by_role("button", name="Buy now")).to_be_hidden()
+    assert (await server.app[SHOP].drops.get(ROOM, drop["id"])).held == 0

@@ -10,6 +10,7 @@ local created_key, pending_key, log_key, head_key = KEYS[5], KEYS[6], KEYS[7], K
 local buyer_orders_key = KEYS[9]
 local identity, version, order_id, now, hold_until = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local lines, total, currency, room, max_attempts = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local email, shipping = ARGV[11] or '', ARGV[12] or ''  -- the buyer's details ('' = none)
 
 local pending = redis.call('GET', pending_key)
 if pending then return {'pending', pending} end
@@ -19,6 +20,8 @@ if tonumber(c[2]) <= tonumber(now) then return refuse('conflict', 'the cart has 
 redis.call('HSET', order_key, 'id', order_id, 'room', room, 'identity', identity,
   'status', 'pending', 'lines', lines, 'total', total, 'currency', currency,
   'created_at', now, 'hold_until', hold_until, 'max_attempts', max_attempts)
+if email ~= '' then redis.call('HSET', order_key, 'email', email) end
+if shipping ~= '' then redis.call('HSET', order_key, 'shipping', shipping) end
 redis.call('ZADD', holds_key, hold_until, order_id)
 redis.call('ZADD', created_key, now, order_id)
 redis.call('SET', pending_key, order_id)

@@ -1,19 +1,21 @@
 """The shop at the edge, by concern: `resources` (the Shop and its Stripe
-client), `handlers` (Socket.IO), `routes` (products, Stripe webhook), `jobs`
-(scheduler), `broadcast` (coalesced stock), `snapshot` (its `room:state`
-parts), `demo` (demo products and drop). `setup` wires them into the app.
+client), `handlers` (Socket.IO), `routes` (products, Stripe webhook),
+`buyer_routes` (claims, /me/orders), `jobs` (scheduler), `broadcast`
+(coalesced stock), `snapshot` (its `room:state` parts), `demo` (demo
+products and drop). `setup` wires them into the app.
 """
 
 from aiohttp import web
 
 from server.appkeys import SNAPSHOT_PARTS
 from server.rooms.demo import SEEDERS
-from server.shop import demo, handlers, jobs, resources, routes, snapshot
+from server.shop import buyer_routes, demo, handlers, jobs, resources, routes, snapshot
 
 
 def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(resources.shop_ctx)
     app.router.add_routes(routes.routes)
+    app.router.add_routes(buyer_routes.routes)
     handlers.setup(app)
     app[SNAPSHOT_PARTS].append(snapshot.part(app))
     app[SEEDERS].append(demo.seed_demo)

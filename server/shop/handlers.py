@@ -5,6 +5,7 @@ function, emit its events.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,12 +13,16 @@ from aiohttp import web
 
 from commerce import checkout, drops, slots
 from commerce import events as names
-from commerce.carts import CartChange, parse_add, parse_line_id
+from commerce.buyer_details import BuyerDetails, parse_details
+from commerce.carts import EMPTY, CartChange, parse_add, parse_line_id
+from commerce.checkout import CheckoutResult
+from commerce.customers import check_save_card
 from commerce.orders import Order
 from kernel import validate
 from kernel.events import Event, to_identity
 from rooms import limits
-from server.appkeys import DISPATCHER, ROOMS
+from server.appkeys import ACCOUNTS, DISPATCHER, ROOMS
+from server.buyers import signed_in_account
 from server.dispatch import Ctx
 from server.roles import Role
 from server.shop.broadcast import BROADCAST, emit_coalesced
@@ -78,18 +83,48 @@ async def on_cart_get(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     return {"cart": (await ctx.app[SHOP].carts.get(ctx.room, ctx.identity)).as_dict()}
 
 
+async def _details(ctx: Ctx, p: Mapping[str, Any]) -> BuyerDetails:
+    """The buyer's details; a signed-in buyer who gives no email is reached
+    at their account's (receipts, and the Stripe customer's email)."""
+    details = parse_details(p)
+    account = signed_in_account(ctx.claims)
+    if details.email is None and account is not None:
+        found = await ctx.app[ACCOUNTS].get(account)
+        if found is not None:
+            return dataclasses.replace(details, email=found.email)
+    return details
+
+
 async def on_checkout_start(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     method = checkout.parse_payment_method(p)
+    details = await _details(ctx, p)
+    check_save_card(ctx.identity, method, details.save_card)
     await limits.check(ctx.app[ROOMS], ctx.room, "checkout", ctx.identity)
     shop = ctx.app[SHOP]
-    order, frozen = await shop.checkout.freeze(ctx.room, ctx.identity, ctx.now)
+    order, frozen = await shop.checkout.freeze(ctx.room, ctx.identity, ctx.now, details)
     await ctx.emit(frozen)  # the cart became an order, whatever happens next
-    result = await shop.checkout.pay(order, method, ctx.now)
+    result = await shop.checkout.pay(order, method, ctx.now, save_card=details.save_card)
+    return await _paying_answer(ctx, result, result.events)
+
+
+async def on_buy_now(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
+    req = parse_add(p)
+    details = await _details(ctx, p)
+    await limits.check(ctx.app[ROOMS], ctx.room, "checkout", ctx.identity)
+    shop = ctx.app[SHOP]
+    done = await shop.buy_now.buy(ctx.room, ctx.identity, req, details, ctx.now)
+    ctx.app[BROADCAST].touch(ctx.room, [CartChange(EMPTY, (done.move,))])
+    return await _paying_answer(ctx, done.result, done.events)
+
+
+async def _paying_answer(ctx: Ctx, result: CheckoutResult, events: list[Event]) -> dict[str, Any]:
+    """`checkout:start`'s and `buy:now`'s answer, once the buyer was told of
+    their order (its latest state, if the payment's events did not say it)."""
     told = any(e.name == names.ORDER_UPDATED for e in result.events)
     mine = [] if told else [await _order_event(ctx, result.order)]
-    await emit_coalesced(ctx.app, [*result.events, *mine])
-    answer = result.answer(shop.gateway.publishable_key)
-    answer["order"] = await shop.order_dict(result.order, ctx.now)  # a paid one: its links
+    await emit_coalesced(ctx.app, [*events, *mine])
+    answer = result.answer(ctx.app[SHOP].gateway.publishable_key)
+    answer["order"] = await ctx.app[SHOP].order_dict(result.order, ctx.now)  # a paid one: its links
     return answer
 
 
@@ -116,4 +151,5 @@ def setup(app: web.Application) -> None:
     dispatcher.add("cart:remove", on_cart_remove, role=Role.LISTENER, module="shop")
     dispatcher.add("cart:get", on_cart_get, role=Role.LISTENER, module="shop")
     dispatcher.add("checkout:start", on_checkout_start, role=Role.LISTENER, module="shop")
+    dispatcher.add("buy:now", on_buy_now, role=Role.LISTENER, module="shop")
     dispatcher.add("order:cancel", on_order_cancel, role=Role.LISTENER, module="shop")

@@ -35,14 +35,32 @@ export class CardForm {
     return Boolean(this.card);
   }
 
-  /** Load Stripe.js and mount the card element into `container` (once). */
-  async mount(container, { url, publishableKey }) {
-    if (this.card) return;
+  /** Load Stripe.js (once): enough to finish 3-D Secure of a saved card. */
+  async load({ url, publishableKey }) {
+    if (this.stripe) return;
     const Stripe = await loadStripeJs(url);
     this.stripe = Stripe(publishableKey);
     this.key = publishableKey;
+  }
+
+  /** Load Stripe.js and mount the card element into `container` (once). */
+  async mount(container, { url, publishableKey }) {
+    if (this.card) return;
+    await this.load({ url, publishableKey });
     this.card = this.stripe.elements().create("card", { hidePostalCode: false });
     this.card.mount(container);
+  }
+
+  /**
+   * A PaymentMethod (`pm_...`) the server can attach to the buyer's Customer
+   * to save the card, when this Stripe.js can make one; null otherwise
+   * (localstripe's Stripe.js has no working `createPaymentMethod`).
+   */
+  async reusableMethod() {
+    if (typeof this.stripe.createPaymentMethod !== "function") return null;
+    const result = await this.stripe.createPaymentMethod({ type: "card", card: this.card });
+    if (result?.error) throw new Error(result.error.message || "Check the card details.");
+    return result?.paymentMethod?.id || null;
   }
 
   /** The card as a payment method id the server can charge. */

@@ -93,3 +93,32 @@ export function toast(message, kind = "info") {
   area.append(item);
   setTimeout(() => item.remove(), 6000);
 }
+
+/**
+ * Ask a yes/no question in a modal <dialog> (focus moves into it, Escape
+ * cancels, focus returns); resolves to true when `ok` was chosen.
+ */
+export function confirmDialog(message, { ok = "OK", cancel = "Cancel" } = {}) {
+  const before = document.activeElement;
+  const yes = h("button", { type: "button", class: "primary", value: "ok" }, ok);
+  const no = h("button", { type: "button", class: "secondary", value: "cancel" }, cancel);
+  const text = h("p", { id: "confirm-text", class: "confirm-text" }, message);
+  const dialog = h("dialog", { class: "confirm", "aria-labelledby": "confirm-text" }, text, h("div", { class: "row" }, yes, no));
+  document.body.append(dialog);
+  return new Promise((resolve) => {
+    const done = (answer) => {
+      dialog.close();
+      dialog.remove();
+      if (before instanceof HTMLElement) before.focus();
+      resolve(answer);
+    };
+    yes.addEventListener("click", () => done(true));
+    no.addEventListener("click", () => done(false));
+    dialog.addEventListener("cancel", (ev) => {
+      ev.preventDefault();
+      done(false);
+    });
+    dialog.showModal();
+    yes.focus();
+  });
+}

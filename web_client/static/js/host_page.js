@@ -14,6 +14,7 @@ import { mountChat } from "./panels/chat.js";
 import { mountReactions } from "./panels/reactions.js";
 import { mountSlotTools, mountDropTools } from "./panels/shop_tools.js";
 import { mountRoomSettings } from "./panels/settings.js";
+import { mountSoundTools } from "./panels/sounds.js";
 
 async function main() {
   const room = roomFromPath();
@@ -43,6 +44,7 @@ async function main() {
   mountQa($("#qa-panel .panel-body"), ctx);
   mountSlotTools($("#slots-panel .panel-body"), ctx);
   mountDropTools($("#drops-panel .panel-body"), ctx);
+  mountSoundTools($("#sounds-panel .panel-body"), ctx);
   mountChat($("#chat-panel .panel-body"), ctx);
   mountReactions($("#reactions"), ctx);
   session.store.on("connection", (state) => {

@@ -1,6 +1,7 @@
 // The lobby at /: rooms that are live, rooms coming up, and join by link.
 
 import { $, h, keyedList, setText } from "./dom.js";
+import { mountAccount } from "./panels/signin.js";
 
 async function loadRooms() {
   const resp = await fetch("/api/v1/rooms");
@@ -69,5 +70,6 @@ async function refresh() {
 }
 
 bindJoin();
+mountAccount($("#account-slot"), { next: () => "/", onSignedOut: () => location.reload() });
 refresh();
 setInterval(refresh, 15000);

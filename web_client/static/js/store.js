@@ -3,6 +3,7 @@
 // topics and re-render only what changed.
 
 import { ServerClock } from "./clock.js";
+import { remember } from "./products.js";
 
 const byId = (items, key = "id") => new Map((items || []).map((item) => [String(item[key]), item]));
 
@@ -24,6 +25,10 @@ export function emptyState() {
     orders: new Map(),
     shop: {},
     speaking: [],
+    products: new Map(), // id -> product, as `product:updated` last said (audio state, preview)
+    tone: null, // {product_id, ends_at} while a tone plays into the room
+    oneClick: false, // a signed-in buyer with a saved card
+    signedIn: false, // the page's identity is an account
   };
 }
 
@@ -64,7 +69,14 @@ export class Store {
   /** A whole snapshot: everything is replaced, nothing from before survives. */
   snapshot(s) {
     this.clock.sync(s.server_time);
-    const keep = { connection: this.state.connection, cart: this.state.cart, orders: this.state.orders };
+    const keep = {
+      connection: this.state.connection,
+      cart: this.state.cart,
+      orders: this.state.orders,
+      products: this.state.products,
+      oneClick: this.state.oneClick,
+      signedIn: this.state.signedIn,
+    };
     this.state = {
       ...emptyState(),
       ...keep,
@@ -80,8 +92,11 @@ export class Store {
       drops: byId(s.drops),
       shop: s.shop || {},
       speaking: s.speaking || [],
+      tone: s.tone || null,
     };
     if (s.cart !== undefined) this.state.cart = s.cart;
+    // The caller's saved card (signed-in buyers): one-click buying is offered.
+    if (s.saved_card !== undefined) this.state.oneClick = Boolean(s.saved_card);
     // Orders settled while the page was away (a reconnect, a reload) arrive here.
     for (const order of s.orders || []) upsert(this.state.orders, order.id, order);
     this.emit(ALL_TOPICS);
@@ -167,6 +182,15 @@ const HANDLERS = {
     upsert(store.state.orders, d.order.id, d.order);
     store.emit("orders", d.order);
   },
+  // A product changed (its sound is processing, ready or failed).
+  "product:updated": (store, d) => {
+    if (!d.product?.id) return;
+    remember(d.product);
+    upsert(store.state.products, d.product.id, d.product);
+    store.emit("products", d.product);
+  },
+  "tone:playing": (store, d) => store.set("tone", { tone: { product_id: d.product_id, ends_at: d.ends_at } }),
+  "tone:stopped": (store) => store.set("tone", { tone: null }),
   // Staff only: every order of the room as its status changes.
   "order:feed": (store, d) => store.emit("orderFeed", d.order),
 };
@@ -185,6 +209,9 @@ export const ALL_TOPICS = [
   "drops",
   "cart",
   "orders",
+  "products",
+  "tone",
+  "oneClick",
 ];
 
 /** Questions as a moderator wants them: open first, most votes, oldest. */

@@ -9,8 +9,15 @@ import { formatMoney, formatCountdown, spokenDuration, formatClock } from "../fo
 import { product as productOf } from "../products.js";
 import { errorText } from "../connection.js";
 import { CardForm, DECLINED, failureText } from "../checkout.js";
+import { CheckoutDetails } from "./details.js";
+import { deviceButtons } from "../downloads.js";
+import { myLibrary } from "../account.js";
 
-export function mountCart(toggleRoot, drawer, { store, conn }) {
+/**
+ * `signedIn`: the buyer is an account (offer to save the card; no email
+ * asked). `onPaid(order)`: an order of this buyer was paid (lists to reload).
+ */
+export function mountCart(toggleRoot, drawer, { store, conn, tokenOf, signedIn = false, onPaid = () => {} }) {
   const count = h("span", { class: "cart-count" }, "0");
   const toggle = h(
     "button",
@@ -40,8 +47,12 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
   const cartView = h("div", { class: "stack" }, pendingBox, empty, lines, total, hold, checkout);
 
   const amount = h("p", { class: "pay-amount" });
+  const details = new CheckoutDetails();
+  const next = h("button", { type: "button", class: "primary continue-button" }, "Continue to payment");
+  const detailsStep = h("div", { class: "stack" }, details.root, next);
   const cardBox = h("div", { id: "card-element", class: "card-element" });
   const pay = h("button", { type: "button", class: "primary pay-button" }, "Pay");
+  const cardStep = h("div", { class: "stack" }, h("label", { id: "card-label" }, "Card details"), cardBox, signedIn ? details.saveBox : null, pay);
   const payStatus = h("p", { class: "pay-status", role: "status", "aria-live": "polite" });
   const payError = h("p", { class: "pay-error", role: "alert" });
   const orderHold = h("p", { class: "hold", role: "timer", "aria-live": "off" });
@@ -54,20 +65,25 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     h("h3", {}, "Pay"),
     amount,
     orderHold,
-    h("label", { id: "card-label" }, "Card details"),
-    cardBox,
-    pay,
+    detailsStep,
+    cardStep,
     payStatus,
     payError,
     retry,
     payCancel,
   );
+  // One-click (`buy:now`): no form, the saved card pays; 3-D Secure still in the page.
+  const quickStatus = h("p", { class: "quick-status", role: "status", "aria-live": "polite" });
+  const quickError = h("p", { class: "pay-error", role: "alert" });
+  const quickView = h("div", { class: "stack", hidden: true }, h("h3", {}, "Buying with your saved card"), quickStatus, quickError);
   const receipt = h("div", { class: "receipt stack", hidden: true, tabindex: "-1" });
-  drawer.append(h("div", { class: "drawer-head row spread" }, title, close), cartView, payView, receipt);
+  drawer.append(h("div", { class: "drawer-head row spread" }, title, close), cartView, payView, quickView, receipt);
   cardBox.setAttribute("aria-labelledby", "card-label");
 
   const cardForm = new CardForm();
   let order = null; // the order being paid, as last heard
+  let fields = {}; // email, shipping: sent with every checkout:start of this order
+  let quick = false; // the order is paid by one click
 
   const open = () => {
     drawer.hidden = false;
@@ -88,6 +104,7 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
   const showView = (view) => {
     cartView.hidden = view !== "cart";
     payView.hidden = view !== "pay";
+    quickView.hidden = view !== "quick";
     receipt.hidden = view !== "receipt";
   };
 
@@ -126,11 +143,57 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     } else setText(orderHold, "");
   });
 
-  const startCheckout = async () => {
-    checkout.disabled = finish.disabled = true;
-    const answer = await conn.call("checkout:start", {});
-    checkout.disabled = finish.disabled = false;
-    if (!answer.ok) return toast(errorText(answer), "error");
+  /** Does the cart hold a physical item (then the order needs an address)? */
+  const cartIsPhysical = async () => {
+    const lines = store.state.cart?.lines || [];
+    const products = await Promise.all(lines.map((l) => productOf(l.product_id)));
+    return products.some((p) => p?.kind === "physical");
+  };
+
+  // Checkout: first what the order needs (email for guests, address for
+  // physical items), then the card. A resumed order has them already.
+  const startCheckout = async (ev) => {
+    quick = false;
+    const resume = ev?.currentTarget === finish;
+    fields = {};
+    details.clearErrors();
+    const physical = resume ? false : await cartIsPhysical();
+    details.configure({ guest: !signedIn && !resume, physical });
+    setText(payError, "");
+    setText(payStatus, "");
+    retry.hidden = true;
+    if (details.needsInput) {
+      const cart = store.state.cart;
+      setText(amount, cart ? `Amount: ${formatMoney(cart.total, cart.currency)}` : "");
+      detailsStep.hidden = false;
+      cardStep.hidden = true;
+      payCancel.hidden = true; // no order yet: nothing to cancel
+      showView("pay");
+      details.root.querySelector("input:not([type=checkbox]), select")?.focus();
+      return;
+    }
+    await freeze({});
+  };
+
+  next.addEventListener("click", async () => {
+    const values = details.values();
+    if (!values) return;
+    await freeze(values);
+  });
+
+  const freeze = async (values) => {
+    checkout.disabled = finish.disabled = next.disabled = true;
+    const answer = await conn.call("checkout:start", values);
+    checkout.disabled = finish.disabled = next.disabled = false;
+    if (!answer.ok) {
+      if (!payView.hidden && details.showError(answer.error)) return;
+      if (!payView.hidden) return setText(details.general, errorText(answer));
+      return toast(errorText(answer), "error");
+    }
+    fields = values;
+    detailsStep.hidden = true;
+    cardStep.hidden = false;
+    payCancel.hidden = false;
     if (answer.order) store.apply("order:updated", { order: answer.order });
     order = answer.order || { id: answer.order_id, status: "pending", total: answer.amount, currency: answer.currency };
     setText(amount, `Amount: ${formatMoney(answer.amount, answer.currency)}`);
@@ -186,10 +249,39 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
   });
 
   const fail = (message) => {
-    setText(payStatus, "");
-    setText(payError, message);
+    setText(quick ? quickStatus : payStatus, "");
+    setText(quick ? quickError : payError, message);
     pay.disabled = false;
     announce(message);
+  };
+
+  /** Follow an order paid by one click (`buy:now`'s answer) to its receipt. */
+  const follow = async (answer) => {
+    quick = true;
+    if (answer.order) store.apply("order:updated", { order: answer.order });
+    order = answer.order || { id: answer.order_id, status: "pending", total: answer.amount, currency: answer.currency };
+    setText(quickError, "");
+    setText(quickStatus, `Paying ${formatMoney(answer.amount ?? order.total, answer.currency ?? order.currency)}…`);
+    showView("quick");
+    open();
+    if (answer.status === "requires_payment_method") {
+      return fail(answer.order?.status === "failed" ? failureText(answer.order) : DECLINED);
+    }
+    if (answer.status === "requires_action") {
+      setText(quickStatus, "Your bank wants to confirm it is you…");
+      drawer.classList.add("behind");
+      try {
+        const shop = store.state.shop || {};
+        await cardForm.load({ url: shop.stripe_js_url || store.config?.stripe_js_url, publishableKey: answer.publishable_key || shop.publishable_key });
+        await cardForm.authenticate(answer.client_secret);
+      } catch (err) {
+        return fail(err.message);
+      } finally {
+        drawer.classList.remove("behind");
+      }
+    }
+    setText(quickStatus, "Payment sent; waiting for the confirmation…");
+    settle(store.state.orders.get(String(order.id)));
   };
 
   pay.addEventListener("click", async () => {
@@ -197,13 +289,18 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     setText(payStatus, "Paying…");
     pay.disabled = true;
     let method;
+    let save = signedIn && details.saveCard.checked;
     try {
-      method = await cardForm.paymentMethod();
+      const reusable = save ? await cardForm.reusableMethod() : null;
+      save = Boolean(reusable);
+      method = reusable || (await cardForm.paymentMethod());
     } catch (err) {
       return fail(err.message);
     }
-    const answer = await conn.call("checkout:start", { payment_method: method });
+    if (signedIn && details.saveCard.checked && !save) toast("This payment setup cannot save cards: paying without saving it.");
+    const answer = await conn.call("checkout:start", { ...fields, payment_method: method, ...(save ? { save_card: true } : {}) });
     if (!answer.ok) return fail(errorText(answer));
+    if (save && answer.saved_card) store.set("oneClick", { oneClick: true });
     if (answer.order) store.apply("order:updated", { order: answer.order });
     if (answer.status === "requires_payment_method") {
       fail(answer.order?.status === "failed" ? failureText(answer.order) : DECLINED);
@@ -232,10 +329,15 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
     order = update;
     payCancel.hidden = update.status !== "pending";
     if (update.status === "paid") {
-      renderReceipt(receipt, update, () => {
+      const links = {
+        nowS: () => store.clock.now(),
+        refresh: async () => (await myLibrary(tokenOf())).flatMap((i) => i.downloads || []),
+      };
+      renderReceipt(receipt, update, links, () => {
         showView("cart");
         shut();
       });
+      onPaid(update);
       showView("receipt");
       receipt.focus();
       announce("Payment received. Your receipt is shown.");
@@ -256,6 +358,7 @@ export function mountCart(toggleRoot, drawer, { store, conn }) {
       open();
     },
     showCart: () => showView("cart"),
+    follow,
   };
 }
 
@@ -287,9 +390,33 @@ function updateLine(el, line, currency) {
   setText(el.querySelector(".line-price"), `${line.qty} × ${formatMoney(line.unit_price, currency)}`);
 }
 
-function renderReceipt(root, order, done) {
+/** Download buttons per device for each digital line of a paid order. */
+function receiptDownloads(r, lines, links) {
+  const downloads = r.downloads || [];
+  const ids = [...new Set(downloads.map((d) => d.product_id))];
+  if (!ids.length) return null;
+  return h(
+    "div",
+    { class: "receipt-downloads stack" },
+    h("h4", {}, "Your downloads"),
+    ids.map((id) => {
+      const line = (lines || []).find((l) => l.product_id === id);
+      const title = line?.title || id;
+      return h("div", { class: "stack" }, h("p", { class: "download-title" }, title), deviceButtons(id, title, downloads, links));
+    }),
+    h("p", { class: "muted" }, "The links work for a few minutes; “My purchases” always has fresh ones."),
+  );
+}
+
+function shippingText(s) {
+  return [s.name, s.line1, s.line2, `${s.postal_code} ${s.city}`, s.country].filter(Boolean).join(", ");
+}
+
+function renderReceipt(root, order, links, done) {
   const r = order.receipt || { lines: order.lines, total: order.total, currency: order.currency, order_id: order.id };
-  root.replaceChildren(
+  const shipping = r.shipping || order.shipping;
+  const email = r.email || order.email;
+  const parts = [
     h("h3", {}, "Thank you! Payment received"),
     h("p", {}, `Receipt for order ${r.order_id || order.id}`),
     h(
@@ -299,6 +426,10 @@ function renderReceipt(root, order, done) {
     ),
     h("p", { class: "receipt-total" }, `Paid ${formatMoney(r.total, r.currency)}`),
     r.payment_ref ? h("p", { class: "muted" }, `Payment reference ${r.payment_ref}`) : null,
+    shipping ? h("p", { class: "receipt-shipping" }, `Ships to ${shippingText(shipping)}`) : null,
+    email ? h("p", { class: "muted" }, `A copy goes to ${email}.`) : null,
+    receiptDownloads(r, order.lines || r.lines, links),
     h("button", { type: "button", class: "secondary", onclick: done }, "Back to the room"),
-  );
+  ];
+  root.replaceChildren(...parts.filter(Boolean));
 }

@@ -74,7 +74,10 @@ export function mountDropTools(root, { store, conn, role }) {
   const [dl, duration] = field("drop-duration", "Lasts (minutes)", { type: "number", min: 1, value: 30, required: true, inputmode: "numeric" });
   const [kl, stock] = field("drop-stock", "Stock", { type: "number", min: 1, value: 50, required: true, inputmode: "numeric" });
   const [ll, limit] = field("drop-limit", "Per-person limit (optional)", { type: "number", min: 1, inputmode: "numeric" });
-  const form = h("form", { class: "stack tool", "aria-label": "Schedule a drop" }, pl, product, sl, startsIn, dl, duration, kl, stock, ll, limit, h("button", { type: "submit" }, "Schedule drop"));
+  // Scarce drops may require an account: a guest who rejoins is someone new to the limit.
+  const accountOnly = h("input", { type: "checkbox", id: "drop-account" });
+  const al = h("label", { for: "drop-account" }, accountOnly, " Signed-in buyers only");
+  const form = h("form", { class: "stack tool", "aria-label": "Schedule a drop" }, pl, product, sl, startsIn, dl, duration, kl, stock, ll, limit, al, h("button", { type: "submit" }, "Schedule drop"));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const startsAt = store.clock.now() + Number(startsIn.value);
@@ -85,6 +88,7 @@ export function mountDropTools(root, { store, conn, role }) {
       stock: Number(stock.value),
     };
     if (limit.value) payload.per_buyer_limit = Number(limit.value);
+    if (accountOnly.checked) payload.requires_account = true;
     const answer = await conn.call("drop:schedule", payload);
     if (!answer.ok) return toast(errorText(answer), "error");
     store.apply("drop:updated", { drop: answer.drop });
@@ -97,8 +101,10 @@ export function mountDropTools(root, { store, conn, role }) {
   store.on("orderFeed", (state, order) => {
     if (!order) return;
     const items = order.lines.map((l) => `${l.qty} × ${l.title}`).join(", ");
+    // The feed shows where an order ships as a name and a country only.
+    const ships = order.shipping ? ` · ships to ${order.shipping.name} (${order.shipping.country})` : "";
     const row = h("li", { "data-key": order.id },
-      `${formatClock(store.clock.now())} · ${order.buyer} · ${items} · ${formatMoney(order.total, order.currency)} · ${order.status}`);
+      `${formatClock(store.clock.now())} · ${order.buyer} · ${items} · ${formatMoney(order.total, order.currency)} · ${order.status}${ships}`);
     orders.querySelector(`[data-key="${CSS.escape(order.id)}"]`)?.remove();
     orders.prepend(row);
     while (orders.children.length > 50) orders.lastElementChild.remove();
