@@ -28,7 +28,7 @@ EXCHANGE_LIMIT = Limit(30, 15 * 60)
 
 
 async def _allowed(scripts: Scripts, key: str, limit: Limit) -> bool:
-    return bool(await scripts.run("accounts/rate", [key], [limit.count, limit.window_s * 1000]))
+    return bool(await scripts.run("kernel/rate", [key], [limit.count, limit.window_s * 1000]))
 
 
 async def email_allowed(scripts: Scripts, email: str) -> bool:

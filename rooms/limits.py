@@ -35,7 +35,7 @@ async def _allowed(store: RoomStore, key: str, limit: Limit) -> bool:
     """Count one in `key`'s window: the INCR and the window's expiry are one
     script on one key (a counter never outlives its window)."""
     window_ms = int(limit.window_s * 1000)
-    return bool(await store.run("rooms/rate", [key], [limit.count, window_ms]))
+    return bool(await store.run("kernel/rate", [key], [limit.count, window_ms]))
 
 
 async def check(store: RoomStore, room: str, action: str, identity: str) -> None:

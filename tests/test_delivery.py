@@ -316,3 +316,20 @@ async def test_an_uploaded_tone_bought_plays_on_every_device(
     status, headers, preview = await fetch(server.url + audio["preview_url"])
     assert status == 200 and headers["Cache-Control"].endswith("immutable")
     assert sha(preview) == audio["preview"]["sha256"]
+
+
+async def test_my_orders_carry_fresh_links_like_the_receipt(
+    server: Harness, tmp_path: Path
+) -> None:
+    files = await tone(server, tmp_path)
+    drop_id = await drop_of(server, ROOM)
+    buyer = "guest-0a1b2c3d4e"  # an identity /guest hands out: it may read /me/*
+    _, order = await buy(server, ROOM, buyer, drop_id)
+    status, body = await server.request("GET", "/api/v1/me/orders", token=server.token(ROOM, buyer))
+    assert status == 200, body
+    (mine,) = body["orders"]
+    assert mine["id"] == order["id"] and mine["status"] == "paid"
+    links = _by_format(mine)
+    assert sorted(links) == sorted([*VARIANTS, "bundle"])
+    status, _, got = await fetch(links["m4r"]["url"])
+    assert status == 200 and got == files["m4r"]

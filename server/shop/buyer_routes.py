@@ -11,7 +11,7 @@ from aiohttp import web
 from commerce.my_orders import orders_of
 from kernel.errors import Invalid, Unauthorized
 from server import tokens
-from server.appkeys import SETTINGS
+from server.appkeys import SCHEDULER, SETTINGS
 from server.buyers import require_buyer_identity, verified_account
 from server.errors import read_json
 from server.shop.resources import SHOP
@@ -44,5 +44,7 @@ async def claim(request: web.Request) -> web.Response:
 @routes.get("/api/v1/me/orders")
 async def my_orders(request: web.Request) -> web.Response:
     identity = await require_buyer_identity(request)  # from /join or /guest only
-    found = await orders_of(request.app[SHOP].orders, identity)
-    return web.json_response({"orders": [order.as_dict() for order in found]})
+    shop, now = request.app[SHOP], request.app[SCHEDULER].clock()
+    found = await orders_of(shop.orders, identity)
+    # as order:updated sends them: a paid order's receipt carries fresh links
+    return web.json_response({"orders": [await shop.order_dict(order, now) for order in found]})

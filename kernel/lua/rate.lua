@@ -1,5 +1,5 @@
--- rate: counts one attempt in a fixed window; the counter and its expiry
--- are set together (a counter never outlives its window).
+-- rate (rooms and accounts): counts one action in a fixed window; the
+-- counter and its expiry are set together (a counter never outlives its window).
 -- Returns 1 when allowed, 0 when over the limit.
 local counter_key = KEYS[1]
 local limit, window_ms = tonumber(ARGV[1]), ARGV[2]
