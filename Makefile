@@ -65,8 +65,7 @@ CLUSTER_TESTS := tests/test_live_room.py tests/test_stage_presence.py tests/test
 	tests/test_commerce_cart.py tests/test_shop_purchase.py tests/test_shop_drops.py \
 	tests/test_shop_race.py tests/test_commerce_shares.py tests/test_redis_cluster.py \
 	tests/test_shop_money_v2.py tests/test_rooms_v2.py tests/test_rooms_rules.py \
-	tests/test_lua_rules.py tests/test_intent_claim.py \
-	tests/test_accounts.py tests/test_mail.py tests/test_delivery.py tests/test_buyers_checkout.py
+	tests/test_lua_rules.py tests/test_intent_claim.py
 
 unit-cluster:
 	$(BIN)/pytest -q -ra --redis-cluster $(CLUSTER_TESTS)
