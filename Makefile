@@ -60,15 +60,13 @@ unit:
 	$(BIN)/pytest -q -ra
 
 # The rooms and shop paths again, against a real 3-node Redis Cluster that the
-# tests start on loopback (tests/redis_cluster.py); about two minutes. Not yet in the list:
-# test_accounts, test_mail, test_delivery, test_buyers_checkout: they pass alone on the
-# Cluster, but the blocked-loop guard (asyncio debug mode captures a stack per task, and the
-# Cluster client makes many) tips over 1 s at start-up in a long run.
+# tests start on loopback (tests/redis_cluster.py); about three minutes.
 CLUSTER_TESTS := tests/test_live_room.py tests/test_stage_presence.py tests/test_http_api.py \
 	tests/test_commerce_cart.py tests/test_shop_purchase.py tests/test_shop_drops.py \
 	tests/test_shop_race.py tests/test_commerce_shares.py tests/test_redis_cluster.py \
 	tests/test_shop_money_v2.py tests/test_rooms_v2.py tests/test_rooms_rules.py \
-	tests/test_lua_rules.py tests/test_intent_claim.py
+	tests/test_lua_rules.py tests/test_intent_claim.py \
+	tests/test_accounts.py tests/test_mail.py tests/test_delivery.py tests/test_buyers_checkout.py
 
 unit-cluster:
 	$(BIN)/pytest -q -ra --redis-cluster $(CLUSTER_TESTS)

@@ -2,8 +2,9 @@
 a guard that fails any test whose code blocks the event loop."""
 
 import asyncio
-import logging
+import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -90,15 +91,35 @@ async def sio_client(server: Harness) -> AsyncIterator[Callable[[str], Awaitable
         await client.close()
 
 
-class _SlowCallbacks(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+class _SlowCallbacks:
+    """Times every callback the loop runs (what asyncio's debug mode does for
+    `slow_callback_duration`, without its cost: debug mode also captures a
+    stack for every task and handle created, which on a busy machine and with
+    the Cluster client's many tasks alone tipped start-ups over the limit)."""
+
+    def __init__(self, threshold_s: float) -> None:
+        self.threshold_s = threshold_s
         self.seen: list[str] = []
 
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message.startswith("Executing") and " took " in message:
-            self.seen.append(message)
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        original = asyncio.events.Handle._run
+        watcher = self
+
+        def timed(handle: asyncio.Handle) -> None:
+            started = time.perf_counter()
+            try:
+                original(handle)
+            finally:
+                took = time.perf_counter() - started
+                if took >= watcher.threshold_s:
+                    watcher.seen.append(f"Executing {handle!r} took {took:.3f} seconds")
+
+        asyncio.events.Handle._run = timed  # type: ignore[method-assign,assignment]
+        try:
+            yield
+        finally:
+            asyncio.events.Handle._run = original  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)
@@ -107,15 +128,8 @@ async def no_blocking_calls(request: pytest.FixtureRequest) -> AsyncIterator[Non
     if request.node.get_closest_marker("allow_blocking"):
         yield
         return
-    loop = asyncio.get_running_loop()
-    loop.set_debug(True)
-    loop.slow_callback_duration = BLOCKING_THRESHOLD_S
-    watcher = _SlowCallbacks()
-    logging.getLogger("asyncio").addHandler(watcher)
-    try:
+    watcher = _SlowCallbacks(BLOCKING_THRESHOLD_S)
+    with watcher.watching():
         yield
-    finally:
-        logging.getLogger("asyncio").removeHandler(watcher)
-        loop.set_debug(False)
     if watcher.seen:
         pytest.fail("the event loop was blocked:\n" + "\n".join(watcher.seen[:5]))
