@@ -22,6 +22,7 @@ from commerce.audio import AUDIO_FIELDS, audio_from_hash, encode_ready
 from kernel import validate
 from kernel.errors import Conflict, Invalid, NotFound
 from kernel.lua import Scripts
+from kernel.owners import ADMIN_OWNER, owner_or_admin
 
 CURRENCY_RE = re.compile(r"^[a-z]{3}$")
 MAX_PRICE = 99_999_999  # Stripe's largest amount (8 digits) in minor units
@@ -59,6 +60,8 @@ class Product:
     description: str = ""
     image_url: str = ""
     tags: tuple[str, ...] = ()
+    # the creator's account id, or ADMIN_OWNER (kernel.owners)
+    owner: str = ADMIN_OWNER
     # the wire shape of commerce.audio (ready files and latest upload), or None
     audio: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
@@ -75,6 +78,7 @@ class Product:
             "image_url": self.image_url or None,
             "tags": list(self.tags),
             "audio": self.audio,
+            "owner": self.owner,
         }
 
 
@@ -124,10 +128,12 @@ def parse_tags(p: Mapping[str, Any], key: str = "tags") -> tuple[str, ...]:
     return tuple(tags)
 
 
-def parse_product(p: Mapping[str, Any]) -> Product:
-    """A product from an admin's payload; every field checked, nothing stored."""
+def parse_product(p: Mapping[str, Any], owner: str = ADMIN_OWNER) -> Product:
+    """A product from an admin's or creator's payload; every field checked,
+    nothing stored."""
     pid = validate.ident(p, "id") if p.get("id") is not None else new_product_id()
     return Product(
+        owner=owner,
         id=pid,
         title=validate.text(p, "title", max_len=200),
         price=validate.integer(p, "price", lo=1, hi=MAX_PRICE),
@@ -160,6 +166,7 @@ def product_from_blob(raw: bytes, audio: dict[str, Any] | None = None) -> Produc
         description=d.get("description", ""),
         image_url=d.get("image_url") or "",
         tags=tuple(d.get("tags") or ()),
+        owner=owner_or_admin(d.get("owner")),
         audio=audio,
     )
 
@@ -191,7 +198,15 @@ class Catalog:
         )
         if not created:
             raise Conflict(f"product {product.id} already exists")
+        if product.owner != ADMIN_OWNER:
+            await self._redis.sadd(keys.owned_products(product.owner), product.id)
         return product
+
+    async def owned(self, owner: str, limit: int = 500) -> list[Product]:
+        """The products a creator owns, by id."""
+        ids = sorted(i.decode() for i in await self._redis.smembers(keys.owned_products(owner)))
+        found = [await self.product(pid) for pid in ids[:limit]]
+        return [p for p in found if p is not None]
 
     async def product(self, product_id: str) -> Product | None:
         """The product alone (no stock read)."""

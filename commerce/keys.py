@@ -63,6 +63,11 @@ def product(product_id: str) -> str:
     return f"{{product:{product_id}}}"
 
 
+# SET ids of the products a creator owns (kernel.owners; written after the product)
+def owned_products(owner: str) -> str:
+    return "{owner:" + owner + "}:products"
+
+
 def product_rooms(product_id: str) -> str:
     return f"{product(product_id)}:rooms"
 

@@ -91,6 +91,13 @@ def rate(r: str, action: str, identity: str) -> str:
 
 # SET of every room id
 ROOMS_INDEX = "{rooms}:index"
+
+
+# SET ids of the rooms a creator owns (kernel.owners; written after the room)
+def owned_rooms(owner: str) -> str:
+    return "{owner:" + owner + "}:rooms"
+
+
 # ZSET "<room>|<poll>" -> closes_at: polls that close by themselves
 POLL_DEADLINES = "{rooms}:poll_deadlines"
 

@@ -10,6 +10,7 @@ from typing import Any
 from kernel import validate as v
 from kernel.errors import Invalid, NotFound
 from kernel.events import Event, to_room
+from kernel.owners import ADMIN_OWNER
 from rooms import keys
 from rooms.events import ROOM_UPDATED
 from rooms.model import ALL_MODULES, Module, Room
@@ -33,15 +34,21 @@ def parse_new_room(p: Mapping[str, Any]) -> tuple[str, str, tuple[Module, ...], 
     return room_id, title, modules, guests
 
 
-async def create(store: RoomStore, p: Mapping[str, Any], now: float) -> Room:
+async def create(
+    store: RoomStore, p: Mapping[str, Any], now: float, owner: str = ADMIN_OWNER
+) -> Room:
+    """A new room owned by `owner` (a creator's account id, or the admin's);
+    `Conflict` when the id is taken (never overwritten)."""
     room_id, title, modules, guests = parse_new_room(p)
     await store.run(
         "rooms/room_create",
         [keys.room(room_id), keys.log(room_id), keys.log_head(room_id)],
-        [room_id, title, dumps([str(m) for m in modules]), int(guests), 0, now],
+        [room_id, title, dumps([str(m) for m in modules]), int(guests), 0, now, owner],
     )
     await store.redis.sadd(keys.ROOMS_INDEX, room_id)
-    return Room(room_id, title, modules, guests, False, now)
+    if owner != ADMIN_OWNER:
+        await store.redis.sadd(keys.owned_rooms(owner), room_id)
+    return Room(room_id, title, modules, guests, False, now, owner)
 
 
 def parse_changes(p: Mapping[str, Any]) -> dict[str, str]:
@@ -75,7 +82,9 @@ async def update(
     return room, [to_room(room_id, ROOM_UPDATED, {"room": room.to_wire()})]
 
 
-async def list_rooms(store: RoomStore, limit: int = 200) -> list[Room]:
-    ids = sorted(await store.redis.smembers(keys.ROOMS_INDEX))[:limit]
+async def list_rooms(store: RoomStore, limit: int = 200, owner: str | None = None) -> list[Room]:
+    """Every room (the lobby), or those of one creator's account (`owner`)."""
+    index = keys.ROOMS_INDEX if owner is None else keys.owned_rooms(owner)
+    ids = sorted(await store.redis.smembers(index))[:limit]
     rooms = [await store.get_room(room_id) for room_id in ids]
     return [room for room in rooms if room is not None]

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from kernel.owners import ADMIN_OWNER, owner_or_admin
+
 
 class Module(StrEnum):
     POLLS = "polls"
@@ -28,6 +30,8 @@ class Room:
     guests: bool
     live: bool
     created_at: float
+    # the creator's account id, or ADMIN_OWNER (kernel.owners)
+    owner: str = ADMIN_OWNER
 
     def has(self, module: Module | str) -> bool:
         return module in self.modules
@@ -40,6 +44,7 @@ class Room:
             "guests": self.guests,
             "live": self.live,
             "created_at": self.created_at,
+            "owner": self.owner,
         }
 
     @classmethod
@@ -51,6 +56,7 @@ class Room:
             guests=h.get("guests") == "1",
             live=h.get("live") == "1",
             created_at=float(h.get("created_at") or 0),
+            owner=owner_or_admin(h.get("owner")),
         )
 
 

@@ -13,6 +13,7 @@ from server.appkeys import DISPATCHER, EMITTER, ROOMS, SCHEDULER, SETTINGS
 from server.client_address import client_address
 from server.errors import read_json
 from server.http_auth import require_admin, require_token
+from server.owners import require_actor
 from server.roles import Role
 from server.rooms import snapshot
 
@@ -62,9 +63,9 @@ async def list_rooms(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/rooms")
 async def create_room(request: web.Request) -> web.Response:
-    await require_admin(request)
+    actor = await require_actor(request)
     room = await lifecycle.create(
-        request.app[ROOMS], await read_json(request), request.app[SCHEDULER].clock()
+        request.app[ROOMS], await read_json(request), request.app[SCHEDULER].clock(), actor.owner_id
     )
     return web.json_response(room.to_wire(), status=201)
 

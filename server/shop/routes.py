@@ -13,7 +13,7 @@ from kernel import validate
 from kernel.errors import Invalid
 from server.appkeys import SCHEDULER
 from server.errors import read_json
-from server.http_auth import require_admin
+from server.owners import require_actor
 from server.shop.broadcast import emit_coalesced
 from server.shop.resources import SHOP, WEBHOOK_PATH
 
@@ -24,9 +24,9 @@ routes = web.RouteTableDef()
 
 @routes.post("/api/v1/products")
 async def create_product(request: web.Request) -> web.Response:
-    await require_admin(request)
+    actor = await require_actor(request)
     body = await read_json(request)
-    product = await request.app[SHOP].catalog.create(catalog.parse_product(body))
+    product = await request.app[SHOP].catalog.create(catalog.parse_product(body, actor.owner_id))
     logger.info("product %s created", product.id)
     return web.json_response(product.as_dict(product.stock), status=201)
 
