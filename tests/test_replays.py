@@ -1,0 +1,283 @@
+"""Shoppable replays: the moments of a recording (a table of log entries and
+windows through the pure `rooms.moments`), the log read bounded by time,
+and `GET /api/v1/rooms/{room}/replays` after a real recording (an aiortc
+peer publishing over WHIP) with a pin, a drop and a poll made during it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+
+from kernel.eventlog import Entry
+from rooms.moments import Moment, MomentType, Window, moment_view, moments
+from server.appkeys import ROOMS
+from tests.harness import Harness
+from tests.media_helpers import TonePublisher, wait_connected
+from tests.test_media_http import Signal
+
+ROOM = "replayed"
+TEE = {"id": "tee", "title": "Tour tee", "price": 499, "currency": "usd", "kind": "physical"}
+WINDOW = Window(opened_at=1000.0, audio_at=1000.5, end=1060.0)
+
+
+def entry(etype: str, ts: float, **data: Any) -> Entry:
+    return Entry(f"{int(ts * 1000)}-0", etype, json.dumps(data), repr(ts), "", "")
+
+
+PIN = entry("slot.pinned", 1010.5, product_id="tee", note="Signed", slot=1)
+POLL = entry("poll.created", 1020.5, id="p1", question="Colour?", options=["Black", "Sand"])
+SCHEDULED = entry("drop.scheduled", 1030.5, drop_id="d1", product_id="tee", stock=3)
+LIVE = entry("drop.live", 1030.5, drop_id="d1", remaining=3, stock=3)
+
+MOMENT_CASES: list[tuple[str, list[Entry], Window, list[tuple[float, str]]]] = [
+    ("nothing logged", [], WINDOW, []),
+    ("a pin at its offset from the first audio", [PIN], WINDOW, [(10.0, "pin")]),
+    ("a poll", [POLL], WINDOW, [(20.0, "poll")]),
+    ("a drop is one moment, scheduled and live", [SCHEDULED, LIVE], WINDOW, [(30.0, "drop")]),
+    (
+        "a drop scheduled before, live during",
+        [
+            entry("drop.scheduled", 990.0, drop_id="d1", product_id="tee"),
+            entry("drop.live", 1040.5, drop_id="d1"),
+        ],
+        WINDOW,
+        [(40.0, "drop")],
+    ),
+    ("before the recording opened", [entry("slot.pinned", 999.9, product_id="tee")], WINDOW, []),
+    ("after it ended", [entry("poll.created", 1060.1, id="p9", question="?")], WINDOW, []),
+    (
+        "between the opening and the first audio: at 0",
+        [entry("slot.pinned", 1000.2, product_id="tee")],
+        WINDOW,
+        [(0.0, "pin")],
+    ),
+    (
+        "other entries are no moments",
+        [
+            entry("chat.sent", 1010.0, text="hi"),
+            entry("poll.voted", 1011.0, poll="p1"),
+            entry("slot.unpinned", 1012.0, slot=1),
+            entry("drop.ended", 1013.0, drop_id="d1"),
+            entry("drop.sold_out", 1014.0, drop_id="d1"),
+        ],
+        WINDOW,
+        [],
+    ),
+    (
+        "by offset, each pin its own moment",
+        [POLL, PIN, entry("slot.pinned", 1015.5, product_id="tee", slot=2)],
+        WINDOW,
+        [(10.0, "pin"), (15.0, "pin"), (20.0, "poll")],
+    ),
+    (
+        "unreadable entries are skipped",
+        [
+            Entry("1-0", "slot.pinned", "not json", "1010", "", ""),
+            Entry("1-1", "slot.pinned", "{}", "1010", "", ""),
+            Entry("1-2", "poll.created", "[1]", "1010", "", ""),
+            Entry("1-3", "slot.pinned", '{"product_id":"tee"}', "soon", "", ""),
+        ],
+        WINDOW,
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("entries", "window", "expected"),
+    [case[1:] for case in MOMENT_CASES],
+    ids=[case[0] for case in MOMENT_CASES],
+)
+def test_moments_of_log_entries(
+    entries: list[Entry], window: Window, expected: list[tuple[float, str]]
+) -> None:
+    assert [(m.t, str(m.type)) for m in moments(entries, window)] == expected
+
+
+PRODUCTS = {"tee": {**TEE, "stock": 20}}
+DROPS = {
+    "d1": {
+        "id": "d1",
+        "product_id": "tee",
+        "state": "ended",
+        "starts_at": 1030.0,
+        "ends_at": 1090.0,
+        "remaining": 2,
+        "price": 299,
+        "currency": "usd",
+    }
+}
+VIEW_CASES: list[tuple[str, Moment, dict[str, Any] | None]] = [
+    (
+        "a pin names its product, title and price",
+        Moment(10.0, MomentType.PIN, {"product_id": "tee", "slot": 1, "note": "Signed"}),
+        {
+            "t": 10.0,
+            "type": "pin",
+            "product_id": "tee",
+            "slot": 1,
+            "note": "Signed",
+            "title": "Tour tee",
+            "price": 499,
+            "currency": "usd",
+            "kind": "physical",
+        },
+    ),
+    (
+        "a drop sells at its own price and says its state now",
+        Moment(30.0, MomentType.DROP, {"drop_id": "d1"}),
+        {
+            "t": 30.0,
+            "type": "drop",
+            "drop_id": "d1",
+            "product_id": "tee",
+            "state": "ended",
+            "starts_at": 1030.0,
+            "ends_at": 1090.0,
+            "remaining": 2,
+            "title": "Tour tee",
+            "price": 299,
+            "currency": "usd",
+            "kind": "physical",
+        },
+    ),
+    (
+        "a poll needs nothing more",
+        Moment(20.0, MomentType.POLL, {"poll_id": "p1", "question": "Colour?", "options": []}),
+        {"t": 20.0, "type": "poll", "poll_id": "p1", "question": "Colour?", "options": []},
+    ),
+    ("a product gone", Moment(1.0, MomentType.PIN, {"product_id": "gone"}), None),
+    ("a drop gone", Moment(1.0, MomentType.DROP, {"drop_id": "d9"}), None),
+]
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"), [c[1:] for c in VIEW_CASES], ids=[c[0] for c in VIEW_CASES]
+)
+def test_moment_view(moment: Moment, expected: dict[str, Any] | None) -> None:
+    assert moment_view(moment, PRODUCTS, DROPS) == expected
+
+
+async def test_log_between_reads_only_the_window(server: Harness) -> None:
+    await server.create_room(id=ROOM, title="Replayed")
+    mod = await server.connect(ROOM, "mo", "moderator")
+    await server.admin_post("/api/v1/products", {**TEE, "stock": 20})
+    await asyncio.sleep(0.05)
+    t0 = time.time()
+    await asyncio.sleep(0.05)
+    assert (await mod.call("slot:pin", {"slot": 1, "product_id": "tee"}))["ok"]
+    await asyncio.sleep(0.05)
+    t1 = time.time()
+    await asyncio.sleep(0.05)
+    assert (await mod.call("chat:send", {"text": "after"}))["ok"]
+    store = server.app[ROOMS]
+    inside = [e.type async for e in store.log_between(ROOM, t0, t1)]
+    assert inside == ["slot.pinned"]
+    everything = [e.type async for e in store.log_entries(ROOM)]
+    assert {"room.created", "presence.joined", "slot.pinned", "chat.sent"} <= set(everything)
+    assert [e.type async for e in store.log_between(ROOM, t0, t1, batch=1)] == inside
+
+
+# --- the route after a real recording -------------------------------------
+async def _record_with_moments(server: Harness) -> dict[str, float]:
+    """Publish for ~5 s; pin at ~1 s, a drop at ~2 s, a poll at ~3 s.
+    Returns the wall time of each change."""
+    await server.create_room(id=ROOM, title="Replayed", guests=True)
+    await server.admin_post("/api/v1/products", {**TEE, "stock": 20})
+    mod = await server.connect(ROOM, "mo", "moderator")
+    sig = Signal(server, "whip", server.token(ROOM, "hostess", "host"), room=ROOM)
+    pub = await TonePublisher.start(440, sig)
+    await wait_connected(pub.pc)
+    done: dict[str, float] = {}
+    await asyncio.sleep(1.0)
+    done["pin"] = time.time()
+    assert (await mod.call("slot:pin", {"slot": 1, "product_id": "tee", "note": "Signed"}))["ok"]
+    await asyncio.sleep(1.0)
+    now = time.time()
+    done["drop"] = now
+    drop = {"product_id": "tee", "starts_at": now, "ends_at": now + 600, "stock": 3}
+    assert (await mod.call("drop:schedule", drop))["ok"]
+    await asyncio.sleep(1.0)
+    done["poll"] = time.time()
+    poll = {"question": "Which colour next?", "options": ["Black", "Sand"]}
+    assert (await mod.call("poll:create", poll))["ok"]
+    await asyncio.sleep(1.5)
+    assert await sig.request("DELETE") == 200
+    await pub.close()
+    await asyncio.sleep(0.2)
+    assert (await mod.call("slot:pin", {"slot": 2, "product_id": "tee"}))["ok"]  # after: none
+    return done
+
+
+async def test_replays_list_the_moments_of_a_real_recording(server: Harness) -> None:
+    done = await _record_with_moments(server)
+    token = server.token(ROOM, "lara", "listener")
+    status, body = await server.request("GET", f"/api/v1/rooms/{ROOM}/replays", token=token)
+    assert status == 200, body
+    (replay,) = body["replays"]
+    assert replay["id"].endswith(".ogg") and not replay["live"]
+    assert 4.0 < replay["duration_s"] < 7.0
+    started = replay["started_at"]
+    assert done["pin"] - 2.0 < started < done["pin"]
+    pin, drop, poll = replay["moments"]
+    assert pin["type"] == "pin" and drop["type"] == "drop" and poll["type"] == "poll"
+    for moment in (pin, drop, poll):
+        # the offset into the audio matches when the change was made
+        assert moment["t"] == pytest.approx(done[moment["type"]] - started, abs=0.3)
+        assert 0 < moment["t"] < replay["duration_s"]
+    assert pin | {"t": 0} == {
+        "t": 0,
+        "type": "pin",
+        "product_id": "tee",
+        "slot": 1,
+        "note": "Signed",
+        "title": "Tour tee",
+        "price": 499,
+        "currency": "usd",
+        "kind": "physical",
+    }
+    assert drop["product_id"] == "tee" and drop["title"] == "Tour tee"
+    assert drop["state"] == "live" and drop["remaining"] == 3 and drop["drop_id"]
+    assert drop["price"] == 499 and drop["currency"] == "usd"
+    assert poll["poll_id"] and poll["question"] == "Which colour next?"
+    assert poll["options"] == ["Black", "Sand"]
+
+    # the url is absolute and plays without a header, with range requests
+    url = replay["url"]
+    assert url.startswith(server.url + f"/api/v1/rooms/{ROOM}/replays/{replay['id']}?")
+    assert "token=" not in url
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url, headers={"Range": "bytes=0-99"}) as r:
+            assert r.status == 206 and r.headers["Content-Type"] == "audio/ogg"
+            head = await r.read()
+            assert head[:4] == b"OggS" and len(head) == 100
+        tampered = url.replace("sig=", "sig=0")
+        async with http.get(tampered) as r:
+            assert r.status == 403
+            assert (await r.json())["error"]["code"] == "forbidden"
+        parts = urlsplit(url)
+        async with http.get(f"{server.url}{parts.path}") as r:
+            assert r.status == 401  # no signature, no token
+        async with http.get(f"{server.url}{parts.path}?token={token}") as r:
+            assert r.status == 200  # a room token still opens it
+        other = url.replace(f"/rooms/{ROOM}/", "/rooms/elsewhere/")
+        async with http.get(other) as r:
+            assert r.status == 403  # signed for this room only
+
+
+async def test_replays_need_a_token_of_the_room(server: Harness) -> None:
+    await server.create_room(id=ROOM, title="Replayed")
+    await server.create_room(id="elsewhere", title="Elsewhere")
+    path = f"/api/v1/rooms/{ROOM}/replays"
+    status, body = await server.request("GET", path)
+    assert status == 401 and body["error"]["code"] == "unauthorized"
+    wrong = server.token("elsewhere", "lara", "listener")
+    assert (await server.request("GET", path, token=wrong))[0] == 401
+    ok = await server.request("GET", path, token=server.token(ROOM, "lara", "listener"))
+    assert ok == (200, {"replays": []})
