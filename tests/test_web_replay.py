@@ -16,6 +16,7 @@ from playwright.async_api import Page, expect
 from tests.browser import Browsers, browsers, fill_shipping, pay_with
 from tests.harness import Harness
 from tests.test_replays import drop, pin, poll, record
+from tests.test_web_csp import COLLECT_VIOLATIONS
 
 __all__ = ["browsers"]
 
@@ -59,8 +60,10 @@ async def test_replay_shows_the_moment_and_buys_from_it(
     replay = await _replay(server, guests=True)
     pin_m, drop_m, short_m, poll_m = replay["moments"]
     # A guest room: the public link, no token.
-    tab = await browsers.open(f"{server.url}/replay/{ROOM}/{replay['id']}")
+    tab = await browsers.open(None)
     page = tab.page
+    await page.add_init_script(COLLECT_VIOLATIONS)
+    await page.goto(f"{server.url}/replay/{ROOM}/{replay['id']}")
     await expect(page.locator("header").get_by_role("status")).to_have_text("Connected")
     moments = page.get_by_role("list", name="Moments")
     await expect(moments.get_by_role("listitem")).to_have_count(4)
@@ -121,6 +124,7 @@ async def test_replay_shows_the_moment_and_buys_from_it(
     assert order["status"] == "paid" and order["total"] == 499
     assert order["lines"][0]["drop_id"] == drop_m["drop_id"]
     assert tab.script_errors() == []
+    assert await page.evaluate("window.__violations") == []  # the page keeps to its CSP
 
 
 async def test_a_room_without_guests_needs_its_token(server: Harness, browsers: Browsers) -> None:
