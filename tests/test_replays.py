@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +17,8 @@ import aiohttp
 import pytest
 
 from kernel.eventlog import Entry
+from media.packets import FRAME_SAMPLES, OPUS_SILENCE, SharedPacket
+from media.recording import Recorder, list_replays
 from rooms.moments import Moment, MomentType, Window, moment_view, moments
 from server.appkeys import ROOMS
 from tests.harness import Client, Harness
@@ -165,6 +168,22 @@ def test_moment_view(moment: Moment, expected: dict[str, Any] | None) -> None:
     assert moment_view(moment, PRODUCTS, DROPS) == expected
 
 
+def test_the_recorder_keeps_the_time_of_its_first_audio(tmp_path: Path) -> None:
+    """Offset 0 of the file is its first packet, not the recorder's opening:
+    the sidecar says when that was, and replays place moments from it."""
+    times = iter([100.0, 101.25, 105.0])
+    recorder = Recorder(tmp_path, "r1", clock=lambda: next(times))
+    (opened,) = list_replays(tmp_path, "r1")
+    assert opened.live and opened.audio_at is None and opened.zero_at == 100.0
+    for i in range(50):  # one second of silence
+        recorder.write(SharedPacket(OPUS_SILENCE, i * FRAME_SAMPLES, 0.0))
+    (writing,) = list_replays(tmp_path, "r1")
+    assert writing.audio_at == 101.25 and writing.zero_at == 101.25
+    closed = recorder.close()
+    assert closed.ended_at == 105.0 and closed.duration_s == 1.0 and not closed.live
+    assert list_replays(tmp_path, "r1") == [closed]
+
+
 async def test_log_between_reads_only_the_window(server: Harness) -> None:
     await server.create_room(id=ROOM, title="Replayed")
     mod = await server.connect(ROOM, "mo", "moderator")
@@ -309,3 +328,25 @@ async def test_replays_need_a_token_of_the_room(server: Harness) -> None:
     assert (await server.request("GET", path, token=wrong))[0] == 401
     ok = await server.request("GET", path, token=server.token(ROOM, "lara", "listener"))
     assert ok == (200, {"replays": []})
+
+
+async def test_a_recording_still_live_lists_its_moments_so_far(server: Harness) -> None:
+    await server.create_room(id=ROOM, title="Replayed")
+    await server.admin_post("/api/v1/products", {**TEE, "stock": 20})
+    mod = await server.connect(ROOM, "mo", "moderator")
+    sig = Signal(server, "whip", server.token(ROOM, "hostess", "host"), room=ROOM)
+    pub = await TonePublisher.start(440, sig)
+    await wait_connected(pub.pc)
+    await asyncio.sleep(0.5)
+    assert (await pin("tee")(mod))["ok"]
+    await asyncio.sleep(0.5)
+    token = server.token(ROOM, "lara", "listener")
+    status, body = await server.request("GET", f"/api/v1/rooms/{ROOM}/replays", token=token)
+    assert await sig.request("DELETE") == 200
+    await pub.close()
+    assert status == 200, body
+    (replay,) = body["replays"]
+    assert replay["live"] and replay["ended_at"] is None
+    assert 0.5 < replay["duration_s"] < 3.0  # recorded so far
+    (moment,) = replay["moments"]
+    assert moment["type"] == "pin" and 0 < moment["t"] < replay["duration_s"]
