@@ -50,7 +50,8 @@ async def _replay(server: Harness, guests: bool) -> dict[str, Any]:
 
 async def _seek(page: Page, t: float) -> None:
     audio = page.locator("#replay-audio")
-    await page.wait_for_function("document.querySelector('#replay-audio').readyState >= 1")
+    # a function, not an expression: polling an expression needs eval, which the CSP refuses
+    await page.wait_for_function("() => document.querySelector('#replay-audio').readyState >= 1")
     await audio.evaluate("(a, t) => { a.currentTime = t; }", t)
 
 
@@ -126,6 +127,14 @@ async def test_replay_shows_the_moment_and_buys_from_it(
     assert tab.script_errors() == []
     assert await page.evaluate("window.__violations") == []  # the page keeps to its CSP
 
+    # The host console lists the replay with its public link to share.
+    host_token = server.token(ROOM, "hana", "host")
+    host = await browsers.open(f"{server.url}/host/{ROOM}#token={host_token}")
+    replays = host.page.get_by_role("list", name="Replays")
+    link = replays.get_by_role("link", name=re.compile(r"^Replay of .* · 4 moments$"))
+    await expect(link).to_have_attribute("href", f"/replay/{ROOM}/{replay['id']}")
+    await expect(replays.get_by_role("button", name=re.compile("^Copy the link"))).to_be_visible()
+
 
 async def test_a_room_without_guests_needs_its_token(server: Harness, browsers: Browsers) -> None:
     replay = await _replay(server, guests=False)
@@ -147,3 +156,13 @@ async def test_a_room_without_guests_needs_its_token(server: Harness, browsers: 
     now = page.get_by_role("region", name="In the replay now")
     await expect(now.get_by_role("article", name="Tour tee")).to_contain_text("$4.99")
     assert invited.script_errors() == []
+
+    # From the room page: the replay's link carries this listener's token.
+    room = await browsers.open(f"{server.url}/r/{ROOM}#token={token}")
+    replays = room.page.get_by_role("list", name="Replays")
+    await replays.get_by_role("link", name=re.compile("^Replay of")).click()
+    await expect(room.page).to_have_url(re.compile(f"/replay/{ROOM}/"))
+    header = room.page.locator("header").get_by_role("status")
+    await expect(header).to_have_text("Connected")
+    moments = room.page.get_by_role("list", name="Moments")
+    await expect(moments.get_by_role("listitem")).to_have_count(4)
