@@ -14,7 +14,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import av
@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 _NAME = re.compile(r"^[0-9]{8}T[0-9]{6}-[a-z0-9_-]{6,16}\.ogg$", re.IGNORECASE)
 _TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 Clock = Callable[[], float]  # Unix seconds
+# A live recording rewrites its sidecar every HEARTBEAT_PACKETS (20 s); one
+# whose sidecar is older than STALE_S was left open by a process that ended.
+HEARTBEAT_PACKETS = 1000
+STALE_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,8 @@ class Recorder:
         self._container.mux(out)
         self._last_pts = pts
         self.packets += 1
+        if self.packets % HEARTBEAT_PACKETS == 0:
+            self._write_sidecar(None)  # still live: see STALE_S
 
     def close(self, now: float | None = None) -> Replay:
         ended = self._clock() if now is None else now
@@ -116,16 +122,28 @@ class Recorder:
         return replay
 
 
-def list_replays(root: Path, room: str) -> list[Replay]:
-    """The room's recordings, oldest first."""
+def list_replays(root: Path, room: str, now: float | None = None) -> list[Replay]:
+    """The room's recordings, oldest first. One whose sidecar still says
+    live but was last written `STALE_S` before `now` was never closed (the
+    process ended): it is listed as ended when its files last changed."""
     directory = room_dir(root, room)
     if not directory.is_dir():
         return []
     replays = []
     for path in sorted(directory.glob("*.json")):
         try:
-            raw = json.loads(path.read_text())
-            replays.append(Replay(**raw))
+            replay = Replay(**json.loads(path.read_text()))
+            if replay.live and now is not None:
+                replay = _unless_stale(replay, path, now)
+            replays.append(replay)
         except (OSError, ValueError, TypeError):
             logger.warning("room %s: unreadable replay sidecar %s", room, path.name)
     return replays
+
+
+def _unless_stale(replay: Replay, sidecar: Path, now: float) -> Replay:
+    if now - sidecar.stat().st_mtime < STALE_S:
+        return replay
+    last = max(sidecar.stat().st_mtime, sidecar.with_suffix(".ogg").stat().st_mtime)
+    duration = round(max(0.0, last - replay.zero_at), 2)
+    return replace(replay, ended_at=last, duration_s=duration, live=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 from kernel.eventlog import Entry
 from media.packets import FRAME_SAMPLES, OPUS_SILENCE, SharedPacket
-from media.recording import Recorder, list_replays
+from media.recording import HEARTBEAT_PACKETS, STALE_S, Recorder, list_replays
 from rooms.moments import Moment, MomentType, Window, moment_view, moments
 from server.appkeys import ROOMS
 from tests.harness import Client, Harness
@@ -182,6 +183,26 @@ def test_the_recorder_keeps_the_time_of_its_first_audio(tmp_path: Path) -> None:
     closed = recorder.close()
     assert closed.ended_at == 105.0 and closed.duration_s == 1.0 and not closed.live
     assert list_replays(tmp_path, "r1") == [closed]
+
+
+def test_a_recording_left_open_is_listed_as_ended(tmp_path: Path) -> None:
+    """A process that ended mid-recording left a sidecar saying live: once it
+    is older than STALE_S (a live recorder rewrites it every 20 s of audio)
+    it lists as ended when its files last changed."""
+    recorder = Recorder(tmp_path, "r1", now=1000.0, clock=lambda: 1000.0)
+    sidecar = recorder.path.with_suffix(".json")
+    for i in range(HEARTBEAT_PACKETS - 1):
+        recorder.write(SharedPacket(OPUS_SILENCE, i * FRAME_SAMPLES, 0.0))
+    os.utime(sidecar, (1010.0, 1010.0))
+    os.utime(recorder.path, (1030.0, 1030.0))
+    (left,) = list_replays(tmp_path, "r1", now=1030.0 + STALE_S)
+    assert not left.live and left.ended_at == 1030.0 and left.duration_s == 30.0
+    assert list_replays(tmp_path, "r1", now=1010.0 + STALE_S - 1)[0].live  # not yet
+    recorder.write(SharedPacket(OPUS_SILENCE, HEARTBEAT_PACKETS * FRAME_SAMPLES, 0.0))
+    assert sidecar.stat().st_mtime > 1010.0  # the heartbeat rewrote it
+    (alive,) = list_replays(tmp_path, "r1", now=time.time())
+    assert alive.live and alive.ended_at is None
+    recorder.close()
 
 
 async def test_log_between_reads_only_the_window(server: Harness) -> None:

@@ -113,7 +113,7 @@ async def on_replays(request: web.Request) -> web.Response:
     require_token(request, room)
     app = request.app
     now = app[SCHEDULER].clock()
-    listed = [await replay_view(app, room, r, now) for r in app[MEDIA].replays(room)]
+    listed = [await replay_view(app, room, r, now) for r in app[MEDIA].replays(room, now)]
     return web.json_response({"replays": listed})
 
 
