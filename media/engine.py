@@ -305,8 +305,10 @@ class MediaEngine:
         media = self.rooms.get(room)
         return sorted(media.publishers) if media else []
 
-    def replays(self, room: str) -> list[Replay]:
-        return list_replays(self.config.recordings_dir, check_room_id(room))
+    def replays(self, room: str, now: float | None = None) -> list[Replay]:
+        """Given `now` (Unix s), a recording left open by an ended process
+        is listed as ended (media.recording.list_replays)."""
+        return list_replays(self.config.recordings_dir, check_room_id(room), now)
 
     def replay_path(self, room: str, name: str) -> Path:
         if not is_recording_name(name):

@@ -13,7 +13,8 @@ import logging
 import re
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import av
@@ -24,6 +25,11 @@ logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[0-9]{8}T[0-9]{6}-[a-z0-9_-]{6,16}\.ogg$", re.IGNORECASE)
 _TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+Clock = Callable[[], float]  # Unix seconds
+# A live recording rewrites its sidecar every HEARTBEAT_PACKETS (20 s); one
+# whose sidecar is older than STALE_S was left open by a process that ended.
+HEARTBEAT_PACKETS = 1000
+STALE_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,14 @@ class Replay:
     ended_at: float | None
     duration_s: float | None
     live: bool
+    # when the first audio was written (offset 0 of the file); None before,
+    # and in sidecars written before it was kept (then `started_at` is used)
+    audio_at: float | None = None
+
+    @property
+    def zero_at(self) -> float:
+        """The time offset 0 of the file stands for."""
+        return self.started_at if self.audio_at is None else self.audio_at
 
 
 def is_recording_name(name: str) -> bool:
@@ -48,11 +62,15 @@ def room_dir(root: Path, room: str) -> Path:
 class Recorder:
     """Writes one live session; `write` takes the room feed's packets."""
 
-    def __init__(self, root: Path, room: str, now: float | None = None) -> None:
-        started = time.time() if now is None else now
+    def __init__(
+        self, root: Path, room: str, now: float | None = None, clock: Clock = time.time
+    ) -> None:
+        started = clock() if now is None else now
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(started))
         self.room = room
         self.started_at = started
+        self.audio_at: float | None = None
+        self._clock = clock
         self.name = f"{stamp}-{secrets.token_hex(4)}.ogg"
         directory = room_dir(root, room)
         directory.mkdir(parents=True, exist_ok=True)
@@ -73,6 +91,8 @@ class Recorder:
     def write(self, packet: SharedPacket) -> None:
         if self._first_ts is None:
             self._first_ts = packet.timestamp
+            self.audio_at = self._clock()
+            self._write_sidecar(None)  # replays place their moments from here
         pts = max(packet.timestamp - self._first_ts, self._last_pts + 1)
         out = av.Packet(packet.payload)
         out.stream = self._stream
@@ -82,9 +102,11 @@ class Recorder:
         self._container.mux(out)
         self._last_pts = pts
         self.packets += 1
+        if self.packets % HEARTBEAT_PACKETS == 0:
+            self._write_sidecar(None)  # still live: see STALE_S
 
     def close(self, now: float | None = None) -> Replay:
-        ended = time.time() if now is None else now
+        ended = self._clock() if now is None else now
         try:
             self._container.close()
         except av.FFmpegError:
@@ -95,21 +117,33 @@ class Recorder:
 
     def _write_sidecar(self, ended: float | None) -> Replay:
         duration = None if ended is None else (self._last_pts + FRAME_SAMPLES) / SAMPLE_RATE
-        replay = Replay(self.name, self.started_at, ended, duration, ended is None)
+        replay = Replay(self.name, self.started_at, ended, duration, ended is None, self.audio_at)
         self.path.with_suffix(".json").write_text(json.dumps(asdict(replay)))
         return replay
 
 
-def list_replays(root: Path, room: str) -> list[Replay]:
-    """The room's recordings, oldest first."""
+def list_replays(root: Path, room: str, now: float | None = None) -> list[Replay]:
+    """The room's recordings, oldest first. One whose sidecar still says
+    live but was last written `STALE_S` before `now` was never closed (the
+    process ended): it is listed as ended when its files last changed."""
     directory = room_dir(root, room)
     if not directory.is_dir():
         return []
     replays = []
     for path in sorted(directory.glob("*.json")):
         try:
-            raw = json.loads(path.read_text())
-            replays.append(Replay(**raw))
+            replay = Replay(**json.loads(path.read_text()))
+            if replay.live and now is not None:
+                replay = _unless_stale(replay, path, now)
+            replays.append(replay)
         except (OSError, ValueError, TypeError):
             logger.warning("room %s: unreadable replay sidecar %s", room, path.name)
     return replays
+
+
+def _unless_stale(replay: Replay, sidecar: Path, now: float) -> Replay:
+    if now - sidecar.stat().st_mtime < STALE_S:
+        return replay
+    last = max(sidecar.stat().st_mtime, sidecar.with_suffix(".ogg").stat().st_mtime)
+    duration = round(max(0.0, last - replay.zero_at), 2)
+    return replace(replay, ended_at=last, duration_s=duration, live=False)

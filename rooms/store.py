@@ -48,9 +48,23 @@ class RoomStore:
 
     async def log_entries(self, room_id: str, batch: int = 1000) -> AsyncIterator[Entry]:
         """Every entry of the room's event log, oldest first."""
-        start = "-"
+        async for entry in self._log_range(room_id, "-", "+", batch):
+            yield entry
+
+    async def log_between(
+        self, room_id: str, start_s: float, end_s: float, batch: int = 1000
+    ) -> AsyncIterator[Entry]:
+        """The entries appended between two times (Unix s), oldest first: the
+        stream ids are Redis's ms timestamps, so XRANGE reads only those."""
+        start, end = str(int(start_s * 1000)), str(int(end_s * 1000))
+        async for entry in self._log_range(room_id, start, end, batch):
+            yield entry
+
+    async def _log_range(
+        self, room_id: str, start: str, end: str, batch: int
+    ) -> AsyncIterator[Entry]:
         while True:
-            rows = await self.redis.xrange(keys.log(room_id), min=start, count=batch)
+            rows = await self.redis.xrange(keys.log(room_id), min=start, max=end, count=batch)
             for entry_id, f in rows:
                 yield Entry(entry_id, f["type"], f["data"], f["ts"], f["prev"], f["hash"])
             if len(rows) < batch:

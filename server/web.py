@@ -1,7 +1,7 @@
 """The browser pages: the lobby (`/`), the listener room (`/r/{room}`), the
 host console (`/host/{room}`), the page a sign-in link opens (`/signin`), a
-buyer's account (`/me`), their ES modules, styles and icon (`/static/...`,
-`/favicon.ico`),
+buyer's account (`/me`), a replay (`/replay/{room}/{id}`), their ES
+modules, styles and icon (`/static/...`, `/favicon.ico`),
 the Socket.IO browser client from npm (`/vendor/...`) and the small public
 config a page needs (`/api/v1/config`).
 
@@ -91,6 +91,8 @@ def setup(app: web.Application) -> None:
     # Buyers (issue 11): the page a sign-in link opens, and the account's page.
     app.router.add_get("/signin", _page("signin.html"), name="signin_page")
     app.router.add_get("/me", _page("me.html"), name="me_page")
+    # Replays (issue 13): one recording with its shoppable moments.
+    app.router.add_get("/replay/{room}/{id}", _page("replay.html"), name="replay_page")
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
     app.add_routes(routes)
     csp.setup(app, stripe_js_url)

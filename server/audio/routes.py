@@ -1,5 +1,5 @@
 """HTTP edge of the audio path: WHIP (publish) and WHEP (listen) per
-RFC 9725, the recordings with range requests, and the hooks that tie the
+RFC 9725, the recordings in the room state, and the hooks that tie the
 media engine to the rooms (stage changes, snapshot parts, speaking levels).
 
 Owns the `MEDIA` app key and its cleanup_ctx. Roles and stage come from the
@@ -227,6 +227,8 @@ async def on_options(request: web.Request) -> web.Response:
 
 # --- recordings -------------------------------------------------------------
 def _replays(engine: MediaEngine, room: str) -> list[dict[str, Any]]:
+    """The recordings as `room:state` lists them (the list with moments and
+    signed links is server.audio.replays)."""
     return [
         {
             "name": r.name,
@@ -238,21 +240,6 @@ def _replays(engine: MediaEngine, room: str) -> list[dict[str, Any]]:
         }
         for r in engine.replays(room)
     ]
-
-
-@routes.get("/api/v1/rooms/{room}/replays")
-async def on_replays(request: web.Request) -> web.Response:
-    room = request.match_info["room"]
-    require_token(request, room)
-    return web.json_response({"replays": _replays(request.app[MEDIA], room)})
-
-
-@routes.get("/api/v1/rooms/{room}/replays/{name}")
-async def on_replay_file(request: web.Request) -> web.FileResponse:
-    room = request.match_info["room"]
-    require_token(request, room)  # `?token=` works for <audio src>
-    path = request.app[MEDIA].replay_path(room, request.match_info["name"])
-    return web.FileResponse(path, headers={"Content-Type": "audio/ogg"})
 
 
 # --- hooks into the rooms ---------------------------------------------------

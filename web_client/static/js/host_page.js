@@ -15,6 +15,7 @@ import { mountReactions } from "./panels/reactions.js";
 import { mountSlotTools, mountDropTools } from "./panels/shop_tools.js";
 import { mountRoomSettings } from "./panels/settings.js";
 import { mountSoundTools } from "./panels/sounds.js";
+import { mountReplays } from "./panels/replays.js";
 
 async function main() {
   const room = roomFromPath();
@@ -46,6 +47,7 @@ async function main() {
   mountDropTools($("#drops-panel .panel-body"), ctx);
   mountSoundTools($("#sounds-panel .panel-body"), ctx);
   mountChat($("#chat-panel .panel-body"), ctx);
+  mountReplays($("#replays-panel .panel-body"), { ...ctx, share: true });
   mountReactions($("#reactions"), ctx);
   session.store.on("connection", (state) => {
     if (state.connection === "refused") fatal(`You could not join this room: ${state.error}`);

@@ -17,6 +17,7 @@ import { mountSlots, mountDrops } from "./panels/shop.js";
 import { mountCart } from "./panels/cart.js";
 import { mountAccount } from "./panels/signin.js";
 import { mountOrders, mountLibrary } from "./panels/library.js";
+import { mountReplays } from "./panels/replays.js";
 import { formatMoney } from "./format.js";
 import { errorText } from "./connection.js";
 import {
@@ -106,6 +107,7 @@ function start(room, token, config) {
   mountPolls($("#polls-panel .panel-body"), ctx);
   mountQa($("#qa-panel .panel-body"), ctx);
   mountChat($("#chat-panel .panel-body"), ctx);
+  mountReplays($("#replays-panel .panel-body"), ctx);
   const signedIn = isAccountIdentity(claimsOf(token)?.identity);
   const lists = mountBuyerLists(session);
   const cart = mountCart($("#cart-toggle"), $("#cart-drawer"), { ...ctx, signedIn, onPaid: lists.reload });
