@@ -342,7 +342,11 @@ async def test_following_needs_a_signed_in_account(server: Harness, smtp: SmtpSe
     status, body = await server.request("GET", "/api/v1/me/follows", token=me)
     assert status == 200 and [r["id"] for r in body["rooms"]] == ["f1", "f2"]
     assert body["rooms"][0]["title"] == "First" and "episodes" in body["rooms"][0]
+    status, body = await server.request("GET", "/api/v1/rooms/f1/follow", token=me)
+    assert status == 200 and body == {"room": "f1", "following": True}
     status, body = await server.request("DELETE", "/api/v1/rooms/f1/follow", token=me)
+    assert status == 200 and body["following"] is False
+    status, body = await server.request("GET", "/api/v1/rooms/f1/follow", token=me)
     assert status == 200 and body["following"] is False
     status, body = await server.request("GET", "/api/v1/me/follows", token=me)
     assert [r["id"] for r in body["rooms"]] == ["f2"]
