@@ -10,6 +10,7 @@
   decides once, and a room that flaps within half an hour sends once).
 """
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -28,26 +29,38 @@ logger = logging.getLogger(__name__)
 
 SWEEP_S = 1.0
 REMINDED_TTL_S = 8 * 86400  # a reminder mark outlives its episode
+BATCH = 100  # followers mailed concurrently
+
+MailFor = Callable[[str], Mail]  # the mail to one follower's address
 
 
 def room_url(app: web.Application, room_id: str) -> str:
     return f"{app[SETTINGS].public_url}/r/{room_id}"
 
 
+async def _mail_one(
+    app: web.Application, account_id: str, kind: str, ref: str, make: MailFor, now: float
+) -> bool:
+    account = await app[ACCOUNTS].get(account_id)
+    if account is None:
+        return False
+    mail = make(account.email)
+    return await app[OUTBOX].enqueue_once(kind, f"{ref}:{account_id}", mail, now, REMINDED_TTL_S)
+
+
 async def _mail_followers(
-    app: web.Application, room: Room, kind: str, ref: str, make: Callable[[str], Mail], now: float
+    app: web.Application, room: Room, kind: str, ref: str, make: MailFor, now: float
 ) -> int:
-    """Enqueue one mail per follower (at most once per `kind` and `ref`)."""
-    queued = 0
+    """Enqueue one mail per follower (at most once per `kind` and `ref`),
+    `BATCH` followers at a time."""
+    queued, batch = 0, []
     async for account_id in follows.followers(app[ROOMS], room.id):
-        account = await app[ACCOUNTS].get(account_id)
-        if account is None:
-            continue
-        mail = make(account.email)
-        marked = f"{ref}:{account_id}"
-        if await app[OUTBOX].enqueue_once(kind, marked, mail, now, REMINDED_TTL_S):
-            queued += 1
-    return queued
+        batch.append(account_id)
+        if len(batch) >= BATCH:
+            done = await asyncio.gather(*(_mail_one(app, a, kind, ref, make, now) for a in batch))
+            queued, batch = queued + sum(done), []
+    done = await asyncio.gather(*(_mail_one(app, a, kind, ref, make, now) for a in batch))
+    return queued + sum(done)
 
 
 async def remind(app: web.Application, item: DueItem, now: float) -> None:
