@@ -7,7 +7,9 @@
   never send twice; an episode moved to another time is reminded of again);
 - a went-live mail when the room's `live` flag turns on (an emitter
   listener: every process sees what it announces; `rooms.follows.announced`
-  decides once, and a room that flaps within half an hour sends once).
+  decides once, and a room that flaps within half an hour sends once); the
+  mails themselves go out from the same sweep, so the request or the media
+  hook that made the room live does not wait on its followers.
 """
 
 import asyncio
@@ -84,18 +86,24 @@ async def sweep(app: web.Application, now: float) -> None:
     for item in await episodes.due(store, Due.REMIND, now):
         await remind(app, item, now)
         await episodes.done(store, item)
+    for due in await follows.due_live_mails(store, now):
+        await went_live(app, due, now)
+        await follows.live_mail_done(store, due)
 
 
 async def on_event(app: web.Application, event: Event) -> None:
+    """Every `room:updated` this process sends: a start of `live` makes a
+    went-live mail due (sent by the sweep, off the path that announced it)."""
     if event.name != ROOM_UPDATED:
         return
     wire = event.payload.get("room")
-    if not isinstance(wire, dict) or "live" not in wire:
-        return
-    now = app[SCHEDULER].clock()
-    if not await follows.announced(app[ROOMS], event.room, bool(wire["live"]), now):
-        return
-    room = await app[ROOMS].get_room(event.room)
+    if isinstance(wire, dict) and "live" in wire:
+        live = bool(wire["live"])
+        await follows.announced(app[ROOMS], event.room, live, app[SCHEDULER].clock())
+
+
+async def went_live(app: web.Application, due: follows.LiveMail, now: float) -> None:
+    room = await app[ROOMS].get_room(due.room)
     if room is None:
         return
     url = room_url(app, room.id)
@@ -103,7 +111,7 @@ async def on_event(app: web.Application, event: Event) -> None:
     def make(to: str) -> Mail:
         return went_live_mail(to, room.title, url)
 
-    queued = await _mail_followers(app, room, "live", f"{room.id}:{now!r}", make, now)
+    queued = await _mail_followers(app, room, "live", f"{room.id}:{due.at!r}", make, now)
     logger.info("room %s: went-live mail queued for %d followers", room.id, queued)
 
 
