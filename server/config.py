@@ -92,6 +92,8 @@ class Settings:
     tone_memory_mb: int = 1024
     tone_nice: int = 10
     tone_lease_s: float = 30.0
+    # webhooksout (issue 13): outbound webhooks may reach loopback/private addresses (tests)
+    webhook_allow_private: bool = False
 
     @property
     def public_url(self) -> str:
@@ -163,6 +165,9 @@ class Settings:
             "tone_memory_mb": int(_env("DROPROOM_TONE_MEMORY_MB") or 1024),
             "tone_nice": int(_env("DROPROOM_TONE_NICE") or 10),
             "tone_lease_s": float(_env("DROPROOM_TONE_LEASE_S") or 30),
+            # webhooksout (issue 13)
+            "webhook_allow_private": (_env("DROPROOM_WEBHOOK_ALLOW_PRIVATE") or "0")
+            in ("1", "true", "yes"),
         }
         values.update(overrides)
         settings = cls(**values)
