@@ -10,7 +10,9 @@ a drop or a room's live state stays as it is.
 - `drop:updated` in state live or sold_out: `drop.live`, `drop.sold_out`
   (once per drop); data: the drop, plus `room`.
 - `room:updated`: `room.live` when the room goes live, `room.ended` when it
-  stops (once per live session); data: the room.
+  stops (once per live session); data: the room. Its live state is
+  followed whether or not anyone listens yet, so an endpoint registered
+  during a live session still hears it end.
 
 Events go to the endpoints of the room's owner (the admin's rooms to the
 endpoints the admin registered). Each is enqueued once however often it is
@@ -118,7 +120,7 @@ class Sources:
         wanting = await self.app[HOOKS].of(room.owner)
         if found.live is None:
             await self._once(found, [e for e in wanting if e.wants(found.type)])
-        elif any(e.wants(hooks.ROOM_LIVE) or e.wants(hooks.ROOM_ENDED) for e in wanting):
+        else:  # rare, and the live state is followed even with nobody listening yet
             await self._room(event.room, found, [e for e in wanting if e.wants(found.type)])
 
     async def _once(self, found: Found, endpoints: list[hooks.Endpoint]) -> None:
