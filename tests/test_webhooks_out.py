@@ -90,7 +90,10 @@ class Receiver:
         body = (await request.read()).decode()
         self.got.append(Received(dict(request.headers), body))
         self.arrived.set()
-        return web.Response(status=self.answers.pop(0) if self.answers else 200)
+        status = self.answers.pop(0) if self.answers else 200
+        if 300 <= status < 400:  # to itself: a client that follows comes back
+            return web.Response(status=status, headers={"Location": self.url + "?again"})
+        return web.Response(status=status)
 
     def of(self, event_type: str) -> list[Received]:
         return [r for r in self.got if r.type == event_type]
