@@ -11,6 +11,7 @@ documentation ranges, and any IPv6 address that embeds one of those
 """
 
 import ipaddress
+import socket
 from typing import Final
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -60,8 +61,16 @@ def refusal(address: str | IPAddress) -> str | None:
 
 
 def literal(host: str) -> IPAddress | None:
-    """`host` as an IP address when it is one (brackets of a URL removed)."""
+    """`host` as an IP address when it is one (brackets of a URL removed),
+    including the IPv4 shorthands resolvers accept (`127.1`, `2130706433`,
+    `0x7f.0.0.1`), which would otherwise pass for names."""
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
+        pass
+    if not host or host.strip("0123456789abcdefxABCDEFX.") or "." * 2 in host:
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
         return None

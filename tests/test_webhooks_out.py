@@ -287,6 +287,9 @@ async def test_only_creators_and_the_admin_register(server: Harness) -> None:
         "http://100.64.1.1/h",
         "http://[fd00::1]/h",
         "http://0.0.0.0/h",
+        "http://127.1/h",  # shorthands a resolver reads as addresses
+        "http://2130706433/h",
+        "http://0x7f000001/h",
     ],
 )
 async def test_literal_private_targets_are_refused_at_registration(
@@ -503,6 +506,30 @@ async def test_the_connection_goes_to_the_address_that_was_checked(
     out = await sender.post(url, body, {"webhook-id": "msg_y"}, False, 5)
     assert not out.ok and "10.0.0.1 (private)" in str(out.error)
     assert len(receiver.got) == 1
+
+
+async def test_a_receiver_that_does_not_answer_in_time_fails_the_attempt() -> None:
+    """The delivery's time limit covers the answer (here 0.2 s for a
+    receiver that answers only when the test is over; deliveries use
+    hooks.TIMEOUT_S, 5 s)."""
+    slow = web.Application()
+    over = asyncio.Event()
+
+    async def stall(request: web.Request) -> web.Response:
+        await over.wait()
+        return web.Response()
+
+    slow.router.add_post("/hooks", stall)
+    runner = web.AppRunner(slow, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        out = await sender.post(f"http://127.0.0.1:{port}/hooks", "{}", {}, True, 0.2)
+    finally:
+        over.set()
+        await runner.cleanup()
+    assert not out.ok and out.status is None and out.error == "no answer within 0.2 s"
 
 
 async def test_a_deleted_endpoint_gets_nothing_more(server: Harness, receiver: Receiver) -> None:
