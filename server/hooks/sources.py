@@ -16,8 +16,10 @@ a drop or a room's live state stays as it is.
 
 Events go to the endpoints of the room's owner (the admin's rooms to the
 endpoints the admin registered). Each is enqueued once however often it is
-emitted (accounts.hook_queue); a small memory of what was already enqueued
-spares Redis the repeats (a live drop is announced at every stock move).
+emitted (accounts.hook_queue); a small memory of the orders and drops
+already seen spares Redis the repeats (a live drop is announced at every
+stock move): an order or drop event is about a moment, so an endpoint
+registered after it does not get it.
 """
 
 import logging
@@ -120,6 +122,7 @@ class Sources:
         wanting = await self.app[HOOKS].of(room.owner)
         if found.live is None:
             await self._once(found, [e for e in wanting if e.wants(found.type)])
+            self._remember(found)  # it happened: an endpoint added later is too late for it
         else:  # rare, and the live state is followed even with nobody listening yet
             await self._room(event.room, found, [e for e in wanting if e.wants(found.type)])
 
