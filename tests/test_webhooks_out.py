@@ -233,6 +233,23 @@ async def test_endpoints_belong_to_their_creator(server: Harness) -> None:
     assert mine["webhooks"] == []
 
 
+async def test_a_creator_has_at_most_ten_endpoints(server: Harness) -> None:
+    ann = await creator(server, "ann")
+    for i in range(hooks.MAX_ENDPOINTS):
+        await register(server, ann, f"https://ann.example/{i}", ["order.paid"])
+    status, body = await server.request(
+        "POST",
+        "/api/v1/webhooks",
+        json={"url": "https://ann.example/11", "events": ["order.paid"]},
+        token=ann,
+    )
+    assert status == 409 and body["error"]["code"] == "limit_reached"
+    _, mine = await server.request("GET", "/api/v1/webhooks", token=ann)
+    assert len(mine["webhooks"]) == hooks.MAX_ENDPOINTS
+    # Another creator's count is their own.
+    await register(server, await creator(server, "bob"), "https://bob.example/", ["room.live"])
+
+
 BAD_REGISTRATIONS: list[tuple[Any, Any, str]] = [
     ("https://x.example/h", [], "events"),
     ("https://x.example/h", ["order.shipped"], "unknown event"),
