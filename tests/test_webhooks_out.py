@@ -486,8 +486,7 @@ async def test_a_name_resolving_to_loopback_is_refused_at_delivery(
     await set_live(server, ROOM, True)
     (log,) = await wait_log(server, ann, made["id"], lambda d: bool(d) and d[0]["attempts"] == 1)
     assert log["state"] == "pending" and log["last_status"] is None
-    assert "refused: localhost resolves to" in log["last_error"]
-    assert "loopback" in log["last_error"]
+    assert log["last_error"] == "refused: localhost resolves to a loopback address"
     assert receiver.got == []
 
 
@@ -521,7 +520,7 @@ async def test_the_connection_goes_to_the_address_that_was_checked(
 
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", mixed)
     out = await sender.post(url, body, {"webhook-id": "msg_y"}, False, 5)
-    assert not out.ok and "10.0.0.1 (private)" in str(out.error)
+    assert not out.ok and out.error == "refused: rebind.example resolves to a private address"
     assert len(receiver.got) == 1
 
 

@@ -4,7 +4,8 @@ The target's host is resolved at every delivery; every address it resolves
 to must pass accounts.hook_guard (unless `DROPROOM_WEBHOOK_ALLOW_PRIVATE`),
 and the connection goes to the address that was checked: aiohttp gets a
 resolver that knows only that address, so a second lookup (DNS rebinding)
-cannot swap it. The Host header and TLS (SNI, certificate) still use the
+cannot swap it. The delivery log says why a target was refused but not
+the address its name resolved to. The Host header and TLS (SNI, certificate) still use the
 name. No redirect is followed (a 3xx is a failure), the whole delivery has
 TIMEOUT_S, and only a 2xx counts as delivered.
 """
@@ -81,7 +82,10 @@ async def vetted(host: str, port: int, allow_private: bool) -> IPAddress:
     for address in addresses if not allow_private else ():
         why = refusal(address)
         if why is not None:
-            raise Refused(f"refused: {host} resolves to {address} ({why})")
+            # The owner reads the log: it says what kind, never the address
+            # (which would map our internal names for them).
+            logger.warning("webhook target %s resolves to %s (%s): refused", host, address, why)
+            raise Refused(f"refused: {host} resolves to a {why.split(' (')[0]} address")
     return addresses[0]
 
 
