@@ -123,6 +123,9 @@ class HookQueue:
         args = ["room", event_type, room, body, repr(now), ONCE_TTL_S, "1" if live else "0"]
         return await self._enqueue(keys.room_live(room), args, endpoints)
 
+    async def waiting(self) -> int:
+        return int(await self.redis.zcard(keys.DUE))
+
     async def get(self, delivery_id: str) -> Delivery | None:
         fields = await self.redis.hgetall(keys.delivery(delivery_id))
         return Delivery.from_fields(fields) if fields else None

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families as parse_text
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from accounts import hooks
@@ -437,6 +438,18 @@ async def test_a_failing_receiver_gets_retries(server: Harness, receiver: Receiv
     assert log["event_id"] == tries[0].headers["webhook-id"]
     for got in tries:
         verify(made["secret"], got)
+    assert await attempts_metric(server) == {"retry": 2.0, "delivered": 1.0}
+
+
+async def attempts_metric(server: Harness) -> dict[str, float]:
+    async with aiohttp.ClientSession() as http, http.get(server.url + "/metrics") as resp:
+        text = await resp.text()
+    return {
+        sample.labels["outcome"]: sample.value
+        for family in parse_text(text)
+        for sample in family.samples
+        if sample.name == "droproom_webhook_attempts_total"
+    }
 
 
 async def test_redirects_are_not_followed(server: Harness, receiver: Receiver) -> None:
