@@ -94,6 +94,8 @@ class Settings:
     tone_lease_s: float = 30.0
     # episodes branch (issue 12): how long before an episode its followers are mailed
     reminder_lead_s: int = 900
+    # webhooksout (issue 13): outbound webhooks may reach loopback/private addresses (tests)
+    webhook_allow_private: bool = False
 
     @property
     def public_url(self) -> str:
@@ -167,6 +169,9 @@ class Settings:
             "tone_lease_s": float(_env("DROPROOM_TONE_LEASE_S") or 30),
             # episodes branch (issue 12)
             "reminder_lead_s": int(_env("DROPROOM_REMINDER_LEAD_S") or 900),
+            # webhooksout (issue 13)
+            "webhook_allow_private": (_env("DROPROOM_WEBHOOK_ALLOW_PRIVATE") or "0")
+            in ("1", "true", "yes"),
         }
         values.update(overrides)
         settings = cls(**values)
