@@ -92,6 +92,8 @@ class Settings:
     tone_memory_mb: int = 1024
     tone_nice: int = 10
     tone_lease_s: float = 30.0
+    # studioapi (issue 12): how long an invite link lasts unless its owner says
+    invite_ttl_s: int = 7 * 24 * 3600
 
     @property
     def public_url(self) -> str:
@@ -163,6 +165,8 @@ class Settings:
             "tone_memory_mb": int(_env("DROPROOM_TONE_MEMORY_MB") or 1024),
             "tone_nice": int(_env("DROPROOM_TONE_NICE") or 10),
             "tone_lease_s": float(_env("DROPROOM_TONE_LEASE_S") or 30),
+            # studioapi (issue 12)
+            "invite_ttl_s": int(_env("DROPROOM_INVITE_TTL_S") or 7 * 24 * 3600),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -172,6 +176,8 @@ class Settings:
             raise ValueError("DROPROOM_TONE_LEASE_S must be >= 1, DROPROOM_TONE_JOB_TIMEOUT_S > 0")
         if settings.download_ttl_s < 1:
             raise ValueError("DROPROOM_DOWNLOAD_TTL_S must be at least 1 (seconds)")
+        if not 60 <= settings.invite_ttl_s <= 30 * 24 * 3600:
+            raise ValueError("DROPROOM_INVITE_TTL_S must be 60 to 2592000 (30 days) seconds")
         if not 0 < settings.port < 65536:
             raise ValueError(f"port out of range: {settings.port}")
         return settings
