@@ -168,6 +168,23 @@ async def test_a_price_edit_reaches_the_rooms_showing_the_product(
     assert answer["ok"] and answer["cart"]["total"] == 900
 
 
+async def test_concurrent_edits_of_different_fields_all_land(server: Harness, ann: Person) -> None:
+    await make_product(server, ann, "ann-busy")
+    path = "/api/v1/products/ann-busy"
+    for n in range(3):
+        changes = [
+            {"title": f"Title {n}"},
+            {"price": 1000 + n},
+            {"description": f"Take {n}"},
+            {"tags": [f"tag{n}"]},
+        ]
+        answers = await asyncio.gather(*(ann.call(server, "PATCH", path, c) for c in changes))
+        assert [status for status, _ in answers] == [200] * 4
+        _, product = await server.request("GET", path)
+        seen = (product["title"], product["price"], product["description"], product["tags"])
+        assert seen == (f"Title {n}", 1000 + n, f"Take {n}", [f"tag{n}"])
+
+
 async def test_each_creator_lists_only_their_own(
     server: Harness, smtp: SmtpServer, ann: Person, bob: Person
 ) -> None:
