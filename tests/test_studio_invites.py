@@ -17,7 +17,15 @@ import socketio
 from rooms.invites import Invites
 from server.appkeys import ROOMS
 from server.config import Settings
-from tests.harness import SECRET, Client, Harness, connect, start_server, stop_server
+from tests.harness import (
+    SECRET,
+    Client,
+    Harness,
+    connect,
+    free_port,
+    start_server,
+    stop_server,
+)
 from tests.harness import test_settings as make_settings
 from tests.mail_helpers import SmtpServer
 from tests.studio_helpers import Person, buyer, creator, forbidden, make_room, server_connect
@@ -180,3 +188,28 @@ async def test_a_revoked_invite_is_closed_and_refused_everywhere(
     assert [(t["name"], t["revoked"]) for t in listed["tokens"]] == [("Co", True), ("Mo", False)]
     status, _ = await ann.call(server, "DELETE", f"{path}/inv_nope")
     assert status == 404
+
+
+async def test_revoking_closes_the_invites_sockets_on_another_node(settings: Settings) -> None:
+    """Two server processes on one Redis: the invite's connection is on b,
+    the owner revokes through a; b closes the connection and refuses it."""
+    a = await start_server(settings.with_(multi_node=True))
+    b = await start_server(settings.with_(multi_node=True, port=free_port()))
+    try:
+        await a.create_room(id="two-nodes")
+        path = "/api/v1/rooms/two-nodes/tokens"
+        status, invite = await a.request("POST", path, {"name": "Co", "role": "host"}, admin=True)
+        assert status == 201
+        far = await connect(b.url, invite["token"])
+        await far.wait_for("room:state")
+        status, body = await a.request("DELETE", f"{path}/{invite['id']}", admin=True)
+        assert status == 200 and body["closed"] == 1
+        await far.wait_for("session:expired")
+        assert await disconnected(far)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await connect(b.url, invite["token"])
+        status, _ = await b.request("GET", "/api/v1/rooms/two-nodes", token=invite["token"])
+        assert status == 401
+    finally:
+        await stop_server(b)
+        await stop_server(a)
