@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from commerce import keys
 from commerce.audio import AUDIO_FIELDS, audio_from_hash, encode_ready
 from kernel import validate
-from kernel.errors import Conflict, Invalid, NotFound
+from kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from kernel.lua import Scripts
 from kernel.owners import ADMIN_OWNER, owner_or_admin
 
@@ -146,6 +146,16 @@ def parse_product(p: Mapping[str, Any], owner: str = ADMIN_OWNER) -> Product:
     )
 
 
+def check_shown_by(product: Product, room_owner: str) -> None:
+    """A room pins and drops only its owner's products; a room of the admin
+    may show any. `Forbidden` otherwise."""
+    if room_owner != ADMIN_OWNER and product.owner != room_owner:
+        raise Forbidden(
+            f"product {product.id} belongs to another creator; "
+            "a room shows only its owner's products"
+        )
+
+
 def new_product_id() -> str:
     return "prod_" + secrets.token_hex(8)
 
@@ -206,6 +216,17 @@ class Catalog:
         """The products a creator owns, by id."""
         ids = sorted(i.decode() for i in await self._redis.smembers(keys.owned_products(owner)))
         found = [await self.product(pid) for pid in ids[:limit]]
+        return [p for p in found if p is not None]
+
+    async def every(self, limit: int = 500) -> list[Product]:
+        """Every product (the admin's studio list), by id: a SCAN of the
+        product hashes (every node of a Cluster), not for hot paths."""
+        ids: set[str] = set()
+        async for key in self._redis.scan_iter(match="{product:*}", count=500):
+            name = key.decode()
+            if name.endswith("}"):
+                ids.add(name[len("{product:") : -1])
+        found = [await self.product(pid) for pid in sorted(ids)[:limit]]
         return [p for p in found if p is not None]
 
     async def product(self, product_id: str) -> Product | None:

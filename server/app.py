@@ -29,6 +29,7 @@ from server import (
     files,
     health,
     hooks,
+    invites,
     migrations,
     redis_client,
     rooms,
@@ -171,6 +172,7 @@ def create_app(settings: Settings) -> web.Application:
     accounts.setup(app)
     tones.setup(app)
     hooks.setup(app)
+    invites.setup(app)
     app.cleanup_ctx.append(scheduler_ctx)
     app.on_shutdown.append(_on_shutdown)
     return app

@@ -96,6 +96,8 @@ class Settings:
     reminder_lead_s: int = 900
     # webhooksout (issue 13): outbound webhooks may reach loopback/private addresses (tests)
     webhook_allow_private: bool = False
+    # studioapi (issue 12): how long an invite link lasts unless its owner says
+    invite_ttl_s: int = 7 * 24 * 3600
 
     @property
     def public_url(self) -> str:
@@ -172,6 +174,8 @@ class Settings:
             # webhooksout (issue 13)
             "webhook_allow_private": (_env("DROPROOM_WEBHOOK_ALLOW_PRIVATE") or "0")
             in ("1", "true", "yes"),
+            # studioapi (issue 12)
+            "invite_ttl_s": int(_env("DROPROOM_INVITE_TTL_S") or 7 * 24 * 3600),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -183,6 +187,8 @@ class Settings:
             raise ValueError("DROPROOM_DOWNLOAD_TTL_S must be at least 1 (seconds)")
         if not 0 <= settings.reminder_lead_s <= 7 * 86400:
             raise ValueError("DROPROOM_REMINDER_LEAD_S must be 0 to 604800 (seconds)")
+        if not 60 <= settings.invite_ttl_s <= 30 * 24 * 3600:
+            raise ValueError("DROPROOM_INVITE_TTL_S must be 60 to 2592000 (30 days) seconds")
         if not 0 < settings.port < 65536:
             raise ValueError(f"port out of range: {settings.port}")
         return settings
