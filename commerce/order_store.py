@@ -65,6 +65,7 @@ class OrderStore(IntentStore, OrderIndex):
         script_keys += [keys.order(room, order.id), keys.orders_holds(room)]
         script_keys += [keys.orders_created(room), keys.buyer_pending(room, identity)]
         script_keys += [keys.log(room), keys.log_head(room), keys.buyer_orders(room, identity)]
+        script_keys += [keys.orders_all(room)]
         args = [identity, version, order.id, repr(order.created_at), repr(order.hold_until)]
         args += [lines, str(order.total), order.currency, room, str(order.max_attempts)]
         args += [order.email or "", order.shipping.to_json() if order.shipping else ""]
@@ -93,7 +94,8 @@ class OrderStore(IntentStore, OrderIndex):
         script_keys = [keys.order(room, order.id), keys.orders_holds(room)]
         script_keys += [keys.orders_created(room), keys.buyer_pending(room, order.identity)]
         script_keys += [keys.orders_refund_due(room), keys.log(room), keys.log_head(room)]
-        script_keys += [keys.buyer_library(room, order.identity)]
+        script_keys += [keys.buyer_library(room, order.identity), keys.stats_orders(room)]
+        script_keys += [keys.stats_paid(room), keys.stats_buyers(room)]
         args: list[Any] = [action, repr(now), payment_ref, reason]
         args += [json.dumps(receipt) if receipt else "", refund_ref, entitlements]
         for line in order.lines:
