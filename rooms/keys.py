@@ -160,3 +160,8 @@ def stats_sent(r: str) -> str:
 # listeners of the room as it last saw them (TTL: a few stats ticks)
 def stats_audio(r: str) -> str:
     return tag(r) + ":stats:audio"
+
+
+# SET drop ids of the room that sold out, counted once for Prometheus (server.numbers.metrics)
+def stats_sellouts(r: str) -> str:
+    return tag(r) + ":stats:sellouts"

@@ -6,9 +6,13 @@ Socket.IO clients, real Redis, localstripe through the official SDK."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import os
+import shutil
 import time
+from asyncio.subprocess import PIPE, STDOUT
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -364,3 +368,49 @@ async def test_a_drops_log_with_its_hashes(server: Harness) -> None:
     )
     status, broken, _ = await _get(server, path, token=host)
     assert status == 200 and not broken["verdict"]["ok"] and broken["verdict"]["bad_entry"]
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def _scrape(server: Harness) -> str:
+    async with aiohttp.ClientSession() as http, http.get(server.url + "/metrics") as resp:
+        assert resp.status == 200
+        return await resp.text()
+
+
+async def test_business_metrics_for_prometheus(server: Harness) -> None:
+    drop_id = await _setup(server, stock=1)
+    await _go_live(server)
+    await server.connect(ROOM, "zed")
+    _, order_id = await _buy(server, "ann", drop_id)  # sells the drop out
+    assert await server.app[SHOP].settlement.refund(ROOM, order_id, time.time())
+    await server.app[STATS].tick(time.time())
+    text = await _scrape(server)
+    got = _samples(text)
+    assert got[("droproom_orders_total", (("status", "paid"),))] == 1
+    assert got[("droproom_orders_total", (("status", "refunded"),))] == 1
+    assert got[("droproom_orders_total", (("status", "failed"),))] == 0
+    assert got[("droproom_revenue_minor_total", (("currency", "EUR"),))] == 2500
+    assert got[("droproom_refunds_minor_total", (("currency", "EUR"),))] == 2500
+    assert got[("droproom_drop_sellouts_total", ())] == 1
+    assert got[("droproom_listeners", ())] == 2  # zed and ann
+    # Low cardinality: no room, drop, order or buyer id in any label.
+    for name, labels in got:
+        if name.startswith(("droproom_orders", "droproom_revenue", "droproom_refunds")):
+            assert all(v not in (ROOM, drop_id, order_id, "ann") for _, v in labels)
+    assert ROOM not in "".join(line for line in text.splitlines() if "droproom_orders" in line)
+    promtool = shutil.which("promtool") or os.environ.get("PROMTOOL")
+    if promtool:  # FIELD_NOTES: Debian's package holds it (apt-get download, dpkg -x)
+        proc = await asyncio.create_subprocess_exec(
+            promtool, "check", "metrics", stdin=PIPE, stdout=PIPE, stderr=STDOUT
+        )
+        said, _ = await proc.communicate(text.encode())
+        assert proc.returncode == 0, said.decode()

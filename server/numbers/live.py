@@ -20,6 +20,7 @@ from rooms.events import STATS_UPDATED
 from rooms.stats import hold_lease, live_rooms, note_listeners
 from server.appkeys import EMITTER, ROOMS
 from server.numbers import audio
+from server.numbers.metrics import BUSINESS
 from server.numbers.report import report
 
 logger = logging.getLogger(__name__)
@@ -43,14 +44,16 @@ class StatsPublisher:
     async def tick(self, now: float) -> None:
         store = self.app[ROOMS]
         await audio.note(self.app, self.token, now)
+        listeners = 0
         for room in await live_rooms(store):
             if await hold_lease(store, room, self.token, LEASE_S):
+                listeners += await note_listeners(store, room, now)
                 await self.publish(room, now)
+        self.app[BUSINESS].listeners.set(listeners)
 
     async def publish(self, room: str, now: float) -> bool:
         """Send the room's numbers to its staff if they changed; whether sent."""
         store = self.app[ROOMS]
-        await note_listeners(store, room, now)
         payload = await report(self.app, room, now)
         payload["audio"] = await audio.health(self.app, room, now)
         seen = digest(payload)
