@@ -414,3 +414,34 @@ async def test_business_metrics_for_prometheus(server: Harness) -> None:
         )
         said, _ = await proc.communicate(text.encode())
         assert proc.returncode == 0, said.decode()
+
+
+async def test_audio_health_counts_whep_listeners(server: Harness) -> None:
+    from server.numbers import audio
+    from tests.media_helpers import AudioListener, TonePublisher, wait_connected
+    from tests.test_media_http import Signal
+
+    await server.create_room(id=ROOM, title="stage")
+    whip = Signal(server, "whip", server.token(ROOM, "h", "host"), ROOM)
+    pub = await TonePublisher.start(440, whip)
+    await wait_connected(pub.pc)
+    listener = await AudioListener.start(
+        Signal(server, "whep", server.token(ROOM, "lenny", "listener"), ROOM)
+    )
+    try:
+        await wait_connected(listener.pc)
+        health: dict[str, Any] = {}
+        async with asyncio.timeout(15):
+            while health.get("packet_loss") is None:  # the first receiver report
+                await asyncio.sleep(0.5)
+                now = time.time()
+                await audio.note(server.app, server.app[STATS].token, now)  # as its tick does
+                health = await audio.health(server.app, ROOM, now)
+        assert health["listeners_connected"] == 1
+        assert 0.0 <= health["packet_loss"] < 0.05  # loopback loses (almost) nothing
+        # A process's note goes stale when it stops noting (it ended).
+        later = await audio.health(server.app, ROOM, time.time() + audio.FRESH_S + 1)
+        assert later == {"listeners_connected": 0, "packet_loss": None}
+    finally:
+        await listener.close()
+        await pub.close()
