@@ -314,6 +314,9 @@ async def test_staff_get_stats_updated_after_a_sale(server: Harness) -> None:
     await _go_live(server)
     host = await server.connect(ROOM, "host", "host")
     listener = await server.connect(ROOM, "zed")
+    # The numbers at once in the staff's snapshot, never in a listener's.
+    assert host.received("room:state")[0]["stats"]["orders"]["paid"] == 0
+    assert "stats" not in listener.received("room:state")[0]
     first = await host.wait_for("stats:updated", timeout=6)
     assert first["orders"]["paid"] == 0 and first["listeners"]["now"] == 1
     assert set(first["audio"]) == {"listeners_connected", "packet_loss"}
