@@ -448,3 +448,21 @@ async def test_audio_health_counts_whep_listeners(server: Harness) -> None:
     finally:
         await listener.close()
         await pub.close()
+
+
+async def test_the_grafana_dashboard_uses_metrics_we_export(server: Harness) -> None:
+    import json
+    import re
+
+    path = Path(__file__).parent.parent / "docs" / "grafana" / "droproom.json"
+    dashboard = json.loads(path.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"droproom_[a-z_]+", e)}
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = await _scrape(server)
+    exported = {name for name, _ in _samples(text)}
+    exported |= {  # a labelled counter has no sample before its first label
+        f.name + "_total" for f in text_string_to_metric_families(text) if f.type == "counter"
+    }
+    assert used and used <= exported, used - exported
