@@ -28,9 +28,11 @@ from server.config import Settings
 from server.numbers.cells import cell
 from server.numbers.live import STATS
 from server.shop.resources import SHOP, STRIPE_EMBED
-from tests.harness import Client, Harness
+from tests.harness import Client, Harness, start_server, stop_server
 from tests.harness import test_settings as make_settings
 from tests.mail_helpers import SmtpServer, ask, code_in, exchange
+from tests.test_wave1_upgrade import IDS as WAVE1
+from tests.test_wave1_upgrade import copy_fixture
 
 ROOM = "numbers"
 SHIP: dict[str, Any] = {
@@ -466,3 +468,31 @@ async def test_the_grafana_dashboard_uses_metrics_we_export(server: Harness) -> 
         f.name + "_total" for f in text_string_to_metric_families(text) if f.type == "counter"
     }
     assert used and used <= exported, used - exported
+
+
+@pytest.fixture
+async def upgraded(tmp_path: Path) -> AsyncIterator[Harness]:
+    """Wave 1's data (tests/fixtures/wave1) in today's server, migrated."""
+    data = copy_fixture(tmp_path)
+    settings = make_settings(
+        data,
+        None,
+        secret=(data / "secret").read_text().strip(),
+        admin_key=(data / "admin_key").read_text().strip(),
+    )
+    harness = await start_server(settings)
+    yield harness
+    await stop_server(harness)
+
+
+async def test_orders_from_before_are_listed_and_counted_after_the_upgrade(
+    upgraded: Harness,
+) -> None:
+    room = WAVE1["room"]
+    status, body, _ = await _get(upgraded, f"/api/v1/rooms/{room}/orders", admin=True)
+    assert status == 200
+    listed = {o["id"]: o["status"] for o in body["orders"]}
+    assert listed == {WAVE1["paid"]["order_id"]: "paid", WAVE1["pending"]["order_id"]: "pending"}
+    status, rep, _ = await _get(upgraded, f"/api/v1/rooms/{room}/report", admin=True)
+    assert rep["orders"]["paid"] == 1
+    assert sum(rep["revenue"].values()) == WAVE1["paid"]["amount"]
