@@ -151,7 +151,8 @@ async def test_a_sale_moves_the_counters_and_the_report(server: Harness) -> None
     assert rep["listeners"]["peak"] == 5 and rep["listeners"]["now"] == 5
     assert rep["conversion"]["overall"] == round(2 / 6, 4)
     minutes = rep["conversion"]["per_minute"]
-    assert sum(m["buyers"] for m in minutes) == 2 and all(m["listeners"] for m in minutes)
+    assert sum(m["buyers"] for m in minutes) == 2
+    assert all(m["listeners"] >= m["buyers"] for m in minutes)
     assert sum(j["n"] for j in rep["joins_per_minute"]) == 7  # mod, l0..l2, ann, bob, cid
     by_id = {d["id"]: d for d in rep["drops"]}
     sold_out = by_id[drop_id]
@@ -319,7 +320,7 @@ async def test_staff_get_stats_updated_after_a_sale(server: Harness) -> None:
     # The numbers at once in the staff's snapshot, never in a listener's.
     assert host.received("room:state")[0]["stats"]["orders"]["paid"] == 0
     assert "stats" not in listener.received("room:state")[0]
-    first = await host.wait_for("stats:updated", timeout=6)
+    first = await host.wait_for("stats:updated", lambda d: d["listeners"]["now"] == 1, 6)
     assert first["orders"]["paid"] == 0 and first["listeners"]["now"] == 1
     assert set(first["audio"]) == {"listeners_connected", "packet_loss"}
     await _buy(server, "ann", drop_id)
@@ -331,8 +332,7 @@ async def test_staff_get_stats_updated_after_a_sale(server: Harness) -> None:
 
 
 async def test_stats_are_computed_once_per_room_and_only_when_changed(server: Harness) -> None:
-    await _setup(server)
-    await _go_live(server)
+    await _setup(server)  # not live: the scheduled tick leaves the room alone
     store = server.app[ROOMS]
     publisher = server.app[STATS]
     # Another process holds the room's lease: this one computes nothing for it.
@@ -340,8 +340,6 @@ async def test_stats_are_computed_once_per_room_and_only_when_changed(server: Ha
     assert await hold_lease(store, ROOM, "another-process", 60)
     assert not await hold_lease(store, ROOM, publisher.token, 60)
     assert await hold_lease(store, ROOM, "another-process", 60)  # renewed
-    await store.redis.delete(room_keys.stats_lease(ROOM))
-    assert await hold_lease(store, ROOM, publisher.token, 60)
     # Unchanged numbers are not sent again.
     await store.redis.delete(room_keys.stats_sent(ROOM))
     now = time.time()
