@@ -494,3 +494,23 @@ async def test_orders_from_before_are_listed_and_counted_after_the_upgrade(
     status, rep, _ = await _get(upgraded, f"/api/v1/rooms/{room}/report", admin=True)
     assert rep["orders"]["paid"] == 1
     assert sum(rep["revenue"].values()) == WAVE1["paid"]["amount"]
+
+
+async def test_counters_count_each_transition_once_under_races(server: Harness) -> None:
+    drop_id = await _setup(server, stock=3)
+    _, order_id = await _buy(server, "ann", drop_id)
+    shop, now = server.app[SHOP], time.time()
+    order = await shop.orders.get(ROOM, order_id)
+    # Five reports of the same payment and two refunds race: one of each counts.
+    again = [shop.orders.settle(order, "paid", now, payment_ref="pi_x") for _ in range(5)]
+    refunds = [shop.orders.settle(order, "refunded", now, refund_ref="re_x") for _ in range(2)]
+    outcomes = [s.outcome for s in await asyncio.gather(*again, *refunds)]
+    assert outcomes.count("refunded") == 1
+    counted = await server.app_rooms_redis().hgetall(shop_keys.stats_orders(ROOM))
+    assert (counted["paid"], counted["refunded"], counted["refunded_paid"]) == ("1", "1", "1")
+    # Listeners arriving at once: the peak is exactly how many were there.
+    crowd = await asyncio.gather(*(server.connect(ROOM, f"c{i}") for i in range(20)))
+    status, rep, _ = await _get(server, f"/api/v1/rooms/{ROOM}/report", admin=True)
+    assert status == 200
+    assert rep["listeners"]["peak"] == rep["listeners"]["now"] == 21  # ann and the crowd
+    assert rep["listeners"]["unique"] == 21 and len(crowd) == 20
