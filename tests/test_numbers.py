@@ -23,7 +23,7 @@ import pytest
 from commerce import keys as shop_keys
 from rooms import keys as room_keys
 from rooms.stats import hold_lease
-from server.appkeys import ROOMS
+from server.appkeys import ROOMS, SCHEDULER
 from server.config import Settings
 from server.numbers.cells import cell
 from server.numbers.live import STATS
@@ -514,3 +514,27 @@ async def test_counters_count_each_transition_once_under_races(server: Harness) 
     assert status == 200
     assert rep["listeners"]["peak"] == rep["listeners"]["now"] == 21  # ann and the crowd
     assert rep["listeners"]["unique"] == 21 and len(crowd) == 20
+
+
+async def test_two_processes_compute_a_rooms_numbers_once(server: Harness, tmp_path: Path) -> None:
+    other = await start_server(
+        make_settings(tmp_path / "other", server.settings.redis_url, smtp_url=None)
+    )
+    try:
+        await _setup(server)
+        await _go_live(server)
+        both = (server.app[STATS], other.app[STATS])
+        async with asyncio.timeout(10):
+            while not any(ROOM in p.held for p in both):
+                await asyncio.sleep(0.2)
+        await asyncio.sleep(2 * 2.0 + 0.5)  # two more ticks of each
+        assert [ROOM in p.held for p in both].count(True) == 1
+        # Its holder stops ticking (a dead process): the other takes the room
+        # over once the lease ends.
+        holder, spare = both if ROOM in both[0].held else both[::-1]
+        await holder.app[SCHEDULER].stop()
+        async with asyncio.timeout(15):
+            while ROOM not in spare.held:
+                await asyncio.sleep(0.2)
+    finally:
+        await stop_server(other)

@@ -40,15 +40,19 @@ class StatsPublisher:
     def __init__(self, app: web.Application) -> None:
         self.app = app
         self.token = "stats_" + secrets.token_hex(8)
+        self.held: set[str] = set()  # the rooms this process computed at its last tick
 
     async def tick(self, now: float) -> None:
         store = self.app[ROOMS]
         await audio.note(self.app, self.token, now)
         listeners = 0
+        held = set()
         for room in await live_rooms(store):
             if await hold_lease(store, room, self.token, LEASE_S):
+                held.add(room)
                 listeners += await note_listeners(store, room, now)
                 await self.publish(room, now)
+        self.held = held
         self.app[BUSINESS].listeners.set(listeners)
 
     async def publish(self, room: str, now: float) -> bool:
