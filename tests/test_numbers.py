@@ -538,3 +538,10 @@ async def test_two_processes_compute_a_rooms_numbers_once(server: Harness, tmp_p
                 await asyncio.sleep(0.2)
     finally:
         await stop_server(other)
+
+
+def test_the_chart_writes_money_in_its_currencys_units() -> None:
+    from server.numbers.chart import money
+
+    assert money(123456, "EUR") == "1,234.56 EUR"
+    assert money(1500, "JPY") == "1,500 JPY"

@@ -25,10 +25,20 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
+# Currencies whose minor unit is the unit (Stripe's list of zero-decimal currencies).
+ZERO_DECIMAL = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split())
+
+
+def money(amount: int, currency: str) -> str:
+    if currency.upper() in ZERO_DECIMAL:
+        return f"{amount:,} {currency}"
+    return f"{amount / 100:,.2f} {currency}"
+
+
 def _money(revenue: dict[str, int]) -> str:
     if not revenue:
         return "no revenue"
-    return ", ".join(f"{amount / 100:,.2f} {cur}" for cur, amount in revenue.items())
+    return ", ".join(money(amount, cur) for cur, amount in revenue.items())
 
 
 def totals_line(rep: dict[str, Any]) -> str:
