@@ -545,3 +545,16 @@ def test_the_chart_writes_money_in_its_currencys_units() -> None:
 
     assert money(123456, "EUR") == "1,234.56 EUR"
     assert money(1500, "JPY") == "1,500 JPY"
+
+
+async def test_the_report_carries_delivery_percentiles(server: Harness) -> None:
+    from server.appkeys import DOWNLOADS
+
+    await server.create_room(id=ROOM, title="Friday drop")
+    path = f"/api/v1/rooms/{ROOM}/report"
+    empty = (await _get(server, path, admin=True))[1]
+    assert empty["delivery_ms"] == {"p50": None, "p95": None, "p99": None}
+    for ms in range(1, 101):  # as issue 10's paid -> links timing records them
+        await server.app[DOWNLOADS].record_delivery(ROOM, float(ms))
+    rep = (await _get(server, path, admin=True))[1]
+    assert rep["delivery_ms"] == {"p50": 50.0, "p95": 95.0, "p99": 99.0}
