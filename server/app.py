@@ -31,6 +31,7 @@ from server import (
     hooks,
     invites,
     migrations,
+    numbers,
     redis_client,
     rooms,
     shop,
@@ -173,6 +174,7 @@ def create_app(settings: Settings) -> web.Application:
     tones.setup(app)
     hooks.setup(app)
     invites.setup(app)
+    numbers.setup(app)
     app.cleanup_ctx.append(scheduler_ctx)
     app.on_shutdown.append(_on_shutdown)
     return app
