@@ -2,7 +2,7 @@
 host console (`/host/{room}`), the page a sign-in link opens (`/signin`), a
 buyer's account (`/me`), their ES modules, styles and icon (`/static/...`,
 `/favicon.ico`),
-the Socket.IO browser client from npm (`/vendor/...`) and the small public
+the Socket.IO browser client and uPlot from npm (`/vendor/...`) and the small public
 config a page needs (`/api/v1/config`).
 
 Pages are static files; they speak only the wire contract (PROTOCOL.md).
@@ -30,6 +30,9 @@ VENDOR_FILES = {
     "socket.io.esm.min.js": CLIENT_DIR / "node_modules/socket.io-client/dist/socket.io.esm.min.js",
     "socket.io.esm.min.js.map": CLIENT_DIR
     / "node_modules/socket.io-client/dist/socket.io.esm.min.js.map",
+    # uPlot (npm `uplot`): the host console's live charts (issue 13).
+    "uPlot.esm.js": CLIENT_DIR / "node_modules/uplot/dist/uPlot.esm.js",
+    "uPlot.min.css": CLIENT_DIR / "node_modules/uplot/dist/uPlot.min.css",
 }
 
 # Pages carry no caching; `server.csp` adds the security headers (CSP, no

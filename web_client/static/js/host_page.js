@@ -15,6 +15,7 @@ import { mountReactions } from "./panels/reactions.js";
 import { mountSlotTools, mountDropTools } from "./panels/shop_tools.js";
 import { mountRoomSettings } from "./panels/settings.js";
 import { mountSoundTools } from "./panels/sounds.js";
+import { mountNumbers } from "./panels/numbers.js";
 
 async function main() {
   const room = roomFromPath();
@@ -47,6 +48,7 @@ async function main() {
   mountSoundTools($("#sounds-panel .panel-body"), ctx);
   mountChat($("#chat-panel .panel-body"), ctx);
   mountReactions($("#reactions"), ctx);
+  mountNumbers(ctx);
   session.store.on("connection", (state) => {
     if (state.connection === "refused") fatal(`You could not join this room: ${state.error}`);
   });

@@ -1,0 +1,202 @@
+"""Browser tests of the event numbers in the host console (issue 13): the
+live dashboard moves when a listener buys (the next `stats:updated`), the
+Orders panel lists the sale and its CSV download holds it, the report and a
+drop's log are shown. The dashboard's rendering is also driven directly with
+payloads of the contract's shape, whole and with fields missing."""
+
+import csv
+import io
+import re
+import time
+from typing import Any
+
+import pytest
+from playwright.async_api import Locator, Page, expect
+
+from tests.browser import PHONE, SCREENSHOTS, Browsers, Tab, browsers, fill_shipping, pay_with
+from tests.harness import Harness
+
+__all__ = ["browsers"]
+
+pytestmark = [pytest.mark.browser]
+
+ROOM = "numbers"
+TEE = {"id": "tee", "title": "Tour tee", "price": 499, "currency": "usd", "kind": "physical"}
+
+# The report's live part (PROTOCOL v2 "Creator studio"), as `stats:updated` carries it.
+STATS: dict[str, Any] = {
+    "listeners": {"now": 42, "peak": 57, "unique": 80},
+    "joins_per_minute": 6,
+    "orders": {"paid": 12, "failed": 1, "refunded": 1},
+    "revenue": {"usd": 5988, "jpy": 500},
+    "conversion": {"overall": 0.15, "per_minute": [0.0, 0.1, 0.25]},
+    "drops": [
+        {
+            "id": "d1",
+            "product_id": "tee",
+            "stock": 20,
+            "sold": 20,
+            "sell_through": 1.0,
+            "sold_out_after_s": 95,
+        },
+        {
+            "id": "d2",
+            "product_id": "cap",
+            "stock": 10,
+            "sold": 3,
+            "sell_through": 0.3,
+            "sold_out_after_s": None,
+        },
+    ],
+    "delivery_ms": {"p50": 120, "p95": 640, "p99": 1800},
+    "refund_rate": 0.0833,
+    "audio": {"connected": 42, "packet_loss": 0.004},
+}
+
+# A page-side harness: mount the dashboard into the page with a stand-in
+# connection whose `stats:updated` handler the test calls.
+MOUNT = """async () => {
+  const { mountDashboard } = await import("/static/js/panels/dashboard.js");
+  const root = document.createElement("section");
+  root.id = "dash";
+  document.body.append(root);
+  const handlers = {};
+  const conn = { on: (event, fn) => (handlers[event] = fn) };
+  const store = { clock: { now: () => Date.now() / 1000 }, state: { room: null } };
+  mountDashboard(root, { room: "x", store, conn, tokenOf: () => "", role: "moderator" });
+  window.__stats = (payload) => handlers["stats:updated"](payload);
+}"""
+
+
+def tile(scope: Page | Locator, name: str) -> Locator:
+    return scope.get_by_role("group", name=name, exact=True)
+
+
+async def test_the_dashboard_reads_a_payload_and_survives_missing_fields(
+    server: Harness, browsers: Browsers
+) -> None:
+    await server.admin_post("/api/v1/products", {**TEE, "stock": 20})
+    tab = await browsers.open(server.url + "/")
+    page = tab.page
+    await page.evaluate(MOUNT)
+    await expect(tile(page, "Revenue")).to_contain_text("–")
+    await page.evaluate("(s) => window.__stats(s)", STATS)
+    await expect(tile(page, "Listeners now")).to_contain_text("42")
+    await expect(tile(page, "Listeners now")).to_contain_text("peak 57")
+    await expect(tile(page, "Joins per minute")).to_contain_text("6")
+    await expect(tile(page, "Orders")).to_contain_text("12")
+    await expect(tile(page, "Revenue")).to_contain_text("$59.88 · ¥500")
+    await expect(tile(page, "Conversion per minute")).to_contain_text("25%")
+    await expect(tile(page, "Conversion per minute")).to_contain_text("overall 15%")
+    await expect(tile(page, "Refund rate")).to_contain_text("8.3%")
+    await expect(tile(page, "Delivery p95")).to_contain_text("640 ms")
+    await expect(tile(page, "Delivery p99")).to_contain_text("1.8 s")
+    await expect(tile(page, "Audio health")).to_contain_text("Good")
+    drops = page.get_by_role("table", name="Sell-through per drop")
+    await expect(drops.get_by_role("row", name=re.compile("Tour tee"))).to_contain_text(
+        "sold out after 1 min 35 s"
+    )
+    await expect(drops).to_contain_text("3 of 10")
+    box = await tile(page, "Revenue").bounding_box()
+
+    # Fields missing, null or of the wrong type: dashes, no error, no jump.
+    partials: tuple[dict[str, Any], ...] = (
+        {},
+        {"orders": None, "revenue": "x", "drops": [{}]},
+        {"conversion": {"per_minute": [{"t": 1}]}},
+    )
+    for partial in partials:
+        await page.evaluate("(s) => window.__stats(s)", partial)
+        await expect(tile(page, "Revenue")).to_contain_text("–")
+    assert await tile(page, "Revenue").bounding_box() == box
+    await expect(page.get_by_role("img", name=re.compile("^Listeners over time"))).to_be_visible()
+    assert tab.script_errors() == []
+
+
+async def _sale_setup(server: Harness) -> str:
+    """A live room with a live drop of tees; returns the drop's id."""
+    await server.create_room(id=ROOM, title="Night market")
+    await server.admin_post("/api/v1/products", {**TEE, "stock": 20})
+    host = await server.connect(ROOM, "hana-socket", "host", name="Hana")
+    answer = await host.call("room:update", {"live": True})
+    assert answer["ok"], answer
+    now = time.time()
+    payload = {"product_id": "tee", "starts_at": now, "ends_at": now + 600, "stock": 5}
+    answer = await host.call("drop:schedule", payload)
+    assert answer["ok"], answer
+    return str(answer["drop"]["id"])
+
+
+async def _buy_a_tee(room: Page) -> None:
+    drop = room.locator(".drop").filter(has_text="Tour tee")
+    await drop.get_by_role("button", name="Buy now").click()
+    drawer = room.get_by_role("complementary", name="Your cart")
+    await drawer.get_by_role("button", name="Checkout").click()
+    await drawer.get_by_label("Email (optional)").fill("lee@example.com")
+    await fill_shipping(drawer, country="FR", name="Lee Buyer")
+    await drawer.get_by_role("button", name="Continue to payment").click()
+    await expect(drawer.locator("#card-element input").first).to_be_visible()
+    await pay_with(room)
+    await expect(room.locator(".receipt")).to_contain_text("Payment received", timeout=20_000)
+
+
+async def _open(server: Harness, browsers: Browsers, path: str, token: str, **kw: Any) -> Tab:
+    tab = await browsers.open(f"{server.url}{path}#token={token}", **kw)
+    await expect(tab.page.locator("header").get_by_role("status")).to_have_text("Connected")
+    return tab
+
+
+async def test_a_sale_moves_the_dashboard_and_lands_in_the_orders(
+    server: Harness, browsers: Browsers
+) -> None:
+    drop_id = await _sale_setup(server)
+    host_tab = await _open(
+        server, browsers, f"/host/{ROOM}", server.token(ROOM, "hana", "host", name="Hana")
+    )
+    host = host_tab.page
+    room_tab = await _open(
+        server, browsers, f"/r/{ROOM}", server.token(ROOM, "lee", name="Lee"), viewport=PHONE
+    )
+    dashboard = host.get_by_role("region", name="Live numbers")
+    await expect(dashboard.get_by_role("status")).to_contain_text("Live · updated", timeout=10_000)
+    await expect(tile(dashboard, "Listeners now")).to_contain_text(re.compile(r"[1-9]"))
+    await expect(tile(dashboard, "Orders")).to_contain_text(re.compile(r"^Orders\s*0"))
+
+    await _buy_a_tee(room_tab.page)
+    # The next `stats:updated` (every 2 s) carries the sale.
+    await expect(tile(dashboard, "Orders")).to_contain_text(
+        re.compile(r"^Orders\s*1"), timeout=10_000
+    )
+    await expect(tile(dashboard, "Revenue")).to_contain_text("$4.99")
+    drops = dashboard.get_by_role("table", name="Sell-through per drop")
+    await expect(drops.get_by_role("row", name=re.compile("Tour tee"))).to_contain_text("1 of 5")
+
+    orders = host.get_by_role("region", name="Orders")
+    row = orders.get_by_role("row", name=re.compile("Lee"))
+    await expect(row).to_contain_text("$4.99", timeout=10_000)
+    await expect(row).to_contain_text("paid")
+    async with host.expect_download() as info:
+        await orders.get_by_role("button", name="Download CSV").click()
+    download = await info.value
+    rows = list(csv.reader(io.StringIO((await download.path()).read_text())))
+    assert any("paid" in r and any("4.99" in c or c == "499" for c in r) for r in rows[1:]), rows
+
+    report = host.get_by_role("region", name="Report")
+    await report.get_by_role("button", name="Refresh report").click()
+    await expect(report.locator(".fact").filter(has_text="Paid orders")).to_contain_text("1")
+    await expect(report.locator(".fact").filter(has_text="Revenue")).to_contain_text("$4.99")
+    image = report.get_by_role("img", name=re.compile("^Event report"))
+    await expect(image).to_be_visible()
+    assert await image.evaluate("(img) => img.naturalWidth") > 0
+
+    log = host.get_by_role("region", name="Drop log")
+    await log.get_by_label("Drop").select_option(drop_id)
+    await log.get_by_role("button", name="Show log").click()
+    await expect(log.get_by_role("status")).to_contain_text("Chain verified")
+    await expect(log.get_by_role("list", name="Log entries").locator("li").first).to_be_visible()
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await dashboard.screenshot(path=str(SCREENSHOTS / "dashboard.png"))
+    await orders.screenshot(path=str(SCREENSHOTS / "orders.png"))
+    await report.screenshot(path=str(SCREENSHOTS / "report.png"))
+    assert host_tab.script_errors() == []
