@@ -7,6 +7,13 @@ import uPlot from "/vendor/uPlot.esm.js";
 import { h } from "../dom.js";
 
 const HEIGHT = 190;
+const STYLESHEET = "/vendor/uPlot.min.css";
+
+/** uPlot's own styles (legend, axes), linked once by whichever page draws a chart. */
+function linkStyles() {
+  if (document.querySelector(`link[href="${STYLESHEET}"]`)) return;
+  document.head.append(h("link", { rel: "stylesheet", href: STYLESHEET }));
+}
 const AXIS = { stroke: "#a9b0bd", grid: { stroke: "#2a2f3a", width: 1 }, ticks: { stroke: "#2a2f3a", width: 1 } };
 export const PALETTE = [
   { stroke: "#7c9cff", dash: undefined },
@@ -14,31 +21,32 @@ export const PALETTE = [
 ];
 
 /**
- * A chart in `root`: `series` is `[{label, scale?}]`; `time` says whether x
- * is Unix seconds (else the minute of the event). `update(data, summary)`
- * takes uPlot's aligned data `[xs, ys1, ys2...]` and a sentence for people
- * who do not see the chart.
+ * A chart in `root` over time (x in Unix seconds): `series` is
+ * `[{label, scale?, values?}]` (a second scale gets its own axis on the
+ * right, `values` formats its ticks). `update(data, summary)` takes uPlot's
+ * aligned data `[xs, ys1, ys2...]` and a sentence for people who do not see
+ * the chart.
  */
-export function lineChart(root, { title, series, time = true, xLabel, scales = {} }) {
+export function lineChart(root, { title, series, scales = {} }) {
+  linkStyles();
   const box = h("div", { class: "chart-box", role: "img", "aria-label": `${title}: no data yet` });
   const figure = h("figure", { class: "chart" }, h("figcaption", {}, title), box);
   root.append(figure);
+  const axes = [{ ...AXIS }, { ...AXIS, scale: "y" }];
+  for (const s of series) {
+    if (s.scale && s.scale !== "y") axes.push({ ...AXIS, scale: s.scale, side: 1, grid: { show: false }, ...(s.values ? { values: s.values } : {}) });
+  }
+  const lines = series.map((s, i) => ({ label: s.label, scale: s.scale || "y", width: 2, spanGaps: true, points: { show: true, size: 5 }, ...PALETTE[i % PALETTE.length] }));
   const opts = {
-    width: Math.max(240, box.clientWidth || root.clientWidth || 320),
+    width: Math.max(240, root.clientWidth || 320),
     height: HEIGHT,
-    scales: { x: { time }, ...scales },
-    axes: [
-      { ...AXIS, label: xLabel, labelSize: xLabel ? 20 : 0 },
-      { ...AXIS, scale: series[0].scale || "y" },
-      ...series.slice(1).filter((s) => s.scale && s.scale !== (series[0].scale || "y")).map((s) => ({ ...AXIS, scale: s.scale, side: 1, grid: { show: false }, values: s.values })),
-    ],
-    series: [{ label: time ? "Time" : xLabel }, ...series.map((s, i) => ({ label: s.label, scale: s.scale || "y", width: 2, spanGaps: true, points: { show: false }, ...PALETTE[i % PALETTE.length], value: s.value }))],
+    scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(4, Math.ceil((max || 0) * 1.15))] }, ...scales },
+    axes,
+    series: [{ label: "Time" }, ...lines],
     legend: { live: false },
     cursor: { drag: { x: false, y: false } },
   };
-  let plot = null;
-  const empty = [[], ...series.map(() => [])];
-  plot = new uPlot(opts, empty, box);
+  const plot = new uPlot(opts, [[], ...series.map(() => [])], box);
   const resize = () => plot.setSize({ width: Math.max(240, box.clientWidth), height: HEIGHT });
   new ResizeObserver(resize).observe(figure);
   return {

@@ -58,15 +58,17 @@ function updateDropRow(el, d) {
   setText(el.querySelector(".drop-out"), d.soldOut);
 }
 
-/** Per-minute orders and conversion: the server's minutes, else those counted here from the ticks. */
+/**
+ * Orders paid and conversion (%) per minute, x the minute's start: the
+ * server's minutes, else minutes counted here from the ticks' totals.
+ */
 function perMinuteData(stats, history) {
-  const server = minutes(stats).filter((m) => m.orders !== null || m.conversion !== null);
-  if (server.length) return [server.map((_, i) => i + 1), server.map((m) => m.orders), server.map((m) => (m.conversion === null ? null : m.conversion * 100))];
+  const server = minutes(stats).filter((m) => m.t > 1e9 && (m.orders !== null || m.conversion !== null));
+  if (server.length) return [server.map((m) => m.t), server.map((m) => m.orders), server.map((m) => (m.conversion === null ? null : m.conversion * 100))];
   const buckets = new Map();
-  const t0 = history[0]?.t ?? 0;
   let before = history[0]?.paid ?? 0;
   for (const tick of history) {
-    const minute = Math.floor((tick.t - t0) / 60) + 1;
+    const minute = Math.floor(tick.t / 60) * 60;
     const b = buckets.get(minute) || { orders: 0, conversion: null };
     if (tick.paid !== null) {
       b.orders += Math.max(0, tick.paid - before);
@@ -95,8 +97,6 @@ export function mountDashboard(root, { room, store, conn, tokenOf, role }) {
   const listenersChart = lineChart(charts, { title: "Listeners over time", series: [{ label: "Listeners" }, { label: "Joins per minute" }] });
   const minuteChart = lineChart(charts, {
     title: "Orders and conversion per minute",
-    time: false,
-    xLabel: "Minute",
     series: [{ label: "Orders" }, { label: "Conversion %", scale: "pct", values: (u, ticks) => ticks.map((v) => `${v}%`) }],
     scales: { pct: { range: (u, min, max) => [0, Math.max(5, Math.ceil(max || 0))] } },
   });
@@ -110,7 +110,7 @@ export function mountDashboard(root, { room, store, conn, tokenOf, role }) {
     dropsTable.hidden = drops.length === 0;
     noDrops.hidden = drops.length > 0;
     if (live) {
-      const t = num(stats?.server_time) ?? num(stats?.at) ?? store.clock.now();
+      const t = num(stats?.at) ?? num(stats?.server_time) ?? store.clock.now();
       const conversion = minutes(stats).at(-1)?.conversion ?? null;
       history.push({ t, listeners: listenersNow(stats), joins: joinsPerMinute(stats), paid: num(stats?.orders?.paid), conversion });
       if (history.length > HISTORY_KEEP) history.splice(0, history.length - HISTORY_KEEP);

@@ -1,6 +1,7 @@
 // The room's orders for its staff: filter by status, read who bought what
 // (the buyer's name, and their email when the server gives it: to the
-// room's owner), and download the list as CSV. Refreshes itself when an
+// room's owner), page back through older ones, and download the list as
+// CSV. Refreshes itself when an
 // order changes in the room.
 
 import { h, keyedList, setText, toast, announce } from "../dom.js";
@@ -64,27 +65,36 @@ export function mountOrders(root, { room, store, tokenOf }) {
     h("div", { class: "table-wrap" }, table),
   );
 
+  const more = h("button", { type: "button", class: "secondary", hidden: true }, "Show older orders");
+  root.append(more);
+  let shown = [];
+  let next = null;
   let asked = 0;
-  const load = async () => {
+  // `before`: the cursor of the page to continue (null: the newest page again).
+  const load = async (before = null) => {
     const mine = ++asked;
     try {
-      const body = await getJson(roomPath(room, "/orders", { status: filter.value }), tokenOf());
+      const body = await getJson(roomPath(room, "/orders", { status: filter.value, before }), tokenOf());
       if (mine !== asked) return;
-      const orders = Array.isArray(body.orders) ? body.orders : [];
-      keyedList(table.tBodies[0], orders, (o) => o.id, row, updateRow);
-      table.hidden = orders.length === 0;
-      setText(summary, orders.length ? `${orders.length} order${orders.length === 1 ? "" : "s"}` : "No orders yet.");
+      const page = Array.isArray(body.orders) ? body.orders : [];
+      shown = before ? [...shown, ...page.filter((o) => !shown.some((s) => s.id === o.id))] : page;
+      next = body.next || null;
+      keyedList(table.tBodies[0], shown, (o) => o.id, row, updateRow);
+      table.hidden = shown.length === 0;
+      more.hidden = !next;
+      setText(summary, shown.length ? `${shown.length} order${shown.length === 1 ? "" : "s"}${next ? " (newest first; older ones below)" : ""}` : "No orders yet.");
     } catch (err) {
       if (mine === asked) setText(summary, `Could not load the orders: ${err.message}`);
     }
   };
+  more.addEventListener("click", () => next && load(next));
   let timer = null;
   const soon = () => {
     clearTimeout(timer);
-    timer = setTimeout(load, REFRESH_DELAY_MS);
+    timer = setTimeout(() => load(), REFRESH_DELAY_MS);
   };
-  filter.addEventListener("change", load);
-  refresh.addEventListener("click", load);
+  filter.addEventListener("change", () => load());
+  refresh.addEventListener("click", () => load());
   csv.addEventListener("click", async () => {
     csv.disabled = true;
     try {
