@@ -54,7 +54,7 @@ export function mountOrders(root, { room, store, tokenOf }) {
   const summary = h("p", { class: "muted orders-summary", role: "status" }, "Loading orders…");
   const table = h(
     "table",
-    { class: "data-table orders-table" },
+    { class: "data-table orders-table", hidden: true },
     h("caption", { class: "visually-hidden" }, "Orders in this room"),
     h("thead", {}, h("tr", {}, ["When", "Buyer", "Items", "Total", "Status", "Order"].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}),

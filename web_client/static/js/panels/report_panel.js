@@ -38,10 +38,11 @@ function drop() {
 
 function mountImage(root, { room, tokenOf }) {
   const img = h("img", { class: "report-image", alt: "", width: 1200, height: 630 });
-  const note = h("p", { class: "muted" }, "The chart image appears here.");
+  const note = h("p", { class: "muted" }, "");
   const save = h("button", { type: "button", class: "secondary" }, "Download image");
   const share = h("button", { type: "button", class: "secondary", hidden: true }, "Share image");
-  root.append(h("figure", { class: "report-figure" }, img, h("figcaption", {}, note)), h("div", { class: "row" }, save, share));
+  const figure = h("figure", { class: "report-figure", hidden: true }, img, h("figcaption", {}, note));
+  root.append(figure, h("div", { class: "row" }, save, share));
   let blob = null;
   let url = null;
   const fileName = `report-${room}.png`;
@@ -52,11 +53,15 @@ function mountImage(root, { room, tokenOf }) {
       url = URL.createObjectURL(blob);
       img.src = url;
       img.alt = altText;
+      img.hidden = false;
+      figure.hidden = false;
       setText(note, "The report as an image, to share.");
       const file = new File([blob], fileName, { type: "image/png" });
       share.hidden = !(navigator.canShare && navigator.canShare({ files: [file] }));
     } catch (err) {
       setText(note, `No image: ${err.message}`);
+      img.hidden = !blob;
+      figure.hidden = false;
     }
   };
   save.addEventListener("click", () => (blob ? saveBlob(blob, fileName) : toast("The image is not ready yet.", "error")));
