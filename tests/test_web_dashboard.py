@@ -181,7 +181,9 @@ async def test_a_sale_moves_the_dashboard_and_lands_in_the_orders(
         server, browsers, f"/r/{ROOM}", server.token(ROOM, "lee", name="Lee"), viewport=PHONE
     )
     dashboard = host.get_by_role("region", name="Live numbers")
-    await expect(dashboard.get_by_role("status")).to_contain_text("Live · updated", timeout=10_000)
+    await expect(dashboard.locator(".dash-status")).to_contain_text(
+        "Live · updated", timeout=10_000
+    )
     await expect(tile(dashboard, "Listeners now")).to_contain_text(re.compile(r"[1-9]"))
     await expect(tile(dashboard, "Orders")).to_contain_text(re.compile(r"^Orders\s*0"))
 

@@ -6,7 +6,6 @@
 // group, so the figures read the same with or without colour.
 
 import { h, keyedList, setText } from "../dom.js";
-import { formatClock } from "../format.js";
 import { product as productOf } from "../products.js";
 import { roleCan } from "../token.js";
 import { getJson, roomPath, num } from "./api.js";
@@ -82,7 +81,8 @@ function perMinuteData(stats, history) {
 }
 
 export function mountDashboard(root, { room, store, conn, tokenOf, role }) {
-  const status = h("p", { class: "dash-status muted", role: "status" }, "Waiting for the first numbers (they come every 2 seconds while the room is live).");
+  // Not a live region: it changes every 2 s and would keep talking over the host.
+  const status = h("p", { class: "dash-status muted" }, "Waiting for the first numbers (they come every 2 seconds while the room is live).");
   const grid = h("div", { class: "tiles" });
   const dropsTable = h(
     "table",
@@ -114,7 +114,7 @@ export function mountDashboard(root, { room, store, conn, tokenOf, role }) {
       const conversion = minutes(stats).at(-1)?.conversion ?? null;
       history.push({ t, listeners: listenersNow(stats), joins: joinsPerMinute(stats), paid: num(stats?.orders?.paid), conversion });
       if (history.length > HISTORY_KEEP) history.splice(0, history.length - HISTORY_KEEP);
-      setText(status, `Live · updated ${formatClock(t)}`);
+      setText(status, `Live · updated ${new Date(t * 1000).toLocaleTimeString()}`);
     }
     const now = history.at(-1);
     listenersChart.update([history.map((x) => x.t), history.map((x) => x.listeners), history.map((x) => x.joins)], now ? `${now.listeners ?? "unknown"} listeners now, ${history.length} readings` : "no live readings yet");
