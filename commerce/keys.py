@@ -222,3 +222,27 @@ def buyer_stripe(identity: str) -> str:
 #                                        (set once: a guest identity is claimed once)
 def buyer_claim(identity: str) -> str:
     return f"{{buyer:{identity}}}:claim"
+
+
+# The event numbers (commerce.stats), counted by the order scripts as things happen:
+# {room:<id>}:orders:all          ZSET  every order id of the room by created_at (written at
+#                                        freeze and buy:now: the order list's index)
+# {room:<id>}:stats:orders        HASH  paid, failed, refunded, refunded_paid (refunds of paid
+#                                        orders), revenue:<CUR>, refunds:<CUR> (minor units)
+# {room:<id>}:stats:paid          HASH  minute start (unix s) -> orders paid in that minute
+# {room:<id>}:stats:buyers        HYPERLOGLOG identities that paid an order
+# {room:<id>}:drop:<drop> gains `sold_out_at`: the first time no unit was left
+def orders_all(room: str) -> str:
+    return f"{room_tag(room)}:orders:all"
+
+
+def stats_orders(room: str) -> str:
+    return f"{room_tag(room)}:stats:orders"
+
+
+def stats_paid(room: str) -> str:
+    return f"{room_tag(room)}:stats:paid"
+
+
+def stats_buyers(room: str) -> str:
+    return f"{room_tag(room)}:stats:buyers"

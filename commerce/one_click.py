@@ -107,6 +107,7 @@ class BuyNow:
         script_keys += [keys.order(room, order_id), keys.orders_holds(room)]
         script_keys += [keys.orders_created(room), keys.buyer_pending(room, identity)]
         script_keys += [keys.log(room), keys.log_head(room), keys.buyer_orders(room, identity)]
+        script_keys += [keys.orders_all(room)]
         shipping = details.shipping.to_json() if details.shipping else ""
         args: list[Any] = [identity, target.line_id, qty, repr(now), repr(now + self._hold_s)]
         args += [target.drop_id or "", order_id, title, room, self._max_attempts, MAX_PRICE]

@@ -16,7 +16,7 @@ is the three together. Must not import aiohttp, socketio or stripe.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,14 @@ class Settled:
     moves: tuple[StockMove, ...] = ()
 
 
+# Told of each status change the moment its script made it (exactly once):
+# the order as it was before, and the outcome (paid, failed, refunded, refund_due).
+SettledListener = Callable[[Order, str], None]
+
+
 class OrderStore(IntentStore, OrderIndex):
+    on_settled: SettledListener | None = None  # server.numbers.metrics counts them
+
     async def find(self, room: str, order_id: str) -> Order | None:
         raw = await self._redis.hgetall(keys.order(room, order_id))
         return order_from_hash(raw) if raw else None
@@ -65,6 +72,7 @@ class OrderStore(IntentStore, OrderIndex):
         script_keys += [keys.order(room, order.id), keys.orders_holds(room)]
         script_keys += [keys.orders_created(room), keys.buyer_pending(room, identity)]
         script_keys += [keys.log(room), keys.log_head(room), keys.buyer_orders(room, identity)]
+        script_keys += [keys.orders_all(room)]
         args = [identity, version, order.id, repr(order.created_at), repr(order.hold_until)]
         args += [lines, str(order.total), order.currency, room, str(order.max_attempts)]
         args += [order.email or "", order.shipping.to_json() if order.shipping else ""]
@@ -93,14 +101,18 @@ class OrderStore(IntentStore, OrderIndex):
         script_keys = [keys.order(room, order.id), keys.orders_holds(room)]
         script_keys += [keys.orders_created(room), keys.buyer_pending(room, order.identity)]
         script_keys += [keys.orders_refund_due(room), keys.log(room), keys.log_head(room)]
-        script_keys += [keys.buyer_library(room, order.identity)]
+        script_keys += [keys.buyer_library(room, order.identity), keys.stats_orders(room)]
+        script_keys += [keys.stats_paid(room), keys.stats_buyers(room)]
         args: list[Any] = [action, repr(now), payment_ref, reason]
         args += [json.dumps(receipt) if receipt else "", refund_ref, entitlements]
         for line in order.lines:
             target = Target(room, line.product_id, line.drop_id)
             script_keys += [target.stock_key, target.buyers_key]
             args += [line.line_id, line.drop_id or "", line.qty]
-        return _settled(await self._scripts.run("commerce/order_settle", script_keys, args))
+        done = _settled(await self._scripts.run("commerce/order_settle", script_keys, args))
+        if self.on_settled is not None and done.outcome != "noop":
+            self.on_settled(order, done.outcome)
+        return done
 
 
 def _settled(res: Sequence[Any]) -> Settled:

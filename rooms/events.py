@@ -20,6 +20,7 @@ REACTION: Final = "reaction"
 TOKEN_UPDATED: Final = "token:updated"  # a speaker token, to the invitee
 SPEAKING_UPDATED: Final = "speaking:updated"
 SESSION_EXPIRED: Final = "session:expired"
+STATS_UPDATED: Final = "stats:updated"  # to the staff: the live event numbers (every 2 s)
 
 ALL: Final = (
     ROOM_STATE,
@@ -34,4 +35,5 @@ ALL: Final = (
     TOKEN_UPDATED,
     SPEAKING_UPDATED,
     SESSION_EXPIRED,
+    STATS_UPDATED,
 )

@@ -123,3 +123,45 @@ def publisher_seen(r: str) -> str:
 
 # SET room ids that are live (a hint for the live-grace sweep; the room hash decides)
 LIVE_INDEX = "{rooms}:live"
+
+
+# The event numbers (rooms.stats), kept by the presence scripts as people come and go:
+# HASH peak -> the most listeners at once
+def stats(r: str) -> str:
+    return tag(r) + ":stats"
+
+
+# HASH minute start (unix s) -> identities arriving (first connection) in that minute
+def stats_joins(r: str) -> str:
+    return tag(r) + ":stats:joins"
+
+
+# HASH minute start (unix s) -> the most listeners present in that minute
+def stats_listeners(r: str) -> str:
+    return tag(r) + ":stats:listeners"
+
+
+# HYPERLOGLOG identities that joined as listeners
+def stats_unique(r: str) -> str:
+    return tag(r) + ":stats:unique"
+
+
+# STRING the token of the process computing the room's `stats:updated` (TTL: its lease)
+def stats_lease(r: str) -> str:
+    return tag(r) + ":stats:lease"
+
+
+# STRING the last `stats:updated` payload's digest (TTL): nothing changed, nothing sent
+def stats_sent(r: str) -> str:
+    return tag(r) + ":stats:sent"
+
+
+# HASH process token -> JSON {connected, sent, lost, reported, at}: each process's WHEP
+# listeners of the room as it last saw them (TTL: a few stats ticks)
+def stats_audio(r: str) -> str:
+    return tag(r) + ":stats:audio"
+
+
+# SET drop ids of the room that sold out, counted once for Prometheus (server.numbers.metrics)
+def stats_sellouts(r: str) -> str:
+    return tag(r) + ":stats:sellouts"

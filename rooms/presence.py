@@ -70,6 +70,10 @@ async def join(
             keys.role_counts(room),
             keys.log(room),
             keys.log_head(room),
+            keys.stats(room),
+            keys.stats_joins(room),
+            keys.stats_listeners(room),
+            keys.stats_unique(room),
         ],
         [field, identity, name, role, now, token_exp],
     )
@@ -87,6 +91,8 @@ async def leave(store: RoomStore, room: str, field: str, identity: str, now: flo
             keys.role_counts(room),
             keys.log(room),
             keys.log_head(room),
+            keys.stats(room),
+            keys.stats_listeners(room),
         ],
         [field, identity, now],
     )

@@ -29,6 +29,7 @@ from server import (
     files,
     health,
     migrations,
+    numbers,
     redis_client,
     rooms,
     shop,
@@ -169,6 +170,7 @@ def create_app(settings: Settings) -> web.Application:
     shop.setup(app)
     accounts.setup(app)
     tones.setup(app)
+    numbers.setup(app)
     app.cleanup_ctx.append(scheduler_ctx)
     app.on_shutdown.append(_on_shutdown)
     return app

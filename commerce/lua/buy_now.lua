@@ -7,7 +7,8 @@
 -- the buyer's pending order in one step, without touching the buyer's cart.
 -- The reservation passes the same rules as cart:add (reserve_rules); the
 -- order is written as order_freeze writes one.
--- KEYS: stock, buyers, slots, order, holds, created, pending, log, head, buyer orders
+-- KEYS: stock, buyers, slots, order, holds, created, pending, log, head, buyer orders,
+--       the room's orders
 -- ARGV: identity, line_id, qty, now, hold_until, drop_id ('' = a product),
 --       order_id, title, room, max_attempts, max_total, email, shipping JSON,
 --       signed_in ('1' = an account)
@@ -15,7 +16,7 @@
 -- (an order waits for payment), invalid (total too large) or check_reserve's.
 local stock_key, buyers_key, slots_key, order_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local holds_key, created_key, pending_key, log_key = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local head_key, buyer_orders_key = KEYS[9], KEYS[10]
+local head_key, buyer_orders_key, all_key = KEYS[9], KEYS[10], KEYS[11]
 local identity, line_id, qty, now_s = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local hold_until, drop_id, order_id, title = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local room, max_attempts, max_total = ARGV[9], ARGV[10], tonumber(ARGV[11])
@@ -49,6 +50,7 @@ redis.call('ZADD', holds_key, hold_until, order_id)
 redis.call('ZADD', created_key, now_s, order_id)
 redis.call('SET', pending_key, order_id)
 redis.call('ZADD', buyer_orders_key, now_s, order_id)
+redis.call('ZADD', all_key, now_s, order_id)
 log_append(log_key, head_key, 'order.created', cjson.encode({order_id = order_id,
   identity = identity, lines = cjson.decode(lines), total = price * qty,
   currency = s[2], one_click = true}), now_s)

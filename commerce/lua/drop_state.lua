@@ -16,6 +16,8 @@ local function announce(drop_key, drop_id, now, log_key, head_key)
   local s = drop_state(tonumber(f[1]), tonumber(f[2]), tonumber(f[3]), now)
   if s == f[4] then return false end
   redis.call('HSET', drop_key, 'announced', s)
+  -- The report's time to sell out: the first time no unit was left.
+  if s == 'sold_out' then redis.call('HSETNX', drop_key, 'sold_out_at', tostring(now)) end
   log_append(log_key, head_key, 'drop.' .. s,
     cjson.encode({drop_id = drop_id, remaining = tonumber(f[3]), stock = tonumber(f[5])}),
     tostring(now))

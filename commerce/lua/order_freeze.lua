@@ -7,7 +7,7 @@
 -- cart has expired.
 local cart_key, expiry_key, order_key, holds_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local created_key, pending_key, log_key, head_key = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local buyer_orders_key = KEYS[9]
+local buyer_orders_key, all_key = KEYS[9], KEYS[10]
 local identity, version, order_id, now, hold_until = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local lines, total, currency, room, max_attempts = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local email, shipping = ARGV[11] or '', ARGV[12] or ''  -- the buyer's details ('' = none)
@@ -26,6 +26,7 @@ redis.call('ZADD', holds_key, hold_until, order_id)
 redis.call('ZADD', created_key, now, order_id)
 redis.call('SET', pending_key, order_id)
 redis.call('ZADD', buyer_orders_key, now, order_id)
+redis.call('ZADD', all_key, now, order_id)
 redis.call('DEL', cart_key)
 redis.call('ZREM', expiry_key, identity)
 log_append(log_key, head_key, 'order.created', cjson.encode({order_id = order_id,

@@ -8,18 +8,22 @@
 --   failed / expire: pending -> failed (held -> left; expire only once due)
 --   refunded: refund_due -> refunded; paid -> refunded (out of the library:
 --             no new download links)
+-- Each transition also counts itself for the event numbers (commerce.stats):
+-- orders paid / failed / refunded, revenue and refunds per currency, orders
+-- paid per minute, paying buyers (HyperLogLog).
 -- KEYS: order, holds, created, pending, refund_due, log, head, library,
---       then (stock, buyers) per line
+--       stats, paid per minute, buyers, then (stock, buyers) per line
 -- ARGV: action, now, payment_ref, reason, receipt, refund_ref, entitlements
 --       (JSON, '' for none), then (line_id, drop_id, qty) per line, same order
 -- Returns {'not_found'}, {'noop', status}, {'invalid'}, {'paid'},
 -- {'refund_due'}, {'refunded'} or {'failed', then (line_id, left, announced) per line}.
 local order_key, holds_key, created_key, pending_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local refund_due_key, log_key, head_key, library_key = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local stats_key, paid_minutes_key, paying_key = KEYS[9], KEYS[10], KEYS[11]
 local action, now_s, payment_ref, reason = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local receipt, refund_ref, entitlements = ARGV[5], ARGV[6], ARGV[7]
 local now = tonumber(now_s)
-local FIXED_KEYS, FIXED_ARGS = 8, 7
+local FIXED_KEYS, FIXED_ARGS = 11, 7
 local line_count = (#KEYS - FIXED_KEYS) / 2
 
 -- The order's line number `line` (0-based): its stock, buyers and ARGV.
@@ -29,8 +33,10 @@ local function line_at(line)
           drop_id = ARGV[a + 2], qty = tonumber(ARGV[a + 3])}
 end
 
-local o = redis.call('HMGET', order_key, 'status', 'hold_until', 'id', 'identity')
+local o = redis.call('HMGET', order_key, 'status', 'hold_until', 'id', 'identity', 'total',
+  'currency')
 local st, oid, identity = o[1], o[3], o[4]
+local function count(field, n) redis.call('HINCRBY', stats_key, field, n) end
 if not st then return {'not_found'} end
 local function unindex()
   redis.call('ZREM', holds_key, oid)
@@ -63,6 +69,10 @@ if action == 'paid' then
     redis.call('ZADD', library_key, now, oid)
   end
   unindex()
+  count('paid', 1)
+  count('revenue:' .. string.upper(o[6]), tonumber(o[5]))
+  redis.call('HINCRBY', paid_minutes_key, string.format('%d', math.floor(now / 60) * 60), 1)
+  redis.call('PFADD', paying_key, identity)
   log('order.paid', {payment_ref = payment_ref})
   return {'paid'}
 end
@@ -83,6 +93,7 @@ if action == 'failed' or action == 'expire' then
   end
   redis.call('HSET', order_key, 'status', 'failed', 'reason', reason)
   unindex()
+  count('failed', 1)
   log('order.failed', {reason = reason})
   return out
 end
@@ -91,6 +102,11 @@ if action == 'refunded' then
   redis.call('HSET', order_key, 'status', 'refunded', 'refund_ref', refund_ref)
   redis.call('ZREM', refund_due_key, oid)
   redis.call('ZREM', library_key, oid)
+  count('refunded', 1)
+  if st == 'paid' then
+    count('refunded_paid', 1)
+    count('refunds:' .. string.upper(o[6]), tonumber(o[5]))
+  end
   log('order.refunded', {refund_ref = refund_ref})
   return {'refunded'}
 end

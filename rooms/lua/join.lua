@@ -1,13 +1,17 @@
 --@include kernel/refuse
 --@include kernel/log_append
 --@include rooms/people
+--@include rooms/listeners_note
 -- join: one connection of an identity arrives. A host is put on the stage by
 -- their first connection (everyone leaves it with their last).
+-- The event numbers are counted here (rooms.stats): joins per minute, unique
+-- listeners (HyperLogLog), the listeners' peak and per-minute presence.
 -- Returns {participant JSON, joined 0/1 (first connection), staged 0/1}.
 local room_key, people_key, notable_key, online_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local sessions_key, role_counts_key, log_key, head_key = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local session_field, identity, name, role = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, token_exp = ARGV[5], tonumber(ARGV[6])
+local stats_key, joins_key, minutes_key, unique_key = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 
 if redis.call('EXISTS', room_key) == 0 then return refuse('not_found', 'no such room') end
 local raw = redis.call('HGET', people_key, identity)
@@ -35,6 +39,9 @@ local joined = 0
 if n == 1 then
   joined = 1
   redis.call('HINCRBY', role_counts_key, p.role, 1)
+  redis.call('HINCRBY', joins_key, string.format('%d', math.floor(tonumber(now) / 60) * 60), 1)
+  if p.role == 'listener' then redis.call('PFADD', unique_key, p.identity) end
+  note_listeners(role_counts_key, stats_key, minutes_key, now)
   log_append(log_key, head_key, 'presence.joined',
              cjson.encode({identity = p.identity, role = p.role}), now)
   if staged == 1 and raw then
@@ -43,5 +50,7 @@ if n == 1 then
 elseif old_role and old_role ~= p.role then
   redis.call('HINCRBY', role_counts_key, old_role, -1)
   redis.call('HINCRBY', role_counts_key, p.role, 1)
+  if p.role == 'listener' then redis.call('PFADD', unique_key, p.identity) end
+  note_listeners(role_counts_key, stats_key, minutes_key, now)
 end
 return {cjson.encode(p), joined, staged}

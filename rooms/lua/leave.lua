@@ -1,5 +1,6 @@
 --@include kernel/log_append
 --@include rooms/people
+--@include rooms/listeners_note
 -- leave: one connection of an identity goes. The last connection takes them
 -- off the stage (their speaker token's generation moves on, which revokes it)
 -- and lowers their hand.
@@ -8,6 +9,7 @@
 local people_key, notable_key, online_key, sessions_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local role_counts_key, log_key, head_key = KEYS[5], KEYS[6], KEYS[7]
 local session_field, identity, now = ARGV[1], ARGV[2], ARGV[3]
+local stats_key, minutes_key = KEYS[8], KEYS[9]  -- the event numbers (rooms.stats)
 
 if redis.call('HDEL', sessions_key, session_field) == 0 then return {false, 0, ''} end
 local raw = redis.call('HGET', people_key, identity)
@@ -18,6 +20,7 @@ log_append(log_key, head_key, 'presence.left', cjson.encode({identity = identity
 if not raw then return {false, 1, ''} end
 local p = cjson.decode(raw)
 redis.call('HINCRBY', role_counts_key, p.role, -1)
+note_listeners(role_counts_key, stats_key, minutes_key, now)
 local change = ''
 if p.on_stage then
   change = 'stage'
