@@ -215,12 +215,14 @@ async def test_a_sale_moves_the_dashboard_and_lands_in_the_orders(
     assert await image.evaluate("(img) => img.naturalWidth") > 0
 
     log = host.get_by_role("region", name="Drop log")
-    await log.get_by_label("Drop").select_option(drop_id)
+    await log.get_by_label("Drop", exact=True).select_option(drop_id)
     await log.get_by_role("button", name="Show log").click()
     await expect(log.get_by_role("status")).to_contain_text("Chain verified")
     await expect(log.get_by_role("list", name="Log entries").locator("li").first).to_be_visible()
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    # The sticky header would cover the top of a panel's picture.
+    await host.evaluate("document.querySelector('.topbar').style.position = 'static'")
     await dashboard.screenshot(path=str(SCREENSHOTS / "dashboard.png"))
     await orders.screenshot(path=str(SCREENSHOTS / "orders.png"))
     await report.screenshot(path=str(SCREENSHOTS / "report.png"))

@@ -23,11 +23,12 @@ export const PALETTE = [
 /**
  * A chart in `root` over time (x in Unix seconds): `series` is
  * `[{label, scale?, values?}]` (a second scale gets its own axis on the
- * right, `values` formats its ticks). `update(data, summary)` takes uPlot's
+ * right, `values` formats its ticks); the x axis shows at least `span`
+ * seconds (plus `pad` after the newest). `update(data, summary)` takes uPlot's
  * aligned data `[xs, ys1, ys2...]` and a sentence for people who do not see
  * the chart.
  */
-export function lineChart(root, { title, series, scales = {} }) {
+export function lineChart(root, { title, series, scales = {}, span = 120, pad = 0 }) {
   linkStyles();
   const box = h("div", { class: "chart-box", role: "img", "aria-label": `${title}: no data yet` });
   const figure = h("figure", { class: "chart" }, h("figcaption", {}, title), box);
@@ -52,6 +53,10 @@ export function lineChart(root, { title, series, scales = {} }) {
   return {
     update(data, summary) {
       plot.setData(data);
+      // A few seconds of readings (or one alone) would stretch the axis into
+      // milliseconds or years: show at least `span` seconds up to the newest.
+      const xs = data[0];
+      if (xs.length && xs[xs.length - 1] - xs[0] < span) plot.setScale("x", { min: xs[xs.length - 1] - span, max: xs[xs.length - 1] + pad });
       box.setAttribute("aria-label", `${title}: ${summary}`);
     },
   };

@@ -97,6 +97,8 @@ export function mountDashboard(root, { room, store, conn, tokenOf, role }) {
   const listenersChart = lineChart(charts, { title: "Listeners over time", series: [{ label: "Listeners" }, { label: "Joins per minute" }] });
   const minuteChart = lineChart(charts, {
     title: "Orders and conversion per minute",
+    span: 300,
+    pad: 60,
     series: [{ label: "Orders" }, { label: "Conversion %", scale: "pct", values: (u, ticks) => ticks.map((v) => `${v}%`) }],
     scales: { pct: { range: (u, min, max) => [0, Math.max(5, Math.ceil(max || 0))] } },
   });

@@ -57,7 +57,7 @@ function updateEntry(el, e) {
 export function mountDropLog(root, { room, store, tokenOf }) {
   const pick = h("select", { id: "log-drop", name: "drop" });
   const show = h("button", { type: "submit" }, "Show log");
-  const form = h("form", { class: "inline-form", "aria-label": "Drop log" }, h("label", { for: "log-drop" }, "Drop"), pick, show);
+  const form = h("form", { class: "inline-form", "aria-label": "Choose a drop" }, h("label", { for: "log-drop" }, "Drop"), pick, show);
   const verdict = h("p", { class: "verdict", role: "status" });
   const entries = h("ol", { class: "log-entries", "aria-label": "Log entries" });
   root.append(form, verdict, entries);

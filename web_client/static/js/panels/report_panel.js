@@ -81,8 +81,10 @@ export function mountReport(root, { room, tokenOf }) {
   const drops = h("ul", { class: "report-drops" });
   const refresh = h("button", { type: "button", class: "secondary" }, "Refresh report");
   const csv = h("button", { type: "button" }, "Download report CSV");
-  root.append(status, facts, h("h3", {}, "Drops"), drops, h("div", { class: "row" }, refresh, csv));
-  const image = mountImage(root, { room, tokenOf });
+  const text = h("div", { class: "report-text" }, status, facts, h("h3", {}, "Drops"), drops, h("div", { class: "row" }, refresh, csv));
+  const art = h("div", { class: "report-art" });
+  root.append(h("div", { class: "report-body" }, text, art));
+  const image = mountImage(art, { room, tokenOf });
 
   const load = async () => {
     try {
