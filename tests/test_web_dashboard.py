@@ -6,15 +6,24 @@ payloads of the contract's shape, whole and with fields missing."""
 
 import csv
 import io
+import json
 import re
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from playwright.async_api import Locator, Page, expect
 
+from server import tokens
+from server.config import Settings
+from server.roles import Role
 from tests.browser import PHONE, SCREENSHOTS, Browsers, Tab, browsers, fill_shipping, pay_with
 from tests.harness import Harness
+from tests.harness import test_settings as make_settings
+from tests.mail_helpers import SmtpServer, code_in, exchange
 
 __all__ = ["browsers"]
 
@@ -69,6 +78,21 @@ STATS: dict[str, Any] = {
     "refund_rate": 0.0833,
     "audio": {"listeners_connected": 42, "packet_loss": 0.004},
 }
+
+
+@pytest.fixture
+async def smtp() -> AsyncIterator[SmtpServer]:
+    server = SmtpServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_url: str, smtp: SmtpServer) -> Settings:
+    """Sign-in links go to a real SMTP server the test reads (creators)."""
+    return make_settings(tmp_path / "data", redis_url, smtp_url=smtp.url)
+
 
 # A page-side harness: mount the dashboard into the page with a stand-in
 # connection whose `stats:updated` handler the test calls.
@@ -224,6 +248,87 @@ async def test_a_sale_moves_the_dashboard_and_lands_in_the_orders(
     # The sticky header would cover the top of a panel's picture.
     await host.evaluate("document.querySelector('.topbar').style.position = 'static'")
     await dashboard.screenshot(path=str(SCREENSHOTS / "dashboard.png"))
-    await orders.screenshot(path=str(SCREENSHOTS / "orders.png"))
     await report.screenshot(path=str(SCREENSHOTS / "report.png"))
     assert host_tab.script_errors() == []
+
+
+async def _creator(server: Harness, smtp: SmtpServer, address: str) -> str:
+    """An invited creator, signed in through the mailed link: their account token."""
+    status, _ = await server.request(
+        "POST", "/api/v1/creators", json={"email": address, "name": "Mia"}, admin=True
+    )
+    assert status == 200
+    mails = await smtp.inbox.wait_for(1)
+    status, body = await exchange(server, code_in(mails[-1]))
+    assert status == 200, body
+    return str(body["token"])
+
+
+async def test_the_owner_sees_buyers_emails_in_the_orders_and_their_csv(
+    server: Harness, browsers: Browsers, smtp: SmtpServer
+) -> None:
+    """A creator opens the console of their own room (a room token for their
+    account, their account token kept by the browser): the Orders panel asks
+    as the owner, so the buyer's email shows and is in the CSV."""
+    account = await _creator(server, smtp, "mia@example.com")
+    status, made = await server.request(
+        "POST", "/api/v1/rooms", json={"id": ROOM, "title": "Mia's shop"}, token=account
+    )
+    assert status == 201, made
+    await server.admin_post("/api/v1/products", {**TEE, "stock": 20})
+    mod = await server.connect(ROOM, "mo", "moderator")
+    now = time.time()
+    drop = {"product_id": "tee", "starts_at": now, "ends_at": now + 600, "stock": 5}
+    drop_id = (await mod.call("drop:schedule", drop))["drop"]["id"]
+    buyer = await server.connect(ROOM, "ann", name="Ann")
+    assert (await buyer.call("cart:add", {"drop_id": drop_id, "qty": 1}))["ok"]
+    ship = {"name": "Ann", "line1": "1 Main St", "city": "X", "postal_code": "1", "country": "US"}
+    payload = {"payment_method": "pm_card_visa", "email": "ann@example.com", "shipping": ship}
+    assert (await buyer.call("checkout:start", payload))["ok"]
+    await buyer.wait_for("order:updated", lambda d: d["order"]["status"] == "paid", 15)
+    claims = jwt.decode(account, options={"verify_signature": False})
+    # The console's room token for the creator's account, as host (what the
+    # studio's "Open host console" gets from `/join` in the owner's room).
+    room_token = tokens.mint(
+        server.settings.secret,
+        room=ROOM,
+        identity=claims["sub"],
+        role=Role.HOST,
+        name="Mia",
+        ttl_s=3600,
+        now=time.time(),
+        gen=claims["gen"],
+    )
+
+    tab = await browsers.open(server.url + "/")
+    await tab.page.evaluate(
+        "(t) => localStorage.setItem('droproom.account', t)", json.dumps(account)
+    )
+    tab = await _open_in(tab, f"{server.url}/host/{ROOM}#token={room_token}")
+    host = tab.page
+    orders = host.get_by_role("region", name="Orders")
+    row = orders.get_by_role("row", name=re.compile("Ann"))
+    await expect(row).to_contain_text("ann@example.com")
+    await expect(row).to_contain_text("$4.99")
+    async with host.expect_download() as info:
+        await orders.get_by_role("button", name="Download CSV").click()
+    text = (await (await info.value).path()).read_text()
+    assert "ann@example.com" in text, text
+
+    # Without the account (signed out) the same console gets no emails.
+    await host.evaluate("localStorage.removeItem('droproom.account')")
+    await orders.get_by_role("button", name="Refresh").click()
+    await expect(row).to_contain_text("$4.99")
+    await expect(row).not_to_contain_text("ann@example.com")
+    await host.evaluate("(t) => localStorage.setItem('droproom.account', t)", json.dumps(account))
+    await orders.get_by_role("button", name="Refresh").click()
+    await expect(row).to_contain_text("ann@example.com")
+    await host.evaluate("document.querySelector('.topbar').style.position = 'static'")
+    await orders.screenshot(path=str(SCREENSHOTS / "orders.png"))
+    assert tab.script_errors() == []
+
+
+async def _open_in(tab: Tab, url: str) -> Tab:
+    await tab.page.goto(url)
+    await expect(tab.page.locator("header").get_by_role("status")).to_have_text("Connected")
+    return tab

@@ -4,6 +4,21 @@
 // fetched the same way and handed to the browser as a Blob.
 
 import { h } from "../dom.js";
+import { accountToken, accountId } from "../account.js";
+import { claimsOf } from "../token.js";
+
+/**
+ * The token that shows the most: a creator in their own room (the console's
+ * identity is their account) calls with the account token, which the
+ * server answers as the room's owner (buyers' emails); anyone else with the
+ * room token.
+ */
+export function ownerFirst(tokenOf) {
+  return () => {
+    const account = accountToken();
+    return account && claimsOf(tokenOf())?.identity === accountId() ? account : tokenOf();
+  };
+}
 
 /** `/api/v1/rooms/{room}` + `tail`, with `query` (empty values left out). */
 export function roomPath(room, tail, query = {}) {

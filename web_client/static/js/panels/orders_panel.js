@@ -1,12 +1,12 @@
 // The room's orders for its staff: filter by status, read who bought what
 // (the buyer's name, and their email when the server gives it: to the
-// room's owner), page back through older ones, and download the list as
+// room's owner, so a creator in their own room asks with their account), page back through older ones, and download the list as
 // CSV. Refreshes itself when an
 // order changes in the room.
 
 import { h, keyedList, setText, toast, announce } from "../dom.js";
 import { formatMoney } from "../format.js";
-import { getJson, download, roomPath, whenText } from "./api.js";
+import { getJson, download, roomPath, whenText, ownerFirst } from "./api.js";
 
 const STATUSES = [
   ["", "All orders"],
@@ -47,7 +47,8 @@ function updateRow(el, order) {
   setText(el.querySelector(".order-id"), order.id);
 }
 
-export function mountOrders(root, { room, store, tokenOf }) {
+export function mountOrders(root, { room, store, tokenOf: roomToken }) {
+  const tokenOf = ownerFirst(roomToken);
   const filter = h("select", { id: "orders-status", name: "status" }, STATUSES.map(([value, label]) => h("option", { value }, label)));
   const refresh = h("button", { type: "button", class: "secondary" }, "Refresh");
   const csv = h("button", { type: "button" }, "Download CSV");
