@@ -1,6 +1,6 @@
 """Audio health per room, as this process sees it: WHEP listener sessions
-connected, and the packets sent to them against those their receivers
-report lost (RTCP receiver reports, through aiortc's stats). Must not import
+connected, and the share of packets their receivers report lost (RTCP
+receiver reports, through aiortc's stats). Must not import
 anything of ours but media/ and kernel/.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from aiortc.stats import RTCOutboundRtpStreamStats, RTCRemoteInboundRtpStreamStats
+from aiortc.stats import RTCRemoteInboundRtpStreamStats
 
 from media.session import Kind, Session
 
@@ -17,29 +17,25 @@ from media.session import Kind, Session
 @dataclass(frozen=True, slots=True)
 class AudioHealth:
     connected: int = 0
-    sent: int = 0  # RTP packets sent to the listeners
-    lost: int = 0  # of those, what their receiver reports say was lost
-    reported: bool = False  # at least one receiver report arrived
+    reported: int = 0  # listeners whose receiver reports arrived
+    loss: float = 0.0  # the sum of their last reported fraction lost (0..1 each)
 
     def __add__(self, other: AudioHealth) -> AudioHealth:
         return AudioHealth(
             self.connected + other.connected,
-            self.sent + other.sent,
-            self.lost + other.lost,
-            self.reported or other.reported,
+            self.reported + other.reported,
+            self.loss + other.loss,
         )
 
 
 async def session_health(session: Session) -> AudioHealth:
-    sent = lost = 0
-    reported = False
+    """One listener: its last RTCP receiver report's fraction lost (the packets
+    the room sends it go out on their own wire, media.wire, so the report is
+    the loss figure; aiortc's sender keeps it)."""
     for stats in (await session.pc.getStats()).values():
-        if isinstance(stats, RTCOutboundRtpStreamStats):
-            sent += stats.packetsSent
-        elif isinstance(stats, RTCRemoteInboundRtpStreamStats):
-            lost += max(0, stats.packetsLost)
-            reported = True
-    return AudioHealth(1, sent, lost, reported)
+        if isinstance(stats, RTCRemoteInboundRtpStreamStats):
+            return AudioHealth(1, 1, stats.fractionLost / 256)
+    return AudioHealth(1)
 
 
 async def room_health(sessions: Iterable[Session]) -> dict[str, AudioHealth]:

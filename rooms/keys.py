@@ -156,7 +156,7 @@ def stats_sent(r: str) -> str:
     return tag(r) + ":stats:sent"
 
 
-# HASH process token -> JSON {connected, sent, lost, reported, at}: each process's WHEP
+# HASH process token -> JSON {connected, reported, loss, at}: each process's WHEP
 # listeners of the room as it last saw them (TTL: a few stats ticks)
 def stats_audio(r: str) -> str:
     return tag(r) + ":stats:audio"

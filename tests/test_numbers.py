@@ -314,6 +314,9 @@ async def test_staff_get_stats_updated_after_a_sale(server: Harness) -> None:
     await _go_live(server)
     host = await server.connect(ROOM, "host", "host")
     listener = await server.connect(ROOM, "zed")
+    # The numbers at once in the staff's snapshot, never in a listener's.
+    assert host.received("room:state")[0]["stats"]["orders"]["paid"] == 0
+    assert "stats" not in listener.received("room:state")[0]
     first = await host.wait_for("stats:updated", timeout=6)
     assert first["orders"]["paid"] == 0 and first["listeners"]["now"] == 1
     assert set(first["audio"]) == {"listeners_connected", "packet_loss"}
@@ -414,3 +417,52 @@ async def test_business_metrics_for_prometheus(server: Harness) -> None:
         )
         said, _ = await proc.communicate(text.encode())
         assert proc.returncode == 0, said.decode()
+
+
+async def test_audio_health_counts_whep_listeners(server: Harness) -> None:
+    from server.numbers import audio
+    from tests.media_helpers import AudioListener, TonePublisher, wait_connected
+    from tests.test_media_http import Signal
+
+    await server.create_room(id=ROOM, title="stage")
+    whip = Signal(server, "whip", server.token(ROOM, "h", "host"), ROOM)
+    pub = await TonePublisher.start(440, whip)
+    await wait_connected(pub.pc)
+    listener = await AudioListener.start(
+        Signal(server, "whep", server.token(ROOM, "lenny", "listener"), ROOM)
+    )
+    try:
+        await wait_connected(listener.pc)
+        health: dict[str, Any] = {}
+        async with asyncio.timeout(15):
+            while health.get("packet_loss") is None:  # the first receiver report
+                await asyncio.sleep(0.5)
+                now = time.time()
+                await audio.note(server.app, server.app[STATS].token, now)  # as its tick does
+                health = await audio.health(server.app, ROOM, now)
+        assert health["listeners_connected"] == 1
+        assert 0.0 <= health["packet_loss"] < 0.05  # loopback loses (almost) nothing
+        # A process's note goes stale when it stops noting (it ended).
+        later = await audio.health(server.app, ROOM, time.time() + audio.FRESH_S + 1)
+        assert later == {"listeners_connected": 0, "packet_loss": None}
+    finally:
+        await listener.close()
+        await pub.close()
+
+
+async def test_the_grafana_dashboard_uses_metrics_we_export(server: Harness) -> None:
+    import json
+    import re
+
+    path = Path(__file__).parent.parent / "docs" / "grafana" / "droproom.json"
+    dashboard = json.loads(path.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"droproom_[a-z_]+", e)}
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = await _scrape(server)
+    exported = {name for name, _ in _samples(text)}
+    exported |= {  # a labelled counter has no sample before its first label
+        f.name + "_total" for f in text_string_to_metric_families(text) if f.type == "counter"
+    }
+    assert used and used <= exported, used - exported

@@ -6,13 +6,14 @@ them into the app."""
 
 from aiohttp import web
 
-from server.appkeys import SCHEDULER
+from server.appkeys import SCHEDULER, SNAPSHOT_PARTS
 from server.numbers import metrics, routes
-from server.numbers.live import STATS, STATS_EVERY_S, StatsPublisher
+from server.numbers.live import STATS, STATS_EVERY_S, StatsPublisher, snapshot_part
 
 
 def setup(app: web.Application) -> None:
     app.router.add_routes(routes.routes)
     app[STATS] = publisher = StatsPublisher(app)
     app[SCHEDULER].every(STATS_EVERY_S, publisher.tick)
+    app[SNAPSHOT_PARTS].append(snapshot_part(app))
     metrics.setup(app)

@@ -30,8 +30,7 @@ async def note(app: web.Application, token: str, now: float) -> None:
         return
     redis = app[ROOMS].redis
     for room, h in (await room_health(list(engine.sessions.values()))).items():
-        value: dict[str, Any] = {"connected": h.connected, "sent": h.sent, "lost": h.lost}
-        value |= {"reported": h.reported, "at": now}
+        value = {"connected": h.connected, "reported": h.reported, "loss": h.loss, "at": now}
         await redis.hset(keys.stats_audio(room), token, json.dumps(value))
         await redis.expire(keys.stats_audio(room), NOTE_TTL_S)
 
@@ -39,8 +38,6 @@ async def note(app: web.Application, token: str, now: float) -> None:
 async def health(app: web.Application, room: str, now: float) -> dict[str, Any]:
     notes = await app[ROOMS].redis.hgetall(keys.stats_audio(room))
     fresh = [n for n in map(json.loads, notes.values()) if now - n["at"] <= FRESH_S]
-    sent = sum(n["sent"] for n in fresh)
-    lost = sum(n["lost"] for n in fresh)
-    reported = any(n["reported"] for n in fresh)
-    loss = round(lost / (sent + lost), 4) if reported and sent + lost else None
+    reported = sum(n["reported"] for n in fresh)
+    loss = round(sum(n["loss"] for n in fresh) / reported, 4) if reported else None
     return {"listeners_connected": sum(n["connected"] for n in fresh), "packet_loss": loss}

@@ -18,7 +18,7 @@ from kernel.events import to_staff
 from rooms import keys
 from rooms.events import STATS_UPDATED
 from rooms.stats import hold_lease, live_rooms, note_listeners
-from server.appkeys import EMITTER, ROOMS
+from server.appkeys import EMITTER, ROOMS, SCHEDULER, SnapshotPart
 from server.numbers import audio
 from server.numbers.metrics import BUSINESS
 from server.numbers.report import report
@@ -65,3 +65,19 @@ class StatsPublisher:
 
 
 STATS: web.AppKey[StatsPublisher] = web.AppKey("stats", StatsPublisher)
+STAFF_ROLES = frozenset({"host", "moderator"})
+
+
+def snapshot_part(app: web.Application) -> SnapshotPart:
+    """A staff member connecting gets the room's numbers at once in
+    `room:state.stats` (`stats:updated` then follows only their changes)."""
+
+    async def part(room: str, identity: str) -> dict[str, Any]:
+        person = await app[ROOMS].get_participant(room, identity)
+        if person is None or person.role not in STAFF_ROLES:
+            return {}
+        now = app[SCHEDULER].clock()
+        payload = await report(app, room, now)
+        return {"stats": payload | {"audio": await audio.health(app, room, now)}}
+
+    return part
