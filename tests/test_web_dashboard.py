@@ -306,6 +306,13 @@ async def test_the_owner_sees_buyers_emails_in_the_orders_and_their_csv(
     )
     tab = await _open_in(tab, f"{server.url}/host/{ROOM}#token={room_token}")
     host = tab.page
+    # The room never went live: the dashboard shows the totals from the snapshot.
+    dashboard = host.get_by_role("region", name="Live numbers")
+    await expect(dashboard.locator(".dash-status")).to_have_text(
+        "The room is not live: these are the event's totals."
+    )
+    await expect(tile(dashboard, "Orders")).to_contain_text(re.compile(r"^Orders\s*1"))
+    await expect(tile(dashboard, "Revenue")).to_contain_text("$4.99")
     orders = host.get_by_role("region", name="Orders")
     row = orders.get_by_role("row", name=re.compile("Ann"))
     await expect(row).to_contain_text("ann@example.com")

@@ -1,14 +1,14 @@
 // The host's live dashboard: tiles (listeners, joins, orders, revenue,
 // conversion, refunds, delivery, audio health), sell-through per drop and
 // two charts, refreshed by every `stats:updated` (every 2 s while the room is
-// live). Before the first one, and after the event, it shows the report's
-// figures. Tiles keep their size while numbers change; each one is a labelled
+// live). A staff member's `room:state` carries the numbers so far, so it
+// starts filled (and after the event shows the totals, the listeners chart
+// then drawn from the report's minutes). Tiles keep their size while numbers change; each one is a labelled
 // group, so the figures read the same with or without colour.
 
 import { h, keyedList, setText } from "../dom.js";
 import { product as productOf } from "../products.js";
-import { roleCan } from "../token.js";
-import { getJson, roomPath, num } from "./api.js";
+import { num } from "./api.js";
 import { tiles, dropRows, minutes, listenersNow, joinsPerMinute } from "./stats_view.js";
 import { lineChart } from "./charts.js";
 
@@ -57,6 +57,13 @@ function updateDropRow(el, d) {
   setText(el.querySelector(".drop-out"), d.soldOut);
 }
 
+/** Without live readings (after the event): the most listeners and the joins of each minute. */
+function listenersPerMinute(stats) {
+  const joins = new Map((Array.isArray(stats?.joins_per_minute) ? stats.joins_per_minute : []).map((m) => [m?.t, num(m?.n)]));
+  const ms = minutes(stats).filter((m) => m.t > 1e9);
+  return [ms.map((m) => m.t), ms.map((m) => m.listeners), ms.map((m) => joins.get(m.t) ?? 0)];
+}
+
 /**
  * Orders paid and conversion (%) per minute, x the minute's start: the
  * server's minutes, else minutes counted here from the ticks' totals.
@@ -80,7 +87,7 @@ function perMinuteData(stats, history) {
   return [xs, xs.map((m) => buckets.get(m).orders), xs.map((m) => buckets.get(m).conversion)];
 }
 
-export function mountDashboard(root, { room, store, conn, tokenOf, role }) {
+export function mountDashboard(root, { store, conn }) {
   // Not a live region: it changes every 2 s and would keep talking over the host.
   const status = h("p", { class: "dash-status muted" }, "Waiting for the first numbers (they come every 2 seconds while the room is live).");
   const grid = h("div", { class: "tiles" });
@@ -119,7 +126,12 @@ export function mountDashboard(root, { room, store, conn, tokenOf, role }) {
       setText(status, `Live · updated ${new Date(t * 1000).toLocaleTimeString()}`);
     }
     const now = history.at(-1);
-    listenersChart.update([history.map((x) => x.t), history.map((x) => x.listeners), history.map((x) => x.joins)], now ? `${now.listeners ?? "unknown"} listeners now, ${history.length} readings` : "no live readings yet");
+    if (history.length) {
+      listenersChart.update([history.map((x) => x.t), history.map((x) => x.listeners), history.map((x) => x.joins)], `${now.listeners ?? "unknown"} listeners now, ${history.length} readings`);
+    } else {
+      const past = listenersPerMinute(stats);
+      listenersChart.update(past, past[0].length ? `the most listeners per minute, ${past[0].length} minutes` : "no readings yet");
+    }
     const perMinute = perMinuteData(stats, history);
     const orders = perMinute[1].reduce((a, b) => a + (b || 0), 0);
     minuteChart.update(perMinute, perMinute[0].length ? `${perMinute[0].length} minutes, ${orders} orders` : "no minutes yet");
@@ -128,15 +140,13 @@ export function mountDashboard(root, { room, store, conn, tokenOf, role }) {
 
   render({}, false);
   conn.on(STATS_EVENT, (stats) => render(stats || {}, true));
-  // The report fills the tiles before the first tick (and after the event); hosts only.
-  if (roleCan(role, "host")) {
-    getJson(roomPath(room, "/report"), tokenOf())
-      .then((report) => {
-        if (history.length) return;
-        render(report, false);
-        setText(status, store.state.room?.live ? "Live · waiting for the next update" : "The room is not live: these are the event's totals so far.");
-      })
-      .catch(() => {});
-  }
+  // A staff member's snapshot carries the numbers so far: the dashboard starts
+  // filled, during the event and after it.
+  conn.on("room:state", (snapshot) => {
+    if (!snapshot?.stats) return;
+    const live = Boolean(snapshot.room?.live);
+    render(snapshot.stats, live);
+    if (!live) setText(status, "The room is not live: these are the event's totals.");
+  });
   return { render };
 }
