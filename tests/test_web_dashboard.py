@@ -224,6 +224,13 @@ async def test_a_sale_moves_the_dashboard_and_lands_in_the_orders(
     row = orders.get_by_role("row", name=re.compile("Lee"))
     await expect(row).to_contain_text("$4.99", timeout=10_000)
     await expect(row).to_contain_text("paid")
+    show = orders.get_by_label("Show")
+    await show.select_option("refunded")
+    await expect(orders.get_by_role("status")).to_have_text("No refunded orders yet.")
+    await expect(row).to_be_hidden()
+    await show.select_option("paid")
+    await expect(orders.get_by_role("status")).to_have_text("1 paid order")
+    await expect(row).to_contain_text("$4.99")
     async with host.expect_download() as info:
         await orders.get_by_role("button", name="Download CSV").click()
     download = await info.value
@@ -234,6 +241,10 @@ async def test_a_sale_moves_the_dashboard_and_lands_in_the_orders(
     await report.get_by_role("button", name="Refresh report").click()
     await expect(report.locator(".fact").filter(has_text="Paid orders")).to_contain_text("1")
     await expect(report.locator(".fact").filter(has_text="Revenue")).to_contain_text("$4.99")
+    async with host.expect_download() as info:
+        await report.get_by_role("button", name="Download report CSV").click()
+    report_csv = list(csv.reader(io.StringIO((await (await info.value).path()).read_text())))
+    assert ["orders", "paid", "1"] in report_csv, report_csv
     image = report.get_by_role("img", name=re.compile("^Event report"))
     await expect(image).to_be_visible()
     assert await image.evaluate("(img) => img.naturalWidth") > 0
@@ -249,6 +260,7 @@ async def test_a_sale_moves_the_dashboard_and_lands_in_the_orders(
     await host.evaluate("document.querySelector('.topbar').style.position = 'static'")
     await dashboard.screenshot(path=str(SCREENSHOTS / "dashboard.png"))
     await report.screenshot(path=str(SCREENSHOTS / "report.png"))
+    await log.screenshot(path=str(SCREENSHOTS / "drop-log.png"))
     assert host_tab.script_errors() == []
 
 

@@ -8,16 +8,21 @@ import { getJson, roomPath, whenText, num } from "./api.js";
 
 const SHORT = 12;
 
-function dataText(data) {
-  if (data === undefined || data === null || data === "") return "";
-  if (typeof data === "string") {
+/** What an entry recorded, as `key: value · key: value` (nested values as JSON). */
+export function dataText(data) {
+  let value = data;
+  if (typeof value === "string") {
     try {
-      return JSON.stringify(JSON.parse(data));
+      value = JSON.parse(value);
     } catch {
-      return data;
+      return value;
     }
   }
-  return JSON.stringify(data);
+  if (value === undefined || value === null || value === "") return "";
+  if (typeof value !== "object" || Array.isArray(value)) return JSON.stringify(value);
+  return Object.entries(value)
+    .map(([k, v]) => `${k}: ${v !== null && typeof v === "object" ? JSON.stringify(v) : v}`)
+    .join(" · ");
 }
 
 /** The verdict in words: `{ok, text}`; `ok` null when the server gave none. */
@@ -27,7 +32,7 @@ export function verdictOf(body) {
   const entries = Array.isArray(body?.entries) ? body.entries.length : 0;
   const checked = num(v?.checked) ?? entries;
   if (ok === null) return { ok, text: "No verdict from the server." };
-  if (ok) return { ok, text: `Chain verified: all ${checked} entries intact.` };
+  if (ok) return { ok, text: `Chain verified: the room's log of ${checked} entries is intact.` };
   const where = v?.bad_entry ? ` at entry ${v.bad_entry}` : "";
   return { ok, text: `Chain broken${where}${v?.reason ? `: ${v.reason}` : ""}.` };
 }

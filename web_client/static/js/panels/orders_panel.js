@@ -83,7 +83,8 @@ export function mountOrders(root, { room, store, tokenOf: roomToken }) {
       keyedList(table.tBodies[0], shown, (o) => o.id, row, updateRow);
       table.hidden = shown.length === 0;
       more.hidden = !next;
-      setText(summary, shown.length ? `${shown.length} order${shown.length === 1 ? "" : "s"}${next ? " (newest first; older ones below)" : ""}` : "No orders yet.");
+      const which = filter.value ? `${filter.value} ` : "";
+      setText(summary, shown.length ? `${shown.length} ${which}order${shown.length === 1 ? "" : "s"}${next ? " (newest first; older ones below)" : ""}` : `No ${which}orders yet.`);
     } catch (err) {
       if (mine === asked) setText(summary, `Could not load the orders: ${err.message}`);
     }
