@@ -144,6 +144,12 @@ async def test_the_dashboard_reads_a_payload_and_survives_missing_fields(
         "sold out after 1 min 35 s"
     )
     await expect(drops).to_contain_text("3 of 10")
+    # A drop that sells out while the host watches is said aloud, once; one
+    # sold out before the page opened is not.
+    cap = {**STATS["drops"][1], "sold": 10, "sell_through": 1.0, "sold_out_after_s": 120}
+    await page.evaluate("(s) => window.__stats(s)", {**STATS, "drops": [STATS["drops"][0], cap]})
+    spoken = page.locator(".visually-hidden[aria-live=polite]")
+    await expect(spoken).to_have_text("cap sold out after 2 min")
     size = await _size(tile(page, "Revenue"))
 
     # Fields missing, null or of the wrong type: dashes, no error, no jump.
@@ -157,6 +163,21 @@ async def test_the_dashboard_reads_a_payload_and_survives_missing_fields(
         await expect(tile(page, "Revenue")).to_contain_text("–")
     assert await _size(tile(page, "Revenue")) == size
     await expect(page.get_by_role("img", name=re.compile("^Listeners over time"))).to_be_visible()
+    assert tab.script_errors() == []
+
+
+async def test_the_dashboard_fits_a_phone(server: Harness, browsers: Browsers) -> None:
+    tab = await browsers.open(server.url + "/", viewport=PHONE)
+    page = tab.page
+    await page.evaluate(MOUNT)
+    await page.evaluate("(s) => window.__stats(s)", STATS)
+    await expect(tile(page, "Revenue")).to_contain_text("$59.88")
+    # Two tiles a row, nothing wider than the screen (no sideways scrolling).
+    first = await tile(page, "Listeners now").bounding_box()
+    second = await tile(page, "Peak listeners").bounding_box()
+    assert first and second and first["y"] == second["y"] and second["x"] > first["x"]
+    widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], widths
     assert tab.script_errors() == []
 
 

@@ -6,7 +6,7 @@
 // then drawn from the report's minutes). Tiles keep their size while numbers change; each one is a labelled
 // group, so the figures read the same with or without colour.
 
-import { h, keyedList, setText } from "../dom.js";
+import { h, keyedList, setText, announce } from "../dom.js";
 import { product as productOf } from "../products.js";
 import { num } from "./api.js";
 import { tiles, dropRows, minutes, listenersNow, joinsPerMinute } from "./stats_view.js";
@@ -110,12 +110,23 @@ export function mountDashboard(root, { store, conn }) {
     scales: { pct: { range: (u, min, max) => [0, Math.max(5, Math.ceil(max || 0))] } },
   });
   const history = [];
+  // Drops seen sold out; one that sells out while the page watches is said aloud once.
+  let soldOut = null;
+  const sayWhatSoldOut = (drops) => {
+    if (!soldOut && !drops.length) return; // the baseline is the first list of drops
+    const now = drops.filter((d) => d.isSoldOut);
+    const fresh = soldOut ? now.filter((d) => !soldOut.has(d.id)) : [];
+    soldOut = new Set([...(soldOut || []), ...now.map((d) => d.id)]);
+    const name = (d) => dropsTable.querySelector(`tr[data-key="${CSS.escape(d.id)}"] .drop-name`)?.textContent || d.id;
+    if (fresh.length) announce(fresh.map((d) => `${name(d)} ${d.soldOut}`).join(". "));
+  };
 
   const render = (stats, live) => {
     const all = tiles(stats);
     keyedList(grid, all, (t) => t.key, tile, updateTile);
     const drops = dropRows(stats);
     keyedList(dropsTable.tBodies[0], drops, (d) => d.id, dropRow, updateDropRow);
+    sayWhatSoldOut(drops);
     dropsTable.hidden = drops.length === 0;
     noDrops.hidden = drops.length > 0;
     if (live) {

@@ -123,6 +123,7 @@ export function dropRows(stats) {
         stock: count(stock),
         ratio,
         sellThrough: ratioText(ratio),
+        isSoldOut: num(d.sold_out_after_s) !== null,
         soldOut: num(d.sold_out_after_s) === null ? "not sold out" : `sold out after ${secondsText(d.sold_out_after_s)}`,
       };
     });
