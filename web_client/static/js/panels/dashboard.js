@@ -39,7 +39,7 @@ function dropRow() {
     {},
     h("th", { scope: "row", class: "drop-name" }),
     h("td", { class: "num drop-sold" }),
-    h("td", { class: "drop-through" }, h("span", { class: "bar", "aria-hidden": "true" }, h("span", { class: "bar-fill" })), h("span", { class: "num through-text" })),
+    h("td", { class: "drop-through" }, h("span", { class: "through" }, h("span", { class: "bar", "aria-hidden": "true" }, h("span", { class: "bar-fill" })), h("span", { class: "num through-text" }))),
     h("td", { class: "drop-out" }),
   );
 }
