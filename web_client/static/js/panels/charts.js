@@ -33,8 +33,8 @@ export function lineChart(root, { title, series, scales = {}, span = 120, pad = 
   const box = h("div", { class: "chart-box", role: "img", "aria-label": `${title}: no data yet` });
   const figure = h("figure", { class: "chart" }, h("figcaption", {}, title), box);
   root.append(figure);
-  // x ticks at least 80 px apart: their two-line labels (time, then date) never overlap.
-  const axes = [{ ...AXIS, space: 80 }, { ...AXIS, scale: "y" }];
+  // x ticks at least 64 px apart: their two-line labels (time, then date) never overlap.
+  const axes = [{ ...AXIS, space: 64 }, { ...AXIS, scale: "y" }];
   for (const s of series) {
     if (s.scale && s.scale !== "y") axes.push({ ...AXIS, scale: s.scale, side: 1, grid: { show: false }, ...(s.values ? { values: s.values } : {}) });
   }
