@@ -8,6 +8,9 @@ touches one Cluster slot.
 
 `products_shown` (wave 2 -> tones): each product learns the rooms that pin
 it or drop it (`{product:<id>}:shown`), so `product:updated` reaches them.
+
+`orders_indexed` (-> event numbers): each room's orders in its order index
+(`orders:all`) and the settled ones counted (commerce.stats).
 Must not import aiohttp, socketio or stripe.
 """
 
@@ -95,3 +98,42 @@ async def products_shown(redis: Any, now: float) -> int:
             await catalog.note_shown(product_id, room)
             noted += 1
     return noted
+
+
+async def _room_order_ids(redis: Any, room: str) -> list[str]:
+    prefix = keys.order(room, "")
+    found = []
+    async for key in redis.scan_iter(match=keys.order(room, "*"), count=500):
+        order_id = key.decode()[len(prefix) :]
+        if ":" not in order_id:  # not `:paying`
+            found.append(order_id)
+    return sorted(found)
+
+
+async def _count_settled(redis: Any, room: str, raw: list[Any]) -> None:
+    status, total, currency, identity = (v.decode() if v else "" for v in raw[1:5])
+    stats = keys.stats_orders(room)
+    if status in ("paid", "refunded", "failed"):
+        await redis.hincrby(stats, "refunded" if status == "refunded" else status, 1)
+    if status == "paid":
+        await redis.hincrby(stats, f"revenue:{currency.upper()}", int(total))
+        await redis.pfadd(keys.stats_buyers(room), identity)
+        paid_at = float(raw[5] or raw[0])
+        await redis.hincrby(keys.stats_paid(room), str(int(paid_at // 60) * 60), 1)
+
+
+async def orders_indexed(redis: Any, now: float) -> int:
+    """Index each room's existing orders by created_at (`orders:all`, the order
+    list) and count the settled ones in the event numbers: an order the index
+    did not hold was never counted by the scripts (it was made before them)."""
+    indexed = 0
+    for room in sorted(await _rooms(redis)):
+        for order_id in await _room_order_ids(redis, room):
+            fields = ("created_at", "status", "total", "currency", "identity", "paid_at")
+            raw = await redis.hmget(keys.order(room, order_id), *fields)
+            if raw[0] is None:
+                continue
+            if await redis.zadd(keys.orders_all(room), {order_id: float(raw[0])}, nx=True):
+                await _count_settled(redis, room, raw)
+                indexed += 1
+    return indexed

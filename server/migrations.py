@@ -13,6 +13,10 @@ STEPS: tuple[schema.Step, ...] = (
         1, "commerce: plain-product stock into room shares", commerce_migrations.room_shares
     ),
     schema.Step(2, "commerce: the rooms showing each product", commerce_migrations.products_shown),
+    # branch numbers (issue 13): renumber at merge if another branch took 3
+    schema.Step(
+        3, "commerce: each room's order index and counts", commerce_migrations.orders_indexed
+    ),
 )
 
 CURRENT = schema.latest(STEPS)
