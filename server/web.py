@@ -2,7 +2,7 @@
 host console (`/host/{room}`), the page a sign-in link opens (`/signin`), a
 buyer's account (`/me`), their ES modules, styles and icon (`/static/...`,
 `/favicon.ico`),
-the Socket.IO browser client and uPlot from npm (`/vendor/...`) and the small public
+the Socket.IO browser client from npm (`/vendor/...`) and the small public
 config a page needs (`/api/v1/config`).
 
 Pages are static files; they speak only the wire contract (PROTOCOL.md).
