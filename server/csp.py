@@ -3,7 +3,8 @@ built from configuration, no framing, no MIME sniffing, no referrer.
 
 The policy allows this server's own files and sockets, Stripe.js (its
 origin from the settings or the embedded localstripe; Stripe's own frames
-and API when it is Stripe's), `blob:` for audio, and the storage or CDN
+and API when it is Stripe's), `blob:` for audio and for images a page
+fetched with its bearer token (the report's chart), and the storage or CDN
 origins of `DROPROOM_ASSET_ORIGINS`. No inline script or style is allowed:
 pages load their code and styles from `/static/`. Must not import any
 domain package.
@@ -63,7 +64,7 @@ def policy(src: Sources) -> str:
         "default-src": ["'self'"],
         "script-src": ["'self'", *scripts],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:", *assets],
+        "img-src": ["'self'", "data:", "blob:", *assets],
         "media-src": ["'self'", "blob:", *assets],
         "font-src": ["'self'"],
         "connect-src": ["'self'", *socket_origins(src.public_url), *api, *assets],

@@ -30,6 +30,9 @@ VENDOR_FILES = {
     "socket.io.esm.min.js": CLIENT_DIR / "node_modules/socket.io-client/dist/socket.io.esm.min.js",
     "socket.io.esm.min.js.map": CLIENT_DIR
     / "node_modules/socket.io-client/dist/socket.io.esm.min.js.map",
+    # uPlot (npm `uplot`): the host console's live charts (issue 13).
+    "uPlot.esm.js": CLIENT_DIR / "node_modules/uplot/dist/uPlot.esm.js",
+    "uPlot.min.css": CLIENT_DIR / "node_modules/uplot/dist/uPlot.min.css",
 }
 
 # Pages carry no caching; `server.csp` adds the security headers (CSP, no

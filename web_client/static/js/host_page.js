@@ -16,6 +16,7 @@ import { mountSlotTools, mountDropTools } from "./panels/shop_tools.js";
 import { mountRoomSettings } from "./panels/settings.js";
 import { mountSoundTools } from "./panels/sounds.js";
 import { mountReplays } from "./panels/replays.js";
+import { mountNumbers } from "./panels/numbers.js";
 
 async function main() {
   const room = roomFromPath();
@@ -49,6 +50,7 @@ async function main() {
   mountChat($("#chat-panel .panel-body"), ctx);
   mountReplays($("#replays-panel .panel-body"), { ...ctx, share: true });
   mountReactions($("#reactions"), ctx);
+  mountNumbers(ctx);
   session.store.on("connection", (state) => {
     if (state.connection === "refused") fatal(`You could not join this room: ${state.error}`);
   });
