@@ -81,12 +81,20 @@ async def _setup(
     *,
     new_room: bool = True,
     product: bool = True,
+    owner: str | None = None,
 ) -> str:
+    """A room (the admin's) with a drop of a tee; `owner`, a creator's account
+    token, makes the tee theirs (a creator's room drops only its owner's)."""
     if new_room:
         await server.create_room(id=room, title="Friday drop")
     if product:
         tee = {"id": f"tee-{room}", "title": "Tee", "price": 2500, "currency": "EUR"}
-        await server.admin_post("/api/v1/products", tee | {"kind": "physical"})
+        tee["kind"] = "physical"
+        if owner is None:
+            await server.admin_post("/api/v1/products", tee)
+        else:
+            status, made = await server.request("POST", "/api/v1/products", json=tee, token=owner)
+            assert status == 201, made
     mod = await server.connect(room, "mod", "moderator")
     now = time.time()
     payload: dict[str, Any] = {"product_id": f"tee-{room}", "starts_at": now - 5}
@@ -293,7 +301,7 @@ async def test_a_creator_never_sees_another_creators_numbers(
         "POST", "/api/v1/rooms", json={"id": "mias", "title": "Mia's"}, token=mia
     )
     assert status == 201, made
-    drop_id = await _setup(server, room="mias", new_room=False)
+    drop_id = await _setup(server, room="mias", new_room=False, owner=mia)
     await _buy(server, "ann", drop_id, room="mias")
     for path in ("report", "report?format=csv", "report.png", "orders", "orders?format=csv"):
         assert (await _get(server, f"/api/v1/rooms/mias/{path}", token=noa))[0] == 403, path

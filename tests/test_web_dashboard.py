@@ -308,7 +308,10 @@ async def test_the_owner_sees_buyers_emails_in_the_orders_and_their_csv(
         "POST", "/api/v1/rooms", json={"id": ROOM, "title": "Mia's shop"}, token=account
     )
     assert status == 201, made
-    await server.admin_post("/api/v1/products", {**TEE, "stock": 20})
+    status, made = await server.request(
+        "POST", "/api/v1/products", json={**TEE, "stock": 20}, token=account
+    )
+    assert status == 201, made  # the creator's room drops only the creator's products
     mod = await server.connect(ROOM, "mo", "moderator")
     now = time.time()
     drop = {"product_id": "tee", "starts_at": now, "ends_at": now + 600, "stock": 5}
