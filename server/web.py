@@ -1,6 +1,6 @@
 """The browser pages: the lobby (`/`), the listener room (`/r/{room}`), the
 host console (`/host/{room}`), the page a sign-in link opens (`/signin`), a
-buyer's account (`/me`), their ES modules, styles and icon (`/static/...`,
+buyer's account (`/me`), the creator studio (`/studio`), their ES modules, styles and icon (`/static/...`,
 `/favicon.ico`),
 the Socket.IO browser client from npm (`/vendor/...`) and the small public
 config a page needs (`/api/v1/config`).
@@ -91,6 +91,8 @@ def setup(app: web.Application) -> None:
     # Buyers (issue 11): the page a sign-in link opens, and the account's page.
     app.router.add_get("/signin", _page("signin.html"), name="signin_page")
     app.router.add_get("/me", _page("me.html"), name="me_page")
+    # Creator studio (issue 12): a creator's rooms, products, episodes and team.
+    app.router.add_get("/studio", _page("studio.html"), name="studio_page")
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
     app.add_routes(routes)
     csp.setup(app, stripe_js_url)
