@@ -12,7 +12,8 @@ import { mountPolls } from "./panels/polls.js";
 import { mountQa } from "./panels/qa.js";
 import { mountChat } from "./panels/chat.js";
 import { mountReactions } from "./panels/reactions.js";
-import { mountSlotTools, mountDropTools } from "./panels/shop_tools.js";
+import { mountSlotPicker } from "./panels/slot_picker.js";
+import { mountDropPlanner } from "./panels/drop_planner.js";
 import { mountRoomSettings } from "./panels/settings.js";
 import { mountSoundTools } from "./panels/sounds.js";
 
@@ -42,8 +43,8 @@ async function main() {
   mountStageTools($("#stage-panel .panel-body"), ctx);
   mountPolls($("#polls-panel .panel-body"), ctx);
   mountQa($("#qa-panel .panel-body"), ctx);
-  mountSlotTools($("#slots-panel .panel-body"), ctx);
-  mountDropTools($("#drops-panel .panel-body"), ctx);
+  mountSlotPicker($("#slots-panel .panel-body"), ctx);
+  mountDropPlanner($("#drops-panel .panel-body"), ctx);
   mountSoundTools($("#sounds-panel .panel-body"), ctx);
   mountChat($("#chat-panel .panel-body"), ctx);
   mountReactions($("#reactions"), ctx);
