@@ -13,11 +13,12 @@ export function localInputToUnix(value) {
   return Number.isFinite(ms) ? Math.round(ms / 1000) : null;
 }
 
-/** unix seconds -> the `datetime-local` value of that moment here (to the minute). */
-export function unixToLocalInput(seconds) {
+/** unix seconds -> the `datetime-local` value of that moment here (to the minute, or second). */
+export function unixToLocalInput(seconds, withSeconds = false) {
   const d = new Date(seconds * 1000);
   const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const minute = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return withSeconds ? `${minute}:${pad(d.getSeconds())}` : minute;
 }
 
 /** A moment said in the viewer's zone: "Fri 4 Dec, 19:30 CET". */
