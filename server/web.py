@@ -1,7 +1,7 @@
 """The browser pages: the lobby (`/`), the listener room (`/r/{room}`), the
 host console (`/host/{room}`), the page a sign-in link opens (`/signin`), a
-buyer's account (`/me`), the creator studio (`/studio`), their ES modules, styles and icon (`/static/...`,
-`/favicon.ico`),
+buyer's account (`/me`), the creator studio (`/studio`), their ES modules,
+styles and icon (`/static/...`, `/favicon.ico`),
 the Socket.IO browser client from npm (`/vendor/...`) and the small public
 config a page needs (`/api/v1/config`).
 
