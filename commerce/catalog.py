@@ -208,6 +208,17 @@ class Catalog:
         found = [await self.product(pid) for pid in ids[:limit]]
         return [p for p in found if p is not None]
 
+    async def every(self, limit: int = 500) -> list[Product]:
+        """Every product (the admin's studio list), by id: a SCAN of the
+        product hashes (every node of a Cluster), not for hot paths."""
+        ids: set[str] = set()
+        async for key in self._redis.scan_iter(match="{product:*}", count=500):
+            name = key.decode()
+            if name.endswith("}"):
+                ids.add(name[len("{product:") : -1])
+        found = [await self.product(pid) for pid in sorted(ids)[:limit]]
+        return [p for p in found if p is not None]
+
     async def product(self, product_id: str) -> Product | None:
         """The product alone (no stock read)."""
         names = ("data", *AUDIO_FIELDS)

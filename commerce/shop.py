@@ -22,6 +22,7 @@ from commerce.entitlements import Entitlements
 from commerce.one_click import BuyNow
 from commerce.order_store import OrderStore
 from commerce.orders import Order
+from commerce.product_edit import ProductEditor
 from commerce.reconciler import Reconciler
 from commerce.settlement import Settlement
 from commerce.shares import Shares
@@ -42,6 +43,7 @@ class Shop:
         self.downloads = downloads
         self.gateway = gateway
         self.catalog = Catalog(redis)
+        self.editor = ProductEditor(redis, self.catalog)
         self.drops = DropStore(redis, self.catalog)
         self.slots = Slots(redis, self.catalog)
         self.shares = Shares(redis, self.catalog)

@@ -28,6 +28,7 @@ from server import (
     client_address,
     files,
     health,
+    invites,
     migrations,
     redis_client,
     rooms,
@@ -169,6 +170,7 @@ def create_app(settings: Settings) -> web.Application:
     shop.setup(app)
     accounts.setup(app)
     tones.setup(app)
+    invites.setup(app)  # after accounts: its JOIN_ROLES rule
     app.cleanup_ctx.append(scheduler_ctx)
     app.on_shutdown.append(_on_shutdown)
     return app

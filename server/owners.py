@@ -43,6 +43,7 @@ async def require_actor(request: web.Request) -> Actor:
     """The admin, or a signed-in creator; `Forbidden` for an account that is
     not a creator, `Unauthorized` (and a counted admin failure) otherwise."""
     if _is_admin_key(request):
+        await require_admin(request)  # a throttled address is refused, right key or not
         return ADMIN
     if not _is_account_token(request):
         await require_admin(request)  # refuses, counting the attempt
@@ -90,3 +91,21 @@ async def require_room_staff(
     if room is None:
         raise NotFound("no such room")
     return token_claims, room
+
+
+EVERYTHING = None
+
+
+async def listing_owner(request: web.Request) -> str | None:
+    """Whose things a studio list shows (`?owner=`): `me` (the default) is
+    the caller's own; the admin's `me` is everything (`None`: the admin
+    owns every room and product in the sense of accounts.ownership), and
+    the admin may name a creator's account id to see theirs. A creator
+    naming anyone else is `Forbidden`."""
+    actor = await require_actor(request)
+    asked = request.query.get("owner", "me")
+    if asked in ("me", actor.owner_id):
+        return EVERYTHING if actor.is_admin else actor.owner_id
+    if not actor.is_admin:
+        raise Forbidden("a creator sees only their own rooms and products (owner=me)")
+    return asked

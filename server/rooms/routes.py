@@ -5,7 +5,7 @@ from aiohttp import web
 
 from accounts import identities
 from kernel import validate as v
-from kernel.errors import Forbidden, Invalid, NotFound, Unauthorized
+from kernel.errors import Forbidden, Invalid, NotFound
 from kernel.eventlog import verify
 from rooms import lifecycle, limits
 from server import tokens
@@ -13,8 +13,8 @@ from server.appkeys import DISPATCHER, EMITTER, ROOMS, SCHEDULER, SETTINGS
 from server.client_address import client_address
 from server.errors import read_json
 from server.http_auth import require_admin, require_token
-from server.owners import require_actor
-from server.roles import Role
+from server.owners import listing_owner, require_actor, require_room_staff
+from server.roles import Claims, Role
 from server.rooms import snapshot
 
 routes = web.RouteTableDef()
@@ -57,7 +57,9 @@ def _role(value: object) -> Role:
 
 @routes.get("/api/v1/rooms")
 async def list_rooms(request: web.Request) -> web.Response:
-    rooms = await lifecycle.list_rooms(request.app[ROOMS])
+    """The lobby (anyone), or with `?owner=` a studio list (server.owners)."""
+    owner = await listing_owner(request) if "owner" in request.query else None
+    rooms = await lifecycle.list_rooms(request.app[ROOMS], owner=owner)
     return web.json_response({"rooms": [r.to_wire() for r in rooms]})
 
 
@@ -83,16 +85,10 @@ async def get_room(request: web.Request) -> web.Response:
 
 @routes.patch("/api/v1/rooms/{room}")
 async def update_room(request: web.Request) -> web.Response:
+    """The admin key, the owner's account token, or a host's room token."""
     room_id = request.match_info["room"]
-    try:
-        claims = require_token(request, room_id)
-    except Unauthorized:
-        await require_admin(request)  # not a room token: the admin key, or refused
-        by = "admin"
-    else:
-        if not claims.role.can(Role.HOST):
-            raise Forbidden("only the host may change the room")
-        by = claims.identity
+    who, _ = await require_room_staff(request, room_id, Role.HOST)
+    by = who.identity if isinstance(who, Claims) else who.owner_id
     body = await read_json(request)
     room, events = await lifecycle.update(
         request.app[ROOMS], room_id, body, request.app[SCHEDULER].clock(), by

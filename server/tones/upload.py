@@ -34,7 +34,7 @@ from media.tones import (
     probe,
 )
 from server.errors import error_response
-from server.http_auth import require_admin
+from server.owners import require_actor, require_owner
 from server.tones.resources import TONES
 
 logger = logging.getLogger(__name__)
@@ -69,9 +69,9 @@ class TooLarge(Exception):
 
 
 async def may_upload(request: web.Request, product: Product) -> None:
-    """Who may give a product its sound: the admin key for now. Issue 11's
-    owner check (an account token of the product's creator) goes here."""
-    await require_admin(request)
+    """Who may give a product its sound: the admin key or the product's
+    owner (a creator's account token); another creator is `Forbidden`."""
+    await require_owner(request, product.owner)
 
 
 def parse_window(query: Mapping[str, str]) -> Window:
@@ -166,7 +166,7 @@ async def upload_audio(request: web.Request) -> web.Response:
     if product is not None:
         await may_upload(request, product)
     else:
-        await require_admin(request)  # strangers learn nothing about ids
+        await require_actor(request)  # strangers learn nothing about ids
     product = _check_product(product, product_id)
     window = parse_window(request.query)
     tags = catalog.parse_tags({"tags": request.query.get("tags")})
