@@ -37,10 +37,8 @@ async def _setup(server: Harness) -> None:
 
 
 async def _host(server: Harness, browsers: Browsers) -> Page:
-    """The console with the admin key too: it lists every product to pick from."""
     token = server.token(ROOM, "hana", "host", name="Hana")
-    admin = server.settings.admin_key
-    tab = await browsers.open(f"{server.url}/host/{ROOM}#token={token}&admin={admin}")
+    tab = await browsers.open(f"{server.url}/host/{ROOM}#token={token}")
     await expect(tab.page.locator("header").get_by_role("status")).to_have_text("Connected")
     return tab.page
 

@@ -5,8 +5,8 @@ with at least the moderator's role (invited co-hosts and moderators, who
 have no account token to list `?owner=me` with). A listener is refused: a
 creator's unpinned catalogue is not public.
 
-An admin-owned room (wave 1) has no owner index to read: its console lists
-what the room shows, and the admin key lists every product (`?owner=me`).
+An admin-owned room (wave 1) lists every product: the admin may pin
+anything there, and so may its staff (a SCAN, once per console load).
 """
 
 from aiohttp import web
@@ -23,7 +23,7 @@ routes = web.RouteTableDef()
 async def room_products(request: web.Request) -> web.Response:
     _, room = await require_room_staff(request, request.match_info["room"], Role.MODERATOR)
     catalog = request.app[SHOP].catalog
-    found = [] if room.owner == ADMIN_OWNER else await catalog.owned(room.owner)
+    found = await (catalog.every() if room.owner == ADMIN_OWNER else catalog.owned(room.owner))
     wire = []
     for product in found:
         _, inv = await catalog.get(product.id)
