@@ -26,7 +26,7 @@ export function mountDropPlanner(root, ctx) {
   const { store, conn, role } = ctx;
   const host = roleCan(role, "host");
   const zone = zoneName();
-  const picker = productSelect("drop-product", "Product for the drop", ctx);
+  const picker = productSelect("drop-product", "Product for the drop", ctx, "drops");
   const [sl, startsAt] = field("drop-starts-at", `Starts at (${zone})`, { type: "datetime-local", step: 1, required: true });
   const [dl, duration] = field("drop-duration", "Lasts (minutes)", { type: "number", min: 1, value: 30, required: true, inputmode: "numeric" });
   const [kl, stock] = field("drop-stock", "Stock", { type: "number", min: 1, value: 50, required: true, inputmode: "numeric" });

@@ -52,12 +52,12 @@ export function productLabel(p) {
  * A labelled <select> of products, refreshed on demand (and when the room's
  * slots or drops change); `.value()` is the chosen id.
  */
-export function productSelect(id, label, ctx) {
+export function productSelect(id, label, ctx, purpose) {
   const select = h("select", { id, name: "product", required: true }, h("option", { value: "" }, "Loading products…"));
   const note = h("p", { class: "muted hint picker-note", id: `${id}-note` });
   select.setAttribute("aria-describedby", note.id);
   const refreshButton = h("button", { type: "button", class: "secondary" }, "Refresh");
-  refreshButton.setAttribute("aria-label", `Refresh the products for ${label.toLowerCase()}`);
+  refreshButton.setAttribute("aria-label", `Reload the list (${purpose})`);
   const wrap = h("div", { class: "stack field" }, h("label", { for: id }, label), h("div", { class: "inline-form" }, select, refreshButton), note);
   // Cumulative: a product seen once (pinned, then unpinned) stays offered.
   const products = new Map();

@@ -12,7 +12,7 @@ const SLOTS = [1, 2, 3, 4];
 export function mountSlotPicker(root, ctx) {
   const { store, conn } = ctx;
   const slot = h("select", { id: "pin-slot", name: "slot" }, SLOTS.map((n) => h("option", { value: n }, `Slot ${n}`)));
-  const picker = productSelect("pin-product", "Product to pin", ctx);
+  const picker = productSelect("pin-product", "Product to pin", ctx, "pinning");
   const note = h("input", { id: "pin-note", name: "note", maxlength: 200 });
   const form = h(
     "form",
