@@ -179,7 +179,7 @@ async def _create_products(page: Page, tmp_path: Path) -> dict[str, str]:
     tone = make_sound(tmp_path / "chime.wav", freq=880.0, seconds=6.0)
     await form.get_by_label("Tone", exact=True).set_input_files(str(tone))
     await form.get_by_label("Length (s, at most 30)").fill("4")
-    await page.screenshot(path=str(SCREENSHOTS / "studio_product.png"), full_page=True)
+    await panel.screenshot(path=str(SCREENSHOTS / "studio_product.png"))
     await form.get_by_role("button", name="Create product").click()
     progress = panel.locator(".product-progress-text")
     await expect(progress).to_contain_text("Harbour chime saved, tone ready.", timeout=90_000)
@@ -359,6 +359,7 @@ async def test_a_creator_sets_up_an_event_and_a_moderator_runs_the_shop(
     await _create_room(page)
     ids = await _create_products(page, tmp_path)
     starts_at = await _add_episode(page, server)
+    await page.evaluate("window.scrollTo(0, 0)")
     await page.screenshot(path=str(SCREENSHOTS / "studio.png"), full_page=True)
     await _calendar(server, starts_at)
 

@@ -223,6 +223,8 @@ function productForm({ saved }) {
       });
       return body.product || (body.id ? body : product);
     } catch (err) {
+      bar.hidden = true;
+      setText(progress, "");
       fields[what].fail(`The ${what} was not saved: ${err.message}`);
       throw Object.assign(new Error(`The product is saved, but not its ${what}.`), { field: null });
     }

@@ -110,7 +110,7 @@ function newRoomForm(onCreated) {
     try {
       const room = await createRoom(body);
       form.reset();
-      modules.set(TEMPLATES[0].modules);
+      template.input.dispatchEvent(new Event("change"));
       announce(`Room ${room.title} created`);
       await onCreated(room);
     } catch (err) {
