@@ -58,6 +58,8 @@ export function mountDropPlanner(root, ctx) {
     if (!answer.ok) return toast(errorText(answer), "error");
     store.apply("drop:updated", { drop: answer.drop });
     announce(`Drop scheduled for ${formatWhen(answer.drop.starts_at)}`);
+    startsAt.value = suggest();
+    sayWhen();
   });
 
   const list = h("ul", { class: "drop-list compact" });
