@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from commerce import keys
 from commerce.audio import AUDIO_FIELDS, audio_from_hash, encode_ready
 from kernel import validate
-from kernel.errors import Conflict, Invalid, NotFound
+from kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from kernel.lua import Scripts
 from kernel.owners import ADMIN_OWNER, owner_or_admin
 
@@ -144,6 +144,16 @@ def parse_product(p: Mapping[str, Any], owner: str = ADMIN_OWNER) -> Product:
         image_url=parse_image_url(p),
         tags=parse_tags(p),
     )
+
+
+def check_shown_by(product: Product, room_owner: str) -> None:
+    """A room pins and drops only its owner's products; a room of the admin
+    may show any. `Forbidden` otherwise."""
+    if room_owner != ADMIN_OWNER and product.owner != room_owner:
+        raise Forbidden(
+            f"product {product.id} belongs to another creator; "
+            "a room shows only its owner's products"
+        )
 
 
 def new_product_id() -> str:

@@ -14,12 +14,13 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from commerce import keys
-from commerce.catalog import Catalog
+from commerce.catalog import Catalog, check_shown_by
 from commerce.drops import Drop, DropRequest, drop_from_hash, new_drop_id
 from commerce.events import DROP_UPDATED
 from kernel.errors import Invalid, NotFound
 from kernel.events import Event, to_room
 from kernel.lua import Scripts
+from kernel.owners import ADMIN_OWNER
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,13 @@ class DropStore:
                 drops.append(drop_from_hash(room, raw_id.decode(), raw))
         return drops
 
-    async def schedule(self, room: str, req: DropRequest, now: float) -> tuple[Drop, list[Event]]:
+    async def schedule(
+        self, room: str, req: DropRequest, now: float, room_owner: str = ADMIN_OWNER
+    ) -> tuple[Drop, list[Event]]:
+        """A new drop; `Forbidden` for another owner's product in a
+        creator's room (commerce.catalog.check_shown_by)."""
         product, _ = await self._catalog.get(req.product_id)
+        check_shown_by(product, room_owner)
         drop_id = new_drop_id()
         args: list[Any] = [drop_id, product.id, product.price, product.currency]
         args += [repr(req.starts_at), repr(req.ends_at), req.stock, req.per_buyer_limit or 0]

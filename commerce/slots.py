@@ -17,13 +17,14 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from commerce import keys
-from commerce.catalog import Catalog, Product
+from commerce.catalog import Catalog, Product, check_shown_by
 from commerce.events import SLOT_UPDATED
 from commerce.shares import Shares
 from kernel import validate
 from kernel.errors import NotFound
 from kernel.events import Event, to_room
 from kernel.lua import Scripts
+from kernel.owners import ADMIN_OWNER
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +62,18 @@ class Slots:
         return [keys.slots(room), keys.log(room), keys.log_head(room)]
 
     async def pin(
-        self, room: str, slot: int, product_id: str, note: str, now: float
+        self,
+        room: str,
+        slot: int,
+        product_id: str,
+        note: str,
+        now: float,
+        room_owner: str = ADMIN_OWNER,
     ) -> tuple[Slot, list[Event]]:
+        """Show the product in the slot; `Forbidden` for another owner's
+        product in a creator's room (commerce.catalog.check_shown_by)."""
         product, _ = await self._catalog.get(product_id)
+        check_shown_by(product, room_owner)
         await self._shares.ensure(room, product)
         await self._catalog.note_shown(product.id, room)
         value = json.dumps({"product_id": product.id, "note": note})

@@ -2,6 +2,7 @@
 (two creators and the admin side by side), taken ids answer 409, the owner
 joins their room as host, and a room shows only its owner's products."""
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -288,3 +289,35 @@ async def server_connect(server: Harness, token: str) -> Client:
     server.clients.append(client)
     await client.wait_for("room:state")
     return client
+
+
+# --- 3. a room shows only its owner's products ----------------------------------
+
+
+async def test_a_room_pins_and_drops_only_its_owners_products(
+    server: Harness, ann: Person, bob: Person
+) -> None:
+    await make_product(server, ann, "ann-hoodie")
+    await make_product(server, bob, "bob-hoodie")
+    await server.admin_post("/api/v1/products", product_body("house-hoodie"))
+    await make_room(server, ann, "ann-gig")
+    host = await server.connect("ann-gig", "host", "host")
+    for pid in ("bob-hoodie", "house-hoodie"):
+        refused = await host.call("slot:pin", {"slot": 1, "product_id": pid})
+        assert (
+            refused["error"]["code"] == "forbidden"
+            and "another creator" in (refused["error"]["message"])
+        )
+        window = {"starts_at": time.time() + 60, "ends_at": time.time() + 600, "stock": 3}
+        refused = await host.call("drop:schedule", {"product_id": pid, **window})
+        assert refused["error"]["code"] == "forbidden"
+    assert host.received("slot:updated") == [] and host.received("drop:updated") == []
+    assert (await host.call("slot:pin", {"slot": 1, "product_id": "ann-hoodie"}))["ok"]
+    window = {"starts_at": time.time() + 60, "ends_at": time.time() + 600, "stock": 3}
+    assert (await host.call("drop:schedule", {"product_id": "ann-hoodie", **window}))["ok"]
+    # the admin's room may show anything
+    await server.create_room(id="house-gig")
+    house = await server.connect("house-gig", "host", "host")
+    for slot, pid in enumerate(("ann-hoodie", "bob-hoodie", "house-hoodie"), start=1):
+        assert (await house.call("slot:pin", {"slot": slot, "product_id": pid}))["ok"]
+    assert (await house.call("drop:schedule", {"product_id": "bob-hoodie", **window}))["ok"]

@@ -19,6 +19,7 @@ from commerce.checkout import CheckoutResult
 from commerce.customers import check_save_card
 from commerce.orders import Order
 from kernel import validate
+from kernel.errors import NotFound
 from kernel.events import Event, to_identity
 from rooms import limits
 from server.appkeys import ACCOUNTS, DISPATCHER, ROOMS
@@ -29,11 +30,22 @@ from server.shop.broadcast import BROADCAST, emit_coalesced
 from server.shop.resources import SHOP
 
 
+async def _room_owner(ctx: Ctx) -> str:
+    """Whose room this is: it shows only their products (the admin's: any)."""
+    room = await ctx.app[ROOMS].get_room(ctx.room)
+    if room is None:
+        raise NotFound("no such room")
+    return room.owner
+
+
 async def on_slot_pin(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     slot_no = slots.parse_slot(p)
     product_id = validate.ident(p, "product_id")
     note = validate.opt_text(p, "note", max_len=200)
-    pinned, events = await ctx.app[SHOP].slots.pin(ctx.room, slot_no, product_id, note, ctx.now)
+    owner = await _room_owner(ctx)
+    pinned, events = await ctx.app[SHOP].slots.pin(
+        ctx.room, slot_no, product_id, note, ctx.now, room_owner=owner
+    )
     await ctx.emit(events)
     return {"slot": pinned.as_dict()}
 
@@ -45,7 +57,8 @@ async def on_slot_unpin(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
 
 async def on_drop_schedule(ctx: Ctx, p: Mapping[str, Any]) -> dict[str, Any]:
     req = drops.parse_schedule(p, ctx.now)
-    drop, events = await ctx.app[SHOP].drops.schedule(ctx.room, req, ctx.now)
+    owner = await _room_owner(ctx)
+    drop, events = await ctx.app[SHOP].drops.schedule(ctx.room, req, ctx.now, room_owner=owner)
     await ctx.emit(events)
     return {"drop": drop.as_dict(ctx.now)}
 
