@@ -89,3 +89,35 @@ def to_email(mail: Mail, sender: str, now: float) -> EmailMessage:
     message.set_content(mail.text)
     message.add_alternative(mail.html, subtype="html")
     return message
+
+
+# episodes branch (issue 12): mails to a room's followers
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%A %d %B %Y, %H:%M UTC")
+
+
+def _unfollow_hint(room_title: str, room_url: str) -> str:
+    return (
+        f"You get this because you follow {room_title}. To stop, open the room "
+        f"({room_url}) and press Unfollow."
+    )
+
+
+def episode_reminder_mail(
+    to: str, room_title: str, episode_title: str, starts_at: float, room_url: str
+) -> Mail:
+    lines = [
+        f"{episode_title} starts soon in {room_title}: {_when(starts_at)}.",
+        _unfollow_hint(room_title, room_url),
+    ]
+    text = f"{lines[0]}\n\nJoin: {room_url}\n\n{lines[1]}\n"
+    subject = f"Starting soon: {episode_title} ({room_title})"
+    return Mail(to, subject, text, _page(lines, room_url, "Join the room"))
+
+
+def went_live_mail(to: str, room_title: str, room_url: str) -> Mail:
+    lines = [f"{room_title} is live now.", _unfollow_hint(room_title, room_url)]
+    text = f"{lines[0]}\n\nJoin: {room_url}\n\n{lines[1]}\n"
+    return Mail(to, f"Live now: {room_title}", text, _page(lines, room_url, "Join the room"))

@@ -53,14 +53,17 @@ class Outbox:
             await tx.execute()
         return mail_id
 
-    async def enqueue_once(self, kind: str, ref: str, mail: Mail, now: float) -> bool:
-        """Enqueue unless a mail of `kind` about `ref` was enqueued before
-        (the mark and the mail in one script: never one without the other)."""
+    async def enqueue_once(
+        self, kind: str, ref: str, mail: Mail, now: float, remember_s: int = ONCE_TTL_S
+    ) -> bool:
+        """Enqueue unless a mail of `kind` about `ref` was enqueued in the last
+        `remember_s` (the mark and the mail in one script: never one without
+        the other)."""
         mail_id = secrets.token_hex(8)
         done = await self.scripts.run(
             "accounts/outbox_once",
             [keys.mail_sent(kind, ref), keys.OUTBOX, keys.mail(mail_id)],
-            [mail_id, repr(now), ONCE_TTL_S, mail.to, mail.subject, mail.text, mail.html],
+            [mail_id, repr(now), remember_s, mail.to, mail.subject, mail.text, mail.html],
         )
         return bool(done)
 

@@ -123,3 +123,41 @@ def publisher_seen(r: str) -> str:
 
 # SET room ids that are live (a hint for the live-grace sweep; the room hash decides)
 LIVE_INDEX = "{rooms}:live"
+
+
+# episodes branch (issue 12): episodes of a room, its followers, reminders
+# HASH episode id -> episode JSON {id, title, starts_at, ends_at}
+def episodes(r: str) -> str:
+    return tag(r) + ":episodes"
+
+
+# ZSET episode id -> starts_at (upcoming ones, soonest first)
+def episode_starts(r: str) -> str:
+    return tag(r) + ":episodes:starts"
+
+
+# ZSET episode id -> when it ends (ends_at, or starts_at + the default duration)
+def episode_ends(r: str) -> str:
+    return tag(r) + ":episodes:ends"
+
+
+# SET account ids following the room (reminder and went-live mails)
+def followers(r: str) -> str:
+    return tag(r) + ":followers"
+
+
+# HASH live "0"/"1", mailed_at: what the went-live mail last saw (flaps send once)
+def live_notice(r: str) -> str:
+    return tag(r) + ":live_notice"
+
+
+# SET room ids an account follows (written after the room's followers set)
+def follows(account_id: str) -> str:
+    return "{follows:" + account_id + "}"
+
+
+# ZSET "<room>|<episode>" -> when to mail the followers (a reminder is due)
+EPISODE_REMINDERS = "{rooms}:episode_reminders"
+
+# ZSET "<room>|<episode>" -> when it ends (it leaves the room's upcoming list)
+EPISODE_ENDS = "{rooms}:episode_ends"

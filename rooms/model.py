@@ -32,6 +32,8 @@ class Room:
     created_at: float
     # the creator's account id, or ADMIN_OWNER (kernel.owners)
     owner: str = ADMIN_OWNER
+    # the soonest upcoming episodes (rooms.episodes keeps them in the hash)
+    episodes: tuple[dict[str, Any], ...] = ()
 
     def has(self, module: Module | str) -> bool:
         return module in self.modules
@@ -45,6 +47,7 @@ class Room:
             "live": self.live,
             "created_at": self.created_at,
             "owner": self.owner,
+            "episodes": list(self.episodes),
         }
 
     @classmethod
@@ -57,6 +60,7 @@ class Room:
             live=h.get("live") == "1",
             created_at=float(h.get("created_at") or 0),
             owner=owner_or_admin(h.get("owner")),
+            episodes=tuple(json.loads(h.get("episodes") or "[]")),
         )
 
 

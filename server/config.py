@@ -92,6 +92,8 @@ class Settings:
     tone_memory_mb: int = 1024
     tone_nice: int = 10
     tone_lease_s: float = 30.0
+    # episodes branch (issue 12): how long before an episode its followers are mailed
+    reminder_lead_s: int = 900
 
     @property
     def public_url(self) -> str:
@@ -163,6 +165,8 @@ class Settings:
             "tone_memory_mb": int(_env("DROPROOM_TONE_MEMORY_MB") or 1024),
             "tone_nice": int(_env("DROPROOM_TONE_NICE") or 10),
             "tone_lease_s": float(_env("DROPROOM_TONE_LEASE_S") or 30),
+            # episodes branch (issue 12)
+            "reminder_lead_s": int(_env("DROPROOM_REMINDER_LEAD_S") or 900),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -172,6 +176,8 @@ class Settings:
             raise ValueError("DROPROOM_TONE_LEASE_S must be >= 1, DROPROOM_TONE_JOB_TIMEOUT_S > 0")
         if settings.download_ttl_s < 1:
             raise ValueError("DROPROOM_DOWNLOAD_TTL_S must be at least 1 (seconds)")
+        if not 0 <= settings.reminder_lead_s <= 7 * 86400:
+            raise ValueError("DROPROOM_REMINDER_LEAD_S must be 0 to 604800 (seconds)")
         if not 0 < settings.port < 65536:
             raise ValueError(f"port out of range: {settings.port}")
         return settings

@@ -2,12 +2,13 @@
 outbox and its transport), `routes` (sign-in, /me, join, sign-out,
 creators), `revocation` (signed-out tokens refused on every route, their
 sockets closed), `jobs` (mail delivery and its gauge), `receipts` (a receipt
-mail when an order is announced paid). `setup` wires them into the app.
+mail when an order is announced paid), `reminders` (mails to a room's
+followers before an episode and when it goes live). `setup` wires them into the app.
 """
 
 from aiohttp import web
 
-from server.accounts import jobs, receipts, resources, revocation, routes
+from server.accounts import jobs, receipts, reminders, resources, revocation, routes
 
 
 def setup(app: web.Application) -> None:
@@ -16,4 +17,5 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(routes.routes)
     app[routes.JOIN_ROLES] = []
     receipts.setup(app)
+    reminders.setup(app)
     jobs.setup(app)
