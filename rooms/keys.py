@@ -84,6 +84,27 @@ def log_head(r: str) -> str:
     return tag(r) + ":log:head"
 
 
+# HASH invite id (the token's jti) -> invite JSON (rooms.invites): the room's
+# invite links, pruned of expired ones when listed
+def invites(r: str) -> str:
+    return tag(r) + ":invites"
+
+
+# ZSET invite id by expires_at (pruning)
+def invites_expiry(r: str) -> str:
+    return tag(r) + ":invites:expiry"
+
+
+# STRING "1", TTL until the token's exp: a revoked invite's token is refused
+def invite_revoked(r: str, invite_id: str) -> str:
+    return f"{tag(r)}:invite:{invite_id}:revoked"
+
+
+# SET sids connected with an invite's token (TTL until its exp): closed at revocation
+def invite_sockets(r: str, invite_id: str) -> str:
+    return f"{tag(r)}:invite:{invite_id}:sockets"
+
+
 # STRING counter with a TTL: one fixed rate-limit window
 def rate(r: str, action: str, identity: str) -> str:
     return f"{tag(r)}:rl:{action}:{identity}"

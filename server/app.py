@@ -170,7 +170,7 @@ def create_app(settings: Settings) -> web.Application:
     shop.setup(app)
     accounts.setup(app)
     tones.setup(app)
-    invites.setup(app)  # after accounts: its JOIN_ROLES rule
+    invites.setup(app)
     app.cleanup_ctx.append(scheduler_ctx)
     app.on_shutdown.append(_on_shutdown)
     return app

@@ -94,6 +94,8 @@ class Settings:
     tone_lease_s: float = 30.0
     # episodes branch (issue 12): how long before an episode its followers are mailed
     reminder_lead_s: int = 900
+    # studioapi (issue 12): how long an invite link lasts unless its owner says
+    invite_ttl_s: int = 7 * 24 * 3600
 
     @property
     def public_url(self) -> str:
@@ -167,6 +169,8 @@ class Settings:
             "tone_lease_s": float(_env("DROPROOM_TONE_LEASE_S") or 30),
             # episodes branch (issue 12)
             "reminder_lead_s": int(_env("DROPROOM_REMINDER_LEAD_S") or 900),
+            # studioapi (issue 12)
+            "invite_ttl_s": int(_env("DROPROOM_INVITE_TTL_S") or 7 * 24 * 3600),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -178,6 +182,8 @@ class Settings:
             raise ValueError("DROPROOM_DOWNLOAD_TTL_S must be at least 1 (seconds)")
         if not 0 <= settings.reminder_lead_s <= 7 * 86400:
             raise ValueError("DROPROOM_REMINDER_LEAD_S must be 0 to 604800 (seconds)")
+        if not 60 <= settings.invite_ttl_s <= 30 * 24 * 3600:
+            raise ValueError("DROPROOM_INVITE_TTL_S must be 60 to 2592000 (30 days) seconds")
         if not 0 < settings.port < 65536:
             raise ValueError(f"port out of range: {settings.port}")
         return settings

@@ -24,6 +24,9 @@ class Claims:
     # Set on room tokens from `/join`: the account's token generation
     # (server.buyers.check_not_signed_out).
     gen: int | None = None
+    # Set on invite links' tokens: the invite's id (rooms.invites); a
+    # revoked invite's token is refused (server.revoked_tokens).
+    jti: str | None = None
 
     def check_not_revoked(self, person: Participant | None) -> None:
         """`Unauthorized` for a speaker token whose owner left the stage since."""

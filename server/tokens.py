@@ -4,7 +4,8 @@ Claims: `sub` (identity), `name`, `room`, `role`, `exp`, `iat`, and on a
 speaker token minted by `stage:invite` `sg`, the invitee's stage generation
 (removal from the stage revokes it: rooms.stage.is_revoked); on a room token
 from `/join` `gen`, the account's token generation (signing out revokes it:
-server.buyers.check_not_signed_out).
+server.buyers.check_not_signed_out); on an invite link's token `jti`, the
+invite's id (revoking the invite revokes it: server.revoked_tokens).
 """
 
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ def mint(
     now: float,
     stage_gen: int | None = None,
     gen: int | None = None,
+    jti: str | None = None,
 ) -> str:
     claims: dict[str, object] = {
         "sub": identity,
@@ -42,6 +44,8 @@ def mint(
         claims["sg"] = stage_gen
     if gen is not None:
         claims["gen"] = gen
+    if jti is not None:
+        claims["jti"] = jti
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -69,12 +73,21 @@ def verify(secret: str, token: object, *, room: str | None = None) -> Claims:
             exp=float(raw["exp"]),
             stage_gen=_stage_gen(raw.get("sg")),
             gen=_stage_gen(raw.get("gen")),
+            jti=_jti(raw.get("jti")),
         )
     except ValueError as exc:
         raise Unauthorized("the token has an unknown role") from exc
     if room is not None and claims.room != room:
         raise Unauthorized("the token is for another room")
     return claims
+
+
+def _jti(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise Unauthorized("the token is not valid")
+    return value
 
 
 def _stage_gen(value: object) -> int | None:
@@ -133,6 +146,19 @@ def verify_account(secret: str, token: object) -> AccountClaims:
         raise Unauthorized("this is not an account token")
     sub = str(raw["sub"])
     return AccountClaims(sub, str(raw.get("name") or "")[:80], gen, float(raw["exp"]))
+
+
+def peek_invite(token: str) -> tuple[str, str] | None:
+    """(room, jti) a token claims, signature NOT checked: only to decide
+    whether to ask if its invite was revoked (the route verifies it)."""
+    try:
+        raw = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
+    except jwt.PyJWTError:
+        return None
+    room, jti = raw.get("room"), raw.get("jti")
+    if isinstance(room, str) and isinstance(jti, str) and room and jti:
+        return room, jti
+    return None
 
 
 def peek_subject(token: str) -> str | None:

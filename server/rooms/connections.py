@@ -19,7 +19,7 @@ from kernel.errors import Code, DomainError, Unauthorized
 from rooms import presence, stage
 from rooms.events import ROOM_STATE, SESSION_EXPIRED
 from rooms.model import Participant
-from server import tokens
+from server import revoked_tokens, tokens
 from server.appkeys import ACCOUNTS, EMITTER, ROOMS, SCHEDULER, SETTINGS, SIO, STAGE_LISTENERS
 from server.buyers import check_not_signed_out
 from server.emitter import account_channel, identity_channel, room_channel, staff_channel
@@ -91,6 +91,7 @@ class Connections:
                 raise Unauthorized("the token's room does not exist")
             await _check_not_revoked(app, claims)
             await check_not_signed_out(app, claims.identity, claims.gen)
+            await revoked_tokens.check_not_revoked(app, claims)
             arrival = await presence.join(
                 app[ROOMS],
                 claims.room,
@@ -119,6 +120,7 @@ class Connections:
             await self._note_socket(claims.identity, sid)
         if claims.role.can(Role.MODERATOR):
             await self.sio.enter_room(sid, staff_channel(claims.room))
+        await revoked_tokens.note_socket(app, claims, sid)  # closed if its invite is revoked
         if arrival.joined:
             app[PRESENCE].joined(claims.room, arrival.person)
         app[METRICS].connections.inc()

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from accounts.model import Account
 from accounts.ownership import Actor
-from server.accounts.routes import JOIN_ROLES, RoleRule
+from server.accounts.routes import RoleRule
 from server.appkeys import ROOMS
 from server.roles import Role
 
@@ -19,7 +19,3 @@ def owner_is_host(app: web.Application) -> RoleRule:
         return Role.HOST if Actor(account.id).owns(room.owner) else None
 
     return rule
-
-
-def setup(app: web.Application) -> None:
-    app[JOIN_ROLES].append(owner_is_host(app))
