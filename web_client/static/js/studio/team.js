@@ -1,6 +1,7 @@
 // A room's team: invite links for co-hosts and moderators (minted by the
 // owner, 7 days unless another lifetime is chosen), copied with one click,
-// listed with their expiry, revoked (the server closes their sockets).
+// listed with their expiry, revoked (the server closes their sockets; a
+// revoked link stays listed as "Revoked" until it would have expired).
 
 import { h, keyedList, setText, toast, announce } from "../dom.js";
 import { invites, mintInvite, revokeInvite } from "./api.js";
@@ -52,10 +53,13 @@ export function mountTeam(root, room) {
     } catch (err) {
       toast(`Could not load the invite links: ${err.message}`, "error");
     }
+    items.sort((a, b) => Number(Boolean(a.revoked)) - Number(Boolean(b.revoked)) || (a.created_at || 0) - (b.created_at || 0));
     empty.hidden = items.length > 0;
     keyedList(list, items, (t) => t.id, (t) => inviteRow(t, revoke), (el, t) => {
       setText(el.querySelector(".invite-who"), `${t.name || t.identity} · ${t.role === "host" ? "co-host" : t.role}`);
-      setText(el.querySelector(".invite-expiry"), t.expires_at ? `Expires ${formatWhen(t.expires_at)}` : "");
+      setText(el.querySelector(".invite-expiry"), t.revoked ? "Revoked" : t.expires_at ? `Expires ${formatWhen(t.expires_at)}` : "");
+      el.dataset.revoked = String(Boolean(t.revoked));
+      el.querySelector("button").hidden = Boolean(t.revoked);
     });
   };
   const revoke = async (t) => {
