@@ -77,7 +77,7 @@ function newRoomForm(onCreated) {
   const title = labelled("Title", h("input", { id: "room-title-new", name: "title", required: true, maxlength: 120, autocomplete: "off" }));
   const id = labelled(
     "Room id (optional)",
-    h("input", { id: "room-id-new", name: "id", maxlength: 64, pattern: "[A-Za-z0-9_-]+", autocomplete: "off" }),
+    h("input", { id: "room-id-new", name: "id", maxlength: 64, pattern: "[A-Za-z0-9_\\-]+", autocomplete: "off" }),
     "Letters, digits, - and _; it is in the room's address. Left empty, one is chosen for you.",
   );
   const modules = moduleBoxes("new-room", TEMPLATES[0].modules);
