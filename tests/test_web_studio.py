@@ -140,6 +140,11 @@ async def _local_input(page: Page, unix: float, seconds: bool = False) -> str:
     return value
 
 
+async def _unstick(page: Page) -> None:
+    """Element screenshots scroll: the sticky header would cover their top."""
+    await page.evaluate("document.querySelector('.topbar').style.position = 'static'")
+
+
 async def _unix_of(page: Page, local: str) -> int:
     value: int = await page.evaluate("(v) => Math.round(new Date(v).getTime() / 1000)", local)
     return value
@@ -179,6 +184,7 @@ async def _create_products(page: Page, tmp_path: Path) -> dict[str, str]:
     tone = make_sound(tmp_path / "chime.wav", freq=880.0, seconds=6.0)
     await form.get_by_label("Tone", exact=True).set_input_files(str(tone))
     await form.get_by_label("Length (s, at most 30)").fill("4")
+    await _unstick(page)
     await panel.screenshot(path=str(SCREENSHOTS / "studio_product.png"))
     await form.get_by_role("button", name="Create product").click()
     progress = panel.locator(".product-progress-text")
@@ -267,6 +273,7 @@ async def _follow_from_the_lobby(tab: Tab, server: Harness, mailbox: Mailbox) ->
     await expect(card.get_by_role("button", name=re.compile("^Following"))).to_have_attribute(
         "aria-pressed", "true"
     )
+    await _unstick(page)
     await card.screenshot(path=str(SCREENSHOTS / "lobby_episodes.png"))
     # Reloaded: still following (the server's list, not the page's memory).
     await page.reload()
@@ -297,6 +304,7 @@ async def _invite_moderator(page: Page) -> str:
     await expect(link).to_have_value(re.compile(rf"/host/{ROOM}#token="))
     invite = editor.locator(".invite").filter(has_text="Mo · moderator")
     await expect(invite).to_contain_text("Expires")
+    await _unstick(page)
     await page.get_by_role("region", name="Room: Harbour sessions").screenshot(
         path=str(SCREENSHOTS / "studio_room.png")
     )
@@ -323,6 +331,7 @@ async def _moderator_pins_and_drops(page: Page, server: Harness, chime: str) -> 
     row = panel.locator(".drop-row").filter(has_text="Harbour chime")
     await expect(row).to_contain_text("3 of 3 left")
     await expect(row.locator(".badge")).to_have_text("live", timeout=15_000)
+    await _unstick(page)
     await page.locator("#slots-panel").screenshot(path=str(SCREENSHOTS / "host_product_picker.png"))
 
     # A buyer reserves one, then pays: the row shows reserved, then sold.
