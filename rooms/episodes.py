@@ -13,6 +13,7 @@ any framework.
 """
 
 import json
+import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -92,7 +93,7 @@ class DueItem:
 
 def _time(p: Mapping[str, Any], key: str) -> int:
     value = p.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise Invalid(f"{key} must be a time in unix seconds")
     return v.integer({key: int(value)}, key, lo=0, hi=2**40)
 

@@ -135,6 +135,12 @@ async def test_a_creator_schedules_episodes_that_the_lobby_and_the_room_show(
         token=token,
     )
     assert status == 200 and body["episode"]["title"] == "Pilot"
+    status, body = await server.request(
+        "PATCH", f"/api/v1/rooms/show/episodes/{sooner['id']}", json={"ends_at": None},
+        token=token,
+    )  # fmt: skip
+    assert status == 200 and body["episode"]["ends_at"] is None
+    sooner = body["episode"]
     moved = await listener.wait_for(
         "room:updated", lambda d: titles(d["room"]["episodes"])[:1] == ["Pilot"]
     )
@@ -193,6 +199,12 @@ async def test_bad_episodes_are_refused_with_a_message_and_change_nothing(
         admin=True,
     )  # fmt: skip
     assert status == 404
+    for raw in ('{"title": "x", "starts_at": Infinity}', '{"title": "x", "starts_at": NaN}'):
+        status, body = await server.request(
+            "POST", "/api/v1/rooms/bad/episodes", data=raw, admin=True,
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        assert status == 400 and body["error"]["code"] == "invalid", raw
     status, listed = await server.request("GET", "/api/v1/rooms/bad/episodes")
     assert listed["episodes"] == [kept]
     assert (await lobby_entry(server, "bad"))["episodes"] == [kept]
@@ -330,7 +342,11 @@ async def test_following_needs_a_signed_in_account(server: Harness, smtp: SmtpSe
     status, body = await server.request("GET", "/api/v1/me/follows", token=me)
     assert status == 200 and [r["id"] for r in body["rooms"]] == ["f1", "f2"]
     assert body["rooms"][0]["title"] == "First" and "episodes" in body["rooms"][0]
+    status, body = await server.request("GET", "/api/v1/rooms/f1/follow", token=me)
+    assert status == 200 and body == {"room": "f1", "following": True}
     status, body = await server.request("DELETE", "/api/v1/rooms/f1/follow", token=me)
+    assert status == 200 and body["following"] is False
+    status, body = await server.request("GET", "/api/v1/rooms/f1/follow", token=me)
     assert status == 200 and body["following"] is False
     status, body = await server.request("GET", "/api/v1/me/follows", token=me)
     assert [r["id"] for r in body["rooms"]] == ["f2"]

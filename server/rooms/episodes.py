@@ -115,6 +115,16 @@ async def follow_room(request: web.Request) -> web.Response:
     return web.json_response({"room": room_id, "following": True})
 
 
+@routes.get("/api/v1/rooms/{room}/follow")
+async def following(request: web.Request) -> web.Response:
+    room_id = request.match_info["room"]
+    claims = await verified_account(request)
+    if await request.app[ROOMS].get_room(room_id) is None:
+        raise NotFound("no such room")
+    yes = await follows.is_following(request.app[ROOMS], room_id, claims.account_id)
+    return web.json_response({"room": room_id, "following": yes})
+
+
 @routes.delete("/api/v1/rooms/{room}/follow")
 async def unfollow_room(request: web.Request) -> web.Response:
     room_id = request.match_info["room"]
