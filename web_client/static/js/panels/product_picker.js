@@ -52,7 +52,7 @@ export function productLabel(p) {
  * A labelled <select> of products, refreshed on demand (and when the room's
  * slots or drops change); `.value()` is the chosen id.
  */
-export function productSelect(id, label, ctx, purpose) {
+export function productSelect(id, label, ctx, purpose, keep = () => true) {
   const select = h("select", { id, name: "product", required: true }, h("option", { value: "" }, "Loading products…"));
   const note = h("p", { class: "muted hint picker-note", id: `${id}-note` });
   select.setAttribute("aria-describedby", note.id);
@@ -61,8 +61,12 @@ export function productSelect(id, label, ctx, purpose) {
   const wrap = h("div", { class: "stack field" }, h("label", { for: id }, label), h("div", { class: "inline-form" }, select, refreshButton), note);
   // Cumulative: a product seen once (pinned, then unpinned) stays offered.
   const products = new Map();
+  const skipped = new Set(); // reachable but not offered here (`keep` said no)
   const refresh = async () => {
-    for (const [pid, p] of await reachableProducts(ctx)) products.set(pid, p);
+    for (const [pid, p] of await reachableProducts(ctx)) {
+      if (keep(p)) products.set(pid, p);
+      else skipped.add(pid);
+    }
     const chosen = select.value;
     const sorted = [...products.values()].sort((a, b) => a.title.localeCompare(b.title));
     select.replaceChildren(
@@ -77,7 +81,7 @@ export function productSelect(id, label, ctx, purpose) {
   // The room's snapshot arrives after mount; its slots and drops add products.
   ctx.store.on(["slots", "drops"], (state) => {
     const ids = [...state.slots.values()].map((s) => s.product?.id).concat([...state.drops.values()].map((d) => d.product_id));
-    if (ids.some((pid) => pid && !products.has(pid))) refresh();
+    if (ids.some((pid) => pid && !products.has(pid) && !skipped.has(pid))) refresh();
   });
   return { wrap, select, refresh, value: () => select.value, product: () => products.get(select.value) };
 }
