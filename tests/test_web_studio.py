@@ -11,6 +11,7 @@ units, and an account that is not a creator is told to ask for an invite.
 """
 
 import asyncio
+import datetime
 import json
 import re
 import shutil
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -37,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CREATOR = "ines.creator@example.com"
 LISTENER = "lee.listener@example.com"
 ROOM = "harbour"
+CREATOR_ZONE = "America/New_York"
+LISTENER_ZONE = "Asia/Tokyo"
 
 
 # -- prices (Node runs the page's own module; no browser needed) ------------
@@ -127,6 +131,12 @@ def _png(path: Path) -> Path:
                 image.paste((240, 180, 60), (x, y, x + 40, y + 40))
     image.save(path, "PNG")
     return path
+
+
+async def _in_zone(page: Page, zone: str) -> None:
+    """This page's clock reads as in `zone` (as a person's browser there would)."""
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("Emulation.setTimezoneOverride", {"timezoneId": zone})
 
 
 async def _local_input(page: Page, unix: float, seconds: bool = False) -> str:
@@ -226,8 +236,7 @@ async def _create_products(page: Page, tmp_path: Path) -> dict[str, str]:
 async def _add_episode(page: Page, server: Harness) -> int:
     editor = page.get_by_role("region", name="Room: Harbour sessions")
     form = editor.get_by_role("form", name="New episode")
-    zone = await page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
-    starts = form.get_by_label(f"Starts ({zone})")
+    starts = form.get_by_label(f"Starts ({CREATOR_ZONE})")
     local = await _local_input(page, (int(time.time() // 3600) + 26) * 3600)
     await form.get_by_label("Episode title").fill("Harbour at dusk")
     await starts.fill(local)
@@ -236,6 +245,9 @@ async def _add_episode(page: Page, server: Harness) -> int:
     episode = editor.locator(".episode").filter(has_text="Harbour at dusk")
     await expect(episode).to_be_visible()
     starts_at = await _unix_of(page, local)
+    # The wall clock time typed in New York, not in the machine's zone.
+    typed = datetime.datetime.fromisoformat(local).replace(tzinfo=ZoneInfo(CREATOR_ZONE))
+    assert starts_at == typed.timestamp()
     when = await page.evaluate(
         """async (t) => (await import("/static/js/studio/when.js")).formatWhen(t)""", starts_at
     )
@@ -266,6 +278,8 @@ async def _follow_from_the_lobby(tab: Tab, server: Harness, mailbox: Mailbox) ->
     card = page.locator(".room-card").filter(has_text="Harbour sessions")
     calendar = card.get_by_role("link", name=re.compile("Add .* to your calendar"))
     await expect(calendar).to_be_visible()
+    # The episode's time as the listener reads it: in Tokyo.
+    await expect(card.locator(".episode-line time")).to_contain_text("GMT+9")
     await expect(card).to_contain_text("Sign in to follow")
     await _sign_in(page, mailbox, LISTENER)
     follow = card.get_by_role("button", name="Follow Harbour sessions for reminders")
@@ -364,8 +378,10 @@ async def test_a_creator_sets_up_an_event_and_a_moderator_runs_the_shop(
 ) -> None:
     mailbox = Mailbox(server)
     await server.admin_post("/api/v1/creators", {"email": CREATOR, "name": "Ines"})
-    studio = await browsers.open(f"{server.url}/studio")
+    studio = await browsers.open(None)
     page = studio.page
+    await _in_zone(page, CREATOR_ZONE)
+    await page.goto(f"{server.url}/studio")
     await expect(page.locator("#studio-intro")).to_contain_text("Creators sign in here")
     await _sign_in(page, mailbox, CREATOR)
     await expect(page.locator("#studio-intro")).to_contain_text(f"Signed in as {CREATOR}")
@@ -378,6 +394,7 @@ async def test_a_creator_sets_up_an_event_and_a_moderator_runs_the_shop(
     await _calendar(server, starts_at)
 
     other = await browsers.open(None)
+    await _in_zone(other.page, LISTENER_ZONE)
     await _follow_from_the_lobby(other, server, mailbox)
     await _reminder_arrives(server, mailbox, starts_at)
 
