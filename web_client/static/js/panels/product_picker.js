@@ -53,12 +53,13 @@ export function productLabel(p) {
  * slots or drops change); `.value()` is the chosen id.
  */
 export function productSelect(id, label, ctx, purpose, keep = () => true) {
-  const select = h("select", { id, name: "product", required: true }, h("option", { value: "" }, "Loading products…"));
+  // A list box (several rows shown), so products are read and picked at a glance.
+  const select = h("select", { id, name: "product", required: true, size: 2, class: "product-listbox" }, h("option", { value: "", disabled: true }, "Loading products…"));
   const note = h("p", { class: "muted hint picker-note", id: `${id}-note` });
   select.setAttribute("aria-describedby", note.id);
-  const refreshButton = h("button", { type: "button", class: "secondary" }, "Refresh");
+  const refreshButton = h("button", { type: "button", class: "secondary refresh-products" }, "Reload list");
   refreshButton.setAttribute("aria-label", `Reload the list (${purpose})`);
-  const wrap = h("div", { class: "stack field" }, h("label", { for: id }, label), h("div", { class: "inline-form" }, select, refreshButton), note);
+  const wrap = h("div", { class: "stack field product-picker" }, h("div", { class: "row spread" }, h("label", { for: id }, label), refreshButton), select, note);
   // Cumulative: a product seen once (pinned, then unpinned) stays offered.
   const products = new Map();
   const skipped = new Set(); // reachable but not offered here (`keep` said no)
@@ -69,10 +70,8 @@ export function productSelect(id, label, ctx, purpose, keep = () => true) {
     }
     const chosen = select.value;
     const sorted = [...products.values()].sort((a, b) => a.title.localeCompare(b.title));
-    select.replaceChildren(
-      h("option", { value: "" }, sorted.length ? "Choose a product" : "No product to choose"),
-      ...sorted.map((p) => h("option", { value: p.id }, productLabel(p))),
-    );
+    select.replaceChildren(...(sorted.length ? sorted.map((p) => h("option", { value: p.id }, productLabel(p))) : [h("option", { value: "", disabled: true }, "No product to choose")]));
+    select.size = Math.min(Math.max(sorted.length, 2), 6);
     if (products.has(chosen)) select.value = chosen;
     setText(note, sorted.length ? "" : "No product found for this room: the owner creates them in the creator studio (/studio).");
   };
