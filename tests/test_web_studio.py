@@ -215,9 +215,17 @@ async def _create_products(page: Page, tmp_path: Path) -> dict[str, str]:
     await expect(form).to_contain_text("JPY has no decimals")
     await form.get_by_label("Price").fill("500")
     await form.get_by_role("button", name="Create product").click()
-    await expect(panel.locator(".product").filter(has_text="Paper lantern")).to_contain_text(
-        "¥500 · physical · 5 in stock"
-    )
+    lantern = panel.locator(".product").filter(has_text="Paper lantern")
+    await expect(lantern).to_contain_text("¥500 · physical · 5 in stock")
+
+    # Edited: the form starts from the product (price back in major units).
+    await lantern.get_by_role("button", name="Edit Paper lantern").click()
+    edit = panel.get_by_role("form", name="Edit Paper lantern")
+    await expect(edit.get_by_label("Price")).to_have_value("500")
+    await expect(edit.get_by_label("Kind")).to_be_disabled()
+    await edit.get_by_label("Price").fill("650")
+    await edit.get_by_role("button", name="Save product").click()
+    await expect(lantern).to_contain_text("¥650 · physical · 5 in stock")
 
     mine = await page.evaluate(
         """async () => {
@@ -228,7 +236,7 @@ async def _create_products(page: Page, tmp_path: Path) -> dict[str, str]:
     )
     assert sorted(p[:5] for p in mine) == [
         ["Harbour chime", 250, "eur", "digital", True],
-        ["Paper lantern", 500, "jpy", "physical", False],
+        ["Paper lantern", 650, "jpy", "physical", False],
     ]
     return {p[0]: p[5] for p in mine}
 
@@ -329,7 +337,7 @@ async def _moderator_pins_and_drops(page: Page, server: Harness, chime: str) -> 
     await expect(page.locator("header").get_by_role("status")).to_have_text("Connected")
     await expect(page.locator("#role-badge")).to_have_text("moderator")
     picker = page.get_by_label("Product to pin")
-    for offered in ("Harbour chime · €2.50 · digital", "Paper lantern · ¥500 · physical"):
+    for offered in ("Harbour chime · €2.50 · digital", "Paper lantern · ¥650 · physical"):
         await expect(picker.locator("option", has_text=offered)).to_have_count(1)
     await picker.select_option(chime)
     await page.get_by_label("Slot", exact=True).select_option("1")

@@ -138,6 +138,7 @@ function productForm({ saved }) {
 
   const reset = () => {
     editing = null;
+    kind.input.disabled = false;
     form.reset();
     preview.hidden = true;
     bar.hidden = true;
@@ -156,7 +157,9 @@ function productForm({ saved }) {
     currency.input.value = p.currency;
     price.input.value = toMajorText(p.price, p.currency);
     kind.input.value = p.kind;
+    kind.input.disabled = true; // a product keeps its kind (the server says: make a new product)
     stock.input.value = p.stock ?? "";
+    stock.input.dataset.was = stock.input.value;
     preview.hidden = !p.image_url;
     if (p.image_url) preview.src = p.image_url;
     setText(heading, `Edit ${p.title}`);
@@ -185,6 +188,11 @@ function productForm({ saved }) {
       kind: kind.input.value,
       stock: stock.input.value === "" ? null : Number(stock.input.value),
     };
+    if (editing) {
+      // Unchanged stock is not sent: a tracked stock is moved by the difference.
+      delete body.kind;
+      if (stock.input.value === stock.input.dataset.was) delete body.stock;
+    }
     save.disabled = true;
     try {
       let product = editing ? await updateProduct(editing.id, body) : await createProduct(body);
