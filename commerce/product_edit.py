@@ -15,6 +15,10 @@ Stock rules (`stock` is the new number of units given, as at creation):
 - the pool changes only if it is as it was read (a cart pulling units in
   between answers 409 "try again"): never a lost update.
 
+An edit is written only if the product is still as it was read (the
+script compares the stored blob): a concurrent edit (another tab, an
+image upload) is read again and the change applied on top of it.
+
 A price or currency change reaches the rooms' shares of the product (what
 a new cart line costs); lines already in carts, orders and scheduled drops
 keep the price they were made with. Must not import aiohttp, socketio or
@@ -24,7 +28,7 @@ stripe.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -40,9 +44,10 @@ from commerce.catalog import (
     parse_image_url,
     parse_tags,
     product_blob,
+    product_from_blob,
 )
 from kernel import validate
-from kernel.errors import Conflict, Invalid
+from kernel.errors import Conflict, Invalid, NotFound
 from kernel.lua import Scripts
 
 EDITABLE = ("title", "description", "price", "currency", "tags", "image_url", "stock")
@@ -102,14 +107,32 @@ def stock_delta(target: int, inv: Inventory, pool_left: int) -> int:
 
 
 class ProductEditor:
-    """Applies an edit: the product's hash (one script), then its shares' price."""
+    """Applies an edit: the product's hash (one script, only if the product
+    is still as it was read: a concurrent edit is read again and the change
+    applied to it), then its shares' price."""
+
+    ATTEMPTS = 5
 
     def __init__(self, redis: aioredis.Redis, catalog: Catalog) -> None:
         self._redis: Any = redis  # redis-py types its async answers loosely
         self._catalog = catalog
         self._scripts = Scripts(redis)
 
-    async def apply(self, edit: Edit) -> Product:
+    async def apply(self, product_id: str, change: Callable[[Product], Edit]) -> Product:
+        """`change` (pure: it may run again) turns the stored product into the
+        edit; `Conflict` if the product kept changing under it."""
+        for _ in range(self.ATTEMPTS):
+            raw = await self._redis.hget(keys.product(product_id), "data")
+            if raw is None:
+                raise NotFound(f"no product {product_id}")
+            edit = change(product_from_blob(raw))
+            if await self._write(edit, raw):
+                await self._reprice(edit.product)
+                found = await self._catalog.product(product_id)
+                return found if found is not None else edit.product
+        raise Conflict("the product kept changing while you edited it; try again")
+
+    async def _write(self, edit: Edit, before: bytes) -> bool:
         product = edit.product
         delta, pool_given = 0, -1
         if edit.stock_given and edit.stock is not None:
@@ -120,11 +143,13 @@ class ProductEditor:
                 delta = stock_delta(edit.stock, inv, pool_left)
         stored = dataclasses.replace(product, stock=edit.stock) if edit.stock_given else product
         args: list[Any] = [product_blob(stored), product.price, product.currency]
-        args += [delta, pool_given, "1" if edit.stock_given else "0"]
-        await self._scripts.run("commerce/product_update", [keys.product(product.id)], args)
+        args += [delta, pool_given, before]
+        done = await self._scripts.run("commerce/product_update", [keys.product(product.id)], args)
+        return bool(done)
+
+    async def _reprice(self, product: Product) -> None:
         for room in await self._catalog.rooms_showing(product.id):
-            share = keys.share(room, product.id)
             share_args = [product.price, product.currency]
-            await self._scripts.run("commerce/share_price", [share], share_args)
-        found = await self._catalog.product(product.id)
-        return found if found is not None else stored
+            await self._scripts.run(
+                "commerce/share_price", [keys.share(room, product.id)], share_args
+            )

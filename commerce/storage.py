@@ -1,4 +1,4 @@
-"""Where audio files live: content-addressed (the key holds the sha256),
+"""Where audio files and images live: content-addressed (the key holds the sha256),
 immutable, written once. The one wrapper of the file store.
 
     storage = open_storage(url, data_dir)   # None or file://DIR: LocalStorage;
@@ -11,8 +11,8 @@ immutable, written once. The one wrapper of the file store.
     await storage.presign(key, ttl_s, filename)  # an S3 presigned GET, or None (local:
                                             # the server signs its own link)
 
-Keys look like `tones/<sha256>.<ext>` (bought files, private) and
-`previews/<sha256>.<ext>` (public). The local directory serves one node
+Keys look like `tones/<sha256>.<ext>` (bought files, private),
+`previews/<sha256>.<ext>` and `images/<sha256>.webp` (public). The local directory serves one node
 only; several nodes need S3. Must not import aiohttp, socketio or stripe.
 
 S3 (aiobotocore): credentials come from the standard AWS variables
@@ -61,6 +61,15 @@ def tone_key(sha256: str, fmt: str) -> str:
 def preview_key(sha256: str) -> str:
     """Where a preview lives (public, cacheable forever: the name is its hash)."""
     return f"previews/{sha256}.{PREVIEW_EXT}"
+
+
+IMAGE_EXT, IMAGE_TYPE = "webp", "image/webp"
+
+
+def image_key(sha256: str) -> str:
+    """Where a product image lives (public, cacheable forever: the name is
+    the hash of the re-encoded WebP, never of the upload)."""
+    return f"images/{sha256}.{IMAGE_EXT}"
 
 
 class Storage(Protocol):

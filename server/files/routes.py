@@ -1,6 +1,7 @@
 """Files over HTTP: signed downloads (`/files/dl/<token>/<file name>`), the
-buyer's library (`/api/v1/me/library`) and public previews
-(`/files/previews/<sha256>.mp3`, immutable: the name is the hash).
+buyer's library (`/api/v1/me/library`), public previews
+(`/files/previews/<sha256>.mp3`) and product images
+(`/files/images/<sha256>.webp`), both immutable: the name is the hash.
 
 A download's signature and expiry are checked on every request
 (commerce.downloads); a tampered, foreign or expired link is 403 with an
@@ -21,7 +22,15 @@ import re
 from aiohttp import web
 
 from commerce import downloads
-from commerce.storage import FORMATS, PREVIEW_TYPE, attachment, preview_key
+from commerce.storage import (
+    FORMATS,
+    IMAGE_EXT,
+    IMAGE_TYPE,
+    PREVIEW_TYPE,
+    attachment,
+    image_key,
+    preview_key,
+)
 from kernel.errors import Forbidden, NotFound
 from server.appkeys import SCHEDULER, SETTINGS, STORAGE
 from server.buyers import buyer_identity
@@ -93,3 +102,27 @@ async def preview(request: web.Request) -> web.StreamResponse:
         return await send(request, request.app[SMALL_FILES], path, sha, headers)
     body = await storage.read(key)
     return web.Response(body=body, headers=headers)
+
+
+@routes.get("/files/images/{name}")
+async def image(request: web.Request) -> web.StreamResponse:
+    """A product image (public, immutable: the name is the WebP's hash)."""
+    sha, _, ext = request.match_info["name"].partition(".")
+    if not SHA256.match(sha) or ext != IMAGE_EXT:
+        raise NotFound("no such image")
+    key = image_key(sha)
+    storage = request.app[STORAGE]
+    headers = {
+        "Cache-Control": IMMUTABLE,
+        "ETag": f'"{sha}"',
+        "Content-Type": IMAGE_TYPE,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if request.headers.get("If-None-Match") == f'"{sha}"':
+        return web.Response(status=304, headers=headers)
+    path = storage.local_path(key)
+    if path is not None:
+        if not path.is_file():
+            raise NotFound("no such image")
+        return await send(request, request.app[SMALL_FILES], path, sha, headers)
+    return web.Response(body=await storage.read(key), headers=headers)

@@ -1,7 +1,7 @@
 """The shop at the edge, by concern: `resources` (the Shop and its Stripe
 client), `handlers` (Socket.IO), `routes` (products, Stripe webhook),
-`buyer_routes` (claims, /me/orders), `room_products` (the console's
-product list), `jobs` (scheduler), `broadcast`
+`images` (product images), `buyer_routes` (claims, /me/orders),
+`room_products` (the console's product list), `jobs` (scheduler), `broadcast`
 (coalesced stock), `snapshot` (its `room:state` parts), `demo` (demo
 products and drop). `setup` wires them into the app.
 """
@@ -14,6 +14,7 @@ from server.shop import (
     buyer_routes,
     demo,
     handlers,
+    images,
     jobs,
     resources,
     room_products,
@@ -27,6 +28,7 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(routes.routes)
     app.router.add_routes(buyer_routes.routes)
     app.router.add_routes(room_products.routes)
+    images.setup(app)
     handlers.setup(app)
     app[SNAPSHOT_PARTS].append(snapshot.part(app))
     app[SEEDERS].append(demo.seed_demo)

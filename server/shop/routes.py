@@ -52,10 +52,10 @@ async def _wire(request: web.Request, product_id: str) -> dict[str, Any]:
 @routes.patch("/api/v1/products/{id}")
 async def edit_product(request: web.Request) -> web.Response:
     product_id = validate.ident(request.match_info, "id")
-    _, product = await require_product_owner(request, product_id)
-    edit = parse_edit(await read_json(request), product)
+    await require_product_owner(request, product_id)
+    body = await read_json(request)
     shop = request.app[SHOP]
-    await shop.editor.apply(edit)
+    await shop.editor.apply(product_id, lambda product: parse_edit(body, product))
     wire = await _wire(request, product_id)
     rooms = await shop.catalog.rooms_showing(product_id)
     await request.app[EMITTER].emit(product_updated(wire, rooms))
