@@ -10,6 +10,7 @@ framework.
 """
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from kernel.errors import LimitReached, NotFound
 from rooms import keys
@@ -64,10 +65,36 @@ LIVE_NOTICE_TTL_S = 30 * 86400
 
 async def announced(store: RoomStore, room_id: str, live: bool, now: float) -> bool:
     """The room was announced live or not; True when this is the start its
-    followers hear about (once across processes, once per window)."""
+    followers hear about (once across processes, once per window): a
+    went-live mail is then due (`due_live_mails`)."""
     went_live = await store.run(
         "rooms/live_notice",
         [keys.live_notice(room_id)],
         ["1" if live else "0", now, LIVE_MAIL_WINDOW_S, LIVE_NOTICE_TTL_S],
     )
+    if went_live:
+        await store.redis.zadd(keys.LIVE_MAILS, {LiveMail(room_id, now).member: now})
     return bool(went_live)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveMail:
+    """A went-live mail to a room's followers, due since `at`."""
+
+    room: str
+    at: float
+
+    @property
+    def member(self) -> str:
+        return f"{self.room}|{self.at!r}"
+
+
+async def due_live_mails(store: RoomStore, now: float, limit: int = 100) -> list[LiveMail]:
+    rows = await store.redis.zrangebyscore(
+        keys.LIVE_MAILS, "-inf", now, start=0, num=limit, withscores=True
+    )
+    return [LiveMail(str(member).partition("|")[0], float(score)) for member, score in rows]
+
+
+async def live_mail_done(store: RoomStore, mail: LiveMail) -> None:
+    await store.run("rooms/due_take", [keys.LIVE_MAILS], [mail.member, mail.at])

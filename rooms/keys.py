@@ -182,3 +182,6 @@ EPISODE_REMINDERS = "{rooms}:episode_reminders"
 
 # ZSET "<room>|<episode>" -> when it ends (it leaves the room's upcoming list)
 EPISODE_ENDS = "{rooms}:episode_ends"
+
+# ZSET "<room>|<went live at>" -> went live at: went-live mails to send
+LIVE_MAILS = "{rooms}:live_mails"

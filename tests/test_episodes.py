@@ -486,3 +486,24 @@ async def test_followers_hear_once_when_the_room_goes_live(
     await asyncio.sleep(1.2)
     await drained(server)
     assert len(mails_to(smtp, "bob@example.com", "Live now")) == 2
+
+
+async def test_a_publisher_on_stage_makes_the_room_live_and_mails_followers(
+    server: Harness, smtp: SmtpServer
+) -> None:
+    """The media engine's hook (a publisher's peer connected) is what turns
+    `live` on in production: followers hear it the same way."""
+    from server.audio.live import on_publishing
+
+    await server.create_room(id="stage", title="Stage room")
+    await followers(server, smtp, "stage")
+    started = on_publishing(server.app)
+    await started("stage")
+    await started("stage")  # a second publisher: the room was live already
+    await smtp.inbox.wait_for(len(smtp.inbox.messages) + 2)
+    await asyncio.sleep(1.2)
+    await drained(server)
+    for address in ("ann@example.com", "bob@example.com"):
+        [mail] = mails_to(smtp, address, "Live now")
+        assert "Stage room is live now." in text_of(mail)
+    assert mails_to(smtp, "cy@example.com", "Live now") == []
