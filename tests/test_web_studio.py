@@ -410,6 +410,17 @@ async def test_a_creator_sets_up_an_event_and_a_moderator_runs_the_shop(
     await other.page.goto(invite)
     await _moderator_pins_and_drops(other.page, server, ids["Harbour chime"])
 
+    # The room shows the product's image (re-encoded by the server) on its card.
+    await page.goto(f"{server.url}/r/{ROOM}")
+    slot = page.locator(".slot").filter(has_text="Harbour chime")
+    image = slot.locator("img.product-image")
+    await expect(image).to_be_visible()
+    await expect(image).to_have_attribute("src", re.compile(r"^/files/images/"))
+    assert await image.evaluate("(img) => img.complete && img.naturalWidth > 0")
+    await _unstick(page)
+    await slot.screenshot(path=str(SCREENSHOTS / "room_product_image.png"))
+    await page.goto(f"{server.url}/studio")
+
     # The creator opens their own console (host, through /join) and goes live:
     # the follower is mailed; the room is live in the lobby.
     await page.get_by_role("button", name="Open the host console of Harbour sessions").click()
