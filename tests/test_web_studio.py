@@ -11,6 +11,7 @@ units, and an account that is not a creator is told to ask for an invite.
 """
 
 import asyncio
+import contextlib
 import datetime
 import json
 import re
@@ -198,6 +199,11 @@ async def _create_products(page: Page, tmp_path: Path) -> dict[str, str]:
     await panel.screenshot(path=str(SCREENSHOTS / "studio_product.png"))
     await form.get_by_role("button", name="Create product").click()
     progress = panel.locator(".product-progress-text")
+    # For the screenshot, a moment while the tone processes (a quick job may pass it unseen).
+    with contextlib.suppress(AssertionError):
+        processing = re.compile(r"Processing the tone [1-9]")
+        await expect(progress).to_contain_text(processing, timeout=10_000)
+    await form.screenshot(path=str(SCREENSHOTS / "studio_product_progress.png"))
     await expect(progress).to_contain_text("Harbour chime saved, tone ready.", timeout=90_000)
     chime = panel.locator(".product").filter(has_text="Harbour chime")
     await expect(chime).to_contain_text("€2.50 · digital · unlimited")
