@@ -149,9 +149,7 @@ class Invites:
             await tx.execute()
 
     async def take_sockets(self, room: str, invite_id: str) -> list[str]:
-        """The connections noted for the invite, forgotten from now on."""
-        async with self._redis.pipeline(transaction=True) as tx:
-            tx.smembers(keys.invite_sockets(room, invite_id))
-            tx.delete(keys.invite_sockets(room, invite_id))
-            found, _ = await tx.execute()
-        return sorted(found)
+        """The connections noted for the invite, forgotten from now on (one
+        script: a Cluster client's MULTI cannot answer SMEMBERS)."""
+        script, key = "rooms/invite_take_sockets", keys.invite_sockets(room, invite_id)
+        return sorted(str(sid) for sid in await self._store.run(script, [key], []))
