@@ -330,6 +330,8 @@ async def _invite_moderator(page: Page) -> str:
     await form.get_by_role("button", name="Create invite link").click()
     link = editor.get_by_label(re.compile("^Invite link for Mo"))
     await expect(link).to_have_value(re.compile(rf"/host/{ROOM}#token="))
+    await editor.get_by_role("button", name="Copy link").click()
+    await expect(editor.get_by_role("button", name="Copied")).to_be_visible()
     invite = editor.locator(".invite").filter(has_text="Mo · moderator")
     await expect(invite).to_contain_text("Expires")
     await _unstick(page)
