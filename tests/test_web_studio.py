@@ -266,6 +266,15 @@ async def _add_episode(page: Page, server: Harness) -> int:
         """async (t) => (await import("/static/js/studio/when.js")).formatWhen(t)""", starts_at
     )
     await expect(episode).to_contain_text(when)
+
+    # One more, then deleted: gone from the list and from the server.
+    await form.get_by_label("Episode title").fill("Soundcheck")
+    await starts.fill(await _local_input(page, starts_at - 3600))
+    await form.get_by_role("button", name="Add episode").click()
+    soundcheck = editor.locator(".episode").filter(has_text="Soundcheck")
+    await expect(editor.locator(".episode").first).to_contain_text("Soundcheck")  # soonest first
+    await soundcheck.get_by_role("button", name="Delete episode Soundcheck").click()
+    await expect(soundcheck).to_have_count(0)
     status, body = await server.request("GET", f"/api/v1/rooms/{ROOM}/episodes")
     assert status == 200, body
     (stored,) = body["episodes"]
