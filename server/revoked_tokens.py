@@ -48,21 +48,28 @@ async def refuse_revoked(request: web.Request, handler: Handler) -> web.StreamRe
     return await handler(request)
 
 
-async def check_not_revoked(app: web.Application, claims: Claims) -> None:
-    if claims.jti is not None and await invites(app).is_revoked(claims.room, claims.jti):
-        raise Unauthorized(REVOKED)
-
-
-async def note_socket(app: web.Application, claims: Claims, sid: str) -> None:
-    """Remember a connection made with an invite's token."""
+async def note_and_check(app: web.Application, claims: Claims, sid: str) -> None:
+    """At connect, before the connection counts: refuse a revoked invite's
+    token; else note the sid for the invite and look again. In this order a
+    revocation either sees the sid (and closes it) or is seen here; a
+    revoked token's attempts note nothing."""
     if claims.jti is None:
         return
-    await app[SIO].enter_room(sid, invite_channel(claims.room, claims.jti))
+    if await invites(app).is_revoked(claims.room, claims.jti):
+        raise Unauthorized(REVOKED)
     now = app[SCHEDULER].clock()
     try:
         await invites(app).note_socket(claims.room, claims.jti, sid, claims.exp, now)
     except RedisError:  # revocation still closes it on this process (its channel)
         logger.warning("room %s: could not note connection %s of %s", claims.room, sid, claims.jti)
+    if await invites(app).is_revoked(claims.room, claims.jti):
+        raise Unauthorized(REVOKED)
+
+
+async def enter_channel(app: web.Application, claims: Claims, sid: str) -> None:
+    """The connection hears its invite's revocation (on this process)."""
+    if claims.jti is not None:
+        await app[SIO].enter_room(sid, invite_channel(claims.room, claims.jti))
 
 
 async def close_sockets(app: web.Application, room: str, invite_id: str) -> int:

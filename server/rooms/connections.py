@@ -91,7 +91,7 @@ class Connections:
                 raise Unauthorized("the token's room does not exist")
             await _check_not_revoked(app, claims)
             await check_not_signed_out(app, claims.identity, claims.gen)
-            await revoked_tokens.check_not_revoked(app, claims)
+            await revoked_tokens.note_and_check(app, claims, sid)
             arrival = await presence.join(
                 app[ROOMS],
                 claims.room,
@@ -120,7 +120,7 @@ class Connections:
             await self._note_socket(claims.identity, sid)
         if claims.role.can(Role.MODERATOR):
             await self.sio.enter_room(sid, staff_channel(claims.room))
-        await revoked_tokens.note_socket(app, claims, sid)  # closed if its invite is revoked
+        await revoked_tokens.enter_channel(app, claims, sid)  # closed if its invite is revoked
         if arrival.joined:
             app[PRESENCE].joined(claims.room, arrival.person)
         app[METRICS].connections.inc()
