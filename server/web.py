@@ -1,7 +1,8 @@
 """The browser pages: the lobby (`/`), the listener room (`/r/{room}`), the
 host console (`/host/{room}`), the page a sign-in link opens (`/signin`), a
-buyer's account (`/me`), a replay (`/replay/{room}/{id}`), their ES
-modules, styles and icon (`/static/...`, `/favicon.ico`),
+buyer's account (`/me`), the creator studio (`/studio`), a replay
+(`/replay/{room}/{id}`), their ES modules, styles and icon (`/static/...`,
+`/favicon.ico`),
 the Socket.IO browser client from npm (`/vendor/...`) and the small public
 config a page needs (`/api/v1/config`).
 
@@ -96,6 +97,8 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/me", _page("me.html"), name="me_page")
     # Replays (issue 13): one recording with its shoppable moments.
     app.router.add_get("/replay/{room}/{id}", _page("replay.html"), name="replay_page")
+    # Creator studio (issue 12): a creator's rooms, products, episodes and team.
+    app.router.add_get("/studio", _page("studio.html"), name="studio_page")
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
     app.add_routes(routes)
     csp.setup(app, stripe_js_url)

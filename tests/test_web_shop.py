@@ -43,6 +43,18 @@ async def _host(server: Harness, browsers: Browsers) -> Page:
     return tab.page
 
 
+async def _local_time(page: Page, ahead_s: float) -> str:
+    """The `datetime-local` value, in the page's zone, of `ahead_s` from now."""
+    value: str = await page.evaluate(
+        """async (ahead) => {
+          const { unixToLocalInput } = await import("/static/js/studio/when.js");
+          return unixToLocalInput(Date.now() / 1000 + ahead, true);
+        }""",
+        ahead_s,
+    )
+    return value
+
+
 async def _listener(server: Harness, browsers: Browsers, identity: str = "lee") -> Page:
     token = server.token(ROOM, identity, "listener", name=identity.title())
     tab = await browsers.open(f"{server.url}/r/{ROOM}#token={token}", viewport=PHONE)
@@ -111,7 +123,7 @@ async def test_pinned_slot_reaches_the_listener(server: Harness, browsers: Brows
     host = await _host(server, browsers)
     room = await _listener(server, browsers)
     await host.get_by_label("Slot", exact=True).select_option("2")
-    await host.get_by_label("Product to pin (id)").fill("tee")
+    await host.get_by_label("Product to pin").select_option("tee")
     await host.get_by_label("Note (optional)").fill("Signed by the band")
     await host.get_by_role("button", name="Pin", exact=True).click()
 
@@ -153,8 +165,8 @@ async def test_drop_counts_down_on_the_server_clock_then_sells(
     token = server.token(ROOM, "lee", "listener", name="Lee")
     await room.goto(f"{server.url}/r/{ROOM}#token={token}")
 
-    await host.get_by_label("Product for the drop (id)").fill("tee")
-    await host.get_by_label("Starts in (seconds)").fill("4")
+    await host.get_by_label("Product for the drop").select_option("tee")
+    await host.get_by_label(re.compile(r"^Starts at")).fill(await _local_time(host, 4))
     await host.get_by_label("Stock", exact=True).fill("3")
     await host.get_by_role("button", name="Schedule drop").click()
 
@@ -290,8 +302,8 @@ async def test_the_host_may_keep_a_drop_to_signed_in_buyers(
 ) -> None:
     await _setup(server)
     host = await _host(server, browsers)
-    await host.get_by_label("Product for the drop (id)").fill("tee")
-    await host.get_by_label("Starts in (seconds)").fill("0")
+    await host.get_by_label("Product for the drop").select_option("tee")
+    await host.get_by_label(re.compile(r"^Starts at")).fill(await _local_time(host, 0))
     await host.get_by_label("Signed-in buyers only").check()
     await host.get_by_role("button", name="Schedule drop").click()
     await expect(host.locator(".drop-row").filter(has_text="Tour tee")).to_be_visible()

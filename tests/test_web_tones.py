@@ -209,8 +209,8 @@ async def test_a_file_that_is_not_sound_is_refused_with_the_reason(
     token = server.token(ROOM, "hana", "host", name="Hana")
     admin = server.settings.admin_key
     host = (await browsers.open(f"{server.url}/host/{ROOM}#token={token}&admin={admin}")).page
-    # Not pinned anywhere yet: added to the Sounds panel by id.
-    await host.get_by_label("Another product (id)").fill("bell")
+    # Not pinned anywhere yet: added to the Sounds panel from the product list.
+    await host.get_by_label("Another digital product").select_option("bell")
     await host.get_by_role("button", name="Add", exact=True).click()
     card = host.locator(".sound").filter(has_text="Ship bell")
     await expect(card.get_by_role("status")).to_have_text("No sound yet.")

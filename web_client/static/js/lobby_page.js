@@ -1,7 +1,13 @@
-// The lobby at /: rooms that are live, rooms coming up, and join by link.
+// The lobby at /: rooms that are live, rooms coming up (with their next
+// episodes, a calendar link and Follow), and join by link.
 
 import { $, h, keyedList, setText } from "./dom.js";
 import { mountAccount } from "./panels/signin.js";
+import { episodesBlock, followedRooms } from "./panels/episodes.js";
+
+// Who is looking: set once the account (if any) is known.
+const viewer = { signedIn: false, follows: new Set() };
+const blocks = new WeakMap(); // room card -> its episodes block
 
 async function loadRooms() {
   const resp = await fetch("/api/v1/rooms");
@@ -10,12 +16,16 @@ async function loadRooms() {
 }
 
 function roomCard(room) {
-  return h(
+  const episodes = episodesBlock(room, viewer);
+  const el = h(
     "li",
     { class: "room-card card" },
     h("h3", {}, h("a", { class: "room-link", href: `/r/${encodeURIComponent(room.id)}` })),
     h("p", { class: "room-meta muted" }),
+    episodes.el,
   );
+  blocks.set(el, episodes);
+  return el;
 }
 
 function updateCard(el, room) {
@@ -23,6 +33,7 @@ function updateCard(el, room) {
   const modules = room.modules.map((m) => ({ polls: "polls", qa: "Q&A", chat: "chat", shop: "shop" })[m]).join(" · ");
   setText(el.querySelector(".room-meta"), `${room.live ? "Live now" : "Not live yet"} · ${modules}${room.guests ? " · open to guests" : " · invite only"}`);
   el.classList.toggle("live", room.live);
+  blocks.get(el)?.update(room);
 }
 
 function render(rooms) {
@@ -69,7 +80,13 @@ async function refresh() {
   }
 }
 
-bindJoin();
-mountAccount($("#account-slot"), { next: () => "/", onSignedOut: () => location.reload() });
-refresh();
-setInterval(refresh, 15000);
+async function main() {
+  bindJoin();
+  const account = await mountAccount($("#account-slot"), { next: () => "/", onSignedOut: () => location.reload() });
+  viewer.signedIn = Boolean(account);
+  if (account) viewer.follows = await followedRooms();
+  await refresh();
+  setInterval(refresh, 15000);
+}
+
+main();

@@ -8,6 +8,7 @@ import { formatMoney, formatCountdown, spokenDuration } from "../format.js";
 import { product as productOf, remember } from "../products.js";
 import { errorText } from "../connection.js";
 import { syncPreview, lightTone } from "./tones.js";
+import { syncImage } from "./product_image.js";
 
 /**
  * The one-click button of a card, for a signed-in buyer with a saved card
@@ -102,6 +103,7 @@ function updateSlot(el, slot, state) {
   add.setAttribute("aria-label", soldOut ? `${p.title}: sold out` : `Add ${p.title} to cart`);
   syncOneClick(el, state.oneClick && !soldOut, p.title, p.kind);
   syncPreview(el, p);
+  syncImage(el, p);
 }
 
 const DROP_ORDER = { live: 0, scheduled: 1, sold_out: 2, ended: 3 };
@@ -190,6 +192,7 @@ function updateDrop(el, drop, now, state) {
     if (!p) return;
     syncOneClick(el, state.oneClick && buyable, title, p.kind);
     syncPreview(el, { ...p, ...known });
+    syncImage(el, { ...p, ...known });
   });
   const limit = drop.per_buyer_limit ? ` · limit ${drop.per_buyer_limit} per person` : "";
   setText(el.querySelector(".drop-badge"), { live: "Live drop", scheduled: "Upcoming drop", sold_out: "Drop", ended: "Ended" }[drop.state] + limit);

@@ -1,6 +1,7 @@
 // The host's sounds: for each digital product the room shows (pinned or in
-// a drop, or added by id), upload its source sound with the window to keep
-// (`POST /api/v1/products/{id}/audio`, multipart field `file`), watch it
+// a drop, or added from the console's product list), upload its source
+// sound with the window to keep (`POST /api/v1/products/{id}/audio`,
+// multipart field `file`), watch it
 // process (`product:updated` carries `audio.progress`) until it is ready
 // (duration, loudness) or failed (the reason), and play it into the room
 // (`tone:play`, `tone:stop`).
@@ -16,6 +17,7 @@ import { errorText } from "../connection.js";
 import { tokenFromFragment } from "../token.js";
 import { accountToken } from "../account.js";
 import { lightTone } from "./tones.js";
+import { productSelect } from "./product_picker.js";
 
 const POLL_MS = 1500;
 
@@ -50,18 +52,13 @@ async function fresh(id) {
   return resp.ok ? resp.json() : null;
 }
 
-export function mountSoundTools(root, { store, conn }) {
+export function mountSoundTools(root, { room, store, conn, tokenOf }) {
   const known = new Map(); // id -> product
   const list = h("ul", { class: "sound-list" });
-  const empty = h("p", { class: "muted" }, "No digital product in this room yet: pin one or add it by id.");
-  const addInput = h("input", { id: "sound-product", name: "product", autocomplete: "off", required: true });
-  const add = h(
-    "form",
-    { class: "inline-form", "aria-label": "Add a product's sound" },
-    h("label", { for: "sound-product" }, "Another product (id)"),
-    addInput,
-    h("button", { type: "submit" }, "Add"),
-  );
+  const empty = h("p", { class: "muted" }, "No digital product in this room yet: pin one or add it from the list.");
+  // Another digital product, picked from the console's list (panels/product_picker.js).
+  const picker = productSelect("sound-product", "Another digital product", { room, store, tokenOf }, "sounds", (p) => p.kind === "digital");
+  const add = h("form", { class: "stack", "aria-label": "Add a product's sound" }, picker.wrap, h("button", { type: "submit" }, "Add"));
   const note = h("p", { class: "muted" });
   if (!uploadBearer()) setText(note, "Uploading needs the admin key (open the console with #admin=… in the link) or the product's owner signed in.");
   root.append(note, empty, list, add);
@@ -95,11 +92,11 @@ export function mountSoundTools(root, { store, conn }) {
 
   add.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const p = await fresh(addInput.value.trim());
-    if (!p) return toast("No product with that id.", "error");
+    if (!picker.value()) return toast("Choose a digital product.", "error");
+    const p = await fresh(picker.value());
+    if (!p) return toast("That product is gone.", "error");
     if (p.kind !== "digital") return toast(`${p.title} is not a digital product: sounds are for digital products.`, "error");
     track(p);
-    add.reset();
   });
 
   store.on("slots", (state) => {
