@@ -60,15 +60,16 @@ unit:
 	$(BIN)/pytest -q -ra
 
 # The rooms and shop paths again, against a real 3-node Redis Cluster that the
-# tests start on loopback (tests/redis_cluster.py); about two minutes. Not yet in the list:
-# test_accounts, test_mail, test_delivery, test_buyers_checkout. They pass alone on the
-# Cluster, but in a full Cluster run a callback now and then holds the loop just over the
-# guard's 1 s (cause not found yet).
+# tests start on loopback (tests/redis_cluster.py), with accounts, studio, episodes, numbers,
+# webhooks and replays; about six minutes.
 CLUSTER_TESTS := tests/test_live_room.py tests/test_stage_presence.py tests/test_http_api.py \
 	tests/test_commerce_cart.py tests/test_shop_purchase.py tests/test_shop_drops.py \
 	tests/test_shop_race.py tests/test_commerce_shares.py tests/test_redis_cluster.py \
 	tests/test_shop_money_v2.py tests/test_rooms_v2.py tests/test_rooms_rules.py \
-	tests/test_lua_rules.py tests/test_intent_claim.py
+	tests/test_lua_rules.py tests/test_intent_claim.py tests/test_accounts.py tests/test_mail.py \
+	tests/test_delivery.py tests/test_buyers_checkout.py tests/test_studio.py \
+	tests/test_studio_invites.py tests/test_episodes.py tests/test_numbers.py \
+	tests/test_webhooks_out.py tests/test_replays.py
 
 unit-cluster:
 	$(BIN)/pytest -q -ra --redis-cluster $(CLUSTER_TESTS)
