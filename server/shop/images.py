@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from commerce import images
 from commerce.audio import product_updated
@@ -34,6 +34,7 @@ from server.appkeys import EMITTER, STORAGE
 from server.errors import error_response
 from server.shop.owners import require_product_owner
 from server.shop.resources import SHOP
+from server.upload_body import CHUNK, body_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,6 @@ routes = web.RouteTableDef()
 
 IMAGE_WORKERS = 2
 IMAGE_QUEUE = 8
-CHUNK = 256 * 1024
-MULTIPART = "multipart/form-data"
 TOO_LARGE = f"the image is larger than {images.MAX_BYTES // (1024 * 1024)} MB"
 
 IMAGE_POOL: web.AppKey[ThreadPoolExecutor] = web.AppKey("image_pool", ThreadPoolExecutor)
@@ -53,22 +52,10 @@ class TooLarge(Exception):
     pass
 
 
-async def _chunks(request: web.Request) -> AsyncIterator[bytes]:
-    if request.content_type == MULTIPART:
-        reader = await request.multipart()
-        async for part in reader:
-            if isinstance(part, BodyPartReader) and part.name == "file":
-                while chunk := await part.read_chunk(CHUNK):
-                    yield chunk
-                return
-        raise Invalid("the multipart body has no field named file")
-    if request.content_type not in images.UPLOAD_TYPES:
-        raise Invalid(
-            "the body must be an image (image/jpeg, image/png, image/webp, image/gif) "
-            f"or {MULTIPART} with a field named file, not {request.content_type}"
-        )
-    async for chunk in request.content.iter_chunked(CHUNK):
-        yield chunk
+def _chunks(request: web.Request) -> AsyncIterator[bytes]:
+    return body_chunks(
+        request, images.UPLOAD_TYPES, "an image (image/jpeg, image/png, image/webp, image/gif)"
+    )
 
 
 async def receive(request: web.Request) -> bytes:

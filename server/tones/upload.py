@@ -16,7 +16,7 @@ import math
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from commerce import catalog
 from commerce.audio import new_job_id
@@ -36,6 +36,7 @@ from media.tones import (
 from server.errors import error_response
 from server.owners import require_actor, require_owner
 from server.tones.resources import TONES
+from server.upload_body import body_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,6 @@ SOUND_TYPES = frozenset(
         "application/octet-stream",
     }
 )
-MULTIPART = "multipart/form-data"
-CHUNK = 256 * 1024
 TOO_LARGE = f"the sound is larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MB"
 
 
@@ -105,23 +104,10 @@ def _check_product(product: Product | None, product_id: str) -> Product:
     return product
 
 
-async def _chunks(request: web.Request) -> AsyncIterator[bytes]:
-    """The sound's bytes: the raw body, or the multipart field `file`."""
-    if request.content_type == MULTIPART:
-        reader = await request.multipart()
-        async for part in reader:
-            if isinstance(part, BodyPartReader) and part.name == "file":
-                while chunk := await part.read_chunk(CHUNK):
-                    yield chunk
-                return
-        raise Invalid("the multipart body has no field named file")
-    if request.content_type not in SOUND_TYPES:
-        raise Invalid(
-            f"the body must be a sound (audio/wav, audio/mpeg, audio/flac, audio/ogg, "
-            f"audio/mp4) or {MULTIPART} with a field named file, not {request.content_type}"
-        )
-    async for chunk in request.content.iter_chunked(CHUNK):
-        yield chunk
+def _chunks(request: web.Request) -> AsyncIterator[bytes]:
+    return body_chunks(
+        request, SOUND_TYPES, "a sound (audio/wav, audio/mpeg, audio/flac, audio/ogg, audio/mp4)"
+    )
 
 
 async def receive(request: web.Request, dest: Path) -> int:
