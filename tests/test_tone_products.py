@@ -429,3 +429,21 @@ async def test_sources_no_job_holds_are_removed_once_old(server: Harness) -> Non
     await asyncio.to_thread(os.utime, old, (hours_ago, hours_ago))
     await runner.remove_strays(time.time())
     assert not old.exists() and fresh.exists()  # a fresh one may be an upload under way
+
+
+async def test_two_sweeps_at_once_share_the_strays_without_failing(server: Harness) -> None:
+    """The scheduled sweep and another one (another process on the same data
+    dir) may walk the same folder: a source the other removed is skipped."""
+    runner = server.app[TONES]
+    hours_ago = time.time() - 7200
+    paths = [runner.source_path(f"tone_{i}") for i in range(300)]
+
+    def write_old() -> None:
+        for path in paths:
+            path.write_bytes(b"half an upload")
+            os.utime(path, (hours_ago, hours_ago))
+
+    await asyncio.to_thread(write_old)
+    now = time.time()
+    await asyncio.gather(*(runner.remove_strays(now) for _ in range(4)))
+    assert not any(path.exists() for path in paths)

@@ -223,7 +223,11 @@ class ToneRunner:
         def remove() -> int:
             removed = 0
             for path in self.sources.glob("*.source") if self.sources.is_dir() else []:
-                if path.name not in held and now - path.stat().st_mtime > STRAY_AFTER_S:
+                try:
+                    stray = path.name not in held and now - path.stat().st_mtime > STRAY_AFTER_S
+                except FileNotFoundError:
+                    continue  # another sweep (the scheduled one, another process) took it
+                if stray:
                     path.unlink(missing_ok=True)
                     removed += 1
             return removed
