@@ -63,12 +63,14 @@ def test_accounts_sids_and_everyone_have_their_own_channels() -> None:
 
 def test_messages_keep_bytes_and_several_arguments() -> None:
     message = {"method": "emit", "data": wire.pack_args((b"\x00\xff", {"n": 1})), "host_id": "h"}
-    back = wire.decode(wire.encode(message))
+    raw = wire.encode(message, "0123456789abcdef")
+    assert wire.sender(raw) == "0123456789abcdef"
+    back = wire.decode(raw)
     assert back is not None
     assert wire.unpack_args(back["data"]) == (b"\x00\xff", {"n": 1})
     assert wire.unpack_args(wire.pack_args({"n": 1})) == {"n": 1}
     assert wire.decode(b"\xc1 not msgpack") is None
-    assert wire.decode(wire.encode({"no": "method"})) is None
+    assert wire.decode(wire.encode({"no": "method"}, "0123456789abcdef")) is None
 
 
 # --- two nodes ---------------------------------------------------------------
@@ -103,12 +105,21 @@ def listen_in(node: Harness, monkeypatch: pytest.MonkeyPatch) -> list[wire.Messa
 
     async def spy(raw: bytes) -> None:
         message = wire.decode(raw)
-        if message is not None:
+        if message is not None and wire.sender(raw) != manager.host_id:
             heard.append(message)
         await deliver(raw)
 
     monkeypatch.setattr(manager, "_deliver", spy)
     return heard
+
+
+async def all_heard(sender: Harness, heard: list[wire.Message]) -> None:
+    """Wait until a broadcast `sender` sends now is heard: Redis delivers a
+    publisher's messages in order, so whatever it published before is in."""
+    await sender.app[SIO].emit("relay:sentinel", {"from": relay(sender).host_id})
+    async with asyncio.timeout(5):
+        while not any(m.get("event") == "relay:sentinel" for m in heard):
+            await asyncio.sleep(0.01)
 
 
 def rooms_in(heard: list[wire.Message]) -> set[str | None]:
@@ -192,7 +203,7 @@ async def test_the_last_client_leaving_ends_the_subscription(
     heard = listen_in(b, monkeypatch)
     await chat(speaker, "nobody on b")
     await chat(speaker, "still nobody on b")
-    await asyncio.sleep(0.2)  # what b would have heard has arrived by now
+    await all_heard(a, heard)
     assert "brief" not in rooms_in(heard)
 
 

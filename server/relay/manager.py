@@ -11,7 +11,8 @@ holding the sid: its sids carry its host id (`<host id>.<engine.io id>`).
 Broadcasts to everyone go to one channel every process hears.
 
 As in python-socketio, an emit is delivered here first and then published;
-a process ignores what it published itself (`host_id`). Membership is per
+a process drops what it published itself undecoded (its host id prefixes
+every message, server/relay/wire.py). Membership is per
 process; the truth about a room lives in our Redis store.
 """
 
@@ -35,7 +36,9 @@ logger = logging.getLogger(__name__)
 # How long a join waits for Redis to confirm its room's subscription before
 # going on anyway (events published meanwhile would be missed; logged).
 SUBSCRIBE_WAIT_S = 5.0
-PUBLISHED, RECEIVED = "published", "received"
+# Messages published; received and decoded; received and dropped undecoded
+# because this process published them (it acted on them already).
+PUBLISHED, RECEIVED, OWN = "published", "received", "own"
 
 CountHook = Callable[[str], None]
 Handler = Callable[["RoomRelay", wire.Message], Any]
@@ -224,7 +227,7 @@ class RoomRelay(AsyncManager):
             logger.warning("relay: closed, %s not sent to %s", message["method"], channel)
             return
         try:
-            await self.transport.publish(channel, wire.encode(message))
+            await self.transport.publish(channel, wire.encode(message, self.host_id))
         except (RedisError, OSError):
             logger.warning("relay: could not publish %s to %s", message["method"], channel)
             return
@@ -238,13 +241,14 @@ class RoomRelay(AsyncManager):
     # -- in --
 
     async def _deliver(self, raw: bytes) -> None:
+        if wire.sender(raw) == self.host_id:
+            self._count(OWN)
+            return
         self._count(RECEIVED)
         message = wire.decode(raw)
         if message is None:
             return
         method = message["method"]
-        if method != "callback" and message.get("host_id") == self.host_id:
-            return  # published by this process, which already acted on it
         handler = _HANDLERS.get(method)
         if handler is None:
             return

@@ -1,8 +1,11 @@
-"""The relay's messages on Redis: msgpack maps (bytes stay bytes, no base64).
+"""The relay's messages on Redis: the sender's host id (16 ASCII bytes), then
+a msgpack map (bytes stay bytes, no base64).
 
-A message is a dict with `method` ("emit", "disconnect", "enter_room",
-"leave_room", "close_room", "callback") and `host_id`, the process that sent
-it, plus the method's fields (python-socketio's pub/sub message shape).
+The map has `method` ("emit", "disconnect", "enter_room", "leave_room",
+"close_room", "callback") and `host_id` (the sender; for a callback, the
+process the ack goes back to), plus the method's fields
+(python-socketio's pub/sub message shape). The prefix lets a process drop
+what it published itself without decoding it (`sender`).
 """
 
 from typing import Any
@@ -12,15 +15,26 @@ import msgpack
 Message = dict[str, Any]
 
 
-def encode(message: Message) -> bytes:
+HOST_BYTES = 16
+
+
+def encode(message: Message, sender: str) -> bytes:
+    """`sender`: the publishing process (a callback's `host_id` names the
+    process it goes to, python-socketio's shape)."""
+    host = sender.encode().ljust(HOST_BYTES)[:HOST_BYTES]
     packed: bytes = msgpack.packb(message, use_bin_type=True)
-    return packed
+    return host + packed
+
+
+def sender(raw: bytes) -> str:
+    """The host id of the process that published `raw` (not decoded)."""
+    return raw[:HOST_BYTES].decode("ascii", "replace").rstrip()
 
 
 def decode(raw: bytes) -> Message | None:
     """The message, or None for anything that is not one of ours."""
     try:
-        message = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+        message = msgpack.unpackb(raw[HOST_BYTES:], raw=False, strict_map_key=False)
     except (ValueError, msgpack.UnpackException):
         return None
     if not isinstance(message, dict) or not isinstance(message.get("method"), str):
