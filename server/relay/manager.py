@@ -258,6 +258,9 @@ class RoomRelay(AsyncManager):
             logger.exception("relay: handling %s failed", method)
 
     async def _handle_emit(self, message: wire.Message) -> None:
+        room, namespace = message.get("room"), message.get("namespace") or "/"
+        if isinstance(room, str) and room not in self.rooms.get(namespace, {}):
+            return  # nobody here: python-socketio would still encode the packet
         remote = message.get("callback")
         callback = None
         if remote is not None and len(remote) == 3:
@@ -265,8 +268,8 @@ class RoomRelay(AsyncManager):
         await super().emit(
             message["event"],
             wire.unpack_args(message["data"]),
-            message.get("namespace") or "/",
-            room=message.get("room"),
+            namespace,
+            room=room,
             skip_sid=message.get("skip_sid"),
             callback=callback,
         )
