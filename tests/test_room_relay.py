@@ -299,3 +299,41 @@ async def test_redis_sees_one_subscription_per_room_and_node(
                 await one.aclose()
     finally:
         await cluster.aclose()
+
+
+async def kill_pubsub_connections(redis_url: str) -> None:
+    if not is_cluster(redis_url):
+        plain: Any = redis_client(redis_url)
+        try:
+            await plain.client_kill_filter(_type="pubsub")
+        finally:
+            await plain.aclose()
+        return
+    cluster: Any = redis_client(redis_url)
+    try:
+        await cluster.initialize()
+        for node in cluster.get_primaries():
+            one = aioredis.Redis(host=node.host, port=node.port)
+            try:
+                await one.client_kill_filter(_type="pubsub")
+            finally:
+                await one.aclose()
+    finally:
+        await cluster.aclose()
+
+
+async def test_a_node_hears_its_rooms_again_after_losing_its_redis_connection(
+    nodes: tuple[Harness, Harness], redis_url: str
+) -> None:
+    a, b = nodes
+    await a.create_room(id="again")
+    far = await b.connect("again", "bo")
+    await kill_pubsub_connections(redis_url)
+    async with asyncio.timeout(15):
+        while True:  # events while b reconnects are lost (pub/sub): say it until heard
+            await a.app[SIO].emit("relay:again", {"n": 1}, room=emitter.room_channel("again"))
+            try:
+                await far.wait_for("relay:again", timeout=1)
+                break
+            except TimeoutError:
+                continue

@@ -224,7 +224,7 @@ class RoomRelay(AsyncManager):
 
     async def _publish(self, channel: str, message: wire.Message) -> None:
         if not self._open:
-            logger.warning("relay: closed, %s not sent to %s", message["method"], channel)
+            logger.debug("relay: closed, %s not sent to %s", message["method"], channel)
             return
         try:
             await self.transport.publish(channel, wire.encode(message, self.host_id))

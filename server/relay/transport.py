@@ -15,11 +15,12 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import ConnectionPool, parse_url
+from redis.exceptions import RedisError
 
 from server import redis_client
 
@@ -65,15 +66,22 @@ class Line:
     async def _send(self) -> None:
         while True:
             on, channel = await self._commands.get()
-            try:
-                await self._command(on, channel)
-            except Exception:
-                # The reader's reconnect subscribes again what the pubsub holds.
-                logger.exception("relay: could not (un)subscribe %s", channel)
-                if on:
-                    self._settle(channel)
+            await self._until_sent(on, channel)
             if self._reader is None and self.pubsub.connection is not None:
                 self._reader = asyncio.create_task(self._read())
+
+    async def _until_sent(self, on: bool, channel: str) -> None:
+        """Again and again while Redis is away: the commands after it wait,
+        so a channel's subscribe and unsubscribe keep their order."""
+        pause = RETRY_FIRST_S
+        while True:
+            try:
+                await self._command(on, channel)
+                return
+            except (RedisError, OSError):
+                logger.warning("relay: (un)subscribe %s failed, again in %.1f s", channel, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RETRY_MAX_S)
 
     async def _command(self, on: bool, channel: str) -> None:
         if self.sharded:
@@ -129,6 +137,15 @@ class Line:
         await self.client.aclose()
 
 
+T = TypeVar("T")
+
+
+def _opened(value: T | None) -> T:
+    if value is None:
+        raise RuntimeError("relay transport used before open()")
+    return value
+
+
 class PlainTransport:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -146,16 +163,13 @@ class PlainTransport:
             await self._publisher.aclose()
 
     async def publish(self, channel: str, data: bytes) -> None:
-        assert self._publisher is not None, "open() first"
-        await self._publisher.publish(channel, data)
+        await _opened(self._publisher).publish(channel, data)
 
     def subscribe(self, channel: str) -> "asyncio.Future[None]":
-        assert self._line is not None, "open() first"
-        return self._line.subscribe(channel)
+        return _opened(self._line).subscribe(channel)
 
     def unsubscribe(self, channel: str) -> None:
-        assert self._line is not None, "open() first"
-        self._line.unsubscribe(channel)
+        _opened(self._line).unsubscribe(channel)
 
 
 class ShardedTransport:
@@ -179,8 +193,7 @@ class ShardedTransport:
             await self._cluster.aclose()
 
     async def publish(self, channel: str, data: bytes) -> None:
-        assert self._cluster is not None, "open() first"
-        await self._cluster.spublish(channel, data)
+        await _opened(self._cluster).spublish(channel, data)
 
     def subscribe(self, channel: str) -> "asyncio.Future[None]":
         line = self._line_for(channel)
@@ -193,15 +206,15 @@ class ShardedTransport:
             line.unsubscribe(channel)
 
     def _line_for(self, channel: str) -> Line:
-        assert self._cluster is not None and self._deliver is not None, "open() first"
-        node = self._cluster.get_node_from_key(channel)
+        cluster, deliver = _opened(self._cluster), _opened(self._deliver)
+        node = cluster.get_node_from_key(channel)
         if node is None:
             raise RuntimeError(f"no cluster node owns the channel {channel}")
         line = self._lines.get(node.name)
         if line is None:
             kwargs: dict[str, Any] = {**parse_url(self.url), "host": node.host, "port": node.port}
             client = aioredis.Redis(connection_pool=ConnectionPool(**kwargs))
-            line = self._lines[node.name] = Line(client, self._deliver, sharded=True)
+            line = self._lines[node.name] = Line(client, deliver, sharded=True)
         return line
 
 
