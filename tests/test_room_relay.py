@@ -337,3 +337,25 @@ async def test_a_node_hears_its_rooms_again_after_losing_its_redis_connection(
                 break
             except TimeoutError:
                 continue
+
+
+async def test_the_fallback_relays_through_python_socketios_manager(
+    settings: Settings,
+) -> None:
+    a = await start_server(settings.with_(sio_relay="socketio"))
+    b = await start_server(settings.with_(sio_relay="socketio", port=free_port()))
+    try:
+        assert not isinstance(b.app[SIO].manager, RoomRelay)
+        await a.create_room(id="fallback")
+        ann = await a.connect("fallback", "ann", "moderator")
+        far = await b.connect("fallback", "bo")
+        await chat(ann, "through AsyncRedisManager")
+        await far.wait_for("chat:message", has_text("through AsyncRedisManager"))
+    finally:
+        await stop_server(b)
+        await stop_server(a)
+
+
+def test_an_unknown_relay_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="DROPROOM_SIO_RELAY"):
+        make_settings(tmp_path, None, sio_relay="carrier-pigeon")
