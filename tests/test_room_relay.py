@@ -359,3 +359,53 @@ async def test_the_fallback_relays_through_python_socketios_manager(
 def test_an_unknown_relay_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="DROPROOM_SIO_RELAY"):
         make_settings(tmp_path, None, sio_relay="carrier-pigeon")
+
+
+async def move_slot(redis_url: str, key: str) -> None:
+    """Reshard: the slot of `key` (and its keys) to another primary."""
+    cluster: Any = redis_client(redis_url)
+    try:
+        await cluster.initialize()
+        slot = cluster.keyslot(key)
+        source = cluster.get_node_from_key(key)
+        target = next(n for n in cluster.get_primaries() if n.name != source.name)
+        primaries = [aioredis.Redis(host=n.host, port=n.port) for n in cluster.get_primaries()]
+        src = aioredis.Redis(host=source.host, port=source.port)
+        dst = aioredis.Redis(host=target.host, port=target.port)
+        try:
+            src_id = (await src.execute_command("CLUSTER", "MYID")).decode()
+            dst_id = (await dst.execute_command("CLUSTER", "MYID")).decode()
+            await dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+            await src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+            while keys := await src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+                await src.execute_command(
+                    "MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", *keys
+                )
+            for node in (dst, src, *primaries):
+                await node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        finally:
+            for node in (src, dst, *primaries):
+                await node.aclose()
+    finally:
+        await cluster.aclose()
+
+
+async def test_a_rooms_channel_follows_its_slot_to_another_shard(
+    nodes: tuple[Harness, Harness], redis_url: str
+) -> None:
+    if not is_cluster(redis_url):
+        pytest.skip("resharding needs --redis-cluster")
+    a, b = nodes
+    await a.create_room(id="moving")
+    far = await b.connect("moving", "bo")
+    channel = channels.member_channel("r:moving")
+    assert channel is not None
+    await move_slot(redis_url, channel)
+    async with asyncio.timeout(15):
+        while True:  # until b listens on the new owner (the old one ended it)
+            await a.app[SIO].emit("relay:moved", {"n": 1}, room=emitter.room_channel("moving"))
+            try:
+                await far.wait_for("relay:moved", timeout=1)
+                break
+            except TimeoutError:
+                continue

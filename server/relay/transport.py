@@ -13,7 +13,7 @@ every message to every node).
 import asyncio
 import contextlib
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -44,13 +44,22 @@ class Line:
     sender task), confirmations resolve their waiters first come first
     served (Redis answers in order), messages go to `deliver`."""
 
-    def __init__(self, client: aioredis.Redis, deliver: Deliver, *, sharded: bool) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        deliver: Deliver,
+        *,
+        sharded: bool,
+        on_lost: Callable[[str], None] | None = None,
+    ) -> None:
         self.client = client
         self.pubsub = client.pubsub()
         self.deliver = deliver
         self.sharded = sharded
+        self.on_lost = on_lost  # told of a channel Redis unsubscribed by itself
         self._commands: asyncio.Queue[tuple[bool, str]] = asyncio.Queue()
         self._waiters: dict[str, deque[asyncio.Future[None]]] = {}
+        self._leaving: Counter[str] = Counter()  # unsubscribes asked, not yet confirmed
         self._sender = asyncio.create_task(self._send())
         self._reader: asyncio.Task[None] | None = None
 
@@ -61,6 +70,7 @@ class Line:
         return waiter
 
     def unsubscribe(self, channel: str) -> None:
+        self._leaving[channel] += 1
         self._commands.put_nowait((False, channel))
 
     async def _send(self) -> None:
@@ -90,7 +100,7 @@ class Line:
             await (self.pubsub.subscribe(channel) if on else self.pubsub.unsubscribe(channel))
 
     def _settle(self, channel: str | bytes) -> None:
-        name = channel.decode() if isinstance(channel, bytes) else channel
+        name = _text(channel)
         waiters = self._waiters.get(name)
         if waiters:
             waiter = waiters.popleft()
@@ -123,6 +133,21 @@ class Line:
             await self.deliver(message["data"])
         elif kind in ("subscribe", "ssubscribe"):
             self._settle(message["channel"])
+        elif kind in ("unsubscribe", "sunsubscribe"):
+            self._left(_text(message["channel"]))
+
+    def _left(self, channel: str) -> None:
+        if self._leaving[channel] > 0:
+            self._leaving[channel] -= 1
+            if not self._leaving[channel]:
+                del self._leaving[channel]
+            return
+        # Redis ended it: its slot moved to another shard (sharded pub/sub).
+        self.pubsub.shard_channels.pop(channel.encode(), None)
+        self.pubsub.shard_channels.pop(channel, None)
+        logger.info("relay: Redis ended the subscription to %s", channel)
+        if self.on_lost is not None:
+            self.on_lost(channel)
 
     async def close(self) -> None:
         for task in (self._sender, self._reader):
@@ -138,6 +163,10 @@ class Line:
 
 
 T = TypeVar("T")
+
+
+def _text(channel: str | bytes) -> str:
+    return channel.decode() if isinstance(channel, bytes) else channel
 
 
 def _opened(value: T | None) -> T:
@@ -181,6 +210,7 @@ class ShardedTransport:
         self._deliver: Deliver | None = None
         self._lines: dict[str, Line] = {}  # node name -> its line
         self._line_of: dict[str, Line] = {}  # channel -> the line it was subscribed on
+        self._moves: set[asyncio.Task[None]] = set()
 
     async def open(self, deliver: Deliver) -> None:
         self._deliver = deliver
@@ -205,6 +235,20 @@ class ShardedTransport:
         if line is not None:
             line.unsubscribe(channel)
 
+    def _moved(self, channel: str) -> None:
+        """A channel's slot went to another shard: subscribe on its new owner."""
+        if channel in self._line_of:
+            task = asyncio.create_task(self._follow(channel, self._line_of[channel]))
+            self._moves.add(task)
+            task.add_done_callback(self._moves.discard)
+
+    async def _follow(self, channel: str, old: Line) -> None:
+        cluster = _opened(self._cluster)
+        await cluster.nodes_manager.initialize()  # the slots as they are now
+        if self._line_of.get(channel) is not old:
+            return  # unsubscribed meanwhile, or already followed
+        self.subscribe(channel)
+
     def _line_for(self, channel: str) -> Line:
         cluster, deliver = _opened(self._cluster), _opened(self._deliver)
         node = cluster.get_node_from_key(channel)
@@ -214,7 +258,8 @@ class ShardedTransport:
         if line is None:
             kwargs: dict[str, Any] = {**parse_url(self.url), "host": node.host, "port": node.port}
             client = aioredis.Redis(connection_pool=ConnectionPool(**kwargs))
-            line = self._lines[node.name] = Line(client, deliver, sharded=True)
+            line = Line(client, deliver, sharded=True, on_lost=self._moved)
+            self._lines[node.name] = line
         return line
 
 
