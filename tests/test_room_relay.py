@@ -18,6 +18,7 @@ from server.config import Settings
 from server.relay import channels, wire
 from server.relay.manager import RECEIVED, RoomRelay
 from server.revoked_tokens import invite_channel
+from server.roles import Role
 from tests.harness import (
     Client,
     Harness,
@@ -30,6 +31,7 @@ from tests.harness import (
 )
 from tests.harness import test_settings as make_settings
 from tests.test_accounts import sign_in, smtp  # noqa: F401  (the smtp fixture)
+from tests.test_operations import Served, serve, stop
 from tests.test_studio_invites import disconnected
 
 # --- the channels of a room (pure) -------------------------------------------
@@ -409,3 +411,54 @@ async def test_a_rooms_channel_follows_its_slot_to_another_shard(
                 break
             except TimeoutError:
                 continue
+
+
+# --- two real server processes --------------------------------------------------
+
+
+def relay_received(metrics: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith('droproom_relay_messages_total{direction="received"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def received_of(served: Served) -> float:
+    async with aiohttp.ClientSession() as http, http.get(served.url + "/metrics") as resp:
+        return relay_received(await resp.text())
+
+
+async def test_two_server_processes_relay_only_the_rooms_they_serve(
+    tmp_path: Path, redis_url: str
+) -> None:
+    env = {"REDIS_URL": redis_url, "DROPROOM_MULTI_NODE": "1"}
+    if is_cluster(redis_url):
+        env["DROPROOM_REDIS_CLUSTER"] = "1"
+    a = await serve(tmp_path / "a", **env)
+    b = await serve(tmp_path / "b", **env)
+    clients: list[Client] = []
+    try:
+        for room in ("shared", "only-a"):
+            status, _ = await a.request(
+                "POST", "/api/v1/rooms", admin=True, json={"id": room, "title": room}
+            )
+            assert status == 201
+        far = await connect(b.url, b.token("shared", "bo"))
+        near = await connect(a.url, a.token("shared", "cy", Role.MODERATOR))
+        loud = [await connect(a.url, a.token("only-a", f"m{i}", Role.MODERATOR)) for i in range(4)]
+        clients = [far, near, *loud]
+        for client in clients:
+            await client.wait_for("room:state", timeout=15)
+        before = await received_of(b)
+        for client in loud:  # 12 events of a room b holds no client of
+            for n in range(3):
+                await chat(client, f"{n}")
+        await chat(near, "to both processes")
+        await far.wait_for("chat:message", has_text("to both processes"))
+        heard = await received_of(b) - before
+        assert 1 <= heard < 12  # the shared room's event (and any of its own), none of only-a
+    finally:
+        for client in clients:
+            await client.close()
+        await stop(b)
+        await stop(a)
