@@ -54,6 +54,11 @@ class Line:
     ) -> None:
         self.client = client
         self.pubsub = client.pubsub()
+        if sharded:
+            # On reconnect redis-py subscribes again to every shard channel in
+            # one SSUBSCRIBE, which a node refuses (CROSSSLOT) for channels of
+            # several slots: one by one instead (as its ClusterPubSub does).
+            self.pubsub._resubscribe_shard_channels = self._resubscribe_each  # type: ignore[method-assign]
         self.deliver = deliver
         self.sharded = sharded
         self.on_lost = on_lost  # told of a channel Redis unsubscribed by itself
@@ -68,6 +73,10 @@ class Line:
         self._waiters.setdefault(channel, deque()).append(waiter)
         self._commands.put_nowait((True, channel))
         return waiter
+
+    async def _resubscribe_each(self) -> None:
+        for channel in list(self.pubsub.shard_channels):
+            await self.pubsub.ssubscribe(channel)
 
     def unsubscribe(self, channel: str) -> None:
         self._leaving[channel] += 1
