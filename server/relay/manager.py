@@ -24,9 +24,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from bidict import ValueDuplicationError
 from redis.exceptions import RedisError
 from socketio import AsyncManager
+from socketio.base_manager import ValueDuplicationError  # what python-socketio catches
 
 from server.relay import channels, wire
 from server.relay.transport import Transport
