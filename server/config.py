@@ -13,6 +13,9 @@ from typing import Any
 
 from commerce.config import SHOP_DEFAULTS
 
+# roomrelay (issue 14): how Socket.IO emits travel between processes
+SIO_RELAYS = ("rooms", "socketio")
+
 
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
@@ -98,6 +101,9 @@ class Settings:
     webhook_allow_private: bool = False
     # studioapi (issue 12): how long an invite link lasts unless its owner says
     invite_ttl_s: int = 7 * 24 * 3600
+    # roomrelay (issue 14): "rooms" relays a room's emits only to the processes
+    # holding its clients; "socketio" falls back to python-socketio's AsyncRedisManager
+    sio_relay: str = "rooms"
 
     @property
     def public_url(self) -> str:
@@ -176,6 +182,8 @@ class Settings:
             in ("1", "true", "yes"),
             # studioapi (issue 12)
             "invite_ttl_s": int(_env("DROPROOM_INVITE_TTL_S") or 7 * 24 * 3600),
+            # roomrelay (issue 14)
+            "sio_relay": (_env("DROPROOM_SIO_RELAY") or "rooms").lower(),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -189,6 +197,8 @@ class Settings:
             raise ValueError("DROPROOM_REMINDER_LEAD_S must be 0 to 604800 (seconds)")
         if not 60 <= settings.invite_ttl_s <= 30 * 24 * 3600:
             raise ValueError("DROPROOM_INVITE_TTL_S must be 60 to 2592000 (30 days) seconds")
+        if settings.sio_relay not in SIO_RELAYS:
+            raise ValueError(f"DROPROOM_SIO_RELAY must be one of {', '.join(SIO_RELAYS)}")
         if not 0 < settings.port < 65536:
             raise ValueError(f"port out of range: {settings.port}")
         return settings

@@ -6,8 +6,8 @@ links included) pass `refuse_revoked` before any route runs, and Socket.IO
 connects call `check_not_revoked`. Revoking closes the token's open
 connections on whichever process holds them: they are told
 (`session:expired`) through the invite's channel, and the sids noted in
-Redis at connect are disconnected (python-socketio's Redis manager relays a
-disconnect to the process that holds the sid).
+Redis at connect are disconnected (the Socket.IO relay, server/relay, sends
+a disconnect to the process that holds the sid).
 """
 
 import logging
