@@ -1,7 +1,8 @@
 """The shop at the edge, by concern: `resources` (the Shop and its Stripe
 client), `handlers` (Socket.IO), `routes` (products, Stripe webhook), `images` (product images),
 `buyer_routes` (claims, /me/orders), `jobs` (scheduler), `broadcast`
-(coalesced stock), `snapshot` (its `room:state` parts), `demo` (demo
+(coalesced stock), `sold_out` (drops known sold out, kept true), `snapshot`
+(its `room:state` parts), `demo` (demo
 products and drop). `setup` wires them into the app.
 """
 
@@ -9,7 +10,17 @@ from aiohttp import web
 
 from server.appkeys import SNAPSHOT_PARTS
 from server.rooms.demo import SEEDERS
-from server.shop import buyer_routes, demo, handlers, images, jobs, resources, routes, snapshot
+from server.shop import (
+    buyer_routes,
+    demo,
+    handlers,
+    images,
+    jobs,
+    resources,
+    routes,
+    snapshot,
+    sold_out,
+)
 
 
 def setup(app: web.Application) -> None:
@@ -21,3 +32,4 @@ def setup(app: web.Application) -> None:
     app[SNAPSHOT_PARTS].append(snapshot.part(app))
     app[SEEDERS].append(demo.seed_demo)
     jobs.setup(app)
+    sold_out.setup(app)
