@@ -11,6 +11,7 @@ from aiohttp import web
 from server.appkeys import SNAPSHOT_PARTS
 from server.rooms.demo import SEEDERS
 from server.shop import (
+    broadcast,
     buyer_routes,
     demo,
     handlers,
@@ -32,4 +33,5 @@ def setup(app: web.Application) -> None:
     app[SNAPSHOT_PARTS].append(snapshot.part(app))
     app[SEEDERS].append(demo.seed_demo)
     jobs.setup(app)
+    broadcast.setup(app)
     sold_out.setup(app)
