@@ -27,6 +27,7 @@ from server.shop.resources import SHOP
 logger = logging.getLogger(__name__)
 
 RETRY_S = 1.0  # a lost subscription is tried again this often
+SETTLE_S = 2.0  # at shutdown, reads under way get this long
 
 
 def _final_looking(drop: dict[str, Any]) -> bool:
@@ -77,10 +78,15 @@ async def _listen(app: web.Application, cache: SoldOutDrops) -> None:
 
 
 async def sold_out_ctx(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.get_running_loop().create_task(_listen(app, app[SHOP].sold_out))
+    cache = app[SHOP].sold_out
+    task = asyncio.get_running_loop().create_task(_listen(app, cache))
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+    try:  # reads under way end before Redis closes
+        await asyncio.wait_for(cache.settle(), SETTLE_S)
+    except TimeoutError:
+        logger.warning("sold-out drops: reads still under way at shutdown")
 
 
 def setup(app: web.Application) -> None:
