@@ -65,8 +65,11 @@ class FinalDrop:
             return None
         if self.requires_account and not signed_in:
             return None  # `unauthorized`: the script says it
-        if self.limit > 0 and self.bought.get(identity, 0) + qty > self.limit:
-            return None  # `limit_reached`: the script says it
+        if self.limit > 0 and (signed_in or self.bought.get(identity, 0) + qty > self.limit):
+            # `limit_reached` is the script's to say. An account's count may
+            # still grow (a guest's orders claimed: claim_room.lua); a guest's
+            # cannot while nothing is left or held.
+            return None
         return SoldOut(NOT_ENOUGH)
 
 

@@ -14,9 +14,14 @@ from typing import Any
 import aiohttp
 import pytest
 
+from commerce import keys
+from commerce.inventory import Target, line_keys
+from commerce.sold_out import final_from_script
+from kernel.errors import DomainError
+from kernel.lua import Scripts
 from server.appkeys import REDIS, ROOMS
 from server.shop.resources import SHOP, STRIPE_EMBED
-from tests.harness import Client, Harness, start_server, stop_server
+from tests.harness import Client, Harness, redis_client, start_server, stop_server
 from tests.harness import test_settings as make_settings
 
 ROOM = "fastroom"
@@ -178,3 +183,52 @@ async def test_a_restock_on_another_process_reaches_this_ones_cache(
         while server.app[SHOP].sold_out.knows(ROOM, drop_id):
             await asyncio.sleep(0.02)
     assert (await bob.call("cart:add", {"drop_id": drop_id}))["ok"]
+
+
+async def test_the_cache_answers_what_the_script_answers(redis_url: str) -> None:
+    """Each reservation of a drop sold out for good (or ended): the cache's
+    answer, when it gives one, is the reservation script's, code and message."""
+    redis = redis_client(redis_url)
+    scripts = Scripts(redis)
+    room, now = "mirror", time.time()
+    try:
+        for drop_id, requires_account, limit in (("a", "0", 0), ("b", "1", 0), ("c", "0", 2)):
+            fields: dict[Any, Any] = {
+                "product_id": "tee",
+                "price": 100,
+                "currency": "usd",
+            }
+            fields.update({"starts_at": now - 60, "ends_at": now + 60, "limit": limit})
+            fields.update({"tracked": 1, "given": 3, "left": 0, "held": 0, "sold": 3})
+            fields.update({"announced": "sold_out", "requires_account": requires_account})
+            await redis.hset(keys.drop(room, drop_id), mapping=fields)
+            await redis.hset(keys.drop_buyers(room, drop_id), mapping={"guest-x": 2, "guest-y": 1})
+        answered: dict[str, int] = {}
+        for drop_id in ("a", "b", "c"):
+            drop_keys = [keys.drop(room, drop_id), keys.drop_buyers(room, drop_id)]
+            for at in (now, now + 120):  # in the window, then ended
+                final = final_from_script(
+                    await scripts.run("commerce/drop_final", drop_keys, [repr(at)])
+                )
+                assert final is not None
+                for identity in ("guest-x", "guest-y", "guest-z", "acct_q"):
+                    for qty in (1, 2):
+                        target = Target(room, "", drop_id)
+                        script_keys = [*line_keys(room, identity, target), keys.slots(room)]
+                        signed_in = identity.startswith("acct_")
+                        args = [identity, target.line_id, qty, repr(at), repr(at + 600), 99]
+                        args += ["cart1", drop_id, "1" if signed_in else "0"]
+                        with pytest.raises(DomainError) as refused:
+                            await scripts.run("commerce/reserve", script_keys, args)
+                        mine = final.refusal(identity, qty, at, signed_in)
+                        if mine is not None:
+                            answered[mine.code] = answered.get(mine.code, 0) + 1
+                            assert (mine.code, mine.message) == (
+                                refused.value.code,
+                                refused.value.message,
+                            ), (drop_id, at, identity, qty)
+        # Ended: every one. In the window: all of drop a, the account's of b,
+        # and the guests of c still under their limit (y once, z twice).
+        assert answered == {"sold_out": 13, "conflict": 24}
+    finally:
+        await redis.aclose()
