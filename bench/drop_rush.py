@@ -4,7 +4,7 @@ live. Reports answers per second, p50/p99 answer latency and oversell, and
 compares with the same reservation Lua script run by `redis-benchmark` (the
 physical limit) and by a bare `redis.asyncio` loop.
 
-    python bench/drop_rush.py [--buyers 2000] [--stock 200]
+    python bench/drop_rush.py [--buyers 2000] [--stock 200] [--runs 3]
     python bench/drop_rush.py --one-click [--buyers 200] [--concurrency 20]
 
 `--one-click` measures instead the answer time of `buy:now` (a signed-in
@@ -62,19 +62,28 @@ function fire(dropId) {
     const t0 = performance.now();
     s.emit("cart:add", { drop_id: dropId, qty: 1 }, (a) => {
       results.push([performance.now() - t0, a.ok ? "ok" : a.error.code, performance.now()]);
-      if (results.length === sockets.length) {
-        for (const x of sockets) x.close();
-        process.stdout.write(JSON.stringify(results) + "\n", () => process.exit(0));
+      if (results.length === sockets.length) {  // answers first, then the closes
+        process.stdout.write(JSON.stringify(results) + "\n", () => {
+          for (const x of sockets) x.close();
+          setTimeout(() => process.exit(0), 200);
+        });
       }
     });
   }
 }
-for (const token of tokens) {
+// Connect in waves of 100 (the rush is measured once all are in; 2,000 at
+// one instant only measure the connect storm, and can starve a loaded machine).
+let next = 0;
+function open() {
+  if (next >= tokens.length) return;
+  const token = tokens[next++];
   const s = io(url, { auth: { token }, transports: ["websocket"], reconnection: false });
-  s.on("connect", () => { if (++connected === tokens.length) console.error("ready"); });
+  s.on("connect", () => { if (++connected === tokens.length) console.error("ready"); open(); });
+  s.on("connect_error", (e) => { console.error("connect_error " + e.message); process.exit(3); });
   s.on("drop:updated", (d) => { if (d.drop.state === "live") fire(d.drop.id); });
   sockets.push(s);
 }
+for (let i = 0; i < 100; i++) open();
 setTimeout(() => { console.error("timeout"); process.exit(2); }, 120000);
 """
 
@@ -240,9 +249,21 @@ async def redis_benchmark(url: str, sock: Path) -> float | None:
     return None
 
 
+# This process's CPU seconds from the rush's start (the drop going live:
+# WINDOW["cpu0"], noted then by droproom's `fire`; else the `fire()` call)
+# until the answers were read (the server under test runs in this process;
+# the Node buyers do not).
+WINDOW: dict[str, float] = {}
+
+
+def _note_cpu() -> None:
+    WINDOW["cpu0"] = time.process_time()
+
+
 async def run_node_buyers(tmp: Path, url: str, tokens: list[str], fire: Any) -> list[list[Any]]:
     """Start the Node buyers, call `fire()` once all are connected, return
-    their results ([latency ms, code, arrival ms] per buyer)."""
+    their results ([latency ms, code, arrival ms] per buyer); this process's
+    CPU time over the rush goes to WINDOW["cpu_s"]."""
     (tmp / "tokens.json").write_text(json.dumps(tokens))
     (tmp / "clients.mjs").write_text(NODE_CLIENTS)
     if not (tmp / "node_modules").exists():
@@ -262,8 +283,12 @@ async def run_node_buyers(tmp: Path, url: str, tokens: list[str], fire: Any) -> 
         if b"ready" not in ready:
             raise RuntimeError(f"node clients: {ready!r}")
         await asyncio.sleep(1.0)
+        WINDOW.pop("cpu0", None)
+        cpu = time.process_time()
         await fire()
-        return list(json.loads(await asyncio.wait_for(node.stdout.readline(), 180)))
+        line = await asyncio.wait_for(node.stdout.readline(), 180)
+        WINDOW["cpu_s"] = time.process_time() - WINDOW.get("cpu0", cpu)
+        return list(json.loads(line))
     finally:
         if node.returncode is None:
             node.kill()
@@ -283,21 +308,29 @@ def summarize(results: list[list[Any]]) -> dict[str, Any]:
         "p50_ms": pct(latencies, 50),
         "p99_ms": pct(latencies, 99),
         "codes": codes,
+        "cpu_ms": 1000 * WINDOW.get("cpu_s", 0.0) / max(1, len(results)),
     }
 
 
-async def bare_socketio(url: str, tmp: Path, buyers: int) -> dict[str, Any]:
+async def bare_socketio(
+    url: str, tmp: Path, buyers: int, *, plain: bool = False, drop_id: str = "floor"
+) -> dict[str, Any]:
     """The framework's floor: a bare python-socketio server whose `cart:add`
-    runs the same reservation script once and answers, nothing else."""
+    runs the same reservation script once and answers, nothing else. With
+    `plain`, its websockets do not negotiate permessage-deflate (as droproom
+    sends its own: server/sio_transport.py), the like-for-like floor."""
     import socketio
+    from bare_sio import PlainWebSocket
 
     redis = aioredis.Redis(
         connection_pool=aioredis.BlockingConnectionPool.from_url(url, max_connections=64)
     )
     now = time.time()
-    await seed_bench_drop(redis, "floor", now)
+    await seed_bench_drop(redis, drop_id, now)
     script = redis.register_script(_RESERVE)
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
+    if plain:
+        sio.eio._async = {**sio.eio._async, "websocket": PlainWebSocket}
     app = web.Application()
     sio.attach(app)
     index: dict[str, int] = {}
@@ -308,7 +341,7 @@ async def bare_socketio(url: str, tmp: Path, buyers: int) -> dict[str, Any]:
 
     @sio.on("cart:add")
     async def on_add(sid: str, payload: Any) -> dict[str, Any]:
-        script_keys, args = script_args(index[sid], "floor", now)
+        script_keys, args = script_args(index[sid], drop_id, now)
         try:
             await script(keys=script_keys, args=args)
         except ResponseError as exc:  # a refusal: `DR <code> <message>`
@@ -324,7 +357,7 @@ async def bare_socketio(url: str, tmp: Path, buyers: int) -> dict[str, Any]:
     await web.TCPSite(runner, "127.0.0.1", port).start()
 
     async def fire() -> None:
-        await sio.emit("drop:updated", {"drop": {"id": "floor", "state": "live"}})
+        await sio.emit("drop:updated", {"drop": {"id": drop_id, "state": "live"}})
 
     try:
         results = await run_node_buyers(tmp, f"http://127.0.0.1:{port}", ["-"] * buyers, fire)
@@ -334,7 +367,7 @@ async def bare_socketio(url: str, tmp: Path, buyers: int) -> dict[str, Any]:
     return summarize(results)
 
 
-async def rush(url: str, tmp: Path, buyers: int, stock: int) -> dict[str, Any]:
+async def rush(url: str, tmp: Path, buyers: int, stock: int, room: str = ROOM) -> dict[str, Any]:
     settings = Settings.from_env(
         data_dir=tmp / "data",
         redis_url=url,
@@ -355,13 +388,13 @@ async def rush(url: str, tmp: Path, buyers: int, stock: int) -> dict[str, Any]:
         from server.shop.resources import SHOP
 
         now = time.time()
-        await lifecycle.create(app[ROOMS], {"id": ROOM, "title": "Rush"}, now)
+        await lifecycle.create(app[ROOMS], {"id": room, "title": "Rush"}, now)
         shop = app[SHOP]
-        await shop.catalog.create(Product("cap", "Cap", 1200, "usd", Kind.PHYSICAL, None))
+        await shop.catalog.create(Product(f"cap-{room}", "Cap", 1200, "usd", Kind.PHYSICAL, None))
         tokens = [
             mint(
                 settings.secret,
-                room=ROOM,
+                room=room,
                 identity=f"buyer{i}",
                 role=Role.LISTENER,
                 name=f"b{i}",
@@ -374,12 +407,13 @@ async def rush(url: str, tmp: Path, buyers: int, stock: int) -> dict[str, Any]:
 
         async def fire() -> None:
             start = time.time() + 1.0
-            req = DropRequest("cap", start, start + 600, stock, 1)
-            dropped["drop"], _ = await shop.drops.schedule(ROOM, req, time.time())
+            asyncio.get_running_loop().call_later(1.0, _note_cpu)  # the CPU clock starts live
+            req = DropRequest(f"cap-{room}", start, start + 600, stock, 1)
+            dropped["drop"], _ = await shop.drops.schedule(room, req, time.time())
 
         results = await run_node_buyers(tmp, settings.public_url, tokens, fire)
         drop = dropped["drop"]
-        final = await shop.drops.get(ROOM, drop.id)
+        final = await shop.drops.get(room, drop.id)
     finally:
         await runner.cleanup()
     summary = summarize(results)
@@ -503,6 +537,7 @@ async def main() -> None:
     parser.add_argument("--stock", type=int, default=200)
     parser.add_argument("--one-click", action="store_true")
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=1, help="rounds of the three servers")
     args = parser.parse_args()
     if args.one_click:
         with tempfile.TemporaryDirectory() as d:
@@ -519,39 +554,94 @@ async def main() -> None:
         proc, sock = start_redis(tmp)
         url = f"unix://{sock}"
         try:
-            result = await rush(url, tmp, args.buyers, args.stock)
-            floor = await bare_socketio(url, tmp, args.buyers)
+            runs = await rush_runs(url, tmp, args.buyers, args.stock, args.runs)
             bare = await bare_asyncio(url)
             physical = await redis_benchmark(url, sock)
         finally:
             proc.terminate()
             proc.wait()
-    rate = result["answers_per_s"]
-    rows = [
-        ("droproom cart:add (2,000 JS clients)", rate, result["p50_ms"], result["p99_ms"]),
-        (
-            "bare python-socketio + same script",
-            floor["answers_per_s"],
-            floor["p50_ms"],
-            floor["p99_ms"],
-        ),
-        ("bare redis.asyncio loop, 50 concurrent", bare, None, None),
-        ("redis-benchmark EVALSHA, 50 clients", physical, None, None),
-    ]
+    print_rush(runs, bare, physical, args.buyers, args.stock)
+
+
+SERVERS = ("droproom", "bare", "plain")
+LABELS = {
+    "droproom": "droproom cart:add",
+    "bare": "bare python-socketio + same script",
+    "plain": "bare python-socketio, no deflate, + same script",
+}
+
+
+async def rush_runs(
+    url: str, tmp: Path, buyers: int, stock: int, runs: int
+) -> list[dict[str, dict[str, Any]]]:
+    """`runs` rounds of the three servers on the same Redis, the order
+    rotated each round (the machine's load drifts)."""
+    out = []
+    for n in range(runs):
+        order = SERVERS[n % 3 :] + SERVERS[: n % 3]
+        one: dict[str, dict[str, Any]] = {}
+        for server in order:
+            if server == "droproom":
+                one[server] = await rush(url, tmp, buyers, stock, room=f"rush{n}")
+            else:
+                plain = server == "plain"
+                drop_id = f"floor{n}{'p' if plain else ''}"
+                one[server] = await bare_socketio(url, tmp, buyers, plain=plain, drop_id=drop_id)
+            sys.stderr.write(f"run {n + 1} {server}: {one[server]['answers_per_s']:,.0f}/s\n")
+        out.append(one)
+    return out
+
+
+def _median(values: list[float]) -> float:
+    s = sorted(values)
+    mid = len(s) // 2
+    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
+
+
+def print_rush(
+    runs: list[dict[str, dict[str, Any]]],
+    bare: float,
+    physical: float | None,
+    buyers: int,
+    stock: int,
+) -> None:
     out = sys.stdout
-    out.write(f"drop rush: {args.buyers} buyers, stock {args.stock}, limit 1\n")
-    out.write("| path | calls/s | p50 ms | p99 ms | droproom / this |\n|---|---|---|---|---|\n")
-    for name, calls, p50, p99 in rows:
-        if not calls:
-            out.write(f"| {name} | n/a (apt-get install redis-tools) | | | |\n")
-            continue
-        p50s = f"{p50:.0f}" if p50 is not None else ""
-        p99s = f"{p99:.0f}" if p99 is not None else ""
-        out.write(f"| {name} | {calls:,.0f} | {p50s} | {p99s} | {rate / calls:.2f} |\n")
-    out.write(
-        f"droproom outcome: {result['codes']}, oversell {result['oversell']}, "
-        f"remaining {result['remaining']}\n"
-    )
+    out.write(f"drop rush: {buyers} buyers, stock {stock}, limit 1, {len(runs)} run(s)\n")
+    out.write("| run | server | answers/s | p50 ms | p99 ms | server CPU ms / answer |")
+    out.write(" droproom answers/s / this | droproom p99 / this |\n")
+    out.write("|---|---|---|---|---|---|---|---|\n")
+    for n, one in enumerate(runs, 1):
+        mine = one["droproom"]
+        for server in SERVERS:
+            r = one[server]
+            rate, p99 = mine["answers_per_s"] / r["answers_per_s"], mine["p99_ms"] / r["p99_ms"]
+            out.write(f"| {n} | {LABELS[server]} | {r['answers_per_s']:,.0f} | ")
+            out.write(f"{r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['cpu_ms']:.3f} | ")
+            out.write(f"{rate:.2f} | {p99:.2f} |\n")
+    out.write("\nmedians over the runs:\n")
+    out.write("| server | answers/s | p99 ms | CPU ms / answer | droproom / this (answers/s) |\n")
+    out.write("|---|---|---|---|---|\n")
+    med = {
+        server: {
+            key: _median([one[server][key] for one in runs])
+            for key in ("answers_per_s", "p99_ms", "cpu_ms")
+        }
+        for server in SERVERS
+    }
+    for server in SERVERS:
+        m = med[server]
+        ratio = med["droproom"]["answers_per_s"] / m["answers_per_s"]
+        out.write(f"| {LABELS[server]} | {m['answers_per_s']:,.0f} | {m['p99_ms']:.0f} | ")
+        out.write(f"{m['cpu_ms']:.3f} | {ratio:.2f} |\n")
+    rate = med["droproom"]["answers_per_s"]
+    out.write(f"| bare redis.asyncio loop, 50 concurrent | {bare:,.0f} | | | {rate / bare:.2f} |\n")
+    if physical:
+        out.write(f"| redis-benchmark EVALSHA, 50 clients | {physical:,.0f} | | | ")
+        out.write(f"{rate / physical:.2f} |\n")
+    for n, one in enumerate(runs, 1):
+        r = one["droproom"]
+        out.write(f"run {n} droproom outcome: {r['codes']}, oversell {r['oversell']}, ")
+        out.write(f"remaining {r['remaining']}\n")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from commerce.drop_store import DropStore, drop_event
 from commerce.events import CART_UPDATED
 from commerce.inventory import StockMove, Target, expire_args, line_keys
 from commerce.shares import Shares
+from commerce.sold_out import SoldOutDrops
 from kernel import validate
 from kernel.errors import Invalid, NotFound, SoldOut
 from kernel.events import Event, to_identity
@@ -137,9 +138,16 @@ class CartChange:
 
 
 class Carts:
-    def __init__(self, redis: aioredis.Redis, drops: DropStore, ttl_s: float) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        drops: DropStore,
+        ttl_s: float,
+        sold_out: SoldOutDrops | None = None,
+    ) -> None:
         self._redis: Any = redis  # redis-py types its async answers loosely
         self._drops = drops
+        self.sold_out = sold_out or SoldOutDrops(redis)
         self._ttl_s = ttl_s
         self._scripts = Scripts(redis)
         self._shares = Shares(redis, Catalog(redis))
@@ -151,17 +159,24 @@ class Carts:
 
     async def add(self, room: str, identity: str, req: AddRequest, now: float) -> CartChange:
         target = Target(room, req.product_id or "", req.drop_id)
+        signed_in = is_account(identity)
+        if target.drop_id is not None:  # known sold out for good: no round trip
+            refusal = self.sold_out.refusal(room, target.drop_id, identity, req.qty, now, signed_in)
+            if refusal is not None:
+                raise refusal
         await self._remember(room)
         expires = now + self._ttl_s
         args: list[Any] = [identity, target.line_id, req.qty, repr(now), repr(expires)]
         args += [MAX_LINE_QTY, secrets.token_hex(8)]
-        args += [req.drop_id or "", "1" if is_account(identity) else "0"]
+        args += [req.drop_id or "", "1" if signed_in else "0"]
         script_keys = [*line_keys(room, identity, target), keys.slots(room)]
         try:
             res = await self._scripts.run("commerce/reserve", script_keys, args)
-        except (NotFound, SoldOut):
+        except (NotFound, SoldOut) as exc:
             # The room's share of the product lacks units (or was never made).
             if target.drop_id is not None:
+                if isinstance(exc, SoldOut):  # for good? (read once, in the background)
+                    self.sold_out.suspect(room, target.drop_id, now)
                 raise
             if not await self._shares.refill(room, target.product_id, req.qty, now):
                 raise

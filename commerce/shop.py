@@ -48,6 +48,7 @@ class Shop:
         self.slots = Slots(redis, self.catalog)
         self.shares = Shares(redis, self.catalog)
         self.carts = Carts(redis, self.drops, config.cart_ttl_s)
+        self.sold_out = self.carts.sold_out  # drops known sold out for good (per process)
         self.orders = OrderStore(redis)
         self.settlement = Settlement(
             self.orders,

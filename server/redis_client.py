@@ -9,8 +9,14 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.driver_info import DriverInfo
 
 MAX_CONNECTIONS = 256
+# What each new connection tells Redis (CLIENT SETINFO), worked out once:
+# redis-py otherwise reads its own package metadata from disk (importlib.metadata,
+# a file open and an e-mail header parse, ~1 ms) for every connection it opens,
+# and a rush opens the pool's connections while the buyers wait (bench/drop_rush.py).
+DRIVER_INFO = DriverInfo()
 
 
 class BlockingCluster(RedisCluster):
@@ -37,6 +43,7 @@ def connect(url: str, *, cluster: bool = False, **kwargs: Any) -> aioredis.Redis
         return cast(aioredis.Redis, client)
     # A blocking pool: a rush of handlers waits for a connection instead of failing.
     # A lost network fails a new connection in seconds instead of hanging (Redis down: 503).
+    kwargs.setdefault("driver_info", DRIVER_INFO)
     pool = aioredis.BlockingConnectionPool.from_url(
         url, max_connections=MAX_CONNECTIONS, timeout=20, socket_connect_timeout=5, **kwargs
     )

@@ -2,7 +2,8 @@
 client), `handlers` (Socket.IO), `routes` (products, Stripe webhook),
 `images` (product images), `buyer_routes` (claims, /me/orders),
 `room_products` (the console's product list), `jobs` (scheduler), `broadcast`
-(coalesced stock), `snapshot` (its `room:state` parts), `demo` (demo
+(coalesced stock), `sold_out` (drops known sold out, kept true), `snapshot`
+(its `room:state` parts), `demo` (demo
 products and drop). `setup` wires them into the app.
 """
 
@@ -11,6 +12,7 @@ from aiohttp import web
 from server.appkeys import SNAPSHOT_PARTS
 from server.rooms.demo import SEEDERS
 from server.shop import (
+    broadcast,
     buyer_routes,
     demo,
     handlers,
@@ -20,6 +22,7 @@ from server.shop import (
     room_products,
     routes,
     snapshot,
+    sold_out,
 )
 
 
@@ -33,3 +36,5 @@ def setup(app: web.Application) -> None:
     app[SNAPSHOT_PARTS].append(snapshot.part(app))
     app[SEEDERS].append(demo.seed_demo)
     jobs.setup(app)
+    broadcast.setup(app)
+    sold_out.setup(app)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import socketio
 from aiohttp import web
 
 from commerce.shop import Shop, ShopConfig
 from commerce.stripe_gateway import StripeGateway
-from server.appkeys import DOWNLOADS, REDIS, SETTINGS
+from server.appkeys import DOWNLOADS, REDIS, SETTINGS, SIO
 from server.config import Settings
 from server.embedded.stripe_embed import EmbeddedStripe
 from server.shop.broadcast import BROADCAST, StockBroadcast
@@ -62,7 +63,8 @@ async def shop_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.checkout_max_attempts,
     )
     app[SHOP] = Shop(app[REDIS], gateway, config, app[DOWNLOADS])  # server.files opened it
-    app[BROADCAST] = StockBroadcast()
+    # One process (the local manager) knows everything its rooms heard.
+    app[BROADCAST] = StockBroadcast(dedupe=type(app[SIO].manager) is socketio.AsyncManager)
     try:
         yield
     finally:
