@@ -1,0 +1,283 @@
+"""`droproom serve --workers 2`: two real worker processes on one port, the
+embedded Redis and localstripe started once by their parent. Both workers
+answer; room events, polling sessions and a drop rush work whichever worker
+a client lands on; one scrape sees the whole node; a killed worker is
+started again and its clients come back; SIGTERM stops everything."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+
+from server import tokens
+from server.roles import Role
+from tests.harness import ADMIN_KEY, SECRET, Client, free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.allow_blocking]
+ROOM = "busy"
+
+
+@dataclass
+class Node:
+    proc: asyncio.subprocess.Process
+    url: str
+    data: Path
+    lines: list[str]
+    reader: asyncio.Task[None]
+
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def worker_pid(self, worker: str) -> int:
+        found = re.findall(rf"worker {worker} \(pid (\d+)\) ready", self.log())
+        return int(found[-1])
+
+    def token(self, identity: str, role: Role = Role.LISTENER, room: str = ROOM) -> str:
+        return tokens.mint(
+            SECRET, room=room, identity=identity, role=role, name=identity, ttl_s=600, now=time.time()
+        )
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        # a new connection each time: the kernel picks a worker per connection
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http,
+            http.request(method, self.url + path, headers=headers, **kwargs) as resp,
+        ):
+            if resp.content_type == "application/json":
+                return resp.status, await resp.json()
+            return resp.status, await resp.text()
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DROPROOM_", "REDIS_"))}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.update({"DROPROOM_SECRET": SECRET, "DROPROOM_ADMIN_KEY": ADMIN_KEY})
+    env["DROPROOM_RESTART_BACKOFF_S"] = "0.2"
+    return env
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[Node]:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server.cli",
+        "serve",
+        "--workers",
+        "2",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path / "data"),
+        env=_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    lines: list[str] = []
+    listening = asyncio.Event()
+
+    async def read() -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            lines.append(line.decode(errors="replace").rstrip())
+            if b"listening on" in line:
+                listening.set()
+
+    reader = asyncio.create_task(read())
+    served = Node(proc, f"http://127.0.0.1:{port}", tmp_path / "data", lines, reader)
+    try:
+        async with asyncio.timeout(90):
+            await listening.wait()
+        yield served
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 60)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        await reader
+
+
+async def _client(url: str, token: str, *, reconnect: bool = False, **kw: Any) -> Client:
+    sio = socketio.AsyncClient(reconnection=reconnect, reconnection_delay=0.2)
+    client = Client(sio)
+
+    async def catch_all(event: str, data: Any = None) -> None:
+        client.record(event, data)
+
+    async def connected() -> None:
+        client.record("connect", sio.eio.sid)
+
+    sio.on("*", catch_all)
+    sio.on("connect", connected)
+    kw.setdefault("transports", ["websocket"])
+    await sio.connect(url, auth={"token": token}, wait_timeout=10, **kw)
+    await client.wait_for("room:state", timeout=10)
+    return client
+
+
+def worker_of(client: Client) -> str:
+    sid = client.sio.eio.sid or ""
+    return sid.partition(".")[0]
+
+
+async def _one_on(node: Node, worker: str, identity: str, role: Role, **kw: Any) -> Client:
+    """A websocket client that landed on `worker` (the kernel picks; we retry)."""
+    for _ in range(40):
+        client = await _client(node.url, node.token(identity, role), **kw)
+        if worker_of(client) == worker:
+            return client
+        await client.close()
+    raise AssertionError(f"no connection landed on {worker}")
+
+
+async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float = 30) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not await check():
+            await asyncio.sleep(0.1)
+
+
+async def test_both_workers_answer_and_one_scrape_counts_them_all(node: Node) -> None:
+    seen: Counter[str] = Counter()
+    nodes = set()
+    for _ in range(40):
+        status, body = await node.request("GET", "/healthz")
+        assert status == 200 and body["ok"] is True
+        seen[body["worker"]] += 1
+        nodes.add(body["node"])
+    assert set(seen) == {"w1", "w2"}, seen
+    assert len(nodes) == 1 and nodes.pop().endswith(node.url.rsplit(":", 1)[1])
+    # One scrape, on whichever worker: the requests of both, summed.
+    status, text = await node.request("GET", "/metrics")
+    assert status == 200
+    line = 'droproom_http_requests_total{method="GET",route="/healthz",status="200"}'
+    counted = [float(x.split()[-1]) for x in text.splitlines() if x.startswith(line)]
+    assert counted == [40.0], counted
+
+
+async def test_room_events_cross_workers_and_a_rush_never_oversells(node: Node) -> None:
+    status, _ = await node.request("POST", "/api/v1/rooms", json={"id": ROOM, "title": "Busy"})
+    assert status == 201
+    mod1 = await _one_on(node, "w1", "mod1", Role.MODERATOR)
+    mod2 = await _one_on(node, "w2", "mod2", Role.MODERATOR)
+    fan1 = await _one_on(node, "w1", "fan1", Role.LISTENER)
+    fan2 = await _one_on(node, "w2", "fan2", Role.LISTENER)
+    clients = [mod1, mod2, fan1, fan2]
+    try:
+        for n, (mod, other) in enumerate(((mod1, fan2), (mod2, fan1))):
+            answer = await mod.call("poll:create", {"question": f"Q{n}?", "options": ["a", "b"]})
+            assert answer["ok"], answer
+            poll_id = answer["poll"]["id"]
+            await other.wait_for("poll:updated", lambda d, p=poll_id: d["poll"]["id"] == p)
+
+        product = {"id": "cap", "title": "Cap", "price": 1200, "currency": "usd"}
+        status, _ = await node.request("POST", "/api/v1/products", json=product | {"kind": "physical"})
+        assert status == 201
+        now = time.time()
+        schedule = {"product_id": "cap", "starts_at": now, "ends_at": now + 600}
+        answer = await mod1.call("drop:schedule", schedule | {"stock": 10, "per_buyer_limit": 1})
+        drop_id = answer["drop"]["id"]
+        buyers = list(
+            await asyncio.gather(*(_client(node.url, node.token(f"b{i}")) for i in range(50)))
+        )
+        clients += buyers
+        assert {worker_of(b) for b in buyers} == {"w1", "w2"}
+        answers = await asyncio.gather(
+            *(b.call("cart:add", {"drop_id": drop_id, "qty": 1}, timeout=60) for b in buyers)
+        )
+        outcome = Counter("ok" if a["ok"] else a["error"]["code"] for a in answers)
+        assert outcome == {"ok": 10, "sold_out": 40}
+        # Both workers' listeners hear that it sold out.
+        for fan in (fan1, fan2):
+            await fan.wait_for("drop:updated", lambda d: d["drop"]["remaining"] == 0, 10)
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))
+
+
+async def test_polling_clients_stay_connected_whichever_worker_they_reach(node: Node) -> None:
+    status, _ = await node.request("POST", "/api/v1/rooms", json={"id": ROOM, "title": "Busy"})
+    assert status == 201
+    mod = await _client(node.url, node.token("mod", Role.MODERATOR))
+    polling = list(
+        await asyncio.gather(
+            *(
+                _client(node.url, node.token(f"p{i}"), transports=["polling"], reconnect=True)
+                for i in range(6)
+            )
+        )
+    )
+    try:
+        assert {worker_of(p) for p in polling} == {"w1", "w2"}
+        for round_ in range(3):
+            poll = await mod.call("poll:create", {"question": f"Q{round_}?", "options": ["a", "b"]})
+            poll_id = poll["poll"]["id"]
+            # Each polling client sends (a POST) and hears (a GET): on any worker.
+            votes = await asyncio.gather(
+                *(p.call("poll:vote", {"poll_id": poll_id, "option": 0}) for p in polling)
+            )
+            assert all(v["ok"] for v in votes), votes
+            for p in polling:
+                await p.wait_for("poll:updated", lambda d, i=poll_id: d["poll"]["id"] == i, 10)
+        # Never dropped and connected again: the same session all along.
+        assert [len(p.received("connect")) for p in polling] == [1] * 6
+        assert all(p.sio.transport() == "polling" for p in polling)
+    finally:
+        await asyncio.gather(*(c.close() for c in [mod, *polling]))
+
+
+async def test_a_killed_worker_is_restarted_and_its_clients_come_back(node: Node) -> None:
+    status, _ = await node.request("POST", "/api/v1/rooms", json={"id": ROOM, "title": "Busy"})
+    assert status == 201
+    fan = await _one_on(node, "w2", "fan", Role.LISTENER, reconnect=True)
+    first = node.worker_pid("w2")
+    os.kill(first, signal.SIGKILL)
+    try:
+
+        async def restarted() -> bool:
+            return "worker w2 restarted" in node.log()
+
+        await _until(restarted)
+        assert node.worker_pid("w2") != first
+        await fan.wait_for("connect", lambda sid: sid != fan.received("connect")[0], 30)
+        assert len(fan.received("room:state")) >= 2  # a fresh snapshot on reconnecting
+        seen = set()
+        for _ in range(40):
+            _, body = await node.request("GET", "/healthz")
+            seen.add(body["worker"])
+        assert seen == {"w1", "w2"}
+    finally:
+        await fan.close()
+
+
+async def test_sigterm_stops_the_workers_then_redis_and_localstripe(node: Node) -> None:
+    pids = [node.worker_pid("w1"), node.worker_pid("w2")]
+    redis_pid = int((node.data / "redis" / "redis.pid").read_text())
+    node.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(node.proc.wait(), 60) == 0, node.log()
+    await node.reader
+    for pid in [*pids, redis_pid]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    log = node.log()
+    stripe_stopped = re.search(r"localstripe pid \d+ stopped", log)
+    assert stripe_stopped is not None, log
+    assert log.index("worker w1 stopped") < stripe_stopped.start()
+    assert log.index("worker w2 stopped") < stripe_stopped.start()
+    assert stripe_stopped.start() < log.index("embedded redis stopped")
