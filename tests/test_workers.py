@@ -46,8 +46,9 @@ class Node:
         return int(found[-1])
 
     def token(self, identity: str, role: Role = Role.LISTENER, room: str = ROOM) -> str:
+        now = time.time()
         return tokens.mint(
-            SECRET, room=room, identity=identity, role=role, name=identity, ttl_s=600, now=time.time()
+            SECRET, room=room, identity=identity, role=role, name=identity, ttl_s=600, now=now
         )
 
     async def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
@@ -187,8 +188,8 @@ async def test_room_events_cross_workers_and_a_rush_never_oversells(node: Node) 
             poll_id = answer["poll"]["id"]
             await other.wait_for("poll:updated", lambda d, p=poll_id: d["poll"]["id"] == p)
 
-        product = {"id": "cap", "title": "Cap", "price": 1200, "currency": "usd"}
-        status, _ = await node.request("POST", "/api/v1/products", json=product | {"kind": "physical"})
+        product = {"id": "cap", "title": "Cap", "price": 1200, "currency": "usd", "kind": "physical"}
+        status, _ = await node.request("POST", "/api/v1/products", json=product)
         assert status == 201
         now = time.time()
         schedule = {"product_id": "cap", "starts_at": now, "ends_at": now + 600}
