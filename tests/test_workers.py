@@ -188,7 +188,8 @@ async def test_room_events_cross_workers_and_a_rush_never_oversells(node: Node) 
             poll_id = answer["poll"]["id"]
             await other.wait_for("poll:updated", lambda d, p=poll_id: d["poll"]["id"] == p)
 
-        product = {"id": "cap", "title": "Cap", "price": 1200, "currency": "usd", "kind": "physical"}
+        product = {"id": "cap", "title": "Cap", "price": 1200, "currency": "usd"}
+        product["kind"] = "physical"
         status, _ = await node.request("POST", "/api/v1/products", json=product)
         assert status == 201
         now = time.time()
