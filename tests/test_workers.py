@@ -149,6 +149,10 @@ async def _one_on(node: Node, worker: str, identity: str, role: Role, **kw: Any)
     raise AssertionError(f"no connection landed on {worker}")
 
 
+def _poll_is(poll_id: str) -> Callable[[Any], bool]:
+    return lambda d: bool(d["poll"]["id"] == poll_id)
+
+
 async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float = 30) -> None:
     async with asyncio.timeout(timeout_s):
         while not await check():
@@ -186,7 +190,7 @@ async def test_room_events_cross_workers_and_a_rush_never_oversells(node: Node) 
             answer = await mod.call("poll:create", {"question": f"Q{n}?", "options": ["a", "b"]})
             assert answer["ok"], answer
             poll_id = answer["poll"]["id"]
-            await other.wait_for("poll:updated", lambda d, p=poll_id: d["poll"]["id"] == p)
+            await other.wait_for("poll:updated", _poll_is(poll_id))
 
         product = {"id": "cap", "title": "Cap", "price": 1200, "currency": "usd"}
         product["kind"] = "physical"
@@ -236,7 +240,7 @@ async def test_polling_clients_stay_connected_whichever_worker_they_reach(node: 
             )
             assert all(v["ok"] for v in votes), votes
             for p in polling:
-                await p.wait_for("poll:updated", lambda d, i=poll_id: d["poll"]["id"] == i, 10)
+                await p.wait_for("poll:updated", _poll_is(poll_id), 10)
         # Never dropped and connected again: the same session all along.
         assert [len(p.received("connect")) for p in polling] == [1] * 6
         assert all(p.sio.transport() == "polling" for p in polling)
