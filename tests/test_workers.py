@@ -7,6 +7,7 @@ started again and its clients come back; SIGTERM stops everything."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -25,9 +26,12 @@ import socketio
 from server import tokens
 from server.roles import Role
 from tests.harness import ADMIN_KEY, SECRET, Client, free_port
+from tests.test_js_client import WEB_CLIENT
+from tests.test_js_client import node as node_binary
 
 pytestmark = [pytest.mark.slow, pytest.mark.allow_blocking]
 ROOM = "busy"
+POLLING_SCRIPT = Path(__file__).resolve().parent / "js" / "polling_clients.mjs"
 
 
 @dataclass
@@ -147,6 +151,27 @@ async def _one_on(node: Node, worker: str, identity: str, role: Role, **kw: Any)
             return client
         await client.close()
     raise AssertionError(f"no connection landed on {worker}")
+
+
+async def run_js(script: Path, env: dict[str, str]) -> dict[str, Any]:
+    """The official JS client (Node) running `script`; its last JSON line."""
+    process = await asyncio.create_subprocess_exec(
+        node_binary(),
+        str(script),
+        env={**os.environ, **env, "WEB_CLIENT": str(WEB_CLIENT), "TIMEOUT_MS": "30000"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(40):
+            out, err = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode == 0, (out.decode(), err.decode())
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
 
 
 def _poll_is(poll_id: str) -> Callable[[Any], bool]:
@@ -287,3 +312,29 @@ async def test_sigterm_stops_the_workers_then_redis_and_localstripe(node: Node) 
     assert log.index("worker w1 stopped") < stripe_stopped.start()
     assert log.index("worker w2 stopped") < stripe_stopped.start()
     assert stripe_stopped.start() < log.index("embedded redis stopped")
+
+
+async def test_official_js_clients_held_to_polling_work_across_workers(node: Node) -> None:
+    status, _ = await node.request("POST", "/api/v1/rooms", json={"id": ROOM, "title": "Busy"})
+    assert status == 201
+    mod = await _client(node.url, node.token("mod", Role.MODERATOR))
+    try:
+        polls = []
+        for n in range(3):
+            answer = await mod.call("poll:create", {"question": f"Q{n}?", "options": ["a", "b"]})
+            polls.append(answer["poll"]["id"])
+        env = {
+            "DROPROOM_URL": node.url,
+            "TOKENS": ",".join(node.token(f"js{i}") for i in range(6)),
+            "POLL_IDS": ",".join(polls),
+        }
+        result = await run_js(POLLING_SCRIPT, env)
+    finally:
+        await mod.close()
+    assert "error" not in result, result["error"]
+    clients = result["clients"]
+    assert [c["transport"] for c in clients] == ["polling"] * 6
+    assert [c["rounds"] for c in clients] == [3] * 6
+    # One session each, never dropped: every request reached the session's worker.
+    assert [(len(c["sids"]), c["disconnects"]) for c in clients] == [(1, [])] * 6
+    assert {c["sids"][0].partition(".")[0] for c in clients} == {"w1", "w2"}
