@@ -7,9 +7,11 @@ started again and its clients come back; SIGTERM stops everything."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
+import secrets
 import signal
 import sys
 import time
@@ -24,8 +26,18 @@ import pytest
 import socketio
 
 from server import tokens
+from server.appkeys import SCHEDULER
+from server.leases import leased
 from server.roles import Role
-from tests.harness import ADMIN_KEY, SECRET, Client, free_port
+from tests.harness import (
+    ADMIN_KEY,
+    SECRET,
+    Client,
+    free_port,
+    start_server,
+    stop_server,
+)
+from tests.harness import test_settings as settings_for
 from tests.test_js_client import WEB_CLIENT
 from tests.test_js_client import node as node_binary
 
@@ -338,3 +350,36 @@ async def test_official_js_clients_held_to_polling_work_across_workers(node: Nod
     # One session each, never dropped: every request reached the session's worker.
     assert [(len(c["sids"]), c["disconnects"]) for c in clients] == [(1, [])] * 6
     assert {c["sids"][0].partition(".")[0] for c in clients} == {"w1", "w2"}
+
+
+async def test_a_leased_job_runs_in_one_process_and_moves_when_it_stops(
+    tmp_path: Path, redis_url: str
+) -> None:
+    first = await start_server(settings_for(tmp_path / "a", redis_url))
+    second = await start_server(settings_for(tmp_path / "b", redis_url))
+    name = f"test:{secrets.token_hex(4)}"
+    ran: list[str] = []
+    try:
+        for who, harness in (("first", first), ("second", second)):
+
+            async def job(now: float, who: str = who) -> None:
+                ran.append(who)
+
+            harness.app[SCHEDULER].every(0.05, leased(harness.app, name, 0.05, job))
+
+        async def turns(n: int) -> bool:
+            return len(ran) >= n
+
+        await _until(lambda: turns(20), 10)
+        holder = ran[0]
+        assert set(ran) == {holder}  # never both
+        stopping, other = (first, "second") if holder == "first" else (second, "first")
+        await stop_server(stopping)
+        # Given up when its process stopped: taken over before the lease (10 s) ran out.
+        count = len(ran)
+        await _until(lambda: turns(count + 5), 8)
+        assert ran[-1] == other and set(ran[count:]) == {other}
+    finally:
+        for harness in (first, second):
+            with contextlib.suppress(Exception):
+                await stop_server(harness)
