@@ -271,6 +271,16 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more: {text!r}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="droproom", description="live audio rooms that sell")
     sub = top.add_subparsers(dest="command", required=True)
@@ -285,7 +295,7 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--workers",
-        type=int,
+        type=_at_least_one,
         help="server processes on the one port (default: DROPROOM_WORKERS, else the cores)",
     )
     # One worker of `serve --workers N`, started by it (not for people).

@@ -209,10 +209,7 @@ async def _migrate(settings: Settings, url: str) -> None:
 
 def worker_count(asked: int | None, settings: Settings) -> int:
     """`--workers`, else DROPROOM_WORKERS, else the machine's cores."""
-    count = asked or settings.workers or os.cpu_count() or 1
-    if count < 1:
-        raise ValueError("--workers must be 1 or more")
-    return count
+    return asked or settings.workers or os.cpu_count() or 1
 
 
 async def run_node(settings: Settings, count: int, with_demo: bool) -> None:

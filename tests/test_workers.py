@@ -383,3 +383,23 @@ async def test_a_leased_job_runs_in_one_process_and_moves_when_it_stops(
         for harness in (first, second):
             with contextlib.suppress(Exception):
                 await stop_server(harness)
+
+
+async def test_workers_must_be_one_or_more(tmp_path: Path) -> None:
+    for bad in ("0", "-2", "two"):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--workers",
+            bad,
+            "--data-dir",
+            str(tmp_path),
+            env=_env(),
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await proc.communicate()
+        assert proc.returncode == 2
+        assert b"--workers: must be a whole number, 1 or more" in err
+    assert not (tmp_path / "redis").exists()  # nothing was started
