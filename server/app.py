@@ -58,6 +58,8 @@ from server.errors import OUTAGE, error_middleware
 from server.handoff import Handoff, name_sessions
 from server.metrics import METRICS, Metrics, count_requests
 from server.outage import StoreOutage
+from server.relay.manager import RoomRelay
+from server.relay.transport import transport_for
 from server.rooms.demo import SEEDERS
 from server.scheduler import Scheduler
 from server.sio_transport import OpenSockets, use_plain_websockets
@@ -129,15 +131,36 @@ async def _on_shutdown(app: web.Application) -> None:
     await close_connections(app, wait_s=0)
 
 
-def _socketio(settings: Settings) -> socketio.AsyncServer:
-    manager = None
-    if settings.multi_node and settings.redis_url:
-        # Relays emits between server processes; the truth stays in our store.
-        manager = socketio.AsyncRedisManager(settings.redis_url)
+def _manager(settings: Settings, metrics: Metrics) -> socketio.AsyncManager | None:
+    if not (settings.multi_node and settings.redis_url):
+        return None
+    if settings.sio_relay == "socketio":
+        # The fallback: every process decodes every emit (docs/operations.md).
+        return socketio.AsyncRedisManager(settings.redis_url)
+    count = metrics.relay_messages
+    return RoomRelay(
+        transport_for(settings.redis_url, cluster=settings.redis_cluster),
+        on_count=lambda direction: count.labels(direction).inc(),
+    )
+
+
+async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Room events between processes: listening before the first client."""
+    manager = app[SIO].manager
+    if not isinstance(manager, RoomRelay):
+        yield
+        return
+    await manager.open()
+    yield
+    await manager.close()
+
+
+def _socketio(settings: Settings, metrics: Metrics) -> socketio.AsyncServer:
+    # Relays emits between server processes; the truth stays in our store.
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         cors_allowed_origins="*",
-        client_manager=manager,
+        client_manager=_manager(settings, metrics),
         max_http_buffer_size=MAX_SOCKET_MESSAGE,
         logger=False,
         engineio_logger=False,
@@ -157,7 +180,7 @@ def create_app(settings: Settings, *, worker_of_node: bool = False) -> web.Appli
     app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
-    sio = _socketio(settings)
+    sio = _socketio(settings, app[METRICS])
     if handoff is not None:
         name_sessions(sio, settings.worker)
 
@@ -177,6 +200,7 @@ def create_app(settings: Settings, *, worker_of_node: bool = False) -> web.Appli
     app[SEEDERS] = []
     client_address.setup(app)
     app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(relay_ctx)
     health.setup(app)
     # Feature packages: each adds its routes, handlers, jobs and resources.
     files.setup(app)

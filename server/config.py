@@ -14,6 +14,9 @@ from typing import Any
 
 from commerce.config import SHOP_DEFAULTS
 
+# roomrelay (issue 14): how Socket.IO emits travel between processes
+SIO_RELAYS = ("rooms", "socketio")
+
 
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
@@ -103,6 +106,9 @@ class Settings:
     node: str = ""
     worker: str = "w1"
     workers: int = 0  # `serve` without --workers: 0 means the machine's cores
+    # roomrelay (issue 14): "rooms" relays a room's emits only to the processes
+    # holding its clients; "socketio" falls back to python-socketio's AsyncRedisManager
+    sio_relay: str = "rooms"
 
     @property
     def public_url(self) -> str:
@@ -185,6 +191,8 @@ class Settings:
             "node": _env("DROPROOM_NODE") or "",
             "worker": _env("DROPROOM_WORKER") or "w1",
             "workers": int(_env("DROPROOM_WORKERS") or 0),
+            # roomrelay (issue 14)
+            "sio_relay": (_env("DROPROOM_SIO_RELAY") or "rooms").lower(),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -202,6 +210,8 @@ class Settings:
             raise ValueError("DROPROOM_WORKERS must be 1 or more (0: the machine's cores)")
         if not settings.node:  # stable for this node: its host name and port
             settings = replace(settings, node=f"{socket.gethostname()}:{settings.port}")
+        if settings.sio_relay not in SIO_RELAYS:
+            raise ValueError(f"DROPROOM_SIO_RELAY must be one of {', '.join(SIO_RELAYS)}")
         if not 0 < settings.port < 65536:
             raise ValueError(f"port out of range: {settings.port}")
         return settings

@@ -98,6 +98,13 @@ class Metrics:
             "Download requests refused (tampered, foreign or expired links)",
             registry=r,
         )
+        # roomrelay (issue 14): Socket.IO relay messages this process published or decoded
+        self.relay_messages = Counter(
+            "droproom_relay_messages",
+            "Socket.IO relay messages between processes, published or received (decoded)",
+            ["direction"],
+            registry=r,
+        )
 
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
