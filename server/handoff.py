@@ -80,7 +80,8 @@ class Handoff:
     def _client(self, owner: str) -> aiohttp.ClientSession:
         client = self._clients.get(owner)
         if client is None or client.closed:
-            connector = aiohttp.UnixConnector(path=str(self._socket_of(owner)))
+            # no cap: each handed long-poll holds a connection for up to POLL_TIMEOUT_S
+            connector = aiohttp.UnixConnector(path=str(self._socket_of(owner)), limit=0)
             timeout = aiohttp.ClientTimeout(total=POLL_TIMEOUT_S)
             client = aiohttp.ClientSession(connector=connector, timeout=timeout)
             self._clients[owner] = client
