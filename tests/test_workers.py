@@ -27,6 +27,7 @@ import socketio
 
 from server import tokens
 from server.appkeys import SCHEDULER
+from server.handoff import owner_of
 from server.leases import leased
 from server.roles import Role
 from tests.harness import (
@@ -247,6 +248,9 @@ async def test_room_events_cross_workers_and_a_rush_never_oversells(node: Node) 
         )
         outcome = Counter("ok" if a["ok"] else a["error"]["code"] for a in answers)
         assert outcome == {"ok": 10, "sold_out": 40}
+        # The open connections gauge: both workers' connections, in one scrape.
+        _, text = await node.request("GET", "/metrics")
+        assert "droproom_connections 54.0" in text.splitlines()
         # Both workers' listeners hear that it sold out.
         for fan in (fan1, fan2):
             await fan.wait_for("drop:updated", lambda d: d["drop"]["remaining"] == 0, 10)
@@ -403,3 +407,9 @@ async def test_workers_must_be_one_or_more(tmp_path: Path) -> None:
         assert proc.returncode == 2
         assert b"--workers: must be a whole number, 1 or more" in err
     assert not (tmp_path / "redis").exists()  # nothing was started
+
+
+def test_only_a_worker_name_routes_a_polling_request() -> None:
+    assert owner_of("w2.AbC-_12") == "w2"
+    for sid in ("AbC-_12", "../../etc.AbC", "w2", "w2x.AbC", ".AbC", "w99999.AbC"):
+        assert owner_of(sid) is None, sid
