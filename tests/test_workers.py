@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import secrets
 import signal
 import sys
@@ -88,6 +89,23 @@ def _env() -> dict[str, str]:
     return env
 
 
+LOW_OPEN_FILES = 256
+
+
+def _low_open_files() -> None:
+    """Started with a low soft limit, as many systems start services."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (LOW_OPEN_FILES, hard))
+
+
+def _open_files(pid: int) -> tuple[str, str]:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return soft, hard
+    raise AssertionError("no open-files limit")
+
+
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[Node]:
     port = free_port()
@@ -105,6 +123,7 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
         env=_env(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        preexec_fn=_low_open_files,
     )
     lines: list[str] = []
     listening = asyncio.Event()
@@ -315,6 +334,10 @@ async def test_a_killed_worker_is_restarted_and_its_clients_come_back(node: Node
 
 async def test_sigterm_stops_the_workers_then_redis_and_localstripe(node: Node) -> None:
     pids = [node.worker_pid("w1"), node.worker_pid("w2")]
+    # each process raised its open-file limit to the hard limit
+    for pid in [node.proc.pid, *pids]:
+        soft, hard = _open_files(pid)
+        assert soft == hard and soft != str(LOW_OPEN_FILES), (pid, soft, hard)
     redis_pid = int((node.data / "redis" / "redis.pid").read_text())
     node.proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(node.proc.wait(), 60) == 0, node.log()
