@@ -256,9 +256,12 @@ async def run_node(settings: Settings, count: int, with_demo: bool) -> None:
             name = f"w{i}"
             worker_env = _child_env(env | {"DROPROOM_WORKER": name})
             workers.append(Worker(name, settings, worker_env, with_demo and i == 1))
-        # The first one seeds the demo (if asked) alone; the others start side by side.
-        await workers[0].start()
-        await asyncio.gather(*(w.start() for w in workers[1:]))
+        # With --demo the first one seeds the demo room alone, then the others
+        # start; else all start side by side.
+        first = 1 if with_demo else 0
+        for worker in workers[:first]:
+            await worker.start()
+        await asyncio.gather(*(w.start() for w in workers[first:]))
         for worker in workers:
             worker.supervisor.start()
         sys.stdout.write(f"droproom listening on {settings.public_url} ({count} workers)\n")
