@@ -108,6 +108,13 @@ def _open_files(pid: int) -> tuple[str, str]:
 
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[Node]:
+    async with started(tmp_path) as served:
+        yield served
+
+
+@contextlib.asynccontextmanager
+async def started(tmp_path: Path, *args: str) -> AsyncIterator[Node]:
+    """`serve --workers 2` on a free port, stopped by its pid at the end."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -120,6 +127,7 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
         str(port),
         "--data-dir",
         str(tmp_path / "data"),
+        *args,
         env=_env(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -436,3 +444,24 @@ def test_only_a_worker_name_routes_a_polling_request() -> None:
     assert owner_of("w2.AbC-_12") == "w2"
     for sid in ("AbC-_12", "../../etc.AbC", "w2", "w2x.AbC", ".AbC", "w99999.AbC"):
         assert owner_of(sid) is None, sid
+
+
+async def test_serve_demo_with_workers_seeds_once_and_its_links_open_the_room(
+    tmp_path: Path,
+) -> None:
+    async with started(tmp_path, "--demo") as node:
+        links = node.data / "demo-links.txt"
+        assert node.log().count(f"written to {links}") == 1
+        text = links.read_text()
+        assert text.count("#token=") == 3
+        host = re.search(r"host: +\S+#token=(\S+)", text)
+        assert host is not None, text
+        clients = [await _client(node.url, host.group(1))]
+        try:
+            while len({worker_of(c) for c in clients}) < 2 and len(clients) < 40:
+                clients.append(await _client(node.url, host.group(1)))
+            assert {worker_of(c) for c in clients} == {"w1", "w2"}
+            states = [c.received("room:state")[0] for c in clients]
+            assert {s["room"]["id"] for s in states} == {"demo"}
+        finally:
+            await asyncio.gather(*(c.close() for c in clients))
