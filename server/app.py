@@ -172,14 +172,19 @@ def create_app(settings: Settings, *, worker_of_node: bool = False) -> web.Appli
     """`worker_of_node`: one of `serve --workers N` (its polling sessions
     named after it and handed to it by the other workers, server.handoff)."""
     datadir.secure(settings.data_dir)
+    metrics = Metrics()
     middlewares = [count_requests, error_middleware]
     handoff = None
     if worker_of_node:
-        handoff = Handoff(settings.worker, lambda w: worker_socket(settings.data_dir, w))
+
+        def counted(outcome: str) -> None:
+            metrics.handoffs.labels(outcome).inc()
+
+        handoff = Handoff(settings.worker, lambda w: worker_socket(settings.data_dir, w), counted)
         middlewares.insert(1, handoff.middleware)
     app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
     app[SETTINGS] = settings
-    app[METRICS] = Metrics()
+    app[METRICS] = metrics
     sio = _socketio(settings, app[METRICS])
     if handoff is not None:
         name_sessions(sio, settings.worker)

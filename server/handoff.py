@@ -72,9 +72,15 @@ def _invalid_session(sid: str) -> web.Response:
 class Handoff:
     """The middleware, with one HTTP client per other worker's socket."""
 
-    def __init__(self, worker: str, socket_of: Callable[[str], Path]) -> None:
+    def __init__(
+        self,
+        worker: str,
+        socket_of: Callable[[str], Path],
+        counted: Callable[[str], None] = lambda outcome: None,
+    ) -> None:
         self.worker = worker
         self._socket_of = socket_of
+        self._counted = counted  # "handed" or "gone", per request
         self._clients: dict[str, aiohttp.ClientSession] = {}
 
     def _client(self, owner: str) -> aiohttp.ClientSession:
@@ -105,6 +111,7 @@ class Handoff:
 
     async def _hand_to(self, owner: str, sid: str, request: web.Request) -> web.Response:
         if not self._socket_of(owner).exists():
+            self._counted("gone")
             return _invalid_session(sid)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP}
         body = await request.read()
@@ -114,7 +121,9 @@ class Handoff:
             ) as resp:
                 answer = await resp.read()
                 out = {k: v for k, v in resp.headers.items() if k.lower() not in _DROP}
+                self._counted("handed")
                 return web.Response(status=resp.status, body=answer, headers=out)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             logger.info("polling handoff of %s to worker %s failed: %r", sid, owner, exc)
+            self._counted("gone")
             return _invalid_session(sid)

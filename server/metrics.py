@@ -98,6 +98,14 @@ class Metrics:
             "Download requests refused (tampered, foreign or expired links)",
             registry=r,
         )
+        # workers (issue 14): long-polling requests for another worker's session
+        self.handoffs = Counter(
+            "droproom_polling_handoffs",
+            "Long-polling requests handed to the worker holding their session, by outcome"
+            " (handed; gone: that worker is no more, the client connects again)",
+            ["outcome"],
+            registry=r,
+        )
         # roomrelay (issue 14): Socket.IO relay messages this process published or decoded
         self.relay_messages = Counter(
             "droproom_relay_messages",

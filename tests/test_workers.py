@@ -214,6 +214,14 @@ async def run_js(script: Path, env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
+async def _handed(node: Node) -> float:
+    """Polling requests handed to their session's worker, node-wide."""
+    _, text = await node.request("GET", "/metrics")
+    line = 'droproom_polling_handoffs_total{outcome="handed"}'
+    found = [float(x.split()[-1]) for x in text.splitlines() if x.startswith(line)]
+    return sum(found)
+
+
 def _poll_is(poll_id: str) -> Callable[[Any], bool]:
     return lambda d: bool(d["poll"]["id"] == poll_id)
 
@@ -298,7 +306,6 @@ async def test_polling_clients_stay_connected_whichever_worker_they_reach(node: 
         )
     )
     try:
-        assert {worker_of(p) for p in polling} == {"w1", "w2"}
         for round_ in range(3):
             poll = await mod.call("poll:create", {"question": f"Q{round_}?", "options": ["a", "b"]})
             poll_id = poll["poll"]["id"]
@@ -312,6 +319,7 @@ async def test_polling_clients_stay_connected_whichever_worker_they_reach(node: 
         # Never dropped and connected again: the same session all along.
         assert [len(p.received("connect")) for p in polling] == [1] * 6
         assert all(p.sio.transport() == "polling" for p in polling)
+        assert await _handed(node) > 0  # some requests did reach the other worker
     finally:
         await asyncio.gather(*(c.close() for c in [mod, *polling]))
 
@@ -384,7 +392,7 @@ async def test_official_js_clients_held_to_polling_work_across_workers(node: Nod
     assert [c["rounds"] for c in clients] == [3] * 6
     # One session each, never dropped: every request reached the session's worker.
     assert [(len(c["sids"]), c["disconnects"]) for c in clients] == [(1, [])] * 6
-    assert {c["sids"][0].partition(".")[0] for c in clients} == {"w1", "w2"}
+    assert await _handed(node) > 0  # some requests did reach the other worker
 
 
 async def test_a_leased_job_runs_in_one_process_and_moves_when_it_stops(
