@@ -283,9 +283,14 @@ async def test_room_events_cross_workers_and_a_rush_never_oversells(node: Node) 
         )
         outcome = Counter("ok" if a["ok"] else a["error"]["code"] for a in answers)
         assert outcome == {"ok": 10, "sold_out": 40}
+
         # The open connections gauge: both workers' connections, in one scrape.
-        _, text = await node.request("GET", "/metrics")
-        assert "droproom_connections 54.0" in text.splitlines()
+        # (until the clients `_one_on` closed have left, if any still are)
+        async def all_counted() -> bool:
+            _, text = await node.request("GET", "/metrics")
+            return "droproom_connections 54.0" in text.splitlines()
+
+        await _until(all_counted, 10)
         # Both workers' listeners hear that it sold out.
         for fan in (fan1, fan2):
             await fan.wait_for("drop:updated", lambda d: d["drop"]["remaining"] == 0, 10)
