@@ -55,6 +55,7 @@ from server.embedded import datadir
 from server.embedded.redis_embed import EmbeddedRedis
 from server.emitter import Emitter
 from server.errors import OUTAGE, error_middleware
+from server.handoff import Handoff, name_sessions
 from server.metrics import METRICS, Metrics, count_requests
 from server.outage import StoreOutage
 from server.relay.manager import RoomRelay
@@ -62,6 +63,7 @@ from server.relay.transport import transport_for
 from server.rooms.demo import SEEDERS
 from server.scheduler import Scheduler
 from server.sio_transport import OpenSockets, use_plain_websockets
+from server.workers import worker_socket
 
 logger = logging.getLogger(__name__)
 
@@ -166,14 +168,31 @@ def _socketio(settings: Settings, metrics: Metrics) -> socketio.AsyncServer:
     return sio
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, worker_of_node: bool = False) -> web.Application:
+    """`worker_of_node`: one of `serve --workers N` (its polling sessions
+    named after it and handed to it by the other workers, server.handoff)."""
     datadir.secure(settings.data_dir)
-    app = web.Application(
-        middlewares=[count_requests, error_middleware], client_max_size=1024 * 1024
-    )
+    metrics = Metrics()
+    middlewares = [count_requests, error_middleware]
+    handoff = None
+    if worker_of_node:
+
+        def counted(outcome: str) -> None:
+            metrics.handoffs.labels(outcome).inc()
+
+        handoff = Handoff(settings.worker, lambda w: worker_socket(settings.data_dir, w), counted)
+        middlewares.insert(1, handoff.middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
     app[SETTINGS] = settings
-    app[METRICS] = Metrics()
+    app[METRICS] = metrics
     sio = _socketio(settings, app[METRICS])
+    if handoff is not None:
+        name_sessions(sio, settings.worker)
+
+        async def close_handoff(_: web.Application) -> None:
+            await handoff.aclose()
+
+        app.on_cleanup.append(close_handoff)
     sio.attach(app)
     app[SIO] = sio
     app[OPEN_SOCKETS] = use_plain_websockets(sio)

@@ -19,7 +19,7 @@ from accounts import eml, identities
 from kernel.errors import DomainError
 from kernel.eventlog import Verdict, verify
 from rooms.store import RoomStore
-from server import migrations, redis_client, tokens
+from server import migrations, redis_client, tokens, workers
 from server.app import DRAIN_S, close_connections, create_app
 from server.appkeys import SCHEDULER, SETTINGS
 from server.audio import routes as audio_routes
@@ -72,11 +72,11 @@ def _print_links(app: web.Application) -> None:
     sys.stdout.flush()
 
 
-def _hand_out_links(app: web.Application) -> None:
+def _hand_out_links(app: web.Application, to_terminal: bool) -> None:
     """`serve --demo`: the links carry 7-day tokens, so they go to a terminal
     only; when the output is a log (a service, a container), they go to a
     private file in the data dir, and `droproom demo` prints them on demand."""
-    if sys.stdout.isatty():
+    if to_terminal:
         _print_links(app)
         return
     path = app[SETTINGS].data_dir / DEMO_LINKS_FILE
@@ -106,8 +106,26 @@ def gc_thresholds() -> tuple[int, ...]:
     return tuple(int(part) for part in given.split(",")) if given else GC_THRESHOLDS
 
 
-async def serve(settings: Settings, with_demo: bool) -> None:
+async def _orphaned(parent: int, stop: asyncio.Event) -> None:
+    """A worker stops by itself when its parent is gone (killed)."""
+    while os.getppid() == parent:
+        await asyncio.sleep(1.0)
+    logger.warning("the parent process is gone; stopping")
+    stop.set()
+
+
+async def serve(
+    settings: Settings,
+    with_demo: bool,
+    *,
+    as_worker: bool = False,
+    links_to_terminal: bool | None = None,
+) -> None:
+    """One server process: the whole node (`--workers 1`), or one worker of
+    `serve --workers N` (`as_worker`: the port shared, a unix socket of its
+    own for long-polling handoffs, a ready line for the parent)."""
     gc.set_threshold(*gc_thresholds())
+    workers.raise_open_files()
     # Signals first: a SIGTERM that arrives while starting still shuts down
     # cleanly (the embedded Redis flushed and stopped, peers closed).
     stop = asyncio.Event()
@@ -115,20 +133,31 @@ async def serve(settings: Settings, with_demo: bool) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    app = create_app(settings)
+    watchdog = loop.create_task(_orphaned(os.getppid(), stop)) if as_worker else None
+    app = create_app(settings, worker_of_node=as_worker)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=DRAIN_S)
     try:
         await runner.setup()
-        await web.TCPSite(runner, settings.host, settings.port).start()
+        await web.TCPSite(runner, settings.host, settings.port, reuse_port=as_worker).start()
+        if as_worker:
+            path = workers.worker_socket(settings.data_dir, settings.worker)
+            path.unlink(missing_ok=True)
+            await web.UnixSite(runner, str(path)).start()
         if with_demo:
             await _seed_demo(app)
-        sys.stdout.write(f"droproom listening on {settings.public_url}\n")
+        if as_worker:
+            sys.stdout.write(workers.READY.format(settings.worker) + "\n")
+        else:
+            sys.stdout.write(f"droproom listening on {settings.public_url}\n")
         if with_demo:
-            _hand_out_links(app)
+            to_terminal = sys.stdout.isatty() if links_to_terminal is None else links_to_terminal
+            _hand_out_links(app, to_terminal)
         sys.stdout.flush()
         await stop.wait()
         logger.info("shutting down")
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         await _shutdown(runner, app)
 
 
@@ -242,6 +271,16 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more: {text!r}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="droproom", description="live audio rooms that sell")
     sub = top.add_subparsers(dest="command", required=True)
@@ -254,6 +293,19 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="create the demo room; links to a terminal, else to DATA_DIR/demo-links.txt",
     )
+    s.add_argument(
+        "--workers",
+        type=_at_least_one,
+        help="server processes on the one port (default: DROPROOM_WORKERS, else the cores)",
+    )
+    # One worker of `serve --workers N`, started by it (not for people).
+    w = sub.add_parser("serve-worker")
+    w.add_argument("--worker", required=True)
+    w.add_argument("--host")
+    w.add_argument("--port", type=int)
+    w.add_argument("--data-dir")
+    w.add_argument("--demo", action="store_true")
+    w.add_argument("--links-to-terminal", action="store_true")
     t = sub.add_parser("token", help="print an access token")
     t.add_argument("--room", required=True)
     t.add_argument("--identity", required=True)
@@ -286,7 +338,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     os.umask(datadir.UMASK)  # whatever we or our children write to the data dir is private
     if args.command == "serve":
-        asyncio.run(serve(_settings(args), args.demo))
+        settings = _settings(args)
+        count = workers.worker_count(args.workers, settings)
+        if count == 1:
+            asyncio.run(serve(settings, args.demo))
+        else:
+            asyncio.run(workers.run_node(settings, count, args.demo))
+        return 0
+    if args.command == "serve-worker":
+        settings = _settings(args).with_(worker=args.worker)
+        asyncio.run(
+            serve(settings, args.demo, as_worker=True, links_to_terminal=args.links_to_terminal)
+        )
         return 0
     if args.command == "token":
         return cmd_token(args)

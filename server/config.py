@@ -7,6 +7,7 @@ mode 0600, so a restart (and `droproom token`) signs with the same key.
 import json
 import os
 import secrets
+import socket
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,10 @@ class Settings:
     webhook_allow_private: bool = False
     # studioapi (issue 12): how long an invite link lasts unless its owner says
     invite_ttl_s: int = 7 * 24 * 3600
+    # workers (issue 14): which node and which of its worker processes this is
+    node: str = ""
+    worker: str = "w1"
+    workers: int = 0  # `serve` without --workers: 0 means the machine's cores
     # roomrelay (issue 14): "rooms" relays a room's emits only to the processes
     # holding its clients; "socketio" falls back to python-socketio's AsyncRedisManager
     sio_relay: str = "rooms"
@@ -182,6 +187,10 @@ class Settings:
             in ("1", "true", "yes"),
             # studioapi (issue 12)
             "invite_ttl_s": int(_env("DROPROOM_INVITE_TTL_S") or 7 * 24 * 3600),
+            # workers (issue 14)
+            "node": _env("DROPROOM_NODE") or "",
+            "worker": _env("DROPROOM_WORKER") or "w1",
+            "workers": int(_env("DROPROOM_WORKERS") or 0),
             # roomrelay (issue 14)
             "sio_relay": (_env("DROPROOM_SIO_RELAY") or "rooms").lower(),
         }
@@ -197,6 +206,10 @@ class Settings:
             raise ValueError("DROPROOM_REMINDER_LEAD_S must be 0 to 604800 (seconds)")
         if not 60 <= settings.invite_ttl_s <= 30 * 24 * 3600:
             raise ValueError("DROPROOM_INVITE_TTL_S must be 60 to 2592000 (30 days) seconds")
+        if settings.workers < 0:
+            raise ValueError("DROPROOM_WORKERS must be 1 or more (0: the machine's cores)")
+        if not settings.node:  # stable for this node: its host name and port
+            settings = replace(settings, node=f"{socket.gethostname()}:{settings.port}")
         if settings.sio_relay not in SIO_RELAYS:
             raise ValueError(f"DROPROOM_SIO_RELAY must be one of {', '.join(SIO_RELAYS)}")
         if not 0 < settings.port < 65536:

@@ -1,14 +1,28 @@
 """Prometheus metrics, one registry per app (no process-wide globals), the
 middleware that counts HTTP requests, and `/metrics` in the format the
-scraper asks for (OpenMetrics by `Accept`, the text format otherwise)."""
+scraper asks for (OpenMetrics by `Accept`, the text format otherwise).
 
+Workers (`serve --workers N`): the parent sets PROMETHEUS_MULTIPROC_DIR
+(under the data dir, emptied at start), so every worker writes its values
+to files there and a scrape of any worker reads them all: counters and
+histograms summed over the node's workers, gauges as their
+`multiprocess_mode` says (`livesum`: the sum over the live workers;
+`mostrecent`: the last value any worker set). Collectors of live state
+(open media sessions) answer for the worker scraped, labelled `worker`."""
+
+import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from server.appkeys import SETTINGS
 
 # Any other method is counted as "other": a client must not mint label values.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -30,7 +44,12 @@ class Metrics:
             registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
         )
-        self.connections = Gauge("droproom_connections", "Open Socket.IO connections", registry=r)
+        self.connections = Gauge(
+            "droproom_connections",
+            "Open Socket.IO connections",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.refused = Counter(
             "droproom_connections_refused_total", "Refused Socket.IO connections", registry=r
         )
@@ -79,6 +98,14 @@ class Metrics:
             "Download requests refused (tampered, foreign or expired links)",
             registry=r,
         )
+        # workers (issue 14): long-polling requests for another worker's session
+        self.handoffs = Counter(
+            "droproom_polling_handoffs",
+            "Long-polling requests handed to the worker holding their session, by outcome"
+            " (handed; gone: that worker is no more, the client connects again)",
+            ["outcome"],
+            registry=r,
+        )
         # roomrelay (issue 14): Socket.IO relay messages this process published or decoded
         self.relay_messages = Counter(
             "droproom_relay_messages",
@@ -91,9 +118,43 @@ class Metrics:
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 
 
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class _Live(Collector):
+    """This worker's collectors of live state, with a `worker` label."""
+
+    def __init__(self, collectors: list[Collector], worker: str) -> None:
+        self._collectors = collectors
+        self._worker = worker
+
+    def collect(self) -> Iterator[Metric]:
+        for collector in self._collectors:
+            for metric in collector.collect():
+                for sample in metric.samples:
+                    sample.labels["worker"] = self._worker
+                yield metric
+
+
+def node_registry(own: CollectorRegistry, worker: str) -> CollectorRegistry:
+    """What one scrape shows in a node of workers: every worker's metrics
+    from the shared directory, plus this worker's live collectors."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    # The registry keeps no public list of its collectors.
+    live = [c for c in own._collector_to_names if not isinstance(c, MetricWrapperBase)]
+    if live:
+        registry.register(_Live(live, worker))
+    return registry
+
+
 async def handle_metrics(request: web.Request) -> web.Response:
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encode(request.app[METRICS].registry)
+    registry = request.app[METRICS].registry
+    if multiprocess_dir():
+        registry = node_registry(registry, request.app[SETTINGS].worker)
+    body = encode(registry)
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 

@@ -1,7 +1,9 @@
 """The one clock of the server: periodic jobs run here, each handed `now`.
 
-Jobs must be idempotent across nodes (a Lua script or a ZREM decides who
-acts). A failing job is logged and runs again next time. Stopping is bounded:
+Jobs must be idempotent across nodes and workers (a Lua script or a ZREM
+decides who acts), or run under a lease (server/leases.py); the table of
+which is which is in docs/operations.md "Workers". A failing job is logged
+and runs again next time. Stopping is bounded:
 a job that swallows its cancellation (some SDKs retry through it) still ends
 at its next turn, and a job that hangs is abandoned after a few seconds.
 A job that finds Redis unreachable reports the outage (one log line for the
@@ -37,6 +39,11 @@ class Scheduler:
         self._jobs: list[tuple[float, Job]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
+        self._at_stop: list[Callable[[], Awaitable[None]]] = []
+
+    def at_stop(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run after the jobs stopped (a lease given up), once per stop."""
+        self._at_stop.append(callback)
 
     def every(self, interval_s: float, job: Job) -> None:
         self._jobs.append((interval_s, job))
@@ -71,8 +78,12 @@ class Scheduler:
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
-        for task in pending:
-            logger.warning("scheduled job %s did not stop; abandoned", task.get_coro())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+            for task in pending:
+                logger.warning("scheduled job %s did not stop; abandoned", task.get_coro())
+            for callback in self._at_stop:
+                try:
+                    await callback()
+                except Exception as exc:  # the lease then ends by its time
+                    logger.warning("%s at stop failed: %r", callback, exc)

@@ -3,11 +3,15 @@
 import aiohttp
 import jwt
 
+from server.appkeys import SETTINGS
 from tests.harness import SECRET, Harness
 
 
 async def test_healthz_answers_when_redis_answers(server: Harness) -> None:
-    assert await server.request("GET", "/healthz") == (200, {"ok": True})
+    status, body = await server.request("GET", "/healthz")
+    settings = server.app[SETTINGS]
+    assert (status, body) == (200, {"ok": True, "node": settings.node, "worker": "w1"})
+    assert body["node"].endswith(f":{settings.port}")  # stable: the host and the port
 
 
 async def test_admin_mints_a_token_that_opens_the_room(server: Harness) -> None:

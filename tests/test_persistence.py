@@ -75,6 +75,8 @@ async def test_a_killed_servers_embedded_redis_is_adopted_then_stopped(tmp_path:
             "-m",
             "server.cli",
             "serve",
+            "--workers",
+            "1",
             "--port",
             str(free_port()),
             "--data-dir",

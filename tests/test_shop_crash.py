@@ -63,6 +63,8 @@ class ServerProcess:
             "-m",
             "server.cli",
             "serve",
+            "--workers",
+            "1",
             "--port",
             str(self.port),
             "--data-dir",

@@ -24,5 +24,6 @@ def setup(app: web.Application) -> None:
         "droproom_mail_waiting",
         "Mails in the outbox not yet handed to the transport",
         registry=app[METRICS].registry,
+        multiprocess_mode="mostrecent",  # workers: each reads the one outbox
     )
     app[SCHEDULER].every(DELIVER_S, lambda now: deliver(app, now))

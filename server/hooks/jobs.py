@@ -79,7 +79,10 @@ def setup(app: web.Application) -> None:
         registry=registry,
     )
     app[WAITING] = Gauge(
-        "droproom_webhooks_waiting", "Outbound webhook deliveries queued", registry=registry
+        "droproom_webhooks_waiting",
+        "Outbound webhook deliveries queued",
+        registry=registry,
+        multiprocess_mode="mostrecent",  # workers: each reads the one queue
     )
 
     async def deliver_due(now: float) -> None:

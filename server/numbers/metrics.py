@@ -70,6 +70,7 @@ def register(app: web.Application) -> BusinessMetrics:
             "droproom_listeners",
             "Listeners in the live rooms whose numbers this process computes",
             registry=r,
+            multiprocess_mode="livesum",  # workers: summed over the node's processes
         ),
     )
     for status in STATUSES:  # every series exists from the start (rate() needs it)

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from commerce import keys
 from server.appkeys import EMITTER, REDIS, SCHEDULER
+from server.leases import leased
 from server.shop.broadcast import BROADCAST, FLUSH_S, emit_coalesced
 from server.shop.resources import SHOP
 
@@ -45,6 +46,8 @@ def setup(app: web.Application) -> None:
 
     scheduler = app[SCHEDULER]
     scheduler.every(TICK_S, drop_transitions)
-    scheduler.every(SWEEP_S, expiry)
-    scheduler.every(RECONCILE_S, reconcile)  # its first run is at start-up
+    # Leased (one process of all workers and nodes): both ask Stripe about
+    # orders, which N processes would do N times (the outcome is once anyway).
+    scheduler.every(SWEEP_S, leased(app, "shop:expiry", SWEEP_S, expiry))
+    scheduler.every(RECONCILE_S, leased(app, "shop:reconcile", RECONCILE_S, reconcile))
     scheduler.every(FLUSH_S, flush)

@@ -19,6 +19,10 @@ export class RoomConnection {
     this.expired = null;
     this.socket = io({
       auth: (cb) => cb({ token: tokenOf() }),
+      // A websocket stays on the worker it reached; long-polling only where a
+      // websocket cannot pass (docs/operations.md "Workers").
+      transports: ["websocket", "polling"],
+      tryAllTransports: true,
       reconnectionDelay: 500,
       reconnectionDelayMax: 5000,
     });
