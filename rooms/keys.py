@@ -227,3 +227,17 @@ def stats_audio(r: str) -> str:
 # SET drop ids of the room that sold out, counted once for Prometheus (server.numbers.metrics)
 def stats_sellouts(r: str) -> str:
     return tag(r) + ":stats:sellouts"
+
+
+# HASH holder (a process's random token), token (the fencing token), endpoint
+# (JSON: where the holder answers WHIP/WHEP: node, worker, url, region). TTL:
+# the lease's time, renewed by its holder. The process named here owns the
+# room's media (mixer, encoder, recorder, HLS); every other process is an edge.
+def media_lease(r: str) -> str:
+    return tag(r) + ":media:lease"
+
+
+# STRING counter: the last fencing token given for the room's media (never expires,
+# so a new holder's token is always higher than every earlier holder's)
+def media_fence(r: str) -> str:
+    return tag(r) + ":media:fence"
