@@ -79,7 +79,9 @@ class Feed:
         self.timeline = Timeline(clock())
         self.outlets: set[Outlet] = set()
         self.sent = 0
-        self.on_packet: Callable[[SharedPacket], None] | None = None
+        # Who else gets every packet of this feed (the recorder, the relay to
+        # edges, HLS): each is called on the tick, so it must only hand off.
+        self.taps: list[Callable[[SharedPacket], None]] = []
 
     def push(self, payload: bytes, source: object, source_ts: int, sent_at: float) -> None:
         now = self._clock()
@@ -92,8 +94,11 @@ class Feed:
                 logger.exception("feed %s: an outlet failed", self.excluded)
                 outlet.queue.clear()
         self.sent += 1
-        if self.on_packet is not None:
-            self.on_packet(packet)
+        for tap in self.taps:
+            try:
+                tap(packet)
+            except Exception:  # a broken tap must not stop the feed
+                logger.exception("feed %s: a tap failed", self.excluded)
 
     def attach(self, outlet: Outlet) -> None:
         self.outlets.add(outlet)

@@ -168,11 +168,11 @@ class RoomMedia:
         except (OSError, ValueError):
             logger.exception("room %s: cannot start recording", self.room)
             return
-        self.feeds[None].on_packet = self.recorder.write
+        self.feeds[None].taps.append(self.recorder.write)
 
     def _stop_recording(self) -> None:
         if self.recorder is not None:
-            self.feeds[None].on_packet = None
+            self.feeds[None].taps.remove(self.recorder.write)
             self.recorder.close()
             self.recorder = None
 

@@ -41,6 +41,7 @@ from server import web as web_pages
 from server.appkeys import (
     DISPATCHER,
     EMITTER,
+    HANDOFF,
     REDIS,
     ROOMS,
     SCHEDULER,
@@ -187,6 +188,7 @@ def create_app(settings: Settings, *, worker_of_node: bool = False) -> web.Appli
     app[METRICS] = metrics
     sio = _socketio(settings, app[METRICS])
     if handoff is not None:
+        app[HANDOFF] = handoff
         name_sessions(sio, settings.worker)
 
         async def close_handoff(_: web.Application) -> None:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from server.config import Settings
     from server.dispatch import Dispatcher
     from server.emitter import Emitter
+    from server.handoff import Handoff
     from server.scheduler import Scheduler
 
 # (room_id, identity) -> extra fields merged into the `room:state` snapshot
@@ -37,3 +38,5 @@ SNAPSHOT_PARTS: web.AppKey[list[SnapshotPart]] = web.AppKey("snapshot_parts", li
 STAGE_LISTENERS: web.AppKey[list[StageListener]] = web.AppKey("stage_listeners", list)
 STORAGE: web.AppKey["Storage"] = web.AppKey("storage")
 DOWNLOADS: web.AppKey["Downloads"] = web.AppKey("downloads")
+# the in-node handoff to other workers (`serve --workers N`); absent in a single process
+HANDOFF: web.AppKey["Handoff"] = web.AppKey("handoff")

@@ -107,23 +107,36 @@ class Handoff:
         owner = owner_of(sid)
         if owner is None or owner == self.worker or query.get("transport") != "polling":
             return await handler(request)
-        return await self._hand_to(owner, sid, request)
-
-    async def _hand_to(self, owner: str, sid: str, request: web.Request) -> web.Response:
         if not self._socket_of(owner).exists():
             self._counted("gone")
             return _invalid_session(sid)
+        answer = await self.forward(owner, request)
+        if answer is None:
+            self._counted("gone")
+            return _invalid_session(sid)
+        self._counted("handed")
+        return answer
+
+    def has_worker(self, worker: str) -> bool:
+        """Whether worker `worker` of this node is there to take a request."""
+        return worker != self.worker and self._socket_of(worker).exists()
+
+    async def forward(self, worker: str, request: web.Request) -> web.Response | None:
+        """Hand `request` as it came to another worker of this node and pass its
+        answer back as is; None when that worker is gone (its socket is missing
+        or refuses). Any route may use it (polling here; WHIP/WHEP too)."""
+        if not self._socket_of(worker).exists():
+            return None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP}
         body = await request.read()
         try:
-            async with self._client(owner).request(
-                request.method, f"http://{owner}{request.rel_url}", data=body, headers=headers
+            async with self._client(worker).request(
+                request.method, f"http://{worker}{request.rel_url}", data=body, headers=headers
             ) as resp:
                 answer = await resp.read()
                 out = {k: v for k, v in resp.headers.items() if k.lower() not in _DROP}
-                self._counted("handed")
                 return web.Response(status=resp.status, body=answer, headers=out)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            logger.info("polling handoff of %s to worker %s failed: %r", sid, owner, exc)
-            self._counted("gone")
-            return _invalid_session(sid)
+            what = f"{request.method} {request.path}"
+            logger.info("handoff of %s to worker %s failed: %r", what, worker, exc)
+            return None
