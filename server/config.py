@@ -109,6 +109,9 @@ class Settings:
     # roomrelay (issue 14): "rooms" relays a room's emits only to the processes
     # holding its clients; "socketio" falls back to python-socketio's AsyncRedisManager
     sio_relay: str = "rooms"
+    # medialease (issues 14/15): the room's media lease and where this node is
+    media_lease_ttl_s: float = 3.0
+    region: str = ""
 
     @property
     def public_url(self) -> str:
@@ -193,6 +196,9 @@ class Settings:
             "workers": int(_env("DROPROOM_WORKERS") or 0),
             # roomrelay (issue 14)
             "sio_relay": (_env("DROPROOM_SIO_RELAY") or "rooms").lower(),
+            # medialease (issues 14/15)
+            "media_lease_ttl_s": float(_env("DROPROOM_MEDIA_LEASE_TTL_S") or 3.0),
+            "region": _env("DROPROOM_REGION") or "",
         }
         values.update(overrides)
         settings = cls(**values)
@@ -210,6 +216,8 @@ class Settings:
             raise ValueError("DROPROOM_WORKERS must be 1 or more (0: the machine's cores)")
         if not settings.node:  # stable for this node: its host name and port
             settings = replace(settings, node=f"{socket.gethostname()}:{settings.port}")
+        if settings.media_lease_ttl_s < 0.3:
+            raise ValueError("DROPROOM_MEDIA_LEASE_TTL_S must be at least 0.3 (seconds)")
         if settings.sio_relay not in SIO_RELAYS:
             raise ValueError(f"DROPROOM_SIO_RELAY must be one of {', '.join(SIO_RELAYS)}")
         if not 0 < settings.port < 65536:
