@@ -21,7 +21,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,6 @@ def endpoint_of(settings: Settings) -> dict[str, Any]:
 @dataclass
 class _Held:
     token: int
-    claimed_at: float
     valid_until: float  # loop time: when our last renewal sent lapses at the latest
 
 
@@ -72,6 +72,7 @@ class Ownership:
         self.ttl_s = settings.media_lease_ttl_s
         self._clock = clock or asyncio.get_running_loop().time
         self.held: dict[str, _Held] = {}
+        self._opening: Counter[str] = Counter()  # rooms whose media is being opened here
         self.lost: list[tuple[str, int]] = []  # (room, token) given up by force, newest last
         self._task: asyncio.Task[None] | None = None
         engine.may_record = self.may_serve
@@ -86,11 +87,23 @@ class Ownership:
             held = self.held.get(room)
             if held is None or held.token != lease.token:
                 logger.info("room %s: media lease taken (token %d)", room, lease.token)
-                self.held[room] = _Held(lease.token, sent, sent + self.ttl_s)
+                self.held[room] = _Held(lease.token, sent + self.ttl_s)
             else:
                 held.valid_until = sent + self.ttl_s
             self._start()
         return lease
+
+    @contextlib.asynccontextmanager
+    async def opening(self, room: str) -> AsyncIterator[None]:
+        """While a room's media is being opened here (a WHIP offer answered,
+        a tone decoded), a renewal keeps its lease though nothing is open yet."""
+        self._opening[room] += 1
+        try:
+            yield
+        finally:
+            self._opening[room] -= 1
+            if not self._opening[room]:
+                del self._opening[room]
 
     def may_serve(self, room: str) -> bool:
         """Whether our lease of the room is certainly still ours right now."""
@@ -114,7 +127,7 @@ class Ownership:
         """One round: renew the rooms whose media is open here, give up the
         others, drop the rooms whose lease another process holds now."""
         for room, held in list(self.held.items()):
-            if room not in self.engine.rooms and self._clock() - held.claimed_at > self.ttl_s:
+            if room not in self.engine.rooms and room not in self._opening:
                 await self.release(room)
                 continue
             sent = self._clock()

@@ -154,15 +154,18 @@ async def on_whip(request: web.Request) -> web.StreamResponse:
     claims = require_token(request, room)
     muted = await _may_publish(request, claims)
     await _room_exists(request, room)
-    elsewhere = await _to_owner(request, room)
-    if elsewhere is not None:
-        return elsewhere
-    offer = await _offer(request)
-    engine = request.app[MEDIA]
-    try:
-        session, answer = await engine.publish(room, claims.identity, offer, expires_at=claims.exp)
-    except UnsupportedOffer as exc:
-        return _refusal(422, exc)
+    async with request.app[OWNERSHIP].opening(room):
+        elsewhere = await _to_owner(request, room)
+        if elsewhere is not None:
+            return elsewhere
+        offer = await _offer(request)
+        engine = request.app[MEDIA]
+        try:
+            session, answer = await engine.publish(
+                room, claims.identity, offer, expires_at=claims.exp
+            )
+        except UnsupportedOffer as exc:
+            return _refusal(422, exc)
     if muted:
         engine.set_muted(room, claims.identity, True)
     return _created(request, "whip", session.id, answer)
