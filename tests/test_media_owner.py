@@ -27,6 +27,7 @@ from rooms.media_lease import MediaLease
 from rooms.store import RoomStore
 from server import tokens
 from server.audio.ownership import OWNERSHIP
+from server.audio.routes import HANDED
 from server.config import Settings
 from server.redis_client import connect
 from server.roles import Role
@@ -279,6 +280,17 @@ async def test_publishers_on_either_worker_feed_one_mixer_and_sessions_route_to_
         listener = await AudioListener.start(whep)
         await wait_connected(listener.pc)
         assert await hears(listener, 440, 660)
+        # a request already handed once is never handed on: served or refused
+        handed = await send(
+            "POST",
+            f"http://{other}/whip/{ROOM}",
+            via=node.socket(other),
+            body=alice.pc.localDescription.sdp,
+            headers={**second.headers(), HANDED: owner},
+        )
+        assert handed.status == 503, handed.text
+        assert json.loads(handed.text)["error"]["code"] == "unavailable"
+        assert handed.headers["Retry-After"] == "2"  # the ttl (1.5 s), rounded up
         # PATCH (trickle ICE) and DELETE reaching the other worker reach the session
         sdp = alice.pc.localDescription.sdp
         _, fragment = split_candidates(sdp)
