@@ -26,8 +26,9 @@ from rooms import keys, media_lease
 from rooms.media_lease import MediaLease
 from rooms.store import RoomStore
 from server import tokens
+from server.appkeys import SETTINGS
 from server.audio.ownership import OWNERSHIP
-from server.audio.routes import HANDED
+from server.audio.routes import HANDED, MEDIA
 from server.config import Settings
 from server.redis_client import connect
 from server.roles import Role
@@ -255,6 +256,27 @@ async def test_the_lease_is_held_while_the_rooms_media_is_open_and_given_up_when
     assert await until(lambda: ROOM not in server.app[OWNERSHIP].held, limit_s=5)
     assert await media_lease.current(store, ROOM) is None
     await alice.close()
+
+
+async def test_whip_for_a_room_held_by_another_node_is_redirected_never_to_itself(
+    server: Harness, store: RoomStore
+) -> None:
+    await server.create_room(id=ROOM, title="owned")
+    whip = Whip(f"{server.url}/whip/{ROOM}?x=1", "alice")
+    elsewhere = {"node": "far:8080", "worker": "w1", "url": "http://far.example:8080"}
+    assert (await media_lease.hold(store, ROOM, "far-holder", elsewhere, ttl_s=60)).held
+    sent = await send("POST", whip.url, body="v=0\r\n", headers=whip.headers())
+    assert sent.status == 307
+    assert sent.headers["Location"] == f"http://far.example:8080/whip/{ROOM}?x=1"
+    # another node that announces this node's own URL (one URL shared by all
+    # nodes): a 307 would come back here, so 503 until the lease moves
+    await store.redis.delete(keys.media_lease(ROOM))
+    mine = {**elsewhere, "url": server.app[SETTINGS].node_url}
+    assert (await media_lease.hold(store, ROOM, "far-holder", mine, ttl_s=60)).held
+    refused = await send("POST", whip.url, body="v=0\r\n", headers=whip.headers())
+    assert refused.status == 503 and refused.headers["Retry-After"] == "9"
+    assert json.loads(refused.text)["error"]["code"] == "unavailable"
+    assert server.app[MEDIA].sessions == {}
 
 
 # --- one node, two workers ----------------------------------------------------

@@ -2,8 +2,9 @@
 media lease (rooms.media_lease).
 
 Each process has a random holder token and the endpoint it announces
-(`{node, worker, url, region}`: url is `DROPROOM_PUBLIC_URL`, else
-`http://<host>:<port>` of this node; region is `DROPROOM_REGION`). The
+(`{node, worker, url, region}`: url is `DROPROOM_NODE_URL`, else
+`DROPROOM_PUBLIC_URL`, else `http://<host>:<port>` of this node; region is
+`DROPROOM_REGION`). The
 process that opens a room's media (the first WHIP publish here, or a tone
 played) takes the room's lease, renews it every ttl/3 while the room's media
 is open here, and gives it up once the room's media has closed. A renewal
@@ -44,7 +45,7 @@ def endpoint_of(settings: Settings) -> dict[str, Any]:
     return {
         "node": settings.node,
         "worker": settings.worker,
-        "url": settings.public_url,
+        "url": settings.node_url,
         "region": settings.region,
     }
 
@@ -73,7 +74,6 @@ class Ownership:
         self._clock = clock or asyncio.get_running_loop().time
         self.held: dict[str, _Held] = {}
         self._opening: Counter[str] = Counter()  # rooms whose media is being opened here
-        self.lost: list[tuple[str, int]] = []  # (room, token) given up by force, newest last
         self._task: asyncio.Task[None] | None = None
         engine.may_record = self.may_serve
 
@@ -144,7 +144,6 @@ class Ownership:
 
     async def _lost(self, room: str, held: _Held, lease: MediaLease) -> None:
         self.held.pop(room, None)
-        self.lost.append((room, held.token))
         closed = await self.engine.drop_room(room, LEASE_LOST)
         logger.warning(
             "room %s: media lease %d lost to %s/%s (token %d); %d sessions closed",

@@ -140,7 +140,7 @@ def _created(request: web.Request, kind: str, session_id: str, answer: str) -> w
     location = f"/{kind}/{room}/{session_id}"
     settings = request.app[SETTINGS]
     if settings.multi_node:
-        location = settings.public_url + location
+        location = settings.node_url + location
     headers = _headers(request.app, Location=location, ETag=_etag(session_id))
     return web.Response(status=201, text=answer, content_type=SDP, headers=headers)
 
@@ -182,10 +182,11 @@ async def _to_owner(request: web.Request, room: str) -> web.StreamResponse | Non
     settings = request.app[SETTINGS]
     owner = lease.endpoint
     if owner.get("node") != settings.node:
-        url = str(owner.get("url") or "")
-        if not url:
+        url = str(owner.get("url") or "").rstrip("/")
+        if not url or url == settings.node_url:
+            # a 307 there would come back here (set DROPROOM_NODE_URL per node)
             return _owner_gone(request, "the node that holds this room's audio has no URL")
-        location = url.rstrip("/") + request.path_qs
+        location = url + request.path_qs
         return web.Response(status=307, headers={**_CORS, "Location": location})
     worker = str(owner.get("worker") or "")
     handoff = request.app.get(HANDOFF)
