@@ -333,6 +333,14 @@ async def test_publishers_on_either_worker_feed_one_mixer_and_sessions_route_to_
             "DELETE", f"http://{owner}{path}", via=node.socket(owner), headers=first.headers()
         )
         assert again.status == 404
+        # counted node-wide: one WHIP, one PATCH and one DELETE handed at least
+        scrape = await send("GET", f"{node.url}/metrics")
+        handed_total = [
+            float(line.split()[-1])
+            for line in scrape.text.splitlines()
+            if line.startswith('droproom_media_routed_total{outcome="handed"}')
+        ]
+        assert handed_total and handed_total[0] >= 3, scrape.text[-2000:]
         # and a WHEP session the same way
         wpath = whep.location.removeprefix(node.url)
         gone = await send(

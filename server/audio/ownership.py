@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter as MetricCounter
 
 from media.engine import MediaEngine
 from rooms import media_lease
@@ -50,6 +52,25 @@ def endpoint_of(settings: Settings) -> dict[str, Any]:
     }
 
 
+class OwnershipMetrics:
+    """Counters of the media lease's routing (registered on the app's registry)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.routed = MetricCounter(
+            "droproom_media_routed",
+            "WHIP/WHEP requests sent to the process that serves them, by outcome (handed:"
+            " to another worker of this node; redirected: 307 to another node; gone: 503"
+            " or 404, that process is no more)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.leases_lost = MetricCounter(
+            "droproom_media_leases_lost",
+            "Rooms whose media this process dropped because another process holds their lease",
+            registry=registry,
+        )
+
+
 @dataclass
 class _Held:
     token: int
@@ -65,7 +86,9 @@ class Ownership:
         engine: MediaEngine,
         settings: Settings,
         clock: Callable[[], float] | None = None,
+        metrics: OwnershipMetrics | None = None,
     ) -> None:
+        self.metrics = metrics or OwnershipMetrics(CollectorRegistry())
         self._store = store
         self.engine = engine
         self.holder = secrets.token_urlsafe(12)
@@ -144,6 +167,7 @@ class Ownership:
 
     async def _lost(self, room: str, held: _Held, lease: MediaLease) -> None:
         self.held.pop(room, None)
+        self.metrics.leases_lost.inc()
         closed = await self.engine.drop_room(room, LEASE_LOST)
         logger.warning(
             "room %s: media lease %d lost to %s/%s (token %d); %d sessions closed",
