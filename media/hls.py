@@ -168,6 +168,11 @@ class HlsWriter:
         self._started = True
         self._thread.start()
 
+    @property
+    def pending(self) -> int:
+        """Packets waiting for the thread."""
+        return self._queue.qsize()
+
     def write(self, packet: SharedPacket) -> None:
         """The feed's tap: never blocks; a full queue drops (and counts) it."""
         try:
