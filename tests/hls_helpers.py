@@ -76,7 +76,7 @@ async def wait_playlist(
 
 def decode_aac(body: bytes) -> tuple[str, npt.NDArray[np.float32]]:
     """(codec name, mono samples at 48 kHz) of one segment."""
-    with av.open(io.BytesIO(body)) as container:
+    with av.open(io.BytesIO(body), "r") as container:
         stream = container.streams.audio[0]
         name = stream.codec_context.name
         parts = [f.to_ndarray().astype(np.float32).reshape(-1) for f in container.decode(stream)]
