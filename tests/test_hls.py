@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from aiohttp import web
 
 from media.hls import HlsConfig, HlsWriter, Segment
 from media.mixer import OpusEncoder
 from media.packets import FRAME_SAMPLES, SAMPLE_RATE, SharedPacket
-from server.appkeys import STORAGE
+from server import csp
+from server.appkeys import SETTINGS, STORAGE
 from server.audio.routes import MEDIA
 from server.config import Settings
 from tests.harness import Harness
@@ -205,3 +207,23 @@ async def test_a_feed_that_goes_quiet_is_covered_by_silence(tmp_path: Path) -> N
     assert float(np.abs(audio[1][after_priming:]).max()) < 0.01
     assert float(np.abs(audio[2]).max()) < 0.01
     assert not (tmp_path / "spool").exists()
+
+
+def test_the_cdn_of_hls_is_allowed_by_the_pages_policy(tmp_path: Path) -> None:
+    """hls.js fetches the segments from the CDN: the CSP lets it."""
+    app = web.Application()
+    app[SETTINGS] = make_settings(tmp_path, None, hls_base_url="https://cdn.example/live")
+    header = csp.Headers(lambda _: "https://js.stripe.com/v3/").of(app)
+    policy = {d.split()[0]: d.split()[1:] for d in header["Content-Security-Policy"].split("; ")}
+    assert "https://cdn.example" in policy["connect-src"]
+    assert "https://cdn.example" in policy["media-src"]
+
+
+def test_the_tap_never_blocks_and_counts_what_a_full_queue_drops(tmp_path: Path) -> None:
+    config = HlsConfig(segment_s=1.0, window=3, queue_packets=50)
+    writer = HlsWriter("busy", tmp_path / "spool", config, 1, lambda _: None)  # thread not started
+    packets = tone_packets(OpusEncoder(), 0, 80)
+    for packet in packets:
+        writer.write(packet)
+    assert writer.pending == 50 and writer.dropped == 30
+    writer.close()
