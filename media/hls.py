@@ -169,6 +169,10 @@ class HlsWriter:
         self._thread.start()
 
     @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
     def pending(self) -> int:
         """Packets waiting for the thread."""
         return self._queue.qsize()

@@ -115,6 +115,9 @@ class Settings:
     hls_window: int = 6
     hls_bitrate: int = 64000
     hls_base_url: str | None = None  # a CDN in front of the storage's hls/ keys
+    # medialease (issues 14/15): the room's media lease and where this node is
+    media_lease_ttl_s: float = 3.0
+    region: str = ""
 
     @property
     def public_url(self) -> str:
@@ -205,6 +208,9 @@ class Settings:
             "hls_window": int(_env("DROPROOM_HLS_WINDOW") or 6),
             "hls_bitrate": int(_env("DROPROOM_HLS_BITRATE") or 64000),
             "hls_base_url": _env("DROPROOM_HLS_BASE_URL"),
+            # medialease (issues 14/15)
+            "media_lease_ttl_s": float(_env("DROPROOM_MEDIA_LEASE_TTL_S") or 3.0),
+            "region": _env("DROPROOM_REGION") or "",
         }
         values.update(overrides)
         settings = cls(**values)
@@ -222,6 +228,8 @@ class Settings:
             raise ValueError("DROPROOM_WORKERS must be 1 or more (0: the machine's cores)")
         if not settings.node:  # stable for this node: its host name and port
             settings = replace(settings, node=f"{socket.gethostname()}:{settings.port}")
+        if settings.media_lease_ttl_s < 0.3:
+            raise ValueError("DROPROOM_MEDIA_LEASE_TTL_S must be at least 0.3 (seconds)")
         if settings.sio_relay not in SIO_RELAYS:
             raise ValueError(f"DROPROOM_SIO_RELAY must be one of {', '.join(SIO_RELAYS)}")
         if not 0 < settings.port < 65536:

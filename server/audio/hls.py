@@ -4,7 +4,9 @@ playlist.
 
 - `HlsService` is a room observer of the media engine: when a room's media
   starts it taps the room feed with an `HlsWriter` under a random session
-  (the unguessable part of every segment's path); each finished segment is
+  (the unguessable part of every segment's path), writing only while this
+  process holds the room's media lease (`engine.may_record`, set by
+  server.audio.ownership; no lease is asked without it); each finished segment is
   stored as `hls/<room>/<session>/<n>.ts` (immutable), the live playlist is
   written to Redis (rooms.hls) so any worker or node answers it, and the
   segments that slid out of the window (plus a grace of two) are deleted.
@@ -32,6 +34,7 @@ from aiohttp import web
 from commerce.storage import Storage
 from kernel.errors import DomainError, NotFound
 from media.hls import SEGMENT_TYPE, HlsConfig, HlsWriter, Segment, is_segment_name, render_playlist
+from media.packets import SharedPacket
 from media.room import RoomMedia
 from rooms import hls as playlists
 from rooms.store import RoomStore
@@ -64,9 +67,19 @@ class _Stream:
     room: str
     session: str
     writer: HlsWriter
+    may_write: Callable[[str], bool]
     ready: asyncio.Queue[Segment] = field(default_factory=asyncio.Queue)
     kept: deque[Segment] = field(default_factory=deque)
     task: asyncio.Task[None] | None = None
+
+    def tap(self, packet: SharedPacket) -> None:
+        """The room feed's tap: the writer starts with the first packet this
+        process may write (it may open a room's media before holding its lease)."""
+        if not self.may_write(self.room):
+            return
+        if not self.writer.started:
+            self.writer.start()
+        self.writer.write(packet)
 
 
 class HlsService:
@@ -80,6 +93,7 @@ class HlsService:
         spool: Path,
         clock: Callable[[], float],
         base_url: str | None = None,
+        may_write: Callable[[str], bool] = lambda room: True,
     ) -> None:
         self.config = config
         self.storage = storage
@@ -87,6 +101,9 @@ class HlsService:
         self.spool = spool
         self.clock = clock
         self.base_url = base_url.rstrip("/") if base_url else None
+        # whether this process owns the room's media now (its media lease):
+        # only the owner writes; an edge or a process that lost the lease does not
+        self.may_write = may_write
         self.streams: dict[RoomMedia, _Stream] = {}
         # a playlist not rewritten for this long is gone (its writer died)
         self.ttl_s = max(10.0, 4 * config.segment_s)
@@ -103,11 +120,10 @@ class HlsService:
         writer = HlsWriter(
             room, self.spool / f"{room}.{session}", self.config, int(self.clock()), on_segment
         )
-        stream = _Stream(room, session, writer)
+        stream = _Stream(room, session, writer, self.may_write)
         holder.append(stream)
         stream.task = asyncio.create_task(self._publish(stream), name=f"hls:{room}")
-        writer.start()
-        media.feeds[None].taps.append(writer.write)
+        media.feeds[None].taps.append(stream.tap)
         self.streams[media] = stream
         logger.info("room %s: HLS session %s… started", room, session[:6])
 
@@ -116,8 +132,8 @@ class HlsService:
         if stream is None:
             return
         room_feed = media.feeds.get(None)
-        if room_feed is not None and stream.writer.write in room_feed.taps:
-            room_feed.taps.remove(stream.writer.write)
+        if room_feed is not None and stream.tap in room_feed.taps:
+            room_feed.taps.remove(stream.tap)
         await asyncio.to_thread(stream.writer.close)
         if stream.task is not None:
             stream.task.cancel()
@@ -149,6 +165,9 @@ class HlsService:
                 )
 
     async def _store(self, stream: _Stream, segment: Segment) -> None:
+        if not self.may_write(stream.room):  # the lease moved on: the new owner writes
+            await asyncio.to_thread(segment.path.unlink, missing_ok=True)
+            return
         key = segment_key(stream.room, stream.session, segment.name)
         await self.storage.put_file(segment.path, key, SEGMENT_TYPE, IMMUTABLE)
         await asyncio.to_thread(segment.path.unlink, missing_ok=True)
@@ -218,6 +237,7 @@ async def hls_ctx(app: web.Application) -> AsyncIterator[None]:
     if not settings.hls:
         yield
         return
+    engine = app[MEDIA]
     spool = settings.data_dir / "run" / "hls" / settings.worker
     await asyncio.to_thread(shutil.rmtree, spool, True)  # what a dead process left
     service = HlsService(
@@ -227,9 +247,9 @@ async def hls_ctx(app: web.Application) -> AsyncIterator[None]:
         spool,
         app[SCHEDULER].clock,
         settings.hls_base_url,
+        lambda room: engine.may_record is None or engine.may_record(room),
     )
     app[HLS] = service
-    engine = app[MEDIA]
     engine.observers.append(service)
     yield
     engine.observers.remove(service)
