@@ -19,8 +19,11 @@ from aiohttp import web
 from media.hls import HlsConfig, HlsWriter, Segment
 from media.mixer import OpusEncoder
 from media.packets import FRAME_SAMPLES, SAMPLE_RATE, SharedPacket
+from rooms import media_lease
 from server import csp
-from server.appkeys import SETTINGS, STORAGE
+from server.appkeys import ROOMS, SETTINGS, STORAGE
+from server.audio.hls import HLS
+from server.audio.ownership import OWNERSHIP
 from server.audio.routes import MEDIA
 from server.config import Settings
 from tests.harness import Harness
@@ -141,6 +144,48 @@ async def test_silence_keeps_flowing_when_nobody_publishes(server: Harness, room
     codec, pcm = decode_aac(body)
     assert codec == "aac" and pcm.size >= SAMPLE_RATE * 0.9
     assert float(np.abs(pcm).max()) < 0.01
+    await lis.close()
+
+
+async def test_a_process_that_loses_the_media_lease_stops_writing_hls(
+    server: Harness, room: str
+) -> None:
+    """Only the owner writes: when another process takes the room's lease,
+    this one's HLS stops and its playlist and segments go."""
+    pub, _ = await publish(server)
+    token = server.token(ROOM, "ann", "listener")
+    playlist = await wait_playlist(server, ROOM, token, segments=2)
+    ownership = server.app[OWNERSHIP]
+    store = server.app[ROOMS]
+    ours = ownership.held[ROOM].token
+    assert await media_lease.give_up(store, ROOM, ownership.holder, ours)
+    thief = await media_lease.hold(store, ROOM, "another-process", {"node": "elsewhere"})
+    assert thief.held and thief.token > ours
+    await ownership.renew()  # finds the lease taken: drops the room's media here
+    status, _, _ = await get(playlist_url(server, ROOM, token))
+    assert status == 404
+    assert (await get(playlist.uris[-1]))[0] == 404
+    files = server.app[STORAGE].local_path("hls")
+    assert files is not None and list(files.rglob("*.ts")) == []
+    await pub.close()
+
+
+async def test_a_process_without_the_media_lease_writes_no_hls(server: Harness, room: str) -> None:
+    """A room's media may run here for a listener while another process owns
+    it: the feed goes by, but no HLS is written here."""
+    thief = await media_lease.hold(server.app[ROOMS], ROOM, "another-process", {"node": "x"})
+    assert thief.held
+    sig = Signal(server, "whep", server.token(ROOM, "lis", "listener"))
+    lis = await AudioListener.start(sig, decode=False)
+    await wait_connected(lis.pc)
+    media = server.app[MEDIA].rooms[ROOM]
+    async with asyncio.timeout(10):
+        while media.feeds[None].sent < 150:  # 3 s of the room feed went through the tap
+            await asyncio.sleep(0.1)
+    (stream,) = server.app[HLS].streams.values()
+    assert not stream.writer.started and stream.writer.pending == 0
+    status, _, _ = await get(playlist_url(server, ROOM, server.token(ROOM, "ann")))
+    assert status == 404
     await lis.close()
 
 
