@@ -95,6 +95,15 @@ async def test_segments_decode_as_aac_carrying_the_published_tone(
     assert codec == "aac" and pcm.size >= SAMPLE_RATE * 0.9
     assert abs(peak_hz(pcm) - TONE_HZ) < 5
     assert float(np.sqrt(np.mean(pcm**2))) > 0.05  # the tone, not silence
+    _, _, body = await get(server.url + "/metrics")
+    scraped = dict(
+        line.rsplit(" ", 1)
+        for line in body.decode().splitlines()
+        if line.startswith("droproom_hls")
+    )
+    assert scraped["droproom_hls_streams"] == "1.0"
+    assert float(scraped["droproom_hls_segments_total"]) >= 2
+    assert scraped["droproom_hls_packets_dropped_total"] == "0.0"
     await pub.close()
 
 

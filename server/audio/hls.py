@@ -25,11 +25,13 @@ import re
 import secrets
 import shutil
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from commerce.storage import Storage
 from kernel.errors import DomainError, NotFound
@@ -42,6 +44,7 @@ from server.appkeys import ROOMS, SCHEDULER, SETTINGS, STORAGE
 from server.audio.routes import MEDIA
 from server.config import Settings
 from server.http_auth import require_token
+from server.metrics import METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +108,9 @@ class HlsService:
         # only the owner writes; an edge or a process that lost the lease does not
         self.may_write = may_write
         self.streams: dict[RoomMedia, _Stream] = {}
+        # of the writers already closed (the open ones are read live): /metrics
+        self.closed_totals = {"segments": 0, "dropped": 0, "filled_s": 0.0}
+        self.store_failures = 0
         # a playlist not rewritten for this long is gone (its writer died)
         self.ttl_s = max(10.0, 4 * config.segment_s)
 
@@ -160,6 +166,7 @@ class HlsService:
             try:
                 await self._store(stream, segment)
             except (DomainError, OSError) as exc:
+                self.store_failures += 1
                 logger.warning(
                     "room %s: HLS segment %s not stored (%s)", stream.room, segment.name, exc
                 )
@@ -189,6 +196,9 @@ class HlsService:
         except (DomainError, OSError) as exc:
             logger.warning("room %s: HLS files left behind (%s)", stream.room, exc)
         writer = stream.writer
+        self.closed_totals["segments"] += writer.segments
+        self.closed_totals["dropped"] += writer.dropped
+        self.closed_totals["filled_s"] += writer.filled_s
         logger.info(
             "room %s: HLS session %s… stopped (%d segments, %d packets dropped, %.1f s filled)",
             stream.room,
@@ -196,6 +206,48 @@ class HlsService:
             writer.segments,
             writer.dropped,
             writer.filled_s,
+        )
+
+    def totals(self) -> dict[str, float]:
+        """Segments written, packets dropped, silence filled: this process, all time."""
+        totals = dict(self.closed_totals)
+        for stream in self.streams.values():
+            totals["segments"] += stream.writer.segments
+            totals["dropped"] += stream.writer.dropped
+            totals["filled_s"] += stream.writer.filled_s
+        return totals
+
+
+class HlsCollector(Collector):
+    """The HLS this process writes, read at scrape time."""
+
+    def __init__(self, service: HlsService) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[Metric]:
+        service = self.service
+        writing = sum(1 for s in service.streams.values() if s.writer.started)
+        totals = service.totals()
+        yield GaugeMetricFamily(
+            "droproom_hls_streams", "Rooms whose HLS this process writes", writing
+        )
+        yield CounterMetricFamily(
+            "droproom_hls_segments", "HLS segments written", totals["segments"]
+        )
+        yield CounterMetricFamily(
+            "droproom_hls_packets_dropped",
+            "Room feed packets the HLS writers could not take (they fell behind)",
+            totals["dropped"],
+        )
+        yield CounterMetricFamily(
+            "droproom_hls_silence_seconds",
+            "Silence written where the room feed sent nothing",
+            totals["filled_s"],
+        )
+        yield CounterMetricFamily(
+            "droproom_hls_store_failures",
+            "HLS segments the file store refused",
+            service.store_failures,
         )
 
 
@@ -251,7 +303,10 @@ async def hls_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[HLS] = service
     engine.observers.append(service)
+    collector = HlsCollector(service)
+    app[METRICS].registry.register(collector)
     yield
+    app[METRICS].registry.unregister(collector)
     engine.observers.remove(service)
     await service.aclose()
 
