@@ -9,7 +9,9 @@ covered by silence on a continuous timeline."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,7 @@ from server.audio.hls import HLS
 from server.audio.ownership import OWNERSHIP
 from server.audio.routes import MEDIA
 from server.config import Settings
-from tests.harness import Harness
+from tests.harness import Harness, start_server, stop_server
 from tests.harness import test_settings as make_settings
 from tests.hls_helpers import decode_aac, get, headers_of, playlist_url, wait_playlist
 from tests.media_helpers import AudioListener, TonePublisher, peak_hz, wait_connected
@@ -196,6 +198,21 @@ async def test_a_process_without_the_media_lease_writes_no_hls(server: Harness, 
     status, _, _ = await get(playlist_url(server, ROOM, server.token(ROOM, "ann")))
     assert status == 404
     await lis.close()
+
+
+async def test_segments_a_dead_process_left_are_removed_at_start(settings: Settings) -> None:
+    files = settings.data_dir / "files" / "hls" / ROOM
+    stale, live = files / ("s" * 22), files / ("l" * 22)
+    for session in (stale, live):
+        session.mkdir(parents=True)
+        (session / "1.ts").write_bytes(b"\x47" * 188)
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    harness = await start_server(settings)
+    try:
+        assert not stale.exists() and (live / "1.ts").exists()
+    finally:
+        await stop_server(harness)
 
 
 # --- the writer alone --------------------------------------------------------

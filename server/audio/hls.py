@@ -52,6 +52,9 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 # Segments kept after they left the playlist, for players that just read it.
 GRACE_SEGMENTS = 2
+# A local session directory untouched this long was left by a process that
+# died (a live one changes at every segment): removed at start.
+STALE_S = 600.0
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{22}$")
 _CORS = {"Access-Control-Allow-Origin": "*"}
 routes = web.RouteTableDef()
@@ -284,6 +287,20 @@ async def on_segment(request: web.Request) -> web.StreamResponse:
 
 
 # --- lifecycle --------------------------------------------------------------
+def sweep_stale(root: Path, now: float, stale_s: float = STALE_S) -> int:
+    """Removes `root/<room>/<session>/` directories (local storage) that no
+    segment was written to or deleted from for `stale_s`; returns how many."""
+    removed = 0
+    for session in root.glob("*/*"):
+        try:
+            if session.is_dir() and now - session.stat().st_mtime > stale_s:
+                shutil.rmtree(session, ignore_errors=True)
+                removed += 1
+        except FileNotFoundError:
+            continue  # another worker swept it first
+    return removed
+
+
 async def hls_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if not settings.hls:
@@ -292,6 +309,11 @@ async def hls_ctx(app: web.Application) -> AsyncIterator[None]:
     engine = app[MEDIA]
     spool = settings.data_dir / "run" / "hls" / settings.worker
     await asyncio.to_thread(shutil.rmtree, spool, True)  # what a dead process left
+    local = app[STORAGE].local_path("hls")
+    if local is not None and local.is_dir():
+        swept = await asyncio.to_thread(sweep_stale, local, app[SCHEDULER].clock())
+        if swept:
+            logger.info("HLS: %d sessions left by ended processes removed", swept)
     service = HlsService(
         hls_config(settings),
         app[STORAGE],
