@@ -1,7 +1,8 @@
 """The listener page falls back to HLS (hls.js) when WebRTC is full: the WHEP
 cap is taken, the page plays the room over HLS (its <audio> element's time
 advances, the level meter moves), says the sound is a few seconds behind,
-and the shop keeps updating live over Socket.IO; no CSP violation."""
+and the shop keeps updating live over Socket.IO; once a seat frees up it
+goes back live over WebRTC by itself; no CSP violation."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.harness import test_settings as make_settings
 from tests.media_helpers import AudioListener, wait_connected
 from tests.test_hls import ROOM, publish
 from tests.test_media_http import Signal
-from tests.test_web_audio import eventually
+from tests.test_web_audio import energy_rises, eventually
 from tests.test_web_csp import COLLECT_VIOLATIONS
 
 __all__ = ["browsers"]
@@ -59,6 +60,7 @@ async def test_listener_falls_back_to_hls_when_webrtc_is_full(
     start = await eventually(lambda: audio.evaluate("a => a.currentTime > 0 && a.currentTime"))
     await eventually(lambda: audio.evaluate("(a, t) => a.currentTime > t + 2", start))
     assert not await audio.evaluate("a => a.paused")
+    assert await audio.evaluate("a => a.src.startsWith('blob:')")  # hls.js, through MSE
     meter = page.get_by_role("meter", name="Room audio level")
     await eventually(lambda: meter.evaluate("m => m.value > 0"))
 
@@ -72,7 +74,15 @@ async def test_listener_falls_back_to_hls_when_webrtc_is_full(
     await slot.get_by_role("button", name="Add Tour tee to cart").click()
     await expect(slot).to_contain_text("19 left")
 
+    # The WebRTC seat frees up: the page goes back live by itself.
+    await early.close()
+    await expect(page.get_by_text("Listening live.")).to_be_visible(timeout=45_000)
+    await expect(note).to_be_hidden()
+    await expect(page.locator("#listen-panel .panel-body")).to_have_attribute(
+        "data-audio-mode", "webrtc"
+    )
+    await energy_rises(tab)
+
     assert await page.evaluate("window.__violations") == []
     assert tab.script_errors() == []
-    await early.close()
     await pub.close()

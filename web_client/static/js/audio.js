@@ -103,6 +103,23 @@ const WATCH_MS = 1000;
 // does a WHEP refusal for capacity (429) or this many failed attempts.
 const CONNECT_MS = 10000;
 const FAILURES_BEFORE_HLS = 2;
+// On HLS, WebRTC is tried again this often; a free seat takes the listener back live.
+const WEBRTC_AGAIN_MS = 20000;
+
+/** Resolves once `pc` is connected; rejects when it fails, closes or takes `ms`. */
+function connected(pc, ms) {
+  return new Promise((resolve, reject) => {
+    if (pc.connectionState === "connected") return resolve();
+    const timer = setTimeout(() => reject(new Error("no WebRTC connection")), ms);
+    pc.addEventListener("connectionstatechange", () => {
+      const state = pc.connectionState;
+      if (state === "connected") resolve();
+      else if (state === "failed" || state === "closed") reject(new Error(state));
+      else return;
+      clearTimeout(timer);
+    });
+  });
+}
 
 async function packetsReceived(pc) {
   let packets = 0;
@@ -194,6 +211,47 @@ export class RoomListener {
     if (hls !== this.hls) return;
     this.meterElement();
     this.onStatus("delayed", reason);
+    this.scheduleWebrtcAgain();
+  }
+
+  scheduleWebrtcAgain() {
+    clearTimeout(this.againTimer);
+    if (typeof RTCPeerConnection === "undefined") return;
+    this.againTimer = setTimeout(() => this.tryWebrtcAgain(), WEBRTC_AGAIN_MS);
+  }
+
+  /** On HLS: a WHEP session that connects takes over from HLS (back live). */
+  async tryWebrtcAgain() {
+    if (!this.wanted || !this.hls) return;
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    let stream = null;
+    pc.addEventListener("track", (ev) => {
+      stream = ev.streams[0] || new MediaStream([ev.track]);
+    });
+    let session = null;
+    try {
+      session = await negotiate(pc, `/whep/${encodeURIComponent(this.room)}`, this.tokenOf());
+      await connected(pc, CONNECT_MS);
+    } catch {
+      pc.close();
+      if (session) endSession(session, this.tokenOf());
+      if (this.hls) this.scheduleWebrtcAgain(); // still full or blocked: stay on HLS
+      return;
+    }
+    if (!this.wanted || !this.hls || !stream) {
+      pc.close();
+      endSession(session, this.tokenOf());
+      return;
+    }
+    const hls = this.hls;
+    this.hls = null;
+    hls.stop();
+    Object.assign(this, { pc, session, attempt: 0, failures: 0 });
+    pc.addEventListener("connectionstatechange", () => this.watch(pc));
+    this.play(stream);
+    this.onStatus("playing");
+    this.watchPackets(pc);
   }
 
   hlsAgain(reason) {
@@ -276,6 +334,7 @@ export class RoomListener {
   close() {
     clearInterval(this.watchdog);
     clearTimeout(this.connectTimer);
+    clearTimeout(this.againTimer);
     const { pc, session, hls } = this;
     this.pc = null;
     this.session = null;

@@ -19,6 +19,16 @@ export function playlistUrl(room, token) {
   return new URL(`/hls/${encodeURIComponent(room)}/index.m3u8?token=${encodeURIComponent(token)}`, location.href).href;
 }
 
+/**
+ * Safari's own HLS (iPhones without Media Source Extensions need it). Chromium
+ * now answers canPlayType too, but its young built-in HLS failed to parse our
+ * live stream now and then in tests: Chromium (the one with
+ * navigator.userAgentData) gets hls.js.
+ */
+function nativeHls(audio) {
+  return Boolean(audio.canPlayType(NATIVE_HLS)) && !("userAgentData" in navigator);
+}
+
 /** True when this browser can play HLS at all (natively, or hls.js on MSE). */
 export function canPlayHls(audio) {
   return Boolean(audio.canPlayType(NATIVE_HLS)) || "MediaSource" in window || "ManagedMediaSource" in window;
@@ -40,7 +50,7 @@ export class HlsPlayback {
       throw new HlsUnavailable(body?.error?.message || `the server answered ${probe.status}`, probe.status);
     }
     this.audio.srcObject = null;
-    if (this.audio.canPlayType(NATIVE_HLS)) {
+    if (nativeHls(this.audio)) {
       this.audio.src = url; // Safari, iOS
     } else {
       const { default: Hls } = await import(HLS_MODULE);
