@@ -165,6 +165,7 @@ class HlsWriter:
         self._started = False
 
     def start(self) -> None:
+        logger.info("room %s: HLS writing starts", self.room)
         self._started = True
         self._thread.start()
 

@@ -126,15 +126,16 @@ class HlsService:
         def on_segment(segment: Segment) -> None:  # the writer's thread
             loop.call_soon_threadsafe(holder[0].ready.put_nowait, segment)
 
-        writer = HlsWriter(
-            room, self.spool / f"{room}.{session}", self.config, int(self.clock()), on_segment
-        )
+        # numbered on the clock: a later session (here or on the next owner)
+        # always continues above an earlier one's media sequence
+        first = int(self.clock() / self.config.segment_s)
+        writer = HlsWriter(room, self.spool / f"{room}.{session}", self.config, first, on_segment)
         stream = _Stream(room, session, writer, self.may_write)
         holder.append(stream)
         stream.task = asyncio.create_task(self._publish(stream), name=f"hls:{room}")
         media.feeds[None].taps.append(stream.tap)
         self.streams[media] = stream
-        logger.info("room %s: HLS session %s… started", room, session[:6])
+        logger.debug("room %s: HLS session %s… ready", room, session[:6])
 
     async def closed(self, media: RoomMedia) -> None:
         stream = self.streams.pop(media, None)
