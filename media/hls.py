@@ -45,6 +45,9 @@ _STOP = object()
 # written up to `_FILL_TO_S` behind it, so a late packet still fits after.
 _FILL_AFTER_S = 0.5
 _FILL_TO_S = 0.2
+# At most this much silence at once: a process that was paused (or a clock
+# that leapt) skips the rest instead of writing hours of nothing.
+_MAX_FILL_S = 10.0
 _POLL_S = 0.05
 
 
@@ -154,9 +157,9 @@ class HlsWriter:
         self.room = room
         self.spool = spool
         self.config = config
-        self._first_sequence = first_sequence
-        self._on_segment = on_segment
-        self._clock = clock
+        self.first_sequence = first_sequence
+        self.on_segment = on_segment
+        self.clock = clock
         self._queue: queue.Queue[object] = queue.Queue(maxsize=config.queue_packets)
         self.dropped = 0  # packets the full queue refused
         self.filled_s = 0.0  # silence written where the feed sent nothing
@@ -231,7 +234,7 @@ class _Muxing:
             "hls_time": f"{config.segment_s:g}",
             "hls_list_size": "3",
             "hls_segment_filename": str(writer.spool / "%d.ts"),
-            "start_number": str(writer._first_sequence),
+            "start_number": str(writer.first_sequence),
             "hls_flags": "omit_endlist",
         }
         self.container = av.open(str(self.playlist), "w", format="hls", options=options)
@@ -245,7 +248,7 @@ class _Muxing:
         self.ts0 = 0  # feed timestamp of sample 0
         self.placed = 0  # samples placed on the timeline (decoded or silence)
         self.encoded = 0
-        self.announced = writer._first_sequence - 1
+        self.announced = writer.first_sequence - 1
         self.seen_mtime = 0
 
     def run(self) -> None:
@@ -265,7 +268,7 @@ class _Muxing:
                 logger.warning("room %s: closing the HLS muxer failed", self.w.room)
 
     def take(self, packet: SharedPacket) -> None:
-        now = self.w._clock()
+        now = self.w.clock()
         if self.t0 is None:
             self.t0, self.ts0 = now, packet.timestamp
         pos = packet.timestamp - self.ts0
@@ -283,11 +286,16 @@ class _Muxing:
     def cover_silence(self) -> None:
         if self.t0 is None:
             return
-        behind = (self.w._clock() - self.t0) - self.placed / SAMPLE_RATE
+        behind = (self.w.clock() - self.t0) - self.placed / SAMPLE_RATE
         if behind > _FILL_AFTER_S:
             self.silence(int((behind - _FILL_TO_S) * SAMPLE_RATE))
 
     def silence(self, samples: int) -> None:
+        most = int(_MAX_FILL_S * SAMPLE_RATE)
+        if samples > most:
+            assert self.t0 is not None
+            self.t0 += (samples - most) / SAMPLE_RATE  # the wall clock's leap is skipped
+            samples = most
         self.pcm.add(np.zeros(samples, np.float32))
         self.placed += samples
         self.w.filled_s += samples / SAMPLE_RATE
@@ -318,4 +326,4 @@ class _Muxing:
                 self.announced = sequence
                 self.w.segments += 1
                 segment = Segment(sequence, name, duration, self.w.spool / name)
-                self.w._on_segment(segment)
+                self.w.on_segment(segment)

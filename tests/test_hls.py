@@ -298,3 +298,20 @@ def test_the_tap_never_blocks_and_counts_what_a_full_queue_drops(tmp_path: Path)
         writer.write(packet)
     assert writer.pending == 50 and writer.dropped == 30
     writer.close()
+
+
+async def test_a_paused_process_skips_the_leap_instead_of_writing_hours_of_silence(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    segments: list[Segment] = []
+    writer = HlsWriter("leap", tmp_path / "spool", HlsConfig(1.0, 3), 1, segments.append, clock)
+    writer.start()
+    await feed(writer, clock, tone_packets(OpusEncoder(), 0, 10))
+    clock.advance(3600.0)  # the process slept an hour
+    async with asyncio.timeout(20):
+        while len(segments) < 9:  # 10 s of silence, cut into segments
+            await asyncio.sleep(0.05)
+    await feed(writer, clock, tone_packets(OpusEncoder(), 180_000, 5))  # the feed resumes
+    await asyncio.to_thread(writer.close)
+    assert 9.5 <= writer.filled_s <= 10.5
