@@ -118,6 +118,7 @@ class Settings:
     # medialease (issues 14/15): the room's media lease and where this node is
     media_lease_ttl_s: float = 3.0
     region: str = ""
+    node_url_override: str | None = None  # this node's own URL (a 307 sends publishers there)
 
     @property
     def public_url(self) -> str:
@@ -126,6 +127,14 @@ class Settings:
             return self.public_url_override.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def node_url(self) -> str:
+        """This node's own URL (medialease): `DROPROOM_NODE_URL`, else the
+        public URL. Behind one load balancer for several nodes, set it per node."""
+        if self.node_url_override:
+            return self.node_url_override.rstrip("/")
+        return self.public_url
 
     @property
     def mail_dir(self) -> Path:
@@ -211,6 +220,7 @@ class Settings:
             # medialease (issues 14/15)
             "media_lease_ttl_s": float(_env("DROPROOM_MEDIA_LEASE_TTL_S") or 3.0),
             "region": _env("DROPROOM_REGION") or "",
+            "node_url_override": _env("DROPROOM_NODE_URL"),
         }
         values.update(overrides)
         settings = cls(**values)

@@ -26,7 +26,9 @@ from rooms import keys, media_lease
 from rooms.media_lease import MediaLease
 from rooms.store import RoomStore
 from server import tokens
+from server.appkeys import SETTINGS
 from server.audio.ownership import OWNERSHIP
+from server.audio.routes import HANDED, MEDIA
 from server.config import Settings
 from server.redis_client import connect
 from server.roles import Role
@@ -256,6 +258,27 @@ async def test_the_lease_is_held_while_the_rooms_media_is_open_and_given_up_when
     await alice.close()
 
 
+async def test_whip_for_a_room_held_by_another_node_is_redirected_never_to_itself(
+    server: Harness, store: RoomStore
+) -> None:
+    await server.create_room(id=ROOM, title="owned")
+    whip = Whip(f"{server.url}/whip/{ROOM}?x=1", "alice")
+    elsewhere = {"node": "far:8080", "worker": "w1", "url": "http://far.example:8080"}
+    assert (await media_lease.hold(store, ROOM, "far-holder", elsewhere, ttl_s=60)).held
+    sent = await send("POST", whip.url, body="v=0\r\n", headers=whip.headers())
+    assert sent.status == 307
+    assert sent.headers["Location"] == f"http://far.example:8080/whip/{ROOM}?x=1"
+    # another node that announces this node's own URL (one URL shared by all
+    # nodes): a 307 would come back here, so 503 until the lease moves
+    await store.redis.delete(keys.media_lease(ROOM))
+    mine = {**elsewhere, "url": server.app[SETTINGS].node_url}
+    assert (await media_lease.hold(store, ROOM, "far-holder", mine, ttl_s=60)).held
+    refused = await send("POST", whip.url, body="v=0\r\n", headers=whip.headers())
+    assert refused.status == 503 and refused.headers["Retry-After"] == "9"
+    assert json.loads(refused.text)["error"]["code"] == "unavailable"
+    assert server.app[MEDIA].sessions == {}
+
+
 # --- one node, two workers ----------------------------------------------------
 async def test_publishers_on_either_worker_feed_one_mixer_and_sessions_route_to_their_worker(
     tmp_path: Path, env: dict[str, str], store: RoomStore
@@ -279,6 +302,17 @@ async def test_publishers_on_either_worker_feed_one_mixer_and_sessions_route_to_
         listener = await AudioListener.start(whep)
         await wait_connected(listener.pc)
         assert await hears(listener, 440, 660)
+        # a request already handed once is never handed on: served or refused
+        handed = await send(
+            "POST",
+            f"http://{other}/whip/{ROOM}",
+            via=node.socket(other),
+            body=alice.pc.localDescription.sdp,
+            headers={**second.headers(), HANDED: owner},
+        )
+        assert handed.status == 503, handed.text
+        assert json.loads(handed.text)["error"]["code"] == "unavailable"
+        assert handed.headers["Retry-After"] == "2"  # the ttl (1.5 s), rounded up
         # PATCH (trickle ICE) and DELETE reaching the other worker reach the session
         sdp = alice.pc.localDescription.sdp
         _, fragment = split_candidates(sdp)
@@ -299,6 +333,14 @@ async def test_publishers_on_either_worker_feed_one_mixer_and_sessions_route_to_
             "DELETE", f"http://{owner}{path}", via=node.socket(owner), headers=first.headers()
         )
         assert again.status == 404
+        # counted node-wide: one WHIP, one PATCH and one DELETE handed at least
+        scrape = await send("GET", f"{node.url}/metrics")
+        handed_total = [
+            float(line.split()[-1])
+            for line in scrape.text.splitlines()
+            if line.startswith('droproom_media_routed_total{outcome="handed"}')
+        ]
+        assert handed_total and handed_total[0] >= 3, scrape.text[-2000:]
         # and a WHEP session the same way
         wpath = whep.location.removeprefix(node.url)
         gone = await send(

@@ -2,8 +2,9 @@
 media lease (rooms.media_lease).
 
 Each process has a random holder token and the endpoint it announces
-(`{node, worker, url, region}`: url is `DROPROOM_PUBLIC_URL`, else
-`http://<host>:<port>` of this node; region is `DROPROOM_REGION`). The
+(`{node, worker, url, region}`: url is `DROPROOM_NODE_URL`, else
+`DROPROOM_PUBLIC_URL`, else `http://<host>:<port>` of this node; region is
+`DROPROOM_REGION`). The
 process that opens a room's media (the first WHIP publish here, or a tone
 played) takes the room's lease, renews it every ttl/3 while the room's media
 is open here, and gives it up once the room's media has closed. A renewal
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter as MetricCounter
 
 from media.engine import MediaEngine
 from rooms import media_lease
@@ -44,9 +47,28 @@ def endpoint_of(settings: Settings) -> dict[str, Any]:
     return {
         "node": settings.node,
         "worker": settings.worker,
-        "url": settings.public_url,
+        "url": settings.node_url,
         "region": settings.region,
     }
+
+
+class OwnershipMetrics:
+    """Counters of the media lease's routing (registered on the app's registry)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.routed = MetricCounter(
+            "droproom_media_routed",
+            "WHIP/WHEP requests sent to the process that serves them, by outcome (handed:"
+            " to another worker of this node; redirected: 307 to another node; gone: 503"
+            " or 404, that process is no more)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.leases_lost = MetricCounter(
+            "droproom_media_leases_lost",
+            "Rooms whose media this process dropped because another process holds their lease",
+            registry=registry,
+        )
 
 
 @dataclass
@@ -64,7 +86,9 @@ class Ownership:
         engine: MediaEngine,
         settings: Settings,
         clock: Callable[[], float] | None = None,
+        metrics: OwnershipMetrics | None = None,
     ) -> None:
+        self.metrics = metrics or OwnershipMetrics(CollectorRegistry())
         self._store = store
         self.engine = engine
         self.holder = secrets.token_urlsafe(12)
@@ -73,7 +97,6 @@ class Ownership:
         self._clock = clock or asyncio.get_running_loop().time
         self.held: dict[str, _Held] = {}
         self._opening: Counter[str] = Counter()  # rooms whose media is being opened here
-        self.lost: list[tuple[str, int]] = []  # (room, token) given up by force, newest last
         self._task: asyncio.Task[None] | None = None
         engine.may_record = self.may_serve
 
@@ -144,7 +167,7 @@ class Ownership:
 
     async def _lost(self, room: str, held: _Held, lease: MediaLease) -> None:
         self.held.pop(room, None)
-        self.lost.append((room, held.token))
+        self.metrics.leases_lost.inc()
         closed = await self.engine.drop_room(room, LEASE_LOST)
         logger.warning(
             "room %s: media lease %d lost to %s/%s (token %d); %d sessions closed",

@@ -32,7 +32,7 @@ from rooms.events import SPEAKING_UPDATED
 from rooms.roles import can_publish
 from server.appkeys import EMITTER, HANDOFF, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
 from server.audio import live, tones
-from server.audio.ownership import OWNERSHIP, Ownership
+from server.audio.ownership import OWNERSHIP, Ownership, OwnershipMetrics
 from server.config import Settings
 from server.errors import error_body
 from server.handoff import SEP, owner_of
@@ -140,7 +140,7 @@ def _created(request: web.Request, kind: str, session_id: str, answer: str) -> w
     location = f"/{kind}/{room}/{session_id}"
     settings = request.app[SETTINGS]
     if settings.multi_node:
-        location = settings.public_url + location
+        location = settings.node_url + location
     headers = _headers(request.app, Location=location, ETag=_etag(session_id))
     return web.Response(status=201, text=answer, content_type=SDP, headers=headers)
 
@@ -182,10 +182,12 @@ async def _to_owner(request: web.Request, room: str) -> web.StreamResponse | Non
     settings = request.app[SETTINGS]
     owner = lease.endpoint
     if owner.get("node") != settings.node:
-        url = str(owner.get("url") or "")
-        if not url:
+        url = str(owner.get("url") or "").rstrip("/")
+        if not url or url == settings.node_url:
+            # a 307 there would come back here (set DROPROOM_NODE_URL per node)
             return _owner_gone(request, "the node that holds this room's audio has no URL")
-        location = url.rstrip("/") + request.path_qs
+        location = url + request.path_qs
+        _routed(request, "redirected")
         return web.Response(status=307, headers={**_CORS, "Location": location})
     worker = str(owner.get("worker") or "")
     handoff = request.app.get(HANDOFF)
@@ -195,7 +197,12 @@ async def _to_owner(request: web.Request, room: str) -> web.StreamResponse | Non
     answer = await handoff.forward(worker, _handed(request))
     if answer is None:
         return _owner_gone(request, "the process that held this room's audio is gone")
+    _routed(request, "handed")
     return answer
+
+
+def _routed(request: web.Request, outcome: str) -> None:
+    request.app[OWNERSHIP].metrics.routed.labels(outcome).inc()
 
 
 def _handed(request: web.Request) -> web.Request:
@@ -208,6 +215,7 @@ def _handed(request: web.Request) -> web.Request:
 def _owner_gone(request: web.Request, message: str) -> web.Response:
     """503: the lease of a holder that is gone lapses within its ttl, then any
     process takes it; the client tries again after Retry-After."""
+    _routed(request, "gone")
     retry = str(max(1, math.ceil(request.app[SETTINGS].media_lease_ttl_s)))
     body = error_body(Code.UNAVAILABLE, message)
     return web.json_response(body, status=503, headers={**_CORS, "Retry-After": retry})
@@ -258,7 +266,9 @@ async def _to_session_worker(request: web.Request) -> web.StreamResponse | None:
         raise NotFound("no such session")
     answer = await handoff.forward(worker, _handed(request))
     if answer is None:
+        _routed(request, "gone")
         raise NotFound("no such session")
+    _routed(request, "handed")
     return answer
 
 
@@ -367,7 +377,8 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
         session_prefix=f"{settings.worker}{SEP}" if HANDOFF in app else "",
     )
     app[MEDIA] = engine
-    ownership = app[OWNERSHIP] = Ownership(lambda: app[ROOMS], engine, settings)
+    metrics = OwnershipMetrics(app[METRICS].registry)
+    ownership = app[OWNERSHIP] = Ownership(lambda: app[ROOMS], engine, settings, metrics=metrics)
     _hooks(app, engine)
     live.schedule_sweep(app, engine)
     collector = live.SessionCollector(engine)
