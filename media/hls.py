@@ -2,6 +2,7 @@
 `hls` muxer, and the live playlist that lists them.
 
     writer = HlsWriter(room, spool_dir, config, first_sequence, on_segment)
+    writer.start()                      # its thread (server.audio.hls starts it lazily)
     feed.taps.append(writer.write)      # on the tick: only enqueues (bounded)
     ...                                 # on_segment(Segment) from the writer's thread
     await asyncio.to_thread(writer.close)
