@@ -10,9 +10,13 @@ immutable, written once. The one wrapper of the file store.
     storage.local_path(key)                 # a Path (local), or None (S3)
     await storage.presign(key, ttl_s, filename)  # an S3 presigned GET, or None (local:
                                             # the server signs its own link)
+    await storage.delete(key)               # gone (no error when it was not there)
+    storage.public_url(key)                 # S3: the object's plain URL; local: None
 
 Keys look like `tones/<sha256>.<ext>` (bought files, private),
-`previews/<sha256>.<ext>` and `images/<sha256>.webp` (public). The local directory serves one node
+`previews/<sha256>.<ext>` and `images/<sha256>.webp` (public), and the live
+HLS segments `hls/<room>/<random session>/<n>.ts` (public, deleted as the
+playlist's window slides; media.hls, server.audio.hls). The local directory serves one node
 only; several nodes need S3. Must not import aiohttp, socketio or stripe.
 
 S3 (aiobotocore): credentials come from the standard AWS variables
@@ -74,7 +78,11 @@ def image_key(sha256: str) -> str:
 
 class Storage(Protocol):
     async def open(self) -> None: ...
-    async def put_file(self, src: Path, key: str, content_type: str) -> None: ...
+    async def put_file(
+        self, src: Path, key: str, content_type: str, cache_control: str | None = None
+    ) -> None: ...
+    async def delete(self, key: str) -> None: ...
+    def public_url(self, key: str) -> str | None: ...
     async def exists(self, key: str) -> bool: ...
     async def read(self, key: str) -> bytes: ...
     def local_path(self, key: str) -> Path | None: ...
@@ -102,7 +110,9 @@ class LocalStorage:
     def local_path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    async def put_file(self, src: Path, key: str, content_type: str) -> None:
+    async def put_file(
+        self, src: Path, key: str, content_type: str, cache_control: str | None = None
+    ) -> None:
         dest = self.local_path(key)
         if dest.exists():
             return  # content-addressed: the same key holds the same bytes
@@ -127,6 +137,12 @@ class LocalStorage:
 
     async def presign(self, key: str, ttl_s: int, filename: str) -> str | None:
         return None
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self.local_path(key).unlink, missing_ok=True)
+
+    def public_url(self, key: str) -> str | None:
+        return None  # the server serves its own files
 
     async def aclose(self) -> None:
         return None
@@ -207,14 +223,33 @@ class S3Storage:
     def local_path(self, key: str) -> Path | None:
         return None
 
-    async def put_file(self, src: Path, key: str, content_type: str) -> None:
+    async def put_file(
+        self, src: Path, key: str, content_type: str, cache_control: str | None = None
+    ) -> None:
         if await self.exists(key):
             return  # content-addressed: the same key holds the same bytes
         body = await asyncio.to_thread(src.read_bytes)
+        extra = {"CacheControl": cache_control} if cache_control else {}
         async with _reaching_s3(key, reading=False):
             await self.client.put_object(
-                Bucket=self.bucket, Key=self.object_key(key), Body=body, ContentType=content_type
+                Bucket=self.bucket,
+                Key=self.object_key(key),
+                Body=body,
+                ContentType=content_type,
+                **extra,
             )
+
+    async def delete(self, key: str) -> None:
+        async with _reaching_s3(key, reading=False):
+            await self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
+
+    def public_url(self, key: str) -> str:
+        """The object's unsigned URL (readable when the bucket or a CDN in
+        front of it lets the public read that prefix)."""
+        path = quote(self.object_key(key))
+        if self.endpoint_url:
+            return f"{self.endpoint_url.rstrip('/')}/{self.bucket}/{path}"
+        return f"https://{self.bucket}.s3.{self.region}.amazonaws.com/{path}"
 
     async def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kernel.errors import Conflict, NotFound
 from media.caps import SessionCaps
@@ -51,6 +51,14 @@ _WATCH_INTERVAL_S = 1.0
 PublishingCallback = Callable[[str], Awaitable[None]]
 
 
+class RoomObserver(Protocol):
+    """Told when a room's media starts (add taps there) and once it has
+    closed (stop what the taps fed); HLS is one (server.audio.hls)."""
+
+    def opened(self, media: RoomMedia) -> None: ...
+    async def closed(self, media: RoomMedia) -> None: ...
+
+
 class MediaEngine:
     def __init__(
         self,
@@ -74,6 +82,7 @@ class MediaEngine:
         self._watchdog: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[Any]] = set()  # closes and hooks under way
         self.caps = SessionCaps(config.listen_limits)
+        self.observers: list[RoomObserver] = []
 
     # --- opening ----------------------------------------------------------
     async def publish(
@@ -150,7 +159,20 @@ class MediaEngine:
                 on_levels=self._on_levels,
                 on_tone_end=self._tone_ended,
             )
+            for observer in self.observers:
+                try:
+                    observer.opened(media)
+                except Exception:
+                    logger.exception("room %s: a room observer failed to start", room)
         return media
+
+    async def _end_room(self, media: RoomMedia) -> None:
+        await media.aclose()
+        for observer in self.observers:
+            try:
+                await observer.closed(media)
+            except Exception:
+                logger.exception("room %s: a room observer failed to stop", media.room)
 
     def _gate_recorder(self, room: str, media: RoomMedia) -> None:
         may_record = self.may_record
@@ -169,7 +191,7 @@ class MediaEngine:
         for session_id in closing:
             await self.close(session_id, reason)
         if media is not None:
-            await media.aclose()
+            await self._end_room(media)
         return len(closing)
 
     # --- tones ------------------------------------------------------------
@@ -212,7 +234,7 @@ class MediaEngine:
         """Nobody is left in the room's media: its tick stops."""
         if self.rooms.get(room) is media:
             del self.rooms[room]
-            self._track(asyncio.create_task(media.aclose()))
+            self._track(asyncio.create_task(self._end_room(media)))
 
     # --- state ------------------------------------------------------------
     def _on_state(self, session: Session) -> None:
@@ -268,7 +290,7 @@ class MediaEngine:
         )
         if media is not None and media.is_empty() and self.rooms.get(session.room) is media:
             del self.rooms[session.room]
-            await media.aclose()
+            await self._end_room(media)
         return True
 
     async def add_candidates(self, session_id: str, fragment: str) -> int:
@@ -301,7 +323,7 @@ class MediaEngine:
                     pass
         self._watchdog = None
         for media in list(self.rooms.values()):
-            await media.aclose()
+            await self._end_room(media)
         self.rooms.clear()
 
     # --- moderation and state ---------------------------------------------

@@ -241,3 +241,9 @@ def media_lease(r: str) -> str:
 # so a new holder's token is always higher than every earlier holder's)
 def media_fence(r: str) -> str:
     return tag(r) + ":media:fence"
+
+
+# hls (issue 15): HASH session (the writer's random path part), playlist (the
+# live m3u8 as served), with the TTL its writer renews at every segment
+def hls_playlist(r: str) -> str:
+    return tag(r) + ":hls"

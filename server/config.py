@@ -109,6 +109,12 @@ class Settings:
     # roomrelay (issue 14): "rooms" relays a room's emits only to the processes
     # holding its clients; "socketio" falls back to python-socketio's AsyncRedisManager
     sio_relay: str = "rooms"
+    # hls (issue 15): the owner of a room's media also writes its mix as HLS
+    hls: bool = True
+    hls_segment_s: float = 2.0
+    hls_window: int = 6
+    hls_bitrate: int = 64000
+    hls_base_url: str | None = None  # a CDN in front of the storage's hls/ keys
     # medialease (issues 14/15): the room's media lease and where this node is
     media_lease_ttl_s: float = 3.0
     region: str = ""
@@ -205,6 +211,12 @@ class Settings:
             "workers": int(_env("DROPROOM_WORKERS") or 0),
             # roomrelay (issue 14)
             "sio_relay": (_env("DROPROOM_SIO_RELAY") or "rooms").lower(),
+            # hls (issue 15)
+            "hls": (_env("DROPROOM_HLS") or "1") in ("1", "true", "yes"),
+            "hls_segment_s": float(_env("DROPROOM_HLS_SEGMENT_S") or 2.0),
+            "hls_window": int(_env("DROPROOM_HLS_WINDOW") or 6),
+            "hls_bitrate": int(_env("DROPROOM_HLS_BITRATE") or 64000),
+            "hls_base_url": _env("DROPROOM_HLS_BASE_URL"),
             # medialease (issues 14/15)
             "media_lease_ttl_s": float(_env("DROPROOM_MEDIA_LEASE_TTL_S") or 3.0),
             "region": _env("DROPROOM_REGION") or "",

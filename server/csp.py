@@ -5,9 +5,9 @@ The policy allows this server's own files and sockets, Stripe.js (its
 origin from the settings or the embedded localstripe; Stripe's own frames
 and API when it is Stripe's), `blob:` for audio and for images a page
 fetched with its bearer token (the report's chart), and the storage or CDN
-origins of `DROPROOM_ASSET_ORIGINS`. No inline script or style is allowed:
-pages load their code and styles from `/static/`. Must not import any
-domain package.
+origins of `DROPROOM_ASSET_ORIGINS` and `DROPROOM_HLS_BASE_URL`. No inline
+script or style is allowed: pages load their code and styles from
+`/static/`. Must not import any domain package.
 """
 
 from collections.abc import Callable, Iterable
@@ -90,7 +90,10 @@ class Headers:
     def of(self, app: web.Application) -> dict[str, str]:
         if self._built is None:
             settings = app[SETTINGS]
-            src = Sources(settings.public_url, self._stripe_js_url(app), settings.asset_origins)
+            assets = settings.asset_origins
+            if settings.hls_base_url:  # the CDN in front of HLS segments (server.audio.hls)
+                assets = (*assets, origin(settings.hls_base_url))
+            src = Sources(settings.public_url, self._stripe_js_url(app), assets)
             self._built = {**FIXED_HEADERS, "Content-Security-Policy": policy(src)}
         return self._built
 

@@ -34,6 +34,10 @@ VENDOR_FILES = {
     # uPlot (npm `uplot`): the host console's live charts (issue 13).
     "uPlot.esm.js": CLIENT_DIR / "node_modules/uplot/dist/uPlot.esm.js",
     "uPlot.min.css": CLIENT_DIR / "node_modules/uplot/dist/uPlot.min.css",
+    # hls.js (npm `hls.js`): the listener's HLS fallback without Safari's own HLS (issue 15).
+    "hls.light.min.mjs": CLIENT_DIR / "node_modules/hls.js/dist/hls.light.min.mjs",
+    "hls.light.min.mjs.map": CLIENT_DIR / "node_modules/hls.js/dist/hls.light.min.mjs.map",
+    "hls.worker.js": CLIENT_DIR / "node_modules/hls.js/dist/hls.worker.js",
 }
 
 # Pages carry no caching; `server.csp` adds the security headers (CSP, no

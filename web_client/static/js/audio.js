@@ -1,8 +1,10 @@
 // Audio over WebRTC: WHEP to listen to the room, WHIP to publish the
 // microphone (RFC 9725: one POST of the full offer, answer in the body,
 // session at `Location`, DELETE to end). Plus a level meter for either.
+// A listener falls back to HLS (hls_audio.js) when WebRTC is full or fails.
 
 import { candidatesFor, gatheringComplete } from "./sdp.js";
+import { HlsPlayback, HlsUnavailable, canPlayHls } from "./hls_audio.js";
 
 export class WhipWhepError extends Error {
   constructor(message, status, retryAfterS = null) {
@@ -53,10 +55,10 @@ export async function endSession(session, token) {
   }
 }
 
-/** A level meter over a MediaStream: `level()` is 0..1 (RMS, scaled). */
+/** A level meter over a MediaStream (or an audio node): `level()` is 0..1 (RMS, scaled). */
 export class LevelMeter {
-  constructor(context, stream) {
-    this.source = context.createMediaStreamSource(stream);
+  constructor(context, stream, node = null) {
+    this.source = node || context.createMediaStreamSource(stream);
     this.analyser = context.createAnalyser();
     this.analyser.fftSize = 512;
     this.source.connect(this.analyser);
@@ -71,7 +73,7 @@ export class LevelMeter {
   }
 
   disconnect() {
-    this.source.disconnect();
+    this.source.disconnect(this.analyser);
   }
 }
 
@@ -97,6 +99,27 @@ const RETRY_MS = [1000, 2000, 4000, 8000, 10000];
 // long means the session is gone even if ICE has not noticed yet.
 const STALL_MS = 5000;
 const WATCH_MS = 1000;
+// WebRTC that has not connected by then (UDP blocked?) gives way to HLS, as
+// does a WHEP refusal for capacity (429) or this many failed attempts.
+const CONNECT_MS = 10000;
+const FAILURES_BEFORE_HLS = 2;
+// On HLS, WebRTC is tried again this often; a free seat takes the listener back live.
+const WEBRTC_AGAIN_MS = 20000;
+
+/** Resolves once `pc` is connected; rejects when it fails, closes or takes `ms`. */
+function connected(pc, ms) {
+  return new Promise((resolve, reject) => {
+    if (pc.connectionState === "connected") return resolve();
+    const timer = setTimeout(() => reject(new Error("no WebRTC connection")), ms);
+    pc.addEventListener("connectionstatechange", () => {
+      const state = pc.connectionState;
+      if (state === "connected") resolve();
+      else if (state === "failed" || state === "closed") reject(new Error(state));
+      else return;
+      clearTimeout(timer);
+    });
+  });
+}
 
 async function packetsReceived(pc) {
   let packets = 0;
@@ -107,8 +130,10 @@ async function packetsReceived(pc) {
 }
 
 /**
- * Listening to the room over WHEP, reconnecting when the connection drops.
- * `onStatus(status, detail)`: connecting | playing | reconnecting | stopped | error.
+ * Listening to the room over WHEP, reconnecting when the connection drops,
+ * and over HLS when WebRTC is full, blocked or keeps failing.
+ * `onStatus(status, detail)`: connecting | playing | reconnecting | delayed |
+ * waiting | stopped | error (`delayed`: playing over HLS, seconds behind).
  */
 export class RoomListener {
   constructor({ room, tokenOf, iceServers, audio, onStatus }) {
@@ -119,7 +144,14 @@ export class RoomListener {
     this.meter = null;
     this.wanted = false;
     this.attempt = 0;
+    this.failures = 0;
     this.retryTimer = null;
+    this.hls = null; // the HLS playback once fallen back
+    this.elementSource = null;
+  }
+
+  get mode() {
+    return this.hls ? "hls" : "webrtc";
   }
 
   /** Call from a click: browsers only allow sound after a user gesture. */
@@ -132,19 +164,112 @@ export class RoomListener {
 
   async connect() {
     this.close();
+    if (typeof RTCPeerConnection === "undefined") return this.fallBack("WebRTC is not available here");
     this.onStatus(this.attempt ? "reconnecting" : "connecting");
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
     this.pc = pc;
     pc.addTransceiver("audio", { direction: "recvonly" });
     pc.addEventListener("track", (ev) => this.play(ev.streams[0] || new MediaStream([ev.track])));
     pc.addEventListener("connectionstatechange", () => this.watch(pc));
+    clearTimeout(this.connectTimer);
+    this.connectTimer = setTimeout(() => {
+      if (pc === this.pc && pc.connectionState !== "connected") this.fallBack("no WebRTC connection");
+    }, CONNECT_MS);
     try {
       this.session = await negotiate(pc, `/whep/${encodeURIComponent(this.room)}`, this.tokenOf());
     } catch (err) {
       if (pc !== this.pc) return;
+      this.failures += 1;
+      if (err.status === 429 || this.failures >= FAILURES_BEFORE_HLS) return this.fallBack(err.message);
       this.onStatus("error", err.message);
       this.retry();
     }
+  }
+
+  /** WebRTC is full or not working here: listen over HLS, a few seconds behind. */
+  async fallBack(reason) {
+    this.close();
+    if (!this.wanted || !canPlayHls(this.audio)) {
+      this.onStatus("error", reason);
+      return;
+    }
+    const hls = new HlsPlayback({
+      room: this.room,
+      token: this.tokenOf(),
+      audio: this.audio,
+      onFatal: (detail) => hls === this.hls && this.hlsAgain(detail),
+    });
+    this.hls = hls;
+    try {
+      await hls.start();
+    } catch (err) {
+      if (hls !== this.hls) return;
+      const notLive = err instanceof HlsUnavailable && err.status === 404;
+      this.onStatus(notLive ? "waiting" : "error", err.message);
+      return this.hlsAgain(err.message);
+    }
+    if (hls !== this.hls) return;
+    this.meterElement();
+    this.onStatus("delayed", reason);
+    this.scheduleWebrtcAgain();
+  }
+
+  scheduleWebrtcAgain() {
+    clearTimeout(this.againTimer);
+    if (typeof RTCPeerConnection === "undefined") return;
+    this.againTimer = setTimeout(() => this.tryWebrtcAgain(), WEBRTC_AGAIN_MS);
+  }
+
+  /** On HLS: a WHEP session that connects takes over from HLS (back live). */
+  async tryWebrtcAgain() {
+    if (!this.wanted || !this.hls) return;
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    let stream = null;
+    pc.addEventListener("track", (ev) => {
+      stream = ev.streams[0] || new MediaStream([ev.track]);
+    });
+    let session = null;
+    try {
+      session = await negotiate(pc, `/whep/${encodeURIComponent(this.room)}`, this.tokenOf());
+      await connected(pc, CONNECT_MS);
+    } catch {
+      pc.close();
+      if (session) endSession(session, this.tokenOf());
+      if (this.hls) this.scheduleWebrtcAgain(); // still full or blocked: stay on HLS
+      return;
+    }
+    if (!this.wanted || !this.hls || !stream) {
+      pc.close();
+      endSession(session, this.tokenOf());
+      return;
+    }
+    const hls = this.hls;
+    this.hls = null;
+    hls.stop();
+    Object.assign(this, { pc, session, attempt: 0, failures: 0 });
+    pc.addEventListener("connectionstatechange", () => this.watch(pc));
+    this.play(stream);
+    this.onStatus("playing");
+    this.watchPackets(pc);
+  }
+
+  hlsAgain(reason) {
+    const delay = RETRY_MS[Math.min(this.attempt, RETRY_MS.length - 1)];
+    this.attempt += 1;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.wanted && this.fallBack(reason), delay);
+  }
+
+  /** The level of what the <audio> element plays (HLS has no MediaStream). */
+  meterElement() {
+    if (!this.context) return;
+    if (!this.elementSource) {
+      this.elementSource = this.context.createMediaElementSource(this.audio);
+      this.elementSource.connect(this.context.destination);
+    }
+    this.meter?.disconnect();
+    this.meter = new LevelMeter(this.context, null, this.elementSource);
   }
 
   play(stream) {
@@ -159,9 +284,13 @@ export class RoomListener {
     const state = pc.connectionState;
     if (state === "connected") {
       this.attempt = 0;
+      this.failures = 0;
+      clearTimeout(this.connectTimer);
       this.onStatus("playing");
       this.watchPackets(pc);
     } else if (state === "failed" || state === "closed") {
+      this.failures += 1;
+      if (this.failures >= FAILURES_BEFORE_HLS) return this.fallBack("the WebRTC connection keeps failing");
       this.retry();
     } else if (state === "disconnected") {
       // Often heals by itself; if not, ICE moves on to "failed".
@@ -204,9 +333,13 @@ export class RoomListener {
 
   close() {
     clearInterval(this.watchdog);
-    const { pc, session } = this;
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.againTimer);
+    const { pc, session, hls } = this;
     this.pc = null;
     this.session = null;
+    this.hls = null;
+    hls?.stop();
     if (pc) pc.close();
     if (session) endSession(session, this.tokenOf());
   }

@@ -1,5 +1,6 @@
 // The room's sound: a clear Listen control (browsers block autoplay), a live
-// level meter and what the connection is doing.
+// level meter and what the connection is doing; over HLS (WebRTC full or
+// blocked) a notice that the sound is a few seconds behind the live shop.
 
 import { h, setText, announce } from "../dom.js";
 import { RoomListener, animateLevel } from "../audio.js";
@@ -9,6 +10,8 @@ const STATUS_TEXT = {
   connecting: "Connecting…",
   playing: "Listening live.",
   reconnecting: "Connection lost, reconnecting…",
+  delayed: "Listening with a delay.",
+  waiting: "Waiting for the room's sound…",
   stopped: "Sound off.",
   error: "Could not connect",
 };
@@ -19,7 +22,13 @@ export function mountListen(root, { store, room, tokenOf, config }) {
   const meter = h("meter", { class: "level", min: 0, max: 1, value: 0, id: "listen-level", "aria-label": "Room audio level" });
   const status = h("p", { class: "listen-status", role: "status", "aria-live": "polite" }, STATUS_TEXT.idle);
   const live = h("p", { class: "live-note muted" });
-  root.append(h("div", { class: "row" }, button, meter), status, live, audio);
+  const delay = h(
+    "p",
+    { class: "delay-note", role: "note", hidden: true },
+    "The sound reaches you a few seconds after the room (the live stream is full or blocked here). " +
+      "Drops, the shop and the chat stay live.",
+  );
+  root.append(h("div", { class: "row" }, button, meter), status, delay, live, audio);
 
   let stopMeter = null;
   const listener = new RoomListener({
@@ -28,8 +37,12 @@ export function mountListen(root, { store, room, tokenOf, config }) {
     iceServers: config.ice_servers || [],
     audio,
     onStatus: (state, detail) => {
-      setText(status, detail ? `${STATUS_TEXT[state]}: ${detail}` : STATUS_TEXT[state]);
+      // Over HLS the note below says why; the server's refusal text would only confuse.
+      const shown = detail && state !== "delayed" ? `${STATUS_TEXT[state]}: ${detail}` : STATUS_TEXT[state];
+      setText(status, shown);
       root.dataset.audio = state;
+      root.dataset.audioMode = listener.mode;
+      delay.hidden = state !== "delayed";
     },
   });
   button.addEventListener("click", async () => {
