@@ -101,7 +101,8 @@ async def catalog(redis_url: str, request: pytest.FixtureRequest) -> AsyncIterat
 
 
 async def ready_tone(node: Node, catalog: Catalog, tmp_path: Path, seconds: float) -> None:
-    """A digital product whose ready audio has a 660 Hz preview in the node's store."""
+    """A digital product whose ready audio has a 660 Hz preview in the node's
+    store (its own data dir: only that node can play it)."""
     status, _ = await admin(
         node,
         "/api/v1/products",
@@ -232,3 +233,46 @@ async def test_the_internal_route_refuses_a_request_without_its_proof(
             assert json.loads(answer.text)["error"]["code"] == "unavailable"
         finally:
             await fan.sio.disconnect()
+
+
+async def test_a_tone_played_on_another_node_plays_at_the_owner_and_ends_for_everyone(
+    tmp_path: Path, env: dict[str, str], catalog: Catalog, store: RoomStore
+) -> None:
+    async with (
+        started(tmp_path / "a", 1, env) as a,
+        started(tmp_path / "b", 1, env) as b,
+    ):
+        await create_room(a)
+        await ready_tone(a, catalog, tmp_path, seconds=3.0)  # the preview is in a's store only
+        voice = await TonePublisher.start(VOICE_HZ, Whip(f"{a.url}/whip/{ROOM}", "alice"))
+        await wait_connected(voice.pc)
+        assert (await lease_of(store)).endpoint["url"] == a.url
+        listener = await AudioListener.start(Whip(f"{a.url}/whep/{ROOM}", "carol", kind="whep"))
+        await wait_connected(listener.pc)
+        mod = await sio_client(b, "mod", Role.MODERATOR)
+        fan = await sio_client(b, "fan", Role.LISTENER)
+        clients = [mod, fan]
+        try:
+            answer = await mod.call("tone:play", {"product_id": PRODUCT})
+            assert answer["ok"], answer
+            playing = {"product_id": PRODUCT, "ends_at": answer["ends_at"]}
+            assert await fan.wait_for("tone:playing") == playing
+            late = await sio_client(b, "late", Role.LISTENER)
+            clients.append(late)
+            assert late.received("room:state")[-1]["tone"] == playing
+            await asyncio.sleep(0.3)
+            assert await share(listener, TONE_HZ, 1.0) > 0.15
+            # played to its end at the owner: node b's listeners are told
+            assert await fan.wait_for("tone:stopped", timeout=10) == {"product_id": PRODUCT}
+            after = await sio_client(b, "after", Role.LISTENER)
+            clients.append(after)
+            assert after.received("room:state")[-1]["tone"] is None
+            await asyncio.sleep(0.3)
+            assert await share(listener, TONE_HZ) < 0.05
+            # nothing plays now: the owner says so
+            assert await mod.call("tone:stop", {}) == {"ok": True, "stopped": False}
+        finally:
+            for client in clients:
+                await client.sio.disconnect()
+            await voice.close()
+            await listener.close()
