@@ -19,12 +19,16 @@ import socketio
 
 from commerce.catalog import Catalog
 from commerce.storage import LocalStorage, preview_key
+from rooms import keys as room_keys
+from rooms import media_lease
 from rooms.store import RoomStore
 from server import tokens
+from server.appkeys import ROOMS, SETTINGS
+from server.audio.routes import MEDIA
 from server.audio.tones import HANDED, PROOF, TONE_ROUTE, proof
 from server.redis_client import connect
 from server.roles import Role
-from tests.harness import ADMIN_KEY, SECRET, Client
+from tests.harness import ADMIN_KEY, SECRET, Client, Harness, free_port
 from tests.media_helpers import AudioListener, TonePublisher, band_energy, wait_connected
 from tests.sound_helpers import make_sound
 from tests.test_media_owner import (
@@ -37,6 +41,8 @@ from tests.test_media_owner import (
     send,
     started,
 )
+from tests.test_tone_play import PLAY_ROOM
+from tests.test_tone_play import _ready_tone as ready_preview
 
 pytestmark = [pytest.mark.slow, pytest.mark.allow_blocking]
 PRODUCT = "chime"
@@ -276,3 +282,34 @@ async def test_a_tone_played_on_another_node_plays_at_the_owner_and_ends_for_eve
                 await client.sio.disconnect()
             await voice.close()
             await listener.close()
+
+
+# --- one process, the holder out of reach ------------------------------------------
+async def test_a_tone_for_a_room_mixed_by_a_process_out_of_reach_is_unavailable(
+    server: Harness, tmp_path: Path
+) -> None:
+    await server.create_room(id=PLAY_ROOM)
+    pid = await ready_preview(server, tmp_path)
+    mod = await server.connect(PLAY_ROOM, "mod", "moderator")
+    fan = await server.connect(PLAY_ROOM, "fan")
+    settings = server.app[SETTINGS]
+    holders = {
+        "an earlier run of a worker of this node": {"node": settings.node, "worker": "w7"},
+        "a node that is gone": {"node": "far:1", "url": f"http://127.0.0.1:{free_port()}"},
+        "a node announcing this node's URL": {"node": "far:2", "url": settings.node_url},
+    }
+    rooms = server.app[ROOMS]
+    for why, endpoint in holders.items():
+        await rooms.redis.delete(room_keys.media_lease(PLAY_ROOM))
+        assert (await media_lease.hold(rooms, PLAY_ROOM, "elsewhere", endpoint, ttl_s=60)).held
+        played = await mod.call("tone:play", {"product_id": pid})
+        assert played["error"]["code"] == "unavailable", (why, played)
+        stopped = await mod.call("tone:stop", {})
+        assert stopped["error"]["code"] == "unavailable", (why, stopped)
+    await asyncio.sleep(0.3)
+    assert fan.received("tone:playing") == [] and fan.received("tone:stopped") == []
+    assert server.app[MEDIA].tone_playing(PLAY_ROOM) is None
+    # once nobody holds the room, the moderator's process takes it and plays
+    await rooms.redis.delete(room_keys.media_lease(PLAY_ROOM))
+    assert (await mod.call("tone:play", {"product_id": pid}))["ok"]
+    assert server.app[MEDIA].tone_playing(PLAY_ROOM) == pid
