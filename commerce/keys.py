@@ -246,3 +246,10 @@ def stats_paid(room: str) -> str:
 
 def stats_buyers(room: str) -> str:
     return f"{room_tag(room)}:stats:buyers"
+
+
+# {room:<id>}:tone                STRING JSON {product_id, ends_at}: the product's preview
+#                                        playing in the room's mix, set by the process that
+#                                        mixes the room; expires when the tone ends
+def tone(room: str) -> str:
+    return f"{room_tag(room)}:tone"
