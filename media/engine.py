@@ -4,6 +4,8 @@ feed. This is the interface `server/` uses:
     engine = MediaEngine(config, on_levels=..., on_publishing=...)
     session = await engine.publish(room, identity, offer_sdp, expires_at=...)
     session = await engine.listen(room, identity, offer_sdp, expires_at=...)  # capped
+    session = await engine.listen(..., edge=True)  # fed by the owner's relay (media.edge)
+    engine.edges[room].receive(token, seq, payload, timestamp)  # a relayed packet
     await engine.add_candidates(session_id, sdpfrag)   # trickle ICE
     await engine.close(session_id)
     engine.rooms_publishing(); engine.session_counts(); engine.caps.refused
@@ -30,6 +32,7 @@ from typing import Any
 from kernel.errors import Conflict, NotFound
 from media.caps import SessionCaps
 from media.config import MediaConfig
+from media.edge import EdgeRoom
 from media.ice import stop_consent_checks
 from media.ingest import Publisher, RtpTap
 from media.recording import Replay, is_recording_name, list_replays, room_dir
@@ -49,6 +52,8 @@ logger = logging.getLogger(__name__)
 _WATCH_INTERVAL_S = 1.0
 # (room) -> None: a publisher's peer of that room just connected
 PublishingCallback = Callable[[str], Awaitable[None]]
+# (room) -> None: the last edge listener of that room in this process left
+EdgeGoneCallback = Callable[[str], None]
 
 
 class MediaEngine:
@@ -58,8 +63,12 @@ class MediaEngine:
         on_levels: LevelsCallback | None = None,
         on_publishing: PublishingCallback | None = None,
         on_tone_end: ToneEndCallback | None = None,
+        on_edge_gone: EdgeGoneCallback | None = None,
     ) -> None:
         self.config = config
+        self.on_edge_gone = on_edge_gone  # set by server.audio.edges
+        # rooms whose listeners here are fed by their owner's relay (media.edge)
+        self.edges: dict[str, EdgeRoom] = {}
         self._on_levels = on_levels
         self._on_publishing = on_publishing
         self._on_tone_end = on_tone_end
@@ -90,10 +99,17 @@ class MediaEngine:
         return session, negotiated.answer_sdp
 
     async def listen(
-        self, room: str, identity: str, offer_sdp: str, expires_at: float | None = None
+        self,
+        room: str,
+        identity: str,
+        offer_sdp: str,
+        expires_at: float | None = None,
+        *,
+        edge: bool = False,
     ) -> tuple[Session, str]:
         """WHEP: returns the session and the SDP answer; `RateLimited` beyond
-        the caps (a slot is held while the offer is answered)."""
+        the caps (a slot is held while the offer is answered). `edge`: the
+        listener hears the room's owner through `edges[room]`, not a mix here."""
         check_room_id(room)
         self.caps.take(room, identity)
         try:
@@ -103,7 +119,10 @@ class MediaEngine:
             raise
         session = self._register(room, identity, Kind.LISTEN, negotiated, expires_at)
         assert negotiated.wire is not None
-        self._room(room).add_listener(session.id, identity, negotiated.wire)
+        if edge:
+            self.edge_room(room).add_listener(session.id, negotiated.wire)
+        else:
+            self._room(room).add_listener(session.id, identity, negotiated.wire)
         logger.debug("room %s: %s listens (session %s)", room, identity, session.id[:8])
         return session, negotiated.answer_sdp
 
@@ -145,6 +164,23 @@ class MediaEngine:
                 on_tone_end=self._tone_ended,
             )
         return media
+
+    def edge_room(self, room: str) -> EdgeRoom:
+        edge = self.edges.get(room)
+        if edge is None:
+            clock = asyncio.get_running_loop().time
+            edge = self.edges[room] = EdgeRoom(room, clock, self.config.listener_queue)
+        return edge
+
+    def _leave_edge(self, session: Session) -> None:
+        edge = self.edges.get(session.room)
+        if edge is None or session.id not in edge.listeners:
+            return
+        edge.remove_listener(session.id)
+        if edge.is_empty():
+            del self.edges[session.room]
+            if self.on_edge_gone is not None:
+                self.on_edge_gone(session.room)
 
     # --- tones ------------------------------------------------------------
     async def play_tone(self, room: str, product_id: str, path: Path, now: float) -> float:
@@ -231,6 +267,7 @@ class MediaEngine:
                 media.remove_listener(session.id)
         if session.kind is Kind.LISTEN:
             self.caps.give_back(session.room, session.identity)
+            self._leave_edge(session)
         self._publishers.pop(session.id, None)
         await close_peer(session.pc)
         logger.info(

@@ -109,6 +109,8 @@ class Settings:
     # roomrelay (issue 14): "rooms" relays a room's emits only to the processes
     # holding its clients; "socketio" falls back to python-socketio's AsyncRedisManager
     sio_relay: str = "rooms"
+    # edges (issue 15): the region this node serves, to place listeners on a near node
+    region: str = ""
 
     @property
     def public_url(self) -> str:
@@ -191,6 +193,8 @@ class Settings:
             "node": _env("DROPROOM_NODE") or "",
             "worker": _env("DROPROOM_WORKER") or "w1",
             "workers": int(_env("DROPROOM_WORKERS") or 0),
+            # edges (issue 15)
+            "region": _env("DROPROOM_REGION") or "",
             # roomrelay (issue 14)
             "sio_relay": (_env("DROPROOM_SIO_RELAY") or "rooms").lower(),
         }

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from kernel.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited
 from kernel.events import to_room
@@ -26,10 +27,20 @@ from media.ice import link_header
 from media.session import Kind
 from media.signaling import UnsupportedOffer
 from media.trickle import IceRestart
+from rooms import media_lease
 from rooms.events import SPEAKING_UPDATED
 from rooms.roles import can_publish
-from server.appkeys import EMITTER, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
-from server.audio import live, tones
+from server.appkeys import (
+    EMITTER,
+    HANDOFF,
+    ROOMS,
+    SCHEDULER,
+    SETTINGS,
+    SNAPSHOT_PARTS,
+    STAGE_LISTENERS,
+)
+from server.audio import edges, live, tones
+from server.audio.edges import EDGES
 from server.config import Settings
 from server.errors import error_body
 from server.http_auth import require_token
@@ -151,19 +162,107 @@ async def on_whip(request: web.Request) -> web.Response:
 
 @routes.post("/whep/{room}")
 async def on_whep(request: web.Request) -> web.Response:
+    """Served here when this process owns the room's media (or nobody does);
+    else as an edge fed by the owner's relay, except for a speaker on the
+    stage, who needs the mix minus themselves: handed to the owner's worker,
+    or `307` to the owner's node. At this process's cap: handed to the least
+    loaded worker of the node, or `307` to the least loaded node (this region
+    first); `429` when nobody can take the listener."""
     room = request.match_info["room"]
     claims = require_token(request, room)
     await _room_exists(request, room)
+    app = request.app
+    engine = app[MEDIA]
+    cascade = app.get(EDGES)
+    edge = False
+    if cascade is not None:
+        lease = await media_lease.current(app[ROOMS], room)
+        if lease is not None and not edges.is_mine(lease, app[SETTINGS]):
+            if await _on_stage(request, claims):
+                answer = await _to_owner(request, lease)
+                if answer is not None:
+                    return answer
+            edge = True
+        if engine.caps.total >= engine.caps.limits.per_process and not _placed(request):
+            answer = await _place_elsewhere(request, cascade)
+            if answer is not None:
+                return answer
     offer = await _offer(request)
+    if edge:
+        assert cascade is not None
+        await cascade.feeds.join(room)
     try:
-        session, answer = await request.app[MEDIA].listen(
-            room, claims.identity, offer, expires_at=claims.exp
+        session, answer_sdp = await engine.listen(
+            room, claims.identity, offer, expires_at=claims.exp, edge=edge
         )
     except UnsupportedOffer as exc:
         return _refusal(422, exc)
     except RateLimited as exc:
         return _refusal(429, exc)
-    return _created(request, "whep", session.id, answer)
+    finally:
+        if edge and cascade is not None:
+            cascade.feeds.forget_unused(room)
+    if edge and cascade is not None:
+        await cascade.feeds.read_lease(room)
+    return _created(request, "whep", session.id, answer_sdp)
+
+
+PLACED = "X-Droproom-Placed"  # a listener already placed once: not moved again
+
+
+def _placed(request: web.Request) -> bool:
+    return PLACED in request.headers or request.query.get("placed") == "1"
+
+
+async def _on_stage(request: web.Request, claims: Claims) -> bool:
+    """Whether the listener publishes in the room (hears the mix minus themselves)."""
+    if not claims.role.can(Role.SPEAKER):
+        return False
+    person = await request.app[ROOMS].get_participant(claims.room, claims.identity)
+    return can_publish(claims.role, person)
+
+
+def _redirect(url: str, request: web.Request, **query: str) -> web.Response:
+    location = URL(url).with_path(request.path).with_query({**request.query, **query})
+    return web.Response(status=307, headers={**_CORS, "Location": str(location)})
+
+
+async def _to_owner(request: web.Request, lease: media_lease.MediaLease) -> web.Response | None:
+    """A speaker's WHEP to the room's owner: None when it cannot be reached."""
+    endpoint, settings = lease.endpoint, request.app[SETTINGS]
+    handoff = request.app.get(HANDOFF)
+    worker = str(endpoint.get("worker", ""))
+    if endpoint.get("node") == settings.node:
+        if handoff is not None and handoff.has_worker(worker):
+            return await handoff.forward(worker, request)
+        return None
+    url = endpoint.get("url")
+    return _redirect(str(url), request) if url else None
+
+
+async def _place_elsewhere(request: web.Request, cascade: edges.Edges) -> web.Response | None:
+    """This process is full: the least loaded worker of the node or node."""
+    now = request.app[SCHEDULER].clock()
+    handoff = request.app.get(HANDOFF)
+    me = cascade.board.me
+    places = [
+        p
+        for p in await cascade.board.places(now)
+        if (p.node == me.node and handoff is not None and handoff.has_worker(p.worker))
+        or (p.node != me.node and p.url != me.url)
+    ]
+    while places:
+        place = cascade.board.choose(places)
+        assert place is not None
+        places.remove(place)
+        if place.node != me.node:
+            return _redirect(place.url, request, placed="1")
+        assert handoff is not None
+        marked = request.clone(headers={**request.headers, PLACED: "1"})
+        answer = await handoff.forward(place.worker, marked)
+        if answer is not None:
+            return answer
+    return None
 
 
 def _own_session(request: web.Request, kind: Kind) -> tuple[Claims, str]:
@@ -295,3 +394,4 @@ def cert_command(out_dir: str) -> int:
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
     app.cleanup_ctx.append(media_ctx)
+    app.cleanup_ctx.append(edges.edges_ctx(lambda a: a[MEDIA]))
