@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from rooms import keys
@@ -190,7 +192,7 @@ async def lease_token(redis_url: str, *, other_than: int = 0, limit_s: float = 2
         await redis.aclose()
 
 
-async def heard(listener: AudioListener, seconds: float = 1.5) -> object:
+async def heard(listener: AudioListener, seconds: float = 1.5) -> npt.NDArray[np.float32]:
     t0 = asyncio.get_running_loop().time()
     await asyncio.sleep(seconds)
     return listener.audio_since(t0)
