@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -27,7 +28,13 @@ from rooms import keys
 from server import tokens
 from server.roles import Role
 from tests.harness import ADMIN_KEY, SECRET, free_port, is_cluster, redis_client
-from tests.media_helpers import AudioListener, TonePublisher, band_energy, wait_connected
+from tests.media_helpers import (
+    AudioListener,
+    TonePublisher,
+    abandoned_offer,
+    band_energy,
+    wait_connected,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.allow_blocking]
 ROOM = "nodes"
@@ -74,8 +81,10 @@ def _env(redis_url: str, node: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def started(tmp_path: Path, redis_url: str, name: str) -> AsyncIterator[Node]:
-    """`serve --workers 1` on a free port, stopped by its pid at the end."""
+async def started(
+    tmp_path: Path, redis_url: str, name: str, workers: int = 1, **env: str
+) -> AsyncIterator[Node]:
+    """`serve --workers N` on a free port, stopped by its pid at the end."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -83,12 +92,12 @@ async def started(tmp_path: Path, redis_url: str, name: str) -> AsyncIterator[No
         "server.cli",
         "serve",
         "--workers",
-        "1",
+        str(workers),
         "--port",
         str(port),
         "--data-dir",
         str(tmp_path / name),
-        env=_env(redis_url, name),
+        env=_env(redis_url, name) | env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -234,3 +243,100 @@ async def test_edges_hear_the_owner_node_and_hear_the_room_again_after_it_is_kil
     assert band_energy(on_c.audio_since(loop.time() - 1.5), 880) > 0.8
     for peer in (again, on_b, on_c):
         await peer.close()
+
+
+# --- workers of one node ----------------------------------------------------
+class Pinned:
+    """Requests on one kept-alive connection: one worker answers them all."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+
+    async def worker(self) -> str:
+        async with self.http.get(self.node.url + "/healthz") as r:
+            return str((await r.json())["worker"])
+
+    async def whep(self, token: str, offer: str) -> tuple[int, str]:
+        headers = {"Content-Type": SDP, "Authorization": f"Bearer {token}"}
+        async with self.http.post(
+            f"{self.node.url}/whep/{ROOM}", data=offer, headers=headers, allow_redirects=False
+        ) as r:
+            return r.status, await r.text()
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+async def pinned_to(node: Node, worker: str) -> Pinned:
+    """A connection the kernel gave to `worker` (new connections until one is)."""
+    for _ in range(60):
+        pinned = Pinned(node)
+        if await pinned.worker() == worker:
+            return pinned
+        await pinned.close()
+    raise AssertionError(f"no connection landed on {worker}")
+
+
+@pytest.fixture
+async def two_workers(tmp_path: Path, redis_url: str) -> AsyncIterator[Node]:
+    async with started(tmp_path, redis_url, "w", workers=2, DROPROOM_WHEP_PER_PROCESS="1") as node:
+        try:
+            yield node
+        finally:
+            print(*node.lines[-60:], sep="\n")
+
+
+async def test_a_full_worker_hands_the_listener_to_the_other_and_429_when_both_are_full(
+    two_workers: Node,
+) -> None:
+    node = two_workers
+    await create_room(node)
+    offer = await abandoned_offer()
+    token = node.token("lenny", Role.LISTENER)
+    first = await pinned_to(node, "w1")
+    assert (await first.whep(token, offer))[0] == 201  # w1 is full (a cap of 1)
+    await asyncio.sleep(2.5)  # its count reaches the node's other worker
+    second = await pinned_to(node, "w1")
+    assert (await second.whep(token, offer))[0] == 201  # taken by w2
+    await asyncio.sleep(2.5)
+    third = await pinned_to(node, "w2")
+    status, body = await third.whep(token, offer)
+    assert status == 429 and "rate_limited" in body
+    for pinned in (first, second, third):
+        await pinned.close()
+
+
+async def test_a_speaker_listening_on_another_worker_hears_the_owner_mix_without_themselves(
+    two_workers: Node, redis_url: str
+) -> None:
+    node = two_workers
+    await create_room(node)
+    publisher = await publish(node, 440)
+    await lease_token(redis_url)
+    redis = redis_client(redis_url)
+    endpoint = json.loads(await redis.hget(keys.media_lease(ROOM), "endpoint") or "{}")
+    await redis.aclose()
+    other = "w2" if endpoint["worker"] == "w1" else "w1"
+    pinned = await pinned_to(node, other)
+    token = node.token("hostess", Role.HOST)
+
+    async def exchange(offer: str) -> str:
+        status, answer = await pinned.whep(token, offer)
+        assert status == 201, answer
+        return answer
+
+    speaker = await AudioListener.start(exchange)
+    listener = await listen(node, "lenny")  # anyone else hears the speaker
+    await wait_connected(speaker.pc)
+    await asyncio.sleep(0.5)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await asyncio.sleep(1.5)
+    assert band_energy(listener.audio_since(t0), 440) > 0.8
+    # served by the owner (silence: the mix minus themselves), not an echo from an edge
+    assert speaker.rate(t0, loop.time()) > 40
+    assert band_energy(speaker.audio_since(t0), 440) < 0.05
+    for peer in (publisher, speaker, listener):
+        await peer.close()
+    await pinned.close()
