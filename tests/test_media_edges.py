@@ -205,6 +205,22 @@ async def test_listener_of_a_room_owned_elsewhere_hears_the_owner_as_an_edge(
     await listener.close()
 
 
+async def test_a_listener_who_came_before_anyone_owned_the_room_hears_its_owner(
+    start: Start,
+) -> None:
+    early, owner = await start(), await start()
+    listener = await listen(early, "lenny")  # nobody publishes yet
+    assert ROOM in early.app[MEDIA].edges
+    whip = Signal(owner, "whip", owner.token(ROOM, "hostess", "host"))
+    publisher = await TonePublisher.start(550, whip)
+    await wait_connected(publisher.pc)
+    await lease_of(owner)
+    await asyncio.sleep(0.5)
+    assert band_energy(await heard(listener), 550) > 0.8
+    await publisher.close()
+    await listener.close()
+
+
 async def _only_listen_session(server: Harness) -> str:
     engine = server.app[MEDIA]
     (found,) = [s.id for s in engine.sessions.values() if s.kind == "listen"]

@@ -18,8 +18,8 @@ an edge that fans the packets out to them (media/edge.py).
   entry stamped; stale ones ignored; the hash expires when nobody writes),
   read to place a listener on the least loaded worker of this node or, by
   region, on another node.
-- `StandInOwner`: holds the lease of the rooms this process has publishers
-  of and tells the relay. A STAND-IN until the `medialease` branch's
+- `StandInOwner`: holds the lease of the rooms this process makes the sound
+  of (publishers or a tone) and tells the relay. A STAND-IN until the `medialease` branch's
   server/audio/ownership.py does it (then drop `StandInOwner` from
   `edges_ctx`).
 
@@ -419,7 +419,7 @@ class StandInOwner:
 
     async def hold(self, now: float) -> None:
         store = self._app[ROOMS]
-        rooms = {room for room, media in self._engine.rooms.items() if media.publishers}
+        rooms = {room for room in self._engine.rooms if sounds_here(self._engine, room)}
         for room in rooms:
             lease = await media_lease.hold(store, room, self.holder, self.endpoint)
             if lease.held:
@@ -450,6 +450,12 @@ def endpoint_of(settings: Settings) -> dict[str, Any]:
         "url": settings.public_url,
         "region": settings.region,
     }
+
+
+def sounds_here(engine: MediaEngine, room: str) -> bool:
+    """Whether this process makes the room's sound (publishers or a tone here)."""
+    media = engine.rooms.get(room)
+    return media is not None and bool(media.publishers or media.mixer.tone is not None)
 
 
 def is_mine(lease: media_lease.MediaLease, settings: Settings) -> bool:

@@ -183,6 +183,10 @@ async def on_whep(request: web.Request) -> web.Response:
                 if answer is not None:
                     return answer
             edge = True
+        elif lease is None and not edges.sounds_here(engine, room):
+            # nobody owns the room yet: whoever will, here or elsewhere, relays
+            # to this edge (a speaker still hears the mix made here, if any)
+            edge = not await _on_stage(request, claims)
         if engine.caps.total >= engine.caps.limits.per_process and not _placed(request):
             answer = await _place_elsewhere(request, cascade)
             if answer is not None:
