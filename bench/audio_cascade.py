@@ -112,12 +112,15 @@ async def serve(role: str, port: int, redis_url: str) -> None:
         _, answer = await engine.listen(ROOM, f"l{n}", sdp, edge=role == "edge")
         return web.Response(text=answer)
 
-    def sent() -> int:
+    def sent() -> dict[str, int]:
+        """Packets written so far, per listening session still open."""
         if role == "edge":
             edge = engine.edges.get(ROOM)
-            return sum(o.wire.packets for o in edge.listeners.values()) if edge else 0  # type: ignore[attr-defined]
-        media = engine.rooms.get(ROOM)
-        return sum(o.wire.packets for _, o in media.listeners.values()) if media else 0  # type: ignore[attr-defined]
+            outlets = dict(edge.listeners) if edge else {}
+        else:
+            media = engine.rooms.get(ROOM)
+            outlets = {k: o for k, (_, o) in media.listeners.items()} if media else {}
+        return {k: o.wire.packets for k, o in outlets.items()}  # type: ignore[attr-defined]
 
     async def stats(request: web.Request) -> web.Response:
         lag = sorted(relay_lag)
@@ -365,16 +368,22 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
             await asyncio.sleep(window)
             s1, r1 = await stats(), cpu_of(redis.proc.pid)
             t1 = time.perf_counter()
-            span, n = t1 - t0, max(1, len(lis))
+            span = t1 - t0
+            # over the sessions open at both reads (a listener whose peer failed is gone)
+            deltas = [
+                b["sent"][k] - a["sent"][k]
+                for a, b in zip(s0, s1, strict=True)
+                for k in b["sent"]
+                if k in a["sent"]
+            ]
+            result["open"] = n = max(1, len(deltas))
+            result["sent_pps"] = sum(deltas) / (n * span)
             cpu = sum(b["cpu"] - a["cpu"] for a, b in zip(s0, s1, strict=True))
             redis_cpu = r1 - r0 if mode == "cascade" else 0.0
             result["cpu_ms_per_listener_s"] = (cpu + redis_cpu) * 1e3 / (n * span)
             result["redis_cpu_ms_per_listener_s"] = redis_cpu * 1e3 / (n * span)
-            sent = sum(b["sent"] - a["sent"] for a, b in zip(s0, s1, strict=True))
-            result["sent_pps"] = sent / (n * span)
-            result["recv_pps"] = sum(x.packets - c for x, c in zip(lis, c0, strict=False)) / (
-                n * span
-            )
+            got = [x.packets - c for x, c in zip(lis, c0, strict=False) if x.packets > c]
+            result["recv_pps"] = sum(got) / (max(1, len(got)) * span)
             lat = latencies(send_onsets, [o for x in lis for o in x.onsets if t0 <= o <= t1])
             result["latency_ms"] = (pct(lat, 0.5) * 1e3, pct(lat, 0.95) * 1e3)
             lag = s1[1]["lag"] if mode == "cascade" else []
@@ -395,7 +404,8 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| servers | speakers | listeners (connected) | CPU ms / listener-s (Redis) "
+        "| servers | speakers | listeners (connected, open at the end) "
+        "| CPU ms / listener-s (Redis) "
         "| pkts sent / listener-s | pkts recv / listener-s "
         "| added latency p50 / p95 ms | relay owner->edge p50 / p95 ms "
         "| first packet p50 / p95 ms |\n"
@@ -407,7 +417,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         ttfp = f"{r['ttfp_ms'][0]:.0f} / {r['ttfp_ms'][1]:.0f} ({r['ttfp_after']} on)"
         relay = "-" if r["mode"] == "single" else "{:.1f} / {:.1f}".format(*r["relay_ms"])
         lines.append(
-            f"| {servers} | {r['speakers']} | {r['listeners']} ({r['connected']}) "
+            f"| {servers} | {r['speakers']} | {r['listeners']} ({r['connected']}, {r['open']}) "
             f"| {r['cpu_ms_per_listener_s']:.2f} ({r['redis_cpu_ms_per_listener_s']:.2f}) "
             f"| {r['sent_pps']:.1f} | {r['recv_pps']:.1f} "
             f"| {r['latency_ms'][0]:.1f} / {r['latency_ms'][1]:.1f} | {relay} | {ttfp} |"

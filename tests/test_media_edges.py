@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -253,6 +254,10 @@ async def test_a_stale_owner_is_not_heard(start: Start, relay: Transport) -> Non
         await asyncio.sleep(1.0)
         assert listener.rate(t0, loop.time()) == 0
     await listener.close()
+    async with aiohttp.ClientSession() as http, http.get(edge.url + "/metrics") as r:
+        scraped = await r.text()
+    fenced = re.search(r'droproom_media_edge_packets_total\{outcome="fenced"\} (\S+)', scraped)
+    assert fenced is not None and float(fenced.group(1)) > 50
 
 
 async def test_a_speaker_on_stage_is_sent_to_the_owner_node(start: Start) -> None:

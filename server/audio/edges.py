@@ -37,12 +37,14 @@ import json
 import logging
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 from aiohttp import web
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
 from media.engine import MediaEngine
@@ -51,6 +53,7 @@ from rooms import media_lease
 from rooms.store import RoomStore
 from server.appkeys import REDIS, ROOMS, SCHEDULER, SETTINGS
 from server.config import Settings
+from server.metrics import METRICS
 from server.relay.transport import Transport, transport_for
 
 logger = logging.getLogger(__name__)
@@ -464,6 +467,37 @@ def is_mine(lease: media_lease.MediaLease, settings: Settings) -> bool:
     return endpoint.get("node") == settings.node and endpoint.get("worker") == settings.worker
 
 
+# --- metrics ----------------------------------------------------------------
+class EdgeCollector(Collector):
+    """The relay and the edges of this process, read at scrape time."""
+
+    def __init__(self, relay: Relay, feeds: EdgeFeeds, engine: MediaEngine) -> None:
+        self.relay, self.feeds, self.engine = relay, feeds, engine
+
+    def collect(self) -> Iterator[Metric]:
+        relayed = CounterMetricFamily(
+            "droproom_media_relayed_packets",
+            "Packets of owned rooms given to the relay, by outcome",
+            labels=["outcome"],
+        )
+        relayed.add_metric(["published"], self.relay.published)
+        relayed.add_metric(["dropped"], self.relay.dropped)
+        relayed.add_metric(["failed"], self.relay.failed)
+        edge = CounterMetricFamily(
+            "droproom_media_edge_packets",
+            "Relayed packets received by this process's edge rooms, by outcome",
+            labels=["outcome"],
+        )
+        edge.add_metric(["fed"], self.feeds.frames - self.feeds.fenced)
+        edge.add_metric(["fenced"], self.feeds.fenced)
+        rooms = GaugeMetricFamily(
+            "droproom_media_rooms", "Rooms whose media this process owns or edges", labels=["as"]
+        )
+        rooms.add_metric(["owner"], len(self.relay.owned))
+        rooms.add_metric(["edge"], len(self.engine.edges))
+        return iter([relayed, edge, rooms])
+
+
 # --- the app ----------------------------------------------------------------
 @dataclass
 class Edges:
@@ -499,11 +533,14 @@ def edges_ctx(engine_of: Callable[[web.Application], MediaEngine]) -> Any:
         board = LoadBoard(app, engine)
         owner = StandInOwner(app, engine, relay)
         app[EDGES] = Edges(relay, feeds, board, owner)
+        collector = EdgeCollector(relay, feeds, engine)
+        app[METRICS].registry.register(collector)
         scheduler = app[SCHEDULER]
         scheduler.every(HOLD_EVERY_S, owner.hold)
         scheduler.every(LEASE_READ_S, feeds.refresh)
         scheduler.every(LOAD_EVERY_S, board.publish)
         yield
+        app[METRICS].registry.unregister(collector)
         await owner.give_up_all()
         with contextlib.suppress(RedisError, OSError):
             await board.withdraw()
