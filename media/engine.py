@@ -64,11 +64,16 @@ class MediaEngine:
         on_publishing: PublishingCallback | None = None,
         on_tone_end: ToneEndCallback | None = None,
         on_edge_gone: EdgeGoneCallback | None = None,
+        session_prefix: str = "",
     ) -> None:
         self.config = config
         self.on_edge_gone = on_edge_gone  # set by server.audio.edges
         # rooms whose listeners here are fed by their owner's relay (media.edge)
         self.edges: dict[str, EdgeRoom] = {}
+        # "w2." in a worker of a node: the session ids name the process that holds them
+        self.session_prefix = session_prefix
+        # (room) -> whether this process may record that room now (its media lease)
+        self.may_record: Callable[[str], bool] | None = None
         self._on_levels = on_levels
         self._on_publishing = on_publishing
         self._on_tone_end = on_tone_end
@@ -86,13 +91,14 @@ class MediaEngine:
         """WHIP: returns the session and the SDP answer. Replaces an older
         publish of the same identity in the room."""
         check_room_id(room)
-        session_id = new_session_id()
+        session_id = self.session_prefix + new_session_id()
         tap = RtpTap()
         negotiated = await answer_publisher(self.config, offer_sdp, tap)
         media = self._room(room)
         previous = media.publishers.get(identity)
         session = self._register(room, identity, Kind.PUBLISH, negotiated, expires_at, session_id)
         tap.publisher = self._publishers[session.id] = media.add_publisher(identity, session.id)
+        self._gate_recorder(room, media)
         if previous is not None:
             await self.close(previous.session_id, "replaced")
         logger.info("room %s: %s publishes (session %s)", room, identity, session.id[:8])
@@ -137,7 +143,7 @@ class MediaEngine:
     ) -> Session:
         loop = asyncio.get_running_loop()
         session = Session(
-            session_id or new_session_id(),
+            session_id or self.session_prefix + new_session_id(),
             room,
             identity,
             kind,
@@ -181,6 +187,29 @@ class MediaEngine:
             del self.edges[session.room]
             if self.on_edge_gone is not None:
                 self.on_edge_gone(session.room)
+
+    def _gate_recorder(self, room: str, media: RoomMedia) -> None:
+        may_record = self.may_record
+        if media.recorder is not None and media.recorder.gate is None and may_record is not None:
+            media.recorder.gate = lambda: may_record(room)
+
+    async def drop_room(self, room: str, reason: str) -> int:
+        """This process must no longer serve the room's media (it lost the
+        room's lease): its recorder stops writing at once, then every session
+        of the room closes (publishers reconnect, to the owner; its edge
+        listeners stay, fed by the new owner) and the room's media is
+        forgotten. Returns the sessions closed."""
+        media = self.rooms.pop(room, None)
+        if media is not None and media.recorder is not None:
+            media.recorder.gate = lambda: False
+        edge = self.edges.get(room)
+        fed = edge.listeners if edge is not None else {}  # they hear the new owner
+        closing = [s.id for s in self.sessions.values() if s.room == room and s.id not in fed]
+        for session_id in closing:
+            await self.close(session_id, reason)
+        if media is not None:
+            await media.aclose()
+        return len(closing)
 
     # --- tones ------------------------------------------------------------
     async def play_tone(self, room: str, product_id: str, path: Path, now: float) -> float:

@@ -85,10 +85,14 @@ class Recorder:
         self._first_ts: int | None = None
         self._last_pts = -FRAME_SAMPLES
         self.packets = 0
+        # () -> whether this process may write now (it holds the room's media lease)
+        self.gate: Callable[[], bool] | None = None
         self._write_sidecar(None)
         logger.info("room %s: recording to %s", room, self.path)
 
     def write(self, packet: SharedPacket) -> None:
+        if self.gate is not None and not self.gate():
+            return  # the process may have lost the room's media: never write for it
         if self._first_ts is None:
             self._first_ts = packet.timestamp
             self.audio_at = self._clock()

@@ -109,8 +109,10 @@ class Settings:
     # roomrelay (issue 14): "rooms" relays a room's emits only to the processes
     # holding its clients; "socketio" falls back to python-socketio's AsyncRedisManager
     sio_relay: str = "rooms"
-    # edges (issue 15): the region this node serves, to place listeners on a near node
+    # medialease (issues 14/15): the room's media lease and where this node is
+    media_lease_ttl_s: float = 3.0
     region: str = ""
+    node_url_override: str | None = None  # this node's own URL (a 307 sends publishers there)
 
     @property
     def public_url(self) -> str:
@@ -119,6 +121,14 @@ class Settings:
             return self.public_url_override.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def node_url(self) -> str:
+        """This node's own URL (medialease): `DROPROOM_NODE_URL`, else the
+        public URL. Behind one load balancer for several nodes, set it per node."""
+        if self.node_url_override:
+            return self.node_url_override.rstrip("/")
+        return self.public_url
 
     @property
     def mail_dir(self) -> Path:
@@ -193,10 +203,12 @@ class Settings:
             "node": _env("DROPROOM_NODE") or "",
             "worker": _env("DROPROOM_WORKER") or "w1",
             "workers": int(_env("DROPROOM_WORKERS") or 0),
-            # edges (issue 15)
-            "region": _env("DROPROOM_REGION") or "",
             # roomrelay (issue 14)
             "sio_relay": (_env("DROPROOM_SIO_RELAY") or "rooms").lower(),
+            # medialease (issues 14/15)
+            "media_lease_ttl_s": float(_env("DROPROOM_MEDIA_LEASE_TTL_S") or 3.0),
+            "region": _env("DROPROOM_REGION") or "",
+            "node_url_override": _env("DROPROOM_NODE_URL"),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -214,6 +226,8 @@ class Settings:
             raise ValueError("DROPROOM_WORKERS must be 1 or more (0: the machine's cores)")
         if not settings.node:  # stable for this node: its host name and port
             settings = replace(settings, node=f"{socket.gethostname()}:{settings.port}")
+        if settings.media_lease_ttl_s < 0.3:
+            raise ValueError("DROPROOM_MEDIA_LEASE_TTL_S must be at least 0.3 (seconds)")
         if settings.sio_relay not in SIO_RELAYS:
             raise ValueError(f"DROPROOM_SIO_RELAY must be one of {', '.join(SIO_RELAYS)}")
         if not 0 < settings.port < 65536:

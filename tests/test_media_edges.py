@@ -268,7 +268,7 @@ async def test_a_speaker_on_stage_is_sent_to_the_owner_node(start: Start) -> Non
     status, _, location = await post(url, edge.token(ROOM, "hostess", "host"), offer)
     assert status == 307 and location == f"{ELSEWHERE['url']}/whep/{ROOM}"
     status, _, location = await post(url, edge.token(ROOM, "lenny", "listener"), offer)
-    assert status == 201 and location.startswith(f"/whep/{ROOM}/")
+    assert status == 201 and location.startswith(f"{edge.url}/whep/{ROOM}/")
 
 
 async def _boards(server: Harness, count: int) -> None:

@@ -201,6 +201,17 @@ async def lease_token(redis_url: str, *, other_than: int = 0, limit_s: float = 2
         await redis.aclose()
 
 
+async def lapsed(redis_url: str, limit_s: float = 20) -> None:
+    """Until nobody holds the room's media lease."""
+    redis = redis_client(redis_url)
+    try:
+        async with asyncio.timeout(limit_s):
+            while await redis.hget(keys.media_lease(ROOM), "holder") is not None:
+                await asyncio.sleep(0.05)
+    finally:
+        await redis.aclose()
+
+
 async def heard(listener: AudioListener, seconds: float = 1.5) -> npt.NDArray[np.float32]:
     t0 = asyncio.get_running_loop().time()
     await asyncio.sleep(seconds)
@@ -223,6 +234,9 @@ async def test_edges_hear_the_owner_node_and_hear_the_room_again_after_it_is_kil
     killed_at = asyncio.get_running_loop().time()
     os.kill(a.proc.pid, signal.SIGKILL)
     await publisher.close()
+    # while the dead owner's lease runs, node c sends publishers to it (307):
+    # the publisher comes back once it lapsed
+    await lapsed(redis_url)
     again = await publish(c, 880)
     loop = asyncio.get_running_loop()
     second = await lease_token(redis_url, other_than=first)

@@ -7,9 +7,8 @@ an edge that fans the packets out to them (media/edge.py).
   (sharded pub/sub on a Cluster: the channel carries the room's hash tag, so
   it lives on the room's slot). The tick only appends to a bounded queue;
   past its bound the oldest packet is dropped and counted.
-  THE OWNER INTERFACE: whoever holds a room's media lease tells the relay
-  `app[EDGES].relay.own(room, token)` when it takes or renews it (idempotent)
-  and `app[EDGES].relay.disown(room)` when it gives it up or loses it.
+  The owner interface: `relay.own(room, token)` while this process holds a
+  room's media lease (idempotent), `relay.disown(room)` once it does not.
 - `EdgeFeeds` (edge side): one subscription per room per process while the
   room has edge listeners here; every frame goes to the engine's edge room,
   which fences it with the lease's token (re-read here when a frame carries
@@ -18,10 +17,9 @@ an edge that fans the packets out to them (media/edge.py).
   entry stamped; stale ones ignored; the hash expires when nobody writes),
   read to place a listener on the least loaded worker of this node or, by
   region, on another node.
-- `StandInOwner`: holds the lease of the rooms this process makes the sound
-  of (publishers or a tone) and tells the relay. A STAND-IN until the `medialease` branch's
-  server/audio/ownership.py does it (then drop `StandInOwner` from
-  `edges_ctx`).
+- `OwnerSync`: the link to the owner side (server/audio/ownership.py, which
+  takes, renews and loses the lease): the relay relays exactly the rooms
+  whose lease this process holds and may still serve.
 
 Frames on `droproom:media:{room:<id>}`: a msgpack list
 `[1, room, token, seq, timestamp, duration, sent_at, payload]` (`sent_at`:
@@ -35,7 +33,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -52,6 +49,7 @@ from media.packets import FRAME_SAMPLES, SharedPacket
 from rooms import media_lease
 from rooms.store import RoomStore
 from server.appkeys import REDIS, ROOMS, SCHEDULER, SETTINGS
+from server.audio.ownership import OWNERSHIP, Ownership
 from server.config import Settings
 from server.metrics import METRICS
 from server.relay.transport import Transport, transport_for
@@ -69,7 +67,7 @@ SUBSCRIBE_WAIT_S = 5.0
 LOAD_KEY = "droproom:whep:load"
 LOAD_EVERY_S = 2.0
 LOAD_FRESH_S = 6.0
-HOLD_EVERY_S = 1.0
+SYNC_EVERY_S = 0.1
 
 
 def channel(room: str) -> str:
@@ -342,7 +340,7 @@ class LoadBoard:
         self.me = Place(
             settings.node,
             settings.worker,
-            settings.public_url,
+            settings.node_url,
             settings.region,
             0,
             engine.caps.limits.per_process,
@@ -406,53 +404,36 @@ class LoadBoard:
         return min(places, key=rank) if places else None
 
 
-# --- the stand-in owner -----------------------------------------------------
-class StandInOwner:
-    """Holds the media lease of every room this process has publishers of
-    (renewed every `HOLD_EVERY_S`), gives it up when they are gone, and tells
-    the relay. Replaced by server/audio/ownership.py (medialease)."""
+# --- the owner side's link ------------------------------------------------
+class OwnerSync:
+    """Tells the relay which rooms this process owns: the rooms whose media
+    lease `Ownership` (server/audio/ownership.py) holds and may still serve
+    (its last renewal younger than the lease's ttl), read every
+    `SYNC_EVERY_S` (no Redis: its own state)."""
 
-    def __init__(self, app: web.Application, engine: MediaEngine, relay: Relay) -> None:
-        self._app = app
-        self._engine = engine
+    def __init__(self, ownership: Ownership, relay: Relay) -> None:
+        self._ownership = ownership
         self._relay = relay
-        settings = app[SETTINGS]
-        self.holder = f"{settings.node}/{settings.worker}/{secrets.token_hex(4)}"
-        self.endpoint = endpoint_of(settings)
 
-    async def hold(self, now: float) -> None:
-        store = self._app[ROOMS]
-        rooms = {room for room in self._engine.rooms if sounds_here(self._engine, room)}
-        for room in rooms:
-            lease = await media_lease.hold(store, room, self.holder, self.endpoint)
-            if lease.held:
-                self._relay.own(room, lease.token)
-            else:
-                self._relay.disown(room)
-        for room in [r for r in self._relay.owned if r not in rooms]:
-            token = self._relay.token(room)
-            self._relay.disown(room)
-            if token is not None:
-                await media_lease.give_up(store, room, self.holder, token)
+    def sync(self) -> None:
+        ownership, relay = self._ownership, self._relay
+        serving = {
+            room: held.token
+            for room, held in list(ownership.held.items())
+            if ownership.may_serve(room)
+        }
+        for room, token in serving.items():
+            relay.own(room, token)
+        for room in [r for r in relay.owned if r not in serving]:
+            relay.disown(room)
 
-    async def give_up_all(self) -> None:
-        store = self._app[ROOMS]
-        for room in list(self._relay.owned):
-            token = self._relay.token(room)
-            self._relay.disown(room)
-            if token is not None:
-                with contextlib.suppress(RedisError, OSError):
-                    await media_lease.give_up(store, room, self.holder, token)
-
-
-def endpoint_of(settings: Settings) -> dict[str, Any]:
-    """What an owner announces in the lease: where to reach it."""
-    return {
-        "node": settings.node,
-        "worker": settings.worker,
-        "url": settings.public_url,
-        "region": settings.region,
-    }
+    async def run(self) -> None:
+        while True:
+            try:
+                self.sync()
+            except Exception:
+                logger.exception("edge relay: syncing the owned rooms failed")
+            await asyncio.sleep(SYNC_EVERY_S)
 
 
 def sounds_here(engine: MediaEngine, room: str) -> bool:
@@ -504,7 +485,7 @@ class Edges:
     relay: Relay
     feeds: EdgeFeeds
     board: LoadBoard
-    owner: StandInOwner
+    owner: OwnerSync
 
 
 EDGES: web.AppKey[Edges] = web.AppKey("edges", Edges)
@@ -531,17 +512,19 @@ def edges_ctx(engine_of: Callable[[web.Application], MediaEngine]) -> Any:
         feeds = EdgeFeeds(transport_for(settings.redis_url, cluster=cluster), engine, app[ROOMS])
         await feeds.open()
         board = LoadBoard(app, engine)
-        owner = StandInOwner(app, engine, relay)
+        owner = OwnerSync(app[OWNERSHIP], relay)
+        syncing = asyncio.create_task(owner.run(), name="edge-relay-owned")
         app[EDGES] = Edges(relay, feeds, board, owner)
         collector = EdgeCollector(relay, feeds, engine)
         app[METRICS].registry.register(collector)
         scheduler = app[SCHEDULER]
-        scheduler.every(HOLD_EVERY_S, owner.hold)
         scheduler.every(LEASE_READ_S, feeds.refresh)
         scheduler.every(LOAD_EVERY_S, board.publish)
         yield
         app[METRICS].registry.unregister(collector)
-        await owner.give_up_all()
+        syncing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await syncing
         with contextlib.suppress(RedisError, OSError):
             await board.withdraw()
         await relay.aclose()

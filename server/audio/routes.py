@@ -9,15 +9,17 @@ rooms store; all audio work is in `media/`.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 from yarl import URL
 
-from kernel.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited
+from kernel.errors import Code, DomainError, Forbidden, Invalid, NotFound, RateLimited
 from kernel.events import to_room
 from media.caps import Limits
 from media.certificate import write_p256_pair
@@ -41,8 +43,10 @@ from server.appkeys import (
 )
 from server.audio import edges, live, tones
 from server.audio.edges import EDGES
+from server.audio.ownership import OWNERSHIP, Ownership, OwnershipMetrics
 from server.config import Settings
 from server.errors import error_body
+from server.handoff import SEP, owner_of
 from server.http_auth import require_token
 from server.metrics import METRICS
 from server.roles import Claims, Role
@@ -54,11 +58,15 @@ SDP = "application/sdp"
 MAX_SDP = 64 * 1024
 TRICKLE = "application/trickle-ice-sdpfrag"
 MAX_FRAGMENT = 16 * 1024
+# set on a request handed to another worker of the node: its receiver never hands it on
+HANDED = "X-Droproom-Handed"
 _CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "OPTIONS, POST, DELETE, PATCH",
     "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
-    "Access-Control-Expose-Headers": "Location, Link, ETag, Accept-Post, Accept-Patch",
+    "Access-Control-Expose-Headers": (
+        "Location, Link, ETag, Accept-Post, Accept-Patch, Retry-After"
+    ),
 }
 routes = web.RouteTableDef()
 
@@ -137,27 +145,91 @@ def _etag(session_id: str) -> str:
 
 
 def _created(request: web.Request, kind: str, session_id: str, answer: str) -> web.Response:
+    """201 with the session's URL: absolute (this node's URL) when several
+    nodes may serve the room, so PATCH and DELETE come back to this node."""
     room = request.match_info["room"]
     location = f"/{kind}/{room}/{session_id}"
+    settings = request.app[SETTINGS]
+    if settings.multi_node:
+        location = settings.node_url + location
     headers = _headers(request.app, Location=location, ETag=_etag(session_id))
     return web.Response(status=201, text=answer, content_type=SDP, headers=headers)
 
 
 @routes.post("/whip/{room}")
-async def on_whip(request: web.Request) -> web.Response:
+async def on_whip(request: web.Request) -> web.StreamResponse:
+    """Served by the process that holds the room's media lease: taken here
+    when free, else the request is handed to the holding worker of this node
+    or redirected (307) to the holding node (docs/protocol.md)."""
     room = request.match_info["room"]
     claims = require_token(request, room)
     muted = await _may_publish(request, claims)
     await _room_exists(request, room)
-    offer = await _offer(request)
-    engine = request.app[MEDIA]
-    try:
-        session, answer = await engine.publish(room, claims.identity, offer, expires_at=claims.exp)
-    except UnsupportedOffer as exc:
-        return _refusal(422, exc)
+    async with request.app[OWNERSHIP].opening(room):
+        elsewhere = await _to_owner(request, room)
+        if elsewhere is not None:
+            return elsewhere
+        offer = await _offer(request)
+        engine = request.app[MEDIA]
+        try:
+            session, answer = await engine.publish(
+                room, claims.identity, offer, expires_at=claims.exp
+            )
+        except UnsupportedOffer as exc:
+            return _refusal(422, exc)
     if muted:
         engine.set_muted(room, claims.identity, True)
     return _created(request, "whip", session.id, answer)
+
+
+async def _to_owner(request: web.Request, room: str) -> web.StreamResponse | None:
+    """None when this process holds (or just took) the room's media lease;
+    else the owner's answer (another worker of this node, handed over), a
+    307 to the owning node, or 503 `unavailable` with Retry-After while the
+    lease of a holder that is gone lapses."""
+    lease = await request.app[OWNERSHIP].claim(room)
+    if lease.held:
+        return None
+    settings = request.app[SETTINGS]
+    owner = lease.endpoint
+    if owner.get("node") != settings.node:
+        url = str(owner.get("url") or "").rstrip("/")
+        if not url or url == settings.node_url:
+            # a 307 there would come back here (set DROPROOM_NODE_URL per node)
+            return _owner_gone(request, "the node that holds this room's audio has no URL")
+        location = url + request.path_qs
+        _routed(request, "redirected")
+        return web.Response(status=307, headers={**_CORS, "Location": location})
+    worker = str(owner.get("worker") or "")
+    handoff = request.app.get(HANDOFF)
+    if HANDED in request.headers or handoff is None or worker == settings.worker:
+        # handed once already, or the holder was an earlier run of this worker
+        return _owner_gone(request, "the process that held this room's audio is gone")
+    answer = await handoff.forward(worker, _handed(request))
+    if answer is None:
+        return _owner_gone(request, "the process that held this room's audio is gone")
+    _routed(request, "handed")
+    return answer
+
+
+def _routed(request: web.Request, outcome: str) -> None:
+    request.app[OWNERSHIP].metrics.routed.labels(outcome).inc()
+
+
+def _handed(request: web.Request) -> web.Request:
+    """The request marked as handed over: its receiver serves or refuses it."""
+    headers = CIMultiDict(request.headers)
+    headers[HANDED] = request.app[SETTINGS].worker
+    return request.clone(headers=headers)
+
+
+def _owner_gone(request: web.Request, message: str) -> web.Response:
+    """503: the lease of a holder that is gone lapses within its ttl, then any
+    process takes it; the client tries again after Retry-After."""
+    _routed(request, "gone")
+    retry = str(max(1, math.ceil(request.app[SETTINGS].media_lease_ttl_s)))
+    body = error_body(Code.UNAVAILABLE, message)
+    return web.json_response(body, status=503, headers={**_CORS, "Retry-After": retry})
 
 
 @routes.post("/whep/{room}")
@@ -179,7 +251,7 @@ async def on_whep(request: web.Request) -> web.Response:
         lease = await media_lease.current(app[ROOMS], room)
         if lease is not None and not edges.is_mine(lease, app[SETTINGS]):
             if await _on_stage(request, claims):
-                answer = await _to_owner(request, lease)
+                answer = await _listen_at_owner(request, lease)
                 if answer is not None:
                     return answer
             edge = True
@@ -211,11 +283,9 @@ async def on_whep(request: web.Request) -> web.Response:
     return _created(request, "whep", session.id, answer_sdp)
 
 
-PLACED = "X-Droproom-Placed"  # a listener already placed once: not moved again
-
-
 def _placed(request: web.Request) -> bool:
-    return PLACED in request.headers or request.query.get("placed") == "1"
+    """A listener already handed or sent on once: not moved again."""
+    return HANDED in request.headers or request.query.get("placed") == "1"
 
 
 async def _on_stage(request: web.Request, claims: Claims) -> bool:
@@ -231,17 +301,21 @@ def _redirect(url: str, request: web.Request, **query: str) -> web.Response:
     return web.Response(status=307, headers={**_CORS, "Location": str(location)})
 
 
-async def _to_owner(request: web.Request, lease: media_lease.MediaLease) -> web.Response | None:
+async def _listen_at_owner(
+    request: web.Request, lease: media_lease.MediaLease
+) -> web.Response | None:
     """A speaker's WHEP to the room's owner: None when it cannot be reached."""
     endpoint, settings = lease.endpoint, request.app[SETTINGS]
     handoff = request.app.get(HANDOFF)
     worker = str(endpoint.get("worker", ""))
+    if HANDED in request.headers:
+        return None  # handed once already: served here
     if endpoint.get("node") == settings.node:
         if handoff is not None and handoff.has_worker(worker):
-            return await handoff.forward(worker, request)
+            return await handoff.forward(worker, _handed(request))
         return None
-    url = endpoint.get("url")
-    return _redirect(str(url), request) if url else None
+    url = str(endpoint.get("url") or "").rstrip("/")
+    return _redirect(url, request) if url and url != settings.node_url else None
 
 
 async def _place_elsewhere(request: web.Request, cascade: edges.Edges) -> web.Response | None:
@@ -262,8 +336,7 @@ async def _place_elsewhere(request: web.Request, cascade: edges.Edges) -> web.Re
         if place.node != me.node:
             return _redirect(place.url, request, placed="1")
         assert handoff is not None
-        marked = request.clone(headers={**request.headers, PLACED: "1"})
-        answer = await handoff.forward(place.worker, marked)
+        answer = await handoff.forward(place.worker, _handed(request))
         if answer is not None:
             return answer
     return None
@@ -282,15 +355,40 @@ def _own_session(request: web.Request, kind: Kind) -> tuple[Claims, str]:
     return claims, session_id
 
 
+async def _to_session_worker(request: web.Request) -> web.StreamResponse | None:
+    """A session id names its worker (`w2.<id>`): a PATCH or DELETE that
+    landed on another worker of the node is handed to it; None to serve here.
+    A session whose worker is gone went with it (404)."""
+    room, session_id = request.match_info["room"], request.match_info["session"]
+    require_token(request, room)
+    worker = owner_of(session_id)
+    handoff = request.app.get(HANDOFF)
+    settings = request.app[SETTINGS]
+    if worker is None or handoff is None or worker == settings.worker:
+        return None
+    if HANDED in request.headers:
+        raise NotFound("no such session")
+    answer = await handoff.forward(worker, _handed(request))
+    if answer is None:
+        _routed(request, "gone")
+        raise NotFound("no such session")
+    _routed(request, "handed")
+    return answer
+
+
 @routes.delete("/whip/{room}/{session}")
-async def on_whip_delete(request: web.Request) -> web.Response:
+async def on_whip_delete(request: web.Request) -> web.StreamResponse:
+    if (elsewhere := await _to_session_worker(request)) is not None:
+        return elsewhere
     _, session_id = _own_session(request, Kind.PUBLISH)
     await request.app[MEDIA].close(session_id, "deleted")
     return web.Response(status=200, headers=_CORS)
 
 
 @routes.delete("/whep/{room}/{session}")
-async def on_whep_delete(request: web.Request) -> web.Response:
+async def on_whep_delete(request: web.Request) -> web.StreamResponse:
+    if (elsewhere := await _to_session_worker(request)) is not None:
+        return elsewhere
     _, session_id = _own_session(request, Kind.LISTEN)
     await request.app[MEDIA].close(session_id, "deleted")
     return web.Response(status=200, headers=_CORS)
@@ -298,8 +396,10 @@ async def on_whep_delete(request: web.Request) -> web.Response:
 
 @routes.patch("/whip/{room}/{session}")
 @routes.patch("/whep/{room}/{session}")
-async def on_patch(request: web.Request) -> web.Response:
+async def on_patch(request: web.Request) -> web.StreamResponse:
     """Trickle ICE (RFC 9725 section 4.3): 204; an ICE restart 422."""
+    if (elsewhere := await _to_session_worker(request)) is not None:
+        return elsewhere
     kind = Kind.PUBLISH if request.path.startswith("/whip/") else Kind.LISTEN
     _, session_id = _own_session(request, kind)
     if request.content_type != TRICKLE:
@@ -372,19 +472,24 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
     async def on_levels(room: str, levels: dict[str, float]) -> None:
         await app[EMITTER].emit([to_room(room, SPEAKING_UPDATED, {"speaking": _speaking(levels)})])
 
+    settings = app[SETTINGS]
     engine = MediaEngine(
-        media_config(app[SETTINGS]),
+        media_config(settings),
         on_levels=on_levels,
         on_publishing=live.on_publishing(app),
         on_tone_end=tones.on_tone_end(app),
+        session_prefix=f"{settings.worker}{SEP}" if HANDOFF in app else "",
     )
     app[MEDIA] = engine
+    metrics = OwnershipMetrics(app[METRICS].registry)
+    ownership = app[OWNERSHIP] = Ownership(lambda: app[ROOMS], engine, settings, metrics=metrics)
     _hooks(app, engine)
     live.schedule_sweep(app, engine)
     collector = live.SessionCollector(engine)
     app[METRICS].registry.register(collector)
     yield
     app[METRICS].registry.unregister(collector)
+    await ownership.aclose()
     await engine.aclose()
 
 

@@ -5,27 +5,41 @@
 import { candidatesFor, gatheringComplete } from "./sdp.js";
 
 export class WhipWhepError extends Error {
-  constructor(message, status) {
+  constructor(message, status, retryAfterS = null) {
     super(message);
     this.status = status;
+    this.retryAfterS = retryAfterS;
   }
 }
 
-/** POST the offer of `pc` to `endpoint`; set the answer; return the session URL. */
+async function postOffer(url, sdp, token) {
+  return fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${token}` },
+    body: candidatesFor(sdp, url.hostname),
+  });
+}
+
+/** POST the offer of `pc` to `endpoint`; set the answer; return the session URL.
+ * A 307 to the node that serves the room is followed; when the browser drops
+ * the token on that cross-origin redirect (the owner answers 401), the offer
+ * is sent again straight to the owner with it. */
 export async function negotiate(pc, endpoint, token) {
   await pc.setLocalDescription(await pc.createOffer());
   await gatheringComplete(pc);
-  const url = new URL(endpoint, location.href);
-  const resp = await fetch(url, {
-    method: "POST",
-    headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${token}` },
-    body: candidatesFor(pc.localDescription.sdp, url.hostname),
-  });
+  let url = new URL(endpoint, location.href);
+  const sdp = pc.localDescription.sdp;
+  let resp = await postOffer(url, sdp, token);
+  if (resp.status === 401 && resp.redirected) {
+    url = new URL(resp.url);
+    resp = await postOffer(url, sdp, token);
+  }
   if (resp.status !== 201) {
     const body = await resp.json().catch(() => null);
-    throw new WhipWhepError(body?.error?.message || `the server answered ${resp.status}`, resp.status);
+    const retryAfter = Number(resp.headers.get("Retry-After")) || null;
+    throw new WhipWhepError(body?.error?.message || `the server answered ${resp.status}`, resp.status, retryAfter);
   }
-  const session = new URL(resp.headers.get("Location") || url.href, url).href;
+  const session = new URL(resp.headers.get("Location") || url.href, resp.url || url).href;
   await pc.setRemoteDescription({ type: "answer", sdp: await resp.text() });
   return session;
 }
@@ -210,7 +224,16 @@ export class RoomListener {
   }
 }
 
-/** Publishing the microphone over WHIP. */
+// Publishing again after the server closed the session (the room's audio
+// moved to another process) or the connection failed: quick, then slower.
+const PUBLISH_RETRY_MS = [500, 1000, 2000, 4000, 8000];
+
+/**
+ * Publishing the microphone over WHIP, publishing again by itself when its
+ * peer fails or the server closes it (bounded backoff; a 503's Retry-After
+ * is honoured). `onStatus(status, detail)`: connecting | live | reconnecting
+ * | stopped | error.
+ */
 export class MicPublisher {
   constructor({ room, tokenOf, iceServers, onStatus }) {
     Object.assign(this, { room, tokenOf, iceServers, onStatus });
@@ -219,10 +242,14 @@ export class MicPublisher {
     this.stream = null;
     this.context = null;
     this.meter = null;
+    this.wanted = false;
+    this.attempt = 0;
+    this.retryTimer = null;
   }
 
+  /** On air, or getting back on air. */
   get live() {
-    return Boolean(this.session);
+    return this.wanted;
   }
 
   async start() {
@@ -233,21 +260,69 @@ export class MicPublisher {
     this.context = this.context || new AudioContext();
     await this.context.resume();
     this.meter = new LevelMeter(this.context, this.stream);
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
-    this.pc = pc;
-    for (const track of this.stream.getAudioTracks()) pc.addTransceiver(track, { direction: "sendonly" });
-    pc.addEventListener("connectionstatechange", () => {
-      if (pc !== this.pc) return;
-      const state = pc.connectionState;
-      if (state === "connected") this.onStatus("live");
-      else if (state === "failed") this.onStatus("error", "The connection to the server failed");
-      else if (state === "disconnected") this.onStatus("reconnecting");
-    });
     try {
-      this.session = await negotiate(pc, `/whip/${encodeURIComponent(this.room)}`, this.tokenOf());
+      await this.connect();
     } catch (err) {
       this.release();
       throw err;
+    }
+    this.wanted = true;
+    this.attempt = 0;
+  }
+
+  async connect() {
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    this.pc = pc;
+    for (const track of this.stream.getAudioTracks()) pc.addTransceiver(track, { direction: "sendonly" });
+    pc.addEventListener("connectionstatechange", () => this.watch(pc));
+    const session = await negotiate(pc, `/whip/${encodeURIComponent(this.room)}`, this.tokenOf());
+    if (pc !== this.pc) {
+      endSession(session, this.tokenOf());
+      return;
+    }
+    this.session = session;
+    // The server ending the session (DTLS close) shows here before ICE notices.
+    for (const sender of pc.getSenders()) sender.transport?.addEventListener("statechange", () => this.watch(pc));
+  }
+
+  watch(pc) {
+    if (pc !== this.pc) return;
+    const state = pc.connectionState;
+    const dtls = pc.getSenders()[0]?.transport?.state;
+    if (state === "failed" || state === "closed" || dtls === "closed" || dtls === "failed") {
+      this.retry("The connection to the server was lost");
+    } else if (state === "connected") {
+      this.attempt = 0;
+      this.onStatus("live");
+    } else if (state === "disconnected") {
+      // Often heals by itself; if not, publish again.
+      this.onStatus("reconnecting");
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => pc === this.pc && pc.connectionState === "disconnected" && this.retry(), 4000);
+    }
+  }
+
+  retry(detail = null, delayMs = null) {
+    if (!this.wanted) return;
+    clearTimeout(this.retryTimer);
+    const { pc, session } = this;
+    this.pc = null;
+    this.session = null;
+    pc?.close();
+    if (session) endSession(session, this.tokenOf());
+    const delay = delayMs ?? PUBLISH_RETRY_MS[Math.min(this.attempt, PUBLISH_RETRY_MS.length - 1)];
+    this.attempt += 1;
+    this.onStatus("reconnecting", detail ? `${detail} (attempt ${this.attempt})` : `attempt ${this.attempt}`);
+    this.retryTimer = setTimeout(() => this.republish(), delay);
+  }
+
+  async republish() {
+    if (!this.wanted) return;
+    try {
+      await this.connect();
+    } catch (err) {
+      const wait = err.retryAfterS ? err.retryAfterS * 1000 : null;
+      this.retry(err.message, wait);
     }
   }
 
@@ -256,6 +331,7 @@ export class MicPublisher {
   }
 
   release() {
+    clearTimeout(this.retryTimer);
     this.pc?.close();
     this.pc = null;
     this.meter?.disconnect();
@@ -265,6 +341,8 @@ export class MicPublisher {
   }
 
   async stop() {
+    this.wanted = false;
+    this.attempt = 0;
     const session = this.session;
     this.session = null;
     this.release();

@@ -8,7 +8,7 @@ const STATUS_TEXT = {
   idle: "Microphone off.",
   connecting: "Starting the microphone…",
   live: "You are on air.",
-  reconnecting: "Connection unstable…",
+  reconnecting: "Reconnecting…",
   stopped: "Microphone off.",
   error: "Microphone problem",
 };
