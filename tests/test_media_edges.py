@@ -23,9 +23,10 @@ import pytest
 
 from media.mixer import OpusEncoder
 from media.packets import FRAME_SAMPLES
-from rooms import media_lease
+from rooms import keys, media_lease
 from server.appkeys import ROOMS
 from server.audio.edges import LOAD_KEY, Frame, channel, encode_frame
+from server.audio.ownership import OWNERSHIP
 from server.audio.routes import MEDIA
 from server.relay.transport import Transport, transport_for
 from tests.harness import Harness, is_cluster, start_server, stop_server
@@ -308,3 +309,30 @@ async def test_429_only_when_no_process_can_take_the_listener(start: Start) -> N
     await asyncio.sleep(2.5)
     status, body, _ = await post(f"{a.url}/whep/{ROOM}", token, offer)
     assert status == 429 and "rate_limited" in body
+
+
+async def test_edge_listeners_of_an_owner_that_loses_the_room_stay_and_hear_the_new_owner(
+    start: Start, relay: Transport
+) -> None:
+    server = await start()
+    listener = await listen(server, "lenny")  # an edge: nobody owns the room yet
+    whip = Signal(server, "whip", server.token(ROOM, "hostess", "host"))
+    publisher = await TonePublisher.start(440, whip)
+    await wait_connected(publisher.pc)
+    await lease_of(server)
+    await asyncio.sleep(0.5)
+    assert band_energy(await heard(listener), 440) > 0.8  # through its own relay
+    # another process takes the room (this one was paused past its lease)
+    store = server.app[ROOMS]
+    await store.redis.delete(keys.media_lease(ROOM))
+    token = (await media_lease.hold(store, ROOM, "ghost", ELSEWHERE, ttl_s=60)).token
+    ownership = server.app[OWNERSHIP]
+    async with asyncio.timeout(10):
+        while ROOM in ownership.held:  # its next renewal finds the room lost
+            await asyncio.sleep(0.05)
+    async with sending([ForgedOwner(relay, token, 880)]):
+        await asyncio.sleep(0.5)
+        audio = await heard(listener)
+    assert band_energy(audio, 880) > 0.8
+    await publisher.close()
+    await listener.close()
