@@ -25,11 +25,11 @@ from media.mixer import OpusEncoder
 from media.packets import FRAME_SAMPLES
 from rooms import keys, media_lease
 from server.appkeys import ROOMS
-from server.audio.edges import LOAD_KEY, Frame, channel, encode_frame
+from server.audio.edges import EDGES, LOAD_KEY, Frame, channel, encode_frame
 from server.audio.ownership import OWNERSHIP
 from server.audio.routes import MEDIA
 from server.relay.transport import Transport, transport_for
-from tests.harness import Harness, is_cluster, start_server, stop_server
+from tests.harness import Harness, is_cluster, redis_client, start_server, stop_server
 from tests.harness import test_settings as make_settings
 from tests.media_helpers import (
     AudioListener,
@@ -334,5 +334,36 @@ async def test_edge_listeners_of_an_owner_that_loses_the_room_stay_and_hear_the_
         await asyncio.sleep(0.5)
         audio = await heard(listener)
     assert band_energy(audio, 880) > 0.8
+    await publisher.close()
+    await listener.close()
+
+
+async def test_a_stalled_relay_never_holds_the_room_and_drops_past_its_bound(
+    start: Start, redis_url: str
+) -> None:
+    if is_cluster(redis_url):
+        pytest.skip("CLIENT PAUSE of one redis-server")
+    owner = await start(media_lease_ttl_s=30.0)  # the pause must not cost the lease
+    whip = Signal(owner, "whip", owner.token(ROOM, "hostess", "host"))
+    publisher = await TonePublisher.start(440, whip)
+    await wait_connected(publisher.pc)
+    await lease_of(owner)
+    listener = await listen(owner, "lenny")  # heard from the owner's own mix
+    relay_of = owner.app[EDGES].relay
+    async with asyncio.timeout(5):
+        while ROOM not in relay_of.owned:
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    pauser = redis_client(redis_url)
+    await pauser.execute_command("CLIENT", "PAUSE", "7000", "WRITE")  # PUBLISH waits
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await asyncio.sleep(6.0)
+    # the room went on for its listeners while the relay could not publish
+    assert listener.rate(t0, loop.time()) > 45
+    await pauser.execute_command("CLIENT", "UNPAUSE")
+    await pauser.aclose()
+    # 6 s of packets is past the relay's bound (about 5 s): the oldest went, counted
+    assert relay_of.dropped >= 40
     await publisher.close()
     await listener.close()
