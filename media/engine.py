@@ -4,6 +4,8 @@ feed. This is the interface `server/` uses:
     engine = MediaEngine(config, on_levels=..., on_publishing=...)
     session = await engine.publish(room, identity, offer_sdp, expires_at=...)
     session = await engine.listen(room, identity, offer_sdp, expires_at=...)  # capped
+    session = await engine.listen(..., edge=True)  # fed by the owner's relay (media.edge)
+    engine.edges[room].receive(token, seq, payload, timestamp)  # a relayed packet
     await engine.add_candidates(session_id, sdpfrag)   # trickle ICE
     await engine.close(session_id)
     engine.rooms_publishing(); engine.session_counts(); engine.caps.refused
@@ -30,6 +32,7 @@ from typing import Any, Protocol
 from kernel.errors import Conflict, NotFound
 from media.caps import SessionCaps
 from media.config import MediaConfig
+from media.edge import EdgeRoom
 from media.ice import stop_consent_checks
 from media.ingest import Publisher, RtpTap
 from media.recording import Replay, is_recording_name, list_replays, room_dir
@@ -49,6 +52,8 @@ logger = logging.getLogger(__name__)
 _WATCH_INTERVAL_S = 1.0
 # (room) -> None: a publisher's peer of that room just connected
 PublishingCallback = Callable[[str], Awaitable[None]]
+# (room) -> None: the last edge listener of that room in this process left
+EdgeGoneCallback = Callable[[str], None]
 
 
 class RoomObserver(Protocol):
@@ -66,9 +71,13 @@ class MediaEngine:
         on_levels: LevelsCallback | None = None,
         on_publishing: PublishingCallback | None = None,
         on_tone_end: ToneEndCallback | None = None,
+        on_edge_gone: EdgeGoneCallback | None = None,
         session_prefix: str = "",
     ) -> None:
         self.config = config
+        self.on_edge_gone = on_edge_gone  # set by server.audio.edges
+        # rooms whose listeners here are fed by their owner's relay (media.edge)
+        self.edges: dict[str, EdgeRoom] = {}
         # "w2." in a worker of a node: the session ids name the process that holds them
         self.session_prefix = session_prefix
         # (room) -> whether this process may record that room now (its media lease)
@@ -105,10 +114,17 @@ class MediaEngine:
         return session, negotiated.answer_sdp
 
     async def listen(
-        self, room: str, identity: str, offer_sdp: str, expires_at: float | None = None
+        self,
+        room: str,
+        identity: str,
+        offer_sdp: str,
+        expires_at: float | None = None,
+        *,
+        edge: bool = False,
     ) -> tuple[Session, str]:
         """WHEP: returns the session and the SDP answer; `RateLimited` beyond
-        the caps (a slot is held while the offer is answered)."""
+        the caps (a slot is held while the offer is answered). `edge`: the
+        listener hears the room's owner through `edges[room]`, not a mix here."""
         check_room_id(room)
         self.caps.take(room, identity)
         try:
@@ -118,7 +134,10 @@ class MediaEngine:
             raise
         session = self._register(room, identity, Kind.LISTEN, negotiated, expires_at)
         assert negotiated.wire is not None
-        self._room(room).add_listener(session.id, identity, negotiated.wire)
+        if edge:
+            self.edge_room(room).add_listener(session.id, negotiated.wire)
+        else:
+            self._room(room).add_listener(session.id, identity, negotiated.wire)
         logger.debug("room %s: %s listens (session %s)", room, identity, session.id[:8])
         return session, negotiated.answer_sdp
 
@@ -174,6 +193,23 @@ class MediaEngine:
             except Exception:
                 logger.exception("room %s: a room observer failed to stop", media.room)
 
+    def edge_room(self, room: str) -> EdgeRoom:
+        edge = self.edges.get(room)
+        if edge is None:
+            clock = asyncio.get_running_loop().time
+            edge = self.edges[room] = EdgeRoom(room, clock, self.config.listener_queue)
+        return edge
+
+    def _leave_edge(self, session: Session) -> None:
+        edge = self.edges.get(session.room)
+        if edge is None or session.id not in edge.listeners:
+            return
+        edge.remove_listener(session.id)
+        if edge.is_empty():
+            del self.edges[session.room]
+            if self.on_edge_gone is not None:
+                self.on_edge_gone(session.room)
+
     def _gate_recorder(self, room: str, media: RoomMedia) -> None:
         may_record = self.may_record
         if media.recorder is not None and media.recorder.gate is None and may_record is not None:
@@ -182,12 +218,15 @@ class MediaEngine:
     async def drop_room(self, room: str, reason: str) -> int:
         """This process must no longer serve the room's media (it lost the
         room's lease): its recorder stops writing at once, then every session
-        of the room closes (publishers reconnect, to the owner) and the room's
-        media is forgotten. Returns the sessions closed."""
+        of the room closes (publishers reconnect, to the owner; its edge
+        listeners stay, fed by the new owner) and the room's media is
+        forgotten. Returns the sessions closed."""
         media = self.rooms.pop(room, None)
         if media is not None and media.recorder is not None:
             media.recorder.gate = lambda: False
-        closing = [s.id for s in self.sessions.values() if s.room == room]
+        edge = self.edges.get(room)
+        fed = edge.listeners if edge is not None else {}  # they hear the new owner
+        closing = [s.id for s in self.sessions.values() if s.room == room and s.id not in fed]
         for session_id in closing:
             await self.close(session_id, reason)
         if media is not None:
@@ -279,6 +318,7 @@ class MediaEngine:
                 media.remove_listener(session.id)
         if session.kind is Kind.LISTEN:
             self.caps.give_back(session.room, session.identity)
+            self._leave_edge(session)
         self._publishers.pop(session.id, None)
         await close_peer(session.pc)
         logger.info(

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict
+from yarl import URL
 
 from kernel.errors import Code, DomainError, Forbidden, Invalid, NotFound, RateLimited
 from kernel.events import to_room
@@ -28,10 +29,20 @@ from media.ice import link_header
 from media.session import Kind
 from media.signaling import UnsupportedOffer
 from media.trickle import IceRestart
+from rooms import media_lease
 from rooms.events import SPEAKING_UPDATED
 from rooms.roles import can_publish
-from server.appkeys import EMITTER, HANDOFF, ROOMS, SETTINGS, SNAPSHOT_PARTS, STAGE_LISTENERS
-from server.audio import live, tones
+from server.appkeys import (
+    EMITTER,
+    HANDOFF,
+    ROOMS,
+    SCHEDULER,
+    SETTINGS,
+    SNAPSHOT_PARTS,
+    STAGE_LISTENERS,
+)
+from server.audio import edges, live, tones
+from server.audio.edges import EDGES
 from server.audio.ownership import OWNERSHIP, Ownership, OwnershipMetrics
 from server.config import Settings
 from server.errors import error_body
@@ -223,19 +234,112 @@ def _owner_gone(request: web.Request, message: str) -> web.Response:
 
 @routes.post("/whep/{room}")
 async def on_whep(request: web.Request) -> web.Response:
+    """Served here when this process owns the room's media (or nobody does);
+    else as an edge fed by the owner's relay, except for a speaker on the
+    stage, who needs the mix minus themselves: handed to the owner's worker,
+    or `307` to the owner's node. At this process's cap: handed to the least
+    loaded worker of the node, or `307` to the least loaded node (this region
+    first); `429` when nobody can take the listener."""
     room = request.match_info["room"]
     claims = require_token(request, room)
     await _room_exists(request, room)
+    app = request.app
+    engine = app[MEDIA]
+    cascade = app.get(EDGES)
+    edge = False
+    if cascade is not None:
+        lease = await media_lease.current(app[ROOMS], room)
+        if lease is not None and not edges.is_mine(lease, app[SETTINGS]):
+            if await _on_stage(request, claims):
+                answer = await _listen_at_owner(request, lease)
+                if answer is not None:
+                    return answer
+            edge = True
+        elif lease is None and not edges.sounds_here(engine, room):
+            # nobody owns the room yet: whoever will, here or elsewhere, relays
+            # to this edge (a speaker still hears the mix made here, if any)
+            edge = not await _on_stage(request, claims)
+        if engine.caps.total >= engine.caps.limits.per_process and not _placed(request):
+            answer = await _place_elsewhere(request, cascade)
+            if answer is not None:
+                return answer
     offer = await _offer(request)
+    if edge:
+        assert cascade is not None
+        await cascade.feeds.join(room)
     try:
-        session, answer = await request.app[MEDIA].listen(
-            room, claims.identity, offer, expires_at=claims.exp
+        session, answer_sdp = await engine.listen(
+            room, claims.identity, offer, expires_at=claims.exp, edge=edge
         )
     except UnsupportedOffer as exc:
         return _refusal(422, exc)
     except RateLimited as exc:
         return _refusal(429, exc)
-    return _created(request, "whep", session.id, answer)
+    finally:
+        if edge and cascade is not None:
+            cascade.feeds.forget_unused(room)
+    if edge and cascade is not None:
+        await cascade.feeds.read_lease(room)
+    return _created(request, "whep", session.id, answer_sdp)
+
+
+def _placed(request: web.Request) -> bool:
+    """A listener already handed or sent on once: not moved again."""
+    return HANDED in request.headers or request.query.get("placed") == "1"
+
+
+async def _on_stage(request: web.Request, claims: Claims) -> bool:
+    """Whether the listener publishes in the room (hears the mix minus themselves)."""
+    if not claims.role.can(Role.SPEAKER):
+        return False
+    person = await request.app[ROOMS].get_participant(claims.room, claims.identity)
+    return can_publish(claims.role, person)
+
+
+def _redirect(url: str, request: web.Request, **query: str) -> web.Response:
+    location = URL(url).with_path(request.path).with_query({**request.query, **query})
+    return web.Response(status=307, headers={**_CORS, "Location": str(location)})
+
+
+async def _listen_at_owner(
+    request: web.Request, lease: media_lease.MediaLease
+) -> web.Response | None:
+    """A speaker's WHEP to the room's owner: None when it cannot be reached."""
+    endpoint, settings = lease.endpoint, request.app[SETTINGS]
+    handoff = request.app.get(HANDOFF)
+    worker = str(endpoint.get("worker", ""))
+    if HANDED in request.headers:
+        return None  # handed once already: served here
+    if endpoint.get("node") == settings.node:
+        if handoff is not None and handoff.has_worker(worker):
+            return await handoff.forward(worker, _handed(request))
+        return None
+    url = str(endpoint.get("url") or "").rstrip("/")
+    return _redirect(url, request) if url and url != settings.node_url else None
+
+
+async def _place_elsewhere(request: web.Request, cascade: edges.Edges) -> web.Response | None:
+    """This process is full: the least loaded worker of the node or node."""
+    now = request.app[SCHEDULER].clock()
+    handoff = request.app.get(HANDOFF)
+    me = cascade.board.me
+    places = [
+        p
+        for p in await cascade.board.places(now)
+        if (p.node == me.node and handoff is not None and handoff.has_worker(p.worker))
+        or (p.node != me.node and p.url != me.url)
+    ]
+    while places:
+        place = cascade.board.choose(places)
+        assert place is not None
+        places.remove(place)
+        if place.node != me.node:
+            return _redirect(place.url, request, placed="1")
+        assert handoff is not None
+        answer = await handoff.forward(place.worker, _handed(request))
+        if answer is not None:
+            return answer
+    return None
 
 
 def _own_session(request: web.Request, kind: Kind) -> tuple[Claims, str]:
@@ -399,3 +503,4 @@ def cert_command(out_dir: str) -> int:
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
     app.cleanup_ctx.append(media_ctx)
+    app.cleanup_ctx.append(edges.edges_ctx(lambda a: a[MEDIA]))
