@@ -43,6 +43,7 @@ ROOM = "bench"
 BIG = 100  # bytes of RTP: above this a packet carries tone, below it silence
 CONNECT_DEADLINE_S = 60.0
 PROBES = 20  # the last listeners join one by one, to time their first packet
+PROFILE_DIR: str | None = None  # --profile: py-spy's collapsed stacks of the server go here
 
 
 # --- the server (child process) ----------------------------------------------
@@ -276,7 +277,10 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
                 s0 = json.loads(await r.text())
             c0 = [x.packets for x in lis]
             t0 = time.perf_counter()
+            spy = await start_profile(child.pid, window, mode, speakers, listeners)
             await asyncio.sleep(window)
+            if spy is not None:
+                await spy.wait()
             async with http.get(base + "/stats") as r:
                 s1 = json.loads(await r.text())
             t1 = time.perf_counter()
@@ -298,6 +302,34 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
         child.terminate()
         await child.wait()
     return result
+
+
+async def start_profile(
+    pid: int, window: float, mode: str, speakers: int, listeners: int
+) -> asyncio.subprocess.Process | None:
+    """With --profile DIR: py-spy samples the server over the window (collapsed stacks)."""
+    if PROFILE_DIR is None:
+        return None
+    out = Path(PROFILE_DIR) / f"{mode}-{speakers}x{listeners}.txt"
+    spy = Path(sys.executable).with_name("py-spy")
+    return await asyncio.create_subprocess_exec(
+        str(spy),
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(max(1, int(window))),
+        "--rate",
+        "200",
+        "--format",
+        "raw",
+        "--threads",
+        "--nonblocking",
+        "--output",
+        str(out),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
 
 
 def latencies(sends: list[float], arrivals: list[float]) -> list[float]:
@@ -334,8 +366,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
-    global PROBES
-    PROBES = args.probes
+    global PROBES, PROFILE_DIR
+    PROBES, PROFILE_DIR = args.probes, args.profile
     rows = []
     for mode in args.modes.split(","):
         for speakers in [int(s) for s in args.speakers.split(",")]:
@@ -359,5 +391,6 @@ if __name__ == "__main__":
     parser.add_argument("--window", type=float, default=3.0)
     parser.add_argument("--relay-max", type=int, default=500)
     parser.add_argument("--probes", type=int, default=PROBES)
+    parser.add_argument("--profile", default=None, help="a directory for py-spy's stacks")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     asyncio.run(main(parser.parse_args()))

@@ -42,6 +42,7 @@ from media.signaling import (
     answer_publisher,
     close_peer,
 )
+from media.ticker import MediaThread
 from media.tone import ToneUnreadable, ToneVoice, decode_tone
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class MediaEngine:
         self._watchdog: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[Any]] = set()  # closes and hooks under way
         self.caps = SessionCaps(config.listen_limits)
+        self.ticker: MediaThread | None = None  # made with the first room
 
     # --- opening ----------------------------------------------------------
     async def publish(
@@ -135,6 +137,8 @@ class MediaEngine:
     def _room(self, room: str) -> RoomMedia:
         media = self.rooms.get(room)
         if media is None:
+            if self.ticker is None and self.config.media_thread:
+                self.ticker = MediaThread(asyncio.get_running_loop())
             media = self.rooms[room] = RoomMedia(
                 room,
                 input_frames=self.config.input_frames,
@@ -143,6 +147,7 @@ class MediaEngine:
                 level_interval_s=self.config.level_interval_s,
                 on_levels=self._on_levels,
                 on_tone_end=self._tone_ended,
+                ticker=self.ticker,
             )
         return media
 
@@ -277,6 +282,9 @@ class MediaEngine:
         for media in list(self.rooms.values()):
             await media.aclose()
         self.rooms.clear()
+        if self.ticker is not None:
+            self.ticker.stop()
+            self.ticker = None
 
     # --- moderation and state ---------------------------------------------
     def set_muted(self, room: str, identity: str, muted: bool) -> bool:
