@@ -2,7 +2,12 @@
 baseline, with one and with three speakers, at several listener counts.
 
     python bench/audio_fanout.py [--listeners 50,200,500] [--speakers 1,3]
-                                 [--modes droproom,relay] [--window 3]
+                                 [--modes droproom,loop,relay] [--window 3]
+                                 [--profile DIR]
+
+Modes: `droproom` (the rooms' ticks on the media thread), `loop` (the same
+engine with the tick on the event loop: the baseline before issue 15's
+offloop work), `relay` (aiortc's `MediaRelay`, one encoder per listener).
 
 The server runs in a child process (its CPU is what we measure); publishers
 and listeners are real aiortc peers in this process, on loopback only.
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import socket
@@ -37,6 +43,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from media.config import MediaConfig
 from media.engine import MediaEngine
 from media.ice import pre_gather, rtc_configuration
+from server.cli import gc_thresholds
 from tests.media_helpers import LOOPBACK, TonePublisher, ToneTrack, wait_connected
 
 ROOM = "bench"
@@ -61,8 +68,34 @@ class SlotTrack(MediaStreamTrack):
         return await (self.source or self.idle).recv()
 
 
+class GcWatch:
+    """The server's garbage-collector pauses (they stop every thread)."""
+
+    def __init__(self) -> None:
+        self.total_s = self.max_s = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        took = time.perf_counter() - self._started
+        self.total_s += took
+        self.max_s = max(self.max_s, took)
+
+
 async def serve(mode: str, port: int, speakers: int) -> None:
-    config = MediaConfig(data_dir=Path(tempfile.mkdtemp()), ice_hosts=("127.0.0.1",), record=False)
+    gc.set_threshold(*gc_thresholds())  # as `droproom serve` runs
+    watch = GcWatch()
+    config = MediaConfig(
+        data_dir=Path(tempfile.mkdtemp()),
+        ice_hosts=("127.0.0.1",),
+        record=False,
+        media_thread=mode != "loop",
+    )
+    if mode == "loop":
+        mode = "droproom"
     engine = MediaEngine(config)
     relay = MediaRelay()
     slots = [SlotTrack() for _ in range(speakers)]
@@ -111,7 +144,15 @@ async def serve(mode: str, port: int, speakers: int) -> None:
         )
 
     async def stats(request: web.Request) -> web.Response:
-        return web.json_response({"cpu": time.process_time(), "sent": sent()})
+        return web.json_response(
+            {
+                "cpu": time.process_time(),
+                "sent": sent(),
+                "gc_s": watch.total_s,
+                "gc_max_s": watch.max_s,
+                "late": engine.ticker.late if engine.ticker else None,
+            }
+        )
 
     app = web.Application()
     app.add_routes([web.post("/pub/{i}", pub), web.post("/sub", sub), web.get("/stats", stats)])
@@ -135,6 +176,8 @@ class LightListener:
     t_post: float = 0.0
     t_answer: float = 0.0
     t_first: float | None = None
+    t_ice: float | None = None  # ICE completed
+    t_dtls: float | None = None  # DTLS done (connectionState "connected")
     packets: int = 0
     onsets: list[float] = field(default_factory=list)
     _last_big: bool = False
@@ -165,6 +208,17 @@ async def post(http: aiohttp.ClientSession, url: str, sdp: str) -> str:
 async def new_listener(http: aiohttp.ClientSession, base: str, tracks: int) -> LightListener:
     pc = RTCPeerConnection(rtc_configuration(LOOPBACK))
     lis = LightListener(pc)
+
+    @pc.on("iceconnectionstatechange")
+    def on_ice() -> None:
+        if pc.iceConnectionState == "completed" and lis.t_ice is None:
+            lis.t_ice = time.perf_counter()
+
+    @pc.on("connectionstatechange")
+    def on_state() -> None:
+        if pc.connectionState == "connected" and lis.t_dtls is None:
+            lis.t_dtls = time.perf_counter()
+
     for k in range(tracks):
         lis.tap(pc.addTransceiver("audio", direction="recvonly").receiver, watch=k == 0)
     await pre_gather(pc, LOOPBACK)
@@ -270,6 +324,17 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
             result["ttfp_ms"] = (pct(ttfp, 0.5) * 1e3, pct(ttfp, 0.95) * 1e3)
             answer = [x.t_answer - x.t_post for x in probes]
             result["answer_ms"] = (pct(answer, 0.5) * 1e3, pct(answer, 0.95) * 1e3)
+            # where the first packet's time goes: answer, then ICE, DTLS, first RTP
+            done = [x for x in probes if x.t_ice and x.t_dtls and x.t_first]
+            result["phases_ms"] = [
+                pct([f(x) for x in done], 0.5) * 1e3
+                for f in (
+                    lambda x: x.t_answer - x.t_post,
+                    lambda x: x.t_ice - x.t_answer,
+                    lambda x: x.t_dtls - x.t_ice,
+                    lambda x: x.t_first - x.t_dtls,
+                )
+            ]
             result["ttfp_after"] = crowd
             result["connected"] = sum(1 for x in lis if x.t_first is not None)
             await asyncio.sleep(1.5)
@@ -293,6 +358,8 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
             )
             lat = latencies(send_onsets, [o for x in lis for o in x.onsets if t0 <= o <= t1])
             result["latency_ms"] = (pct(lat, 0.5) * 1e3, pct(lat, 0.95) * 1e3)
+            result["gc_ms_per_s"] = (s1["gc_s"] - s0["gc_s"]) * 1e3 / span
+            result["gc_max_ms"] = s1["gc_max_s"] * 1e3
     finally:
         for task in tasks:
             task.cancel()
@@ -351,8 +418,9 @@ def table(rows: list[dict[str, Any]]) -> str:
     head = (
         "| server | speakers | listeners (connected) | CPU ms / listener-s "
         "| pkts sent / listener-s | pkts recv / listener-s "
-        "| added latency p50 / p95 ms | first packet p50 / p95 ms |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        "| added latency p50 / p95 ms | first packet p50 / p95 ms "
+        "| first packet p50: answer / ICE / DTLS / RTP ms |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     )
     lines = []
     for r in rows:
@@ -360,7 +428,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['mode']} | {r['speakers']} | {r['listeners']} ({r['connected']}) "
             f"| {r['cpu_ms_per_listener_s']:.2f} | {r['sent_pps']:.1f} | {r['recv_pps']:.1f} "
-            f"| {r['latency_ms'][0]:.1f} / {r['latency_ms'][1]:.1f} | {ttfp} |"
+            f"| {r['latency_ms'][0]:.1f} / {r['latency_ms'][1]:.1f} | {ttfp} "
+            f"| {' / '.join(f'{v:.0f}' for v in r['phases_ms'])} |"
         )
     return head + "\n".join(lines) + "\n"
 

@@ -1,0 +1,162 @@
+"""Audio off the event loop (issue 15): the rooms' ticks (decode, mix,
+encode) run on the process's media thread; the loop only gets each tick's
+packets back, pushes them to listeners and taps, and stays free for
+Socket.IO and HTTP while three speakers are mixed."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from media.config import MediaConfig
+from media.engine import MediaEngine
+from media.mixer import Emission
+from media.packets import SharedPacket
+from tests.media_helpers import TonePublisher, band_energy, wait_connected
+from tests.test_media_engine import ProbeWire, decode
+
+ROOM = "r1"
+VOICES = {"alice": 440.0, "carol": 660.0, "dave": 880.0}
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[MediaEngine]:
+    eng = MediaEngine(MediaConfig(data_dir=tmp_path, ice_hosts=("127.0.0.1",), record=False))
+    yield eng
+    await eng.aclose()
+
+
+async def three_speakers(engine: MediaEngine) -> list[TonePublisher]:
+    pubs = []
+    for identity, freq in VOICES.items():
+
+        async def exchange(sdp: str, identity: str = identity) -> str:
+            return (await engine.publish(ROOM, identity, sdp))[1]
+
+        pub = await TonePublisher.start(freq, exchange)
+        await wait_connected(pub.pc)
+        pubs.append(pub)
+    return pubs
+
+
+async def test_three_speakers_are_mixed_on_the_media_thread(engine: MediaEngine) -> None:
+    pubs = await three_speakers(engine)
+    media = engine.rooms[ROOM]
+    probe = ProbeWire()
+    media.add_listener("probe", "bob", probe)
+    where: set[int] = set()
+    mix = media.mix
+
+    def watched(tick_no: int) -> list[Emission]:
+        where.add(threading.get_ident())
+        return mix(tick_no)
+
+    media.mix = watched  # type: ignore[method-assign]
+    await asyncio.sleep(1.5)
+    assert engine.ticker is not None and engine.ticker.ident is not None
+    assert where == {engine.ticker.ident}
+    assert threading.get_ident() not in where
+    heard = decode([p for _, p in probe.got[-40:]])
+    for freq in VOICES.values():  # all three voices in the mix, each clearly
+        assert band_energy(heard, freq) > 0.15
+    assert media.mixer.encoded > 0
+    for pub in pubs:
+        await pub.close()
+
+
+async def test_taps_and_listeners_get_every_tick_on_the_loop(engine: MediaEngine) -> None:
+    pubs = await three_speakers(engine)
+    media = engine.rooms[ROOM]
+    loop_thread = threading.get_ident()
+    tapped: list[tuple[int, int]] = []
+
+    def tap(packet: SharedPacket) -> None:
+        tapped.append((threading.get_ident(), packet.timestamp))
+
+    media.feeds[None].taps.append(tap)
+    probe = ProbeWire()
+    media.add_listener("probe", "bob", probe)
+    await asyncio.sleep(1.0)
+    assert {t for t, _ in tapped} == {loop_thread}
+    stamps = [ts for _, ts in tapped]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    assert len(tapped) >= 30  # ~50 a second; the loop got every tick's batch
+    assert len(probe.got) >= 30
+    for pub in pubs:
+        await pub.close()
+
+
+async def test_the_loop_answers_http_while_a_slow_mix_runs(engine: MediaEngine) -> None:
+    """A tick that takes 0.4 s (a stand-in for an overloaded encoder) holds
+    only the media thread: HTTP round trips on the loop go on being answered
+    (on the loop, each would wait up to 0.4 s behind it)."""
+    pubs = await three_speakers(engine)
+    media = engine.rooms[ROOM]
+    mix = media.mix
+    slow_ticks = 0
+
+    def slow(tick_no: int) -> list[Emission]:
+        nonlocal slow_ticks
+        if tick_no % 5 == 0:
+            slow_ticks += 1
+            time.sleep(0.4)  # releases the GIL like PyAV's codecs do
+        return mix(tick_no)
+
+    media.mix = slow  # type: ignore[method-assign]
+
+    async def ping(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/ping", ping)
+    async with TestClient(TestServer(app)) as client:
+        waits = []
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 2.0
+        while loop.time() < end:
+            started = loop.time()
+            async with client.get("/ping") as response:
+                assert (await response.json()) == {"ok": True}
+            waits.append(loop.time() - started)
+            await asyncio.sleep(0.01)
+    assert slow_ticks >= 2
+    assert max(waits) < 0.2
+    for pub in pubs:
+        await pub.close()
+
+
+async def test_loop_mode_keeps_the_tick_on_the_loop(tmp_path: Path) -> None:
+    """The baseline switch (benchmarks): no media thread, the tick is a task."""
+    config = MediaConfig(data_dir=tmp_path, ice_hosts=("127.0.0.1",), media_thread=False)
+    eng = MediaEngine(config)
+    try:
+        pubs = await three_speakers(eng)
+        media = eng.rooms[ROOM]
+        probe = ProbeWire()
+        media.add_listener("probe", "bob", probe)
+        await asyncio.sleep(1.0)
+        assert eng.ticker is None
+        heard = decode([p for _, p in probe.got[-40:]])
+        assert all(band_energy(heard, f) > 0.15 for f in VOICES.values())
+        for pub in pubs:
+            await pub.close()
+    finally:
+        await eng.aclose()
+
+
+async def test_the_media_thread_ends_with_the_engine(tmp_path: Path) -> None:
+    eng = MediaEngine(MediaConfig(data_dir=tmp_path, ice_hosts=("127.0.0.1",), record=False))
+    pubs = await three_speakers(eng)
+    assert eng.ticker is not None
+    thread = next(t for t in threading.enumerate() if t.ident == eng.ticker.ident)
+    for pub in pubs:
+        await pub.close()
+    await eng.aclose()
+    assert not thread.is_alive()
