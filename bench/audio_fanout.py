@@ -43,6 +43,8 @@ from aiortc.mediastreams import MediaStreamTrack
 from media.config import MediaConfig
 from media.engine import MediaEngine
 from media.ice import pre_gather, rtc_configuration
+from media.session import Kind
+from media.wire import RtpWire
 from server.cli import gc_thresholds
 from tests.media_helpers import LOOPBACK, TonePublisher, ToneTrack, wait_connected
 
@@ -85,9 +87,36 @@ class GcWatch:
         self.max_s = max(self.max_s, took)
 
 
+class LagWatch:
+    """How late the server's event loop wakes a 5 ms sleep (its lag)."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self.answers: list[float] = []  # engine.listen's own time, on the server
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + 0.005
+            await asyncio.sleep(0.005)
+            self.lags.append(loop.time() - due)
+
+    def take(self) -> dict[str, float]:
+        lags, self.lags = self.lags, []
+        answers, self.answers = self.answers, []
+        return {
+            "lag_p50": pct(lags, 0.5),
+            "lag_p99": pct(lags, 0.99),
+            "lag_max": max(lags, default=float("nan")),
+            "answer_p95": pct(answers, 0.95),
+        }
+
+
 async def serve(mode: str, port: int, speakers: int) -> None:
     gc.set_threshold(*gc_thresholds())  # as `droproom serve` runs
     watch = GcWatch()
+    lag = LagWatch()
     config = MediaConfig(
         data_dir=Path(tempfile.mkdtemp()),
         ice_hosts=("127.0.0.1",),
@@ -101,6 +130,7 @@ async def serve(mode: str, port: int, speakers: int) -> None:
     slots = [SlotTrack() for _ in range(speakers)]
     relay_pcs: list[RTCPeerConnection] = []
     counter = iter(range(10**9))
+    wires: list[RtpWire] = []
 
     async def answer_relay(pc: RTCPeerConnection, sdp: str) -> str:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -121,7 +151,11 @@ async def serve(mode: str, port: int, speakers: int) -> None:
     async def sub(request: web.Request) -> web.Response:
         sdp, n = await request.text(), next(counter)
         if mode == "droproom":
-            _, answer = await engine.listen(ROOM, f"l{n}", sdp)
+            started = time.perf_counter()
+            session, answer = await engine.listen(ROOM, f"l{n}", sdp)
+            lag.answers.append(time.perf_counter() - started)
+            media = engine.rooms[ROOM]
+            wires.append(media.listeners[session.id][1].wire)  # type: ignore[arg-type]
             return web.Response(text=answer)
         pc = RTCPeerConnection(rtc_configuration(config))
         relay_pcs.append(pc)
@@ -133,9 +167,8 @@ async def serve(mode: str, port: int, speakers: int) -> None:
         return web.Response(text=str(pc.localDescription.sdp))
 
     def sent() -> int:
-        if mode == "droproom":
-            media = engine.rooms.get(ROOM)
-            return sum(o.wire.packets for _, o in media.listeners.values()) if media else 0  # type: ignore[attr-defined]
+        if mode == "droproom":  # closed sessions' wires too: a count that never goes back
+            return sum(w.packets for w in wires)
         return sum(
             t.sender._RTCRtpSender__packet_count  # type: ignore[attr-defined]
             for pc in relay_pcs
@@ -151,6 +184,8 @@ async def serve(mode: str, port: int, speakers: int) -> None:
                 "gc_s": watch.total_s,
                 "gc_max_s": watch.max_s,
                 "late": engine.ticker.late if engine.ticker else None,
+                "listening": engine.session_counts()[Kind.LISTEN],
+                **lag.take(),
             }
         )
 
@@ -360,6 +395,9 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
             result["latency_ms"] = (pct(lat, 0.5) * 1e3, pct(lat, 0.95) * 1e3)
             result["gc_ms_per_s"] = (s1["gc_s"] - s0["gc_s"]) * 1e3 / span
             result["gc_max_ms"] = s1["gc_max_s"] * 1e3
+            result["listening"] = (s0["listening"], s1["listening"])
+            result["lag_ms"] = [s1[k] * 1e3 for k in ("lag_p50", "lag_p99", "lag_max")]
+            result["server_answer_p95_ms"] = s0["answer_p95"] * 1e3
     finally:
         for task in tasks:
             task.cancel()
@@ -419,8 +457,9 @@ def table(rows: list[dict[str, Any]]) -> str:
         "| server | speakers | listeners (connected) | CPU ms / listener-s "
         "| pkts sent / listener-s | pkts recv / listener-s "
         "| added latency p50 / p95 ms | first packet p50 / p95 ms "
-        "| first packet p50: answer / ICE / DTLS / RTP ms |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        "| first packet p50: answer / ICE / DTLS / RTP ms "
+        "| server loop lag p50 / p99 / max ms |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     )
     lines = []
     for r in rows:
@@ -429,7 +468,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {r['mode']} | {r['speakers']} | {r['listeners']} ({r['connected']}) "
             f"| {r['cpu_ms_per_listener_s']:.2f} | {r['sent_pps']:.1f} | {r['recv_pps']:.1f} "
             f"| {r['latency_ms'][0]:.1f} / {r['latency_ms'][1]:.1f} | {ttfp} "
-            f"| {' / '.join(f'{v:.0f}' for v in r['phases_ms'])} |"
+            f"| {' / '.join(f'{v:.0f}' for v in r['phases_ms'])} "
+            f"| {' / '.join(f'{v:.1f}' for v in r['lag_ms'])} |"
         )
     return head + "\n".join(lines) + "\n"
 

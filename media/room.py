@@ -273,5 +273,6 @@ class RoomMedia:
                     pass
         self._task = self._level_task = None
         self._stop_recording()
-        self.publishers.clear()
+        with self.lock:  # a tick under way on the media thread finishes first
+            self.publishers.clear()
         self.listeners.clear()

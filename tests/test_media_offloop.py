@@ -19,7 +19,8 @@ from media.config import MediaConfig
 from media.engine import MediaEngine
 from media.mixer import Emission
 from media.packets import SharedPacket
-from tests.media_helpers import TonePublisher, band_energy, wait_connected
+from media.wire import RtpWire
+from tests.media_helpers import AudioListener, TonePublisher, band_energy, wait_connected
 from tests.test_media_engine import ProbeWire, decode
 
 ROOM = "r1"
@@ -160,3 +161,23 @@ async def test_the_media_thread_ends_with_the_engine(tmp_path: Path) -> None:
         await pub.close()
     await eng.aclose()
     assert not thread.is_alive()
+
+
+async def test_a_wire_whose_peer_closed_refuses_quietly(engine: MediaEngine) -> None:
+    """The send path holds the socket it looked up once: after the session
+    closed, a packet still in flight to it is counted, not raised."""
+
+    async def exchange(sdp: str) -> str:
+        return (await engine.listen(ROOM, "bob", sdp))[1]
+
+    lis = await AudioListener.start(exchange, decode=False)
+    await wait_connected(lis.pc)
+    await asyncio.sleep(0.3)
+    session_id, (_, outlet) = next(iter(engine.rooms[ROOM].listeners.items()))
+    wire = outlet.wire
+    assert isinstance(wire, RtpWire) and wire.packets > 5 and wire.failed == 0
+    await engine.close(session_id)
+    await asyncio.sleep(0.05)
+    wire.write(SharedPacket(b"\xf8\xff\xfe", 960, 0.0))
+    assert wire.failed == 1
+    await lis.close()
