@@ -7,7 +7,8 @@ thread (`thread`), in one process, same run.
 No network peers: three publishers are fed pre-encoded Opus tones (440, 550,
 660 Hz) on the loop every 20 ms, as aiortc would hand them in; each listener
 is a wire that SRTP-protects (libsrtp, its own key) and `sendto`s every
-packet to a loopback sink, as `RtpWire` does. Measured per mode: the loop's
+packet to a loopback sink, as `RtpWire` does (from the media thread in
+`thread` mode, from the loop in `loop` mode). Measured per mode: the loop's
 lag (how late a 5 ms sleep wakes: p50 / p99 / max), the process's CPU per
 listener-second, packets per listener-second, and the ticks that resynced
 after falling 200 ms behind. Prints a Markdown table.
@@ -41,7 +42,10 @@ _HEADER = struct.Struct("!BBHII")
 
 
 class SrtpWire:
-    """A listener's send path without a peer: header, SRTP, sendto."""
+    """A listener's send path without a peer: header, SRTP, sendto. Like
+    `RtpWire`, written from the media thread when there is one."""
+
+    off_loop = True
 
     def __init__(self, sink: tuple[str, int]) -> None:
         policy = Policy(

@@ -87,6 +87,9 @@ class Mixer:
         self._covered = 0
         self.tone: ToneVoice | None = None
         self.tone_ended: ToneVoice | None = None  # set by the tick that played its end
+        # Where the forward path's packets go when the room sends from the
+        # media thread (None: pushed to the feeds at once, on the loop).
+        self.forward: Callable[[list[Emission]], None] | None = None
 
     def active(self) -> list[Publisher]:
         return [p for p in self._publishers.values() if not p.muted]
@@ -100,9 +103,16 @@ class Mixer:
             self._covered -= 1
             return
         now = self._clock()
-        for excluded, feed in list(self._feeds.items()):
-            if excluded != publisher.identity:
-                feed.push(payload, publisher, timestamp, now)
+        out: list[Emission] = [
+            (feed, payload, publisher, timestamp, now)
+            for excluded, feed in list(self._feeds.items())
+            if excluded != publisher.identity
+        ]
+        if self.forward is not None:
+            self.forward(out)
+        else:
+            for feed, data, source, ts, made in out:
+                feed.push(data, source, ts, made)
 
     def tick(self, tick_no: int) -> list[Emission]:
         """Decode, mix, encode: what every feed gets for this tick."""

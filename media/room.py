@@ -3,9 +3,11 @@ level reports and the recording of the live session.
 
 The engine creates a `RoomMedia` when the first session of a room opens and
 closes it when the last one goes. Its tick runs on the process's media
-thread (media.ticker) when given one: `mix` there (decode, mix, encode,
-under the room's lock), `deliver` back on the loop (feeds, outlets, taps,
-tone end, level reports). Without one it runs in a task on the loop (the
+thread (media.ticker) when given one: `mix` (decode, mix, encode) and
+`send` (stamp, write the listeners' RTP wires) there, under the room's
+lock; `deliver` back on the loop (other outlets, taps, tone end, level
+reports). The forward path's packets are queued to that thread too, so
+each wire has one writer. Without one it runs in a task on the loop (the
 old path, kept as the benchmarks' baseline). Must not import aiohttp or
 `server/`.
 """
@@ -15,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from media.fanout import Feed, Outlet
 from media.ingest import Publisher
 from media.mixer import Emission, Mixer
-from media.packets import FRAME_S
+from media.packets import FRAME_S, SharedPacket
 from media.recording import Recorder
 from media.ticker import MediaThread
 from media.tone import ToneVoice
@@ -81,7 +84,9 @@ class RoomMedia:
         self._closed = False
         self._ticker = ticker
         self._task: asyncio.Task[None] | None = None
+        self._forwards: deque[list[Emission]] = deque()
         if ticker is not None:
+            self.mixer.forward = self._queue_forward
             ticker.add(self)
         else:
             self._task = asyncio.create_task(self._run(), name=f"room-media:{room}")
@@ -205,12 +210,41 @@ class RoomMedia:
         with self.lock:
             return self.mixer.tick(tick_no)
 
-    def deliver(self, emissions: list[Emission]) -> None:
-        """On the loop: the tick's packets to the feeds, then its news."""
+    def take_forwards(self) -> list[Emission]:
+        """On the media thread: what the forward path queued since last time."""
+        out: list[Emission] = []
+        queue = self._forwards
+        while queue:
+            out.extend(queue.popleft())
+        return out
+
+    def send(self, emissions: list[Emission]) -> list[tuple[Feed, SharedPacket]]:
+        """On the media thread: stamp each packet, write the outlets that may
+        be written there (the listeners' RTP wires); the rest is `deliver`'s."""
+        sent = []
+        with self.lock:
+            for feed, payload, source, ts, made in emissions:
+                packet = feed.stamp(payload, source, ts, made)
+                feed.offer_off_loop(packet)
+                sent.append((feed, packet))
+        return sent
+
+    def deliver(self, sent: list[tuple[Feed, SharedPacket]]) -> None:
+        """On the loop: the other outlets and the taps, then the tick's news."""
         if self._closed:
             return
-        for feed, payload, source, ts, made in emissions:
-            feed.push(payload, source, ts, made)
+        for feed, packet in sent:
+            feed.finish(packet)
+        self._after_tick()
+
+    def _queue_forward(self, emissions: list[Emission]) -> None:
+        """On the loop: a forwarded voice's packet goes out from the media
+        thread too (one writer per wire), which is woken for it."""
+        self._forwards.append(emissions)
+        assert self._ticker is not None
+        self._ticker.wake()
+
+    def _after_tick(self) -> None:
         if self.mixer.tone_ended is not None:
             self._tell_tone_ended()
         if self.clock() >= self._next_report:
@@ -232,9 +266,11 @@ class RoomMedia:
             if delay > 0:
                 await asyncio.sleep(delay)
             try:
-                self.deliver(self.mix(tick_no))
+                for feed, payload, source, ts, made in self.mix(tick_no):
+                    feed.push(payload, source, ts, made)
             except Exception:
                 logger.exception("room %s: mixer tick failed", self.room)
+            self._after_tick()
 
     def _report_levels(self) -> None:
         levels = {}

@@ -34,7 +34,7 @@ from kernel.errors import Conflict, Invalid
 from media.config import MediaConfig
 from media.ice import forget_checks, ice_connections, pre_gather, rtc_configuration
 from media.trickle import parse_fragment
-from media.wire import RtpWire, header_extensions
+from media.wire import RtpWire, header_extensions, quiet_sender_reports
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +147,7 @@ async def answer_listener(config: MediaConfig, offer_sdp: str) -> Negotiated:
         transceiver.direction = "sendonly"
         _opus_only(transceiver)
         transceiver.sender.replaceTrack(IdleTrack())
+        quiet_sender_reports(transceiver.sender)
         sdp = await _answer(pc, config)
         return Negotiated(pc, sdp, _wire_for(transceiver, sdp))
     except BaseException:

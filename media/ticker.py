@@ -4,9 +4,13 @@ every room (decode the publishers' input, mix, encode) off the event loop.
 The loop serves Socket.IO, the shop and every listener's send; before, the
 tick ran there too, and three speakers mixed for 500 listeners held it long
 enough to push the tick itself 200+ ms late. Here the thread does the
-tick's work (PyAV releases the GIL inside its codecs) and hands each tick's
-packets back to the loop in one batch (`call_soon_threadsafe`), where they
-go to the feeds' outlets and taps as before: taps still run on the loop.
+tick's work (PyAV releases the GIL inside its codecs) and the per-listener
+send (libsrtp and `sendto` release it too): each packet is stamped and
+written to the listeners' RTP wires here, then the tick's packets go back
+to the loop in one batch (`call_soon_threadsafe`) for the taps (recorder,
+relay, HLS) and any outlet whose wire must be written on the loop. A voice
+forwarded unchanged is queued by the loop and sent here at once (`wake`),
+so every wire has one writer.
 
 A room being ticked takes its own lock for the tick (`Tickable.lock`), so
 the loop's membership changes never meet a tick halfway.
@@ -21,8 +25,9 @@ import threading
 import time
 from typing import Protocol
 
+from media.fanout import Feed
 from media.mixer import Emission
-from media.packets import FRAME_S
+from media.packets import FRAME_S, SharedPacket
 
 logger = logging.getLogger(__name__)
 
@@ -38,19 +43,32 @@ class Tickable(Protocol):
         """On the media thread: this tick's packets (takes the room's lock)."""
         ...
 
-    def deliver(self, emissions: list[Emission]) -> None:
-        """On the loop: push the tick's packets to the feeds."""
+    def take_forwards(self) -> list[Emission]:
+        """On the media thread: packets the loop queued to forward."""
+        ...
+
+    def send(self, emissions: list[Emission]) -> list[tuple[Feed, SharedPacket]]:
+        """On the media thread: stamp and write what may be written there."""
+        ...
+
+    def deliver(self, sent: list[tuple[Feed, SharedPacket]]) -> None:
+        """On the loop: the rest of the outlets, the taps, the tick's news."""
         ...
 
 
+Batch = list[tuple[Tickable, list[tuple[Feed, SharedPacket]]]]
+
+
 class MediaThread:
-    """Ticks every registered room every 20 ms, on its own thread."""
+    """Ticks every registered room every 20 ms, on its own thread, and
+    sends forwarded packets as soon as the loop hands them over (`wake`)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._rooms: dict[Tickable, None] = {}  # insertion-ordered set
         self._guard = threading.Lock()
         self._stopping = threading.Event()
+        self._woken = threading.Event()
         self._thread: threading.Thread | None = None
         self.ticks = 0
         self.late = 0  # resyncs after falling behind
@@ -71,9 +89,14 @@ class MediaThread:
         with self._guard:
             self._rooms.pop(room, None)
 
+    def wake(self) -> None:
+        """From the loop: forwarded packets are waiting."""
+        self._woken.set()
+
     def stop(self) -> None:
         """Ends the thread (a tick under way finishes first)."""
         self._stopping.set()
+        self._woken.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
         self._thread = None
@@ -81,27 +104,44 @@ class MediaThread:
     def _run(self) -> None:
         start, tick_no = time.monotonic(), 0
         while not self._stopping.is_set():
-            tick_no += 1
-            delay = start + tick_no * FRAME_S - time.monotonic()
+            due = start + (tick_no + 1) * FRAME_S
+            delay = due - time.monotonic()
             if delay < -_LATE_RESYNC_S:
                 logger.warning("media thread %.0f ms late, resyncing", -delay * 1e3)
                 self.late += 1
-                start = time.monotonic() - tick_no * FRAME_S
-            elif delay > 0 and self._stopping.wait(delay):
-                return
-            if not self._tick(tick_no):
+                start = time.monotonic() - (tick_no + 1) * FRAME_S
+            elif delay > 0:
+                self._woken.wait(delay)
+                self._woken.clear()  # before taking the queue: no wake-up is lost
+                if self._stopping.is_set():
+                    return
+                if time.monotonic() < due:
+                    if not self._pass(None):
+                        return
+                    continue
+            tick_no += 1
+            if not self._pass(tick_no):
                 return
 
-    def _tick(self, tick_no: int) -> bool:
+    def _pass(self, tick_no: int | None) -> bool:
+        """Forwards, plus a tick's mix when `tick_no` is given; the batch goes
+        back to the loop. False once the loop is gone."""
         with self._guard:
             rooms = list(self._rooms)
-        batch = []
+        batch: Batch = []
         for room in rooms:
             try:
-                batch.append((room, room.mix(tick_no)))
+                emissions = room.take_forwards()
+                if tick_no is not None:
+                    emissions += room.mix(tick_no)
+                if emissions:
+                    batch.append((room, room.send(emissions)))
             except Exception:
                 logger.exception("room %s: mixer tick failed", room.room)
-        self.ticks += 1
+        if tick_no is not None:
+            self.ticks += 1
+        if not batch:
+            return True
         try:
             self._loop.call_soon_threadsafe(_deliver, batch)
         except RuntimeError:  # the loop is closed: nothing left to serve
@@ -109,9 +149,9 @@ class MediaThread:
         return True
 
 
-def _deliver(batch: list[tuple[Tickable, list[Emission]]]) -> None:
-    for room, emissions in batch:
+def _deliver(batch: Batch) -> None:
+    for room, sent in batch:
         try:
-            room.deliver(emissions)
+            room.deliver(sent)
         except Exception:
             logger.exception("room %s: delivering a tick failed", room.room)

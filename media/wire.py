@@ -17,12 +17,14 @@ checks were a third of the send).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import struct
 from typing import Any, Protocol
 
 from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.utils import random16, random32
 from pylibsrtp import SRTP_MAX_TRAILER_LEN
 from pylibsrtp._binding import ffi, lib
@@ -45,6 +47,28 @@ class Wire(Protocol):
     def write(self, packet: SharedPacket) -> None: ...
 
 
+def quiet_sender_reports(sender: RTCRtpSender) -> None:
+    """A listener's aiortc sender sends no RTCP sender reports.
+
+    Its counters never move (its track never yields: the packets go out
+    through the `RtpWire`), so the reports said nothing; and they were the
+    only other use of the SRTP context the wire protects with from the media
+    thread. Call before the sender starts. Keeps `stop()`'s handshake.
+    """
+    started = sender._RTCRtpSender__rtcp_started  # type: ignore[attr-defined]
+    exited = sender._RTCRtpSender__rtcp_exited  # type: ignore[attr-defined]
+
+    async def run_rtcp() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()  # until stop() cancels it
+        except asyncio.CancelledError:
+            pass
+        exited.set()
+
+    sender._run_rtcp = run_rtcp  # type: ignore[method-assign]
+
+
 def header_extensions(mid_id: int | None, mid: str | None) -> bytes:
     """The RFC 8285 one-byte-header block carrying only the `mid` (if negotiated)."""
     if mid_id is None or not mid:
@@ -56,7 +80,14 @@ def header_extensions(mid_id: int | None, mid: str | None) -> bytes:
 
 
 class RtpWire:
-    """Sends shared payloads to one peer with its own SSRC, sequence and origin."""
+    """Sends shared payloads to one peer with its own SSRC, sequence and origin.
+
+    Written from the media thread (`off_loop`): its buffer, sequence and
+    libsrtp context are its own, and aiortc's sender reports, the only
+    other user of that context, are switched off (`quiet_sender_reports`).
+    """
+
+    off_loop = True
 
     def __init__(
         self,

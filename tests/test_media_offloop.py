@@ -181,3 +181,39 @@ async def test_a_wire_whose_peer_closed_refuses_quietly(engine: MediaEngine) -> 
     wire.write(SharedPacket(b"\xf8\xff\xfe", 960, 0.0))
     assert wire.failed == 1
     await lis.close()
+
+
+async def test_a_forwarded_voice_is_sent_from_the_media_thread(engine: MediaEngine) -> None:
+    """One voice is forwarded unchanged; its packets are still written to the
+    listeners' RTP wires by the media thread (one writer per wire), at once."""
+
+    async def speak(sdp: str) -> str:
+        return (await engine.publish(ROOM, "alice", sdp))[1]
+
+    async def listen(sdp: str) -> str:
+        return (await engine.listen(ROOM, "bob", sdp))[1]
+
+    pub = await TonePublisher.start(440.0, speak)
+    await wait_connected(pub.pc)
+    lis = await AudioListener.start(listen)
+    await wait_connected(lis.pc)
+    ((_, outlet),) = engine.rooms[ROOM].listeners.values()
+    wire = outlet.wire
+    assert isinstance(wire, RtpWire)
+    writers: set[int] = set()
+    write = wire.write
+
+    def watched(packet: SharedPacket) -> None:
+        writers.add(threading.get_ident())
+        write(packet)
+
+    wire.write = watched  # type: ignore[method-assign]
+    await asyncio.sleep(1.0)
+    t0 = asyncio.get_running_loop().time()
+    await asyncio.sleep(1.2)
+    heard = lis.audio_since(t0)
+    assert band_energy(heard, 440.0) > 0.9
+    assert engine.rooms[ROOM].mixer.encoded == 0  # forwarded, not re-encoded
+    assert engine.ticker is not None and writers == {engine.ticker.ident}
+    await pub.close()
+    await lis.close()
