@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import gc
 import json
@@ -131,6 +132,14 @@ async def serve(mode: str, port: int, speakers: int) -> None:
     relay_pcs: list[RTCPeerConnection] = []
     counter = iter(range(10**9))
     wires: list[RtpWire] = []
+    closed: collections.Counter[str] = collections.Counter()  # why listener sessions ended
+    close = engine.close
+
+    async def counted_close(session_id: str, reason: str = "closed") -> bool:
+        closed[reason] += 1
+        return await close(session_id, reason)
+
+    engine.close = counted_close  # type: ignore[method-assign]
 
     async def answer_relay(pc: RTCPeerConnection, sdp: str) -> str:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -185,6 +194,7 @@ async def serve(mode: str, port: int, speakers: int) -> None:
                 "gc_max_s": watch.max_s,
                 "late": engine.ticker.late if engine.ticker else None,
                 "listening": engine.session_counts()[Kind.LISTEN],
+                "closed": dict(closed),
                 **lag.take(),
             }
         )
@@ -396,6 +406,7 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
             result["gc_ms_per_s"] = (s1["gc_s"] - s0["gc_s"]) * 1e3 / span
             result["gc_max_ms"] = s1["gc_max_s"] * 1e3
             result["listening"] = (s0["listening"], s1["listening"])
+            result["closed"] = s1["closed"]
             result["lag_ms"] = [s1[k] * 1e3 for k in ("lag_p50", "lag_p99", "lag_max")]
             result["server_answer_p95_ms"] = s0["answer_p95"] * 1e3
     finally:

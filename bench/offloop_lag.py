@@ -3,6 +3,7 @@ listeners: the tick on the loop (`loop`) against the tick on the media
 thread (`thread`), in one process, same run.
 
     python bench/offloop_lag.py [--listeners 500] [--seconds 8] [--modes loop,thread]
+                                [--probes 20] [--rounds 1]
 
 No network peers: three publishers are fed pre-encoded Opus tones (440, 550,
 660 Hz) on the loop every 20 ms, as aiortc would hand them in; each listener
@@ -10,8 +11,10 @@ is a wire that SRTP-protects (libsrtp, its own key) and `sendto`s every
 packet to a loopback sink, as `RtpWire` does (from the media thread in
 `thread` mode, from the loop in `loop` mode). Measured per mode: the loop's
 lag (how late a 5 ms sleep wakes: p50 / p99 / max), the process's CPU per
-listener-second, packets per listener-second, and the ticks that resynced
-after falling 200 ms behind. Prints a Markdown table.
+listener-second, packets per listener-second, and then the first packet of
+`--probes` newcomers (real aiortc peers in this process, one at a time:
+WHEP offer -> first RTP) with the others still served. Prints a Markdown
+table.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import socket
 import struct
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,13 +33,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
+from aiortc import RTCPeerConnection, RTCSessionDescription
 from pylibsrtp import Policy, Session
 
-from media.fanout import Outlet
+from media.config import MediaConfig
+from media.engine import MediaEngine
+from media.ice import pre_gather, rtc_configuration
 from media.mixer import OpusEncoder
 from media.packets import FRAME_S, FRAME_SAMPLES, SAMPLE_RATE, SharedPacket
 from media.room import RoomMedia
-from media.ticker import MediaThread
+from tests.media_helpers import LOOPBACK
 
 VOICES = (440.0, 550.0, 660.0)
 _HEADER = struct.Struct("!BBHII")
@@ -110,19 +117,46 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def run(mode: str, listeners: int, seconds: float, sink: tuple[str, int]) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    ticker = MediaThread(loop) if mode == "thread" else None
-    media = RoomMedia(
-        "bench",
-        input_frames=3,
-        queue_size=4,
-        record_root=None,
-        level_interval_s=0.25,
-        ticker=ticker,
+async def first_packet(engine: MediaEngine, n: int) -> float | None:
+    """A newcomer (a real aiortc peer, in this process): WHEP offer -> its
+    first RTP packet, in seconds (None if none within 5 s)."""
+    pc = RTCPeerConnection(rtc_configuration(LOOPBACK))
+    got = asyncio.Event()
+
+    async def on_rtp(packet: Any, arrival_time_ms: int) -> None:
+        got.set()
+
+    pc.addTransceiver("audio", direction="recvonly").receiver._handle_rtp_packet = on_rtp  # type: ignore[method-assign]
+    await pre_gather(pc, LOOPBACK)
+    await pc.setLocalDescription(await pc.createOffer())
+    started = time.perf_counter()
+    _, answer = await engine.listen("bench", f"probe{n}", pc.localDescription.sdp)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    try:
+        async with asyncio.timeout(5):
+            await got.wait()
+        return time.perf_counter() - started
+    except TimeoutError:
+        return None
+    finally:
+        await pc.close()
+
+
+async def run(
+    mode: str, listeners: int, seconds: float, sink: tuple[str, int], probes: int
+) -> dict[str, Any]:
+    engine = MediaEngine(
+        MediaConfig(
+            data_dir=Path(tempfile.mkdtemp()),
+            ice_hosts=("127.0.0.1",),
+            record=False,
+            media_thread=mode == "thread",
+        )
     )
+    media = engine._room("bench")
     wires = [SrtpWire(sink) for _ in range(listeners)]
-    outlets: list[Outlet] = [media.add_listener(f"l{i}", f"l{i}", w) for i, w in enumerate(wires)]
+    for i, wire in enumerate(wires):
+        media.add_listener(f"l{i}", f"l{i}", wire)
     tasks = [asyncio.create_task(feed_voices(media))]
     await asyncio.sleep(1.0)  # warm up
     lags: list[float] = []
@@ -130,23 +164,27 @@ async def run(mode: str, listeners: int, seconds: float, sink: tuple[str, int]) 
     sent0, cpu0, t0 = sum(w.packets for w in wires), time.process_time(), time.perf_counter()
     await asyncio.sleep(seconds)
     sent1, cpu1, t1 = sum(w.packets for w in wires), time.process_time(), time.perf_counter()
+    firsts = []
+    for n in range(probes):
+        firsts.append(await first_packet(engine, n))
+        await asyncio.sleep(0.05)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await media.aclose()
-    if ticker is not None:
-        ticker.stop()
+    encoded = media.mixer.encoded
+    await engine.aclose()
     for wire in wires:
         wire.close()
     span = t1 - t0
+    got = [f for f in firsts if f is not None]
     return {
         "mode": mode,
-        "listeners": len(outlets),
+        "listeners": listeners,
         "lag_ms": [pct(lags, 0.5) * 1e3, pct(lags, 0.99) * 1e3, max(lags) * 1e3],
         "cpu_ms": (cpu1 - cpu0) * 1e3 / (listeners * span),
         "pps": (sent1 - sent0) / (listeners * span),
-        "encoded": media.mixer.encoded,
-        "late": ticker.late if ticker is not None else None,
+        "encoded": encoded,
+        "first_ms": [pct(got, 0.5) * 1e3, pct(got, 0.95) * 1e3, len(got), probes],
     }
 
 
@@ -154,15 +192,18 @@ def table(rows: list[dict[str, Any]]) -> str:
     base = rows[0]
     out = [
         "| tick on | listeners | loop lag p50 / p99 / max ms | max lag vs first row "
-        "| CPU ms / listener-s | pkts / listener-s | mixes encoded |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| CPU ms / listener-s | pkts / listener-s | mixes encoded "
+        "| first packet p50 / p95 ms (got) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         lag = " / ".join(f"{v:.1f}" for v in r["lag_ms"])
+        f = r["first_ms"]
         ratio = r["lag_ms"][2] / base["lag_ms"][2] if base["lag_ms"][2] else float("nan")
         out.append(
             f"| {r['mode']} | {r['listeners']} | {lag} | {ratio:.2f} "
-            f"| {r['cpu_ms']:.2f} | {r['pps']:.1f} | {r['encoded']} |"
+            f"| {r['cpu_ms']:.2f} | {r['pps']:.1f} | {r['encoded']} "
+            f"| {f[0]:.0f} / {f[1]:.0f} ({f[2]} of {f[3]}) |"
         )
     return "\n".join(out) + "\n"
 
@@ -174,7 +215,7 @@ async def main(args: argparse.Namespace) -> None:
     rows = []
     for _ in range(args.rounds):
         for mode in args.modes.split(","):
-            row = await run(mode, args.listeners, args.seconds, sink)
+            row = await run(mode, args.listeners, args.seconds, sink, args.probes)
             sys.stderr.write(f"{row}\n")
             rows.append(row)
     sink_sock.close()
@@ -187,4 +228,5 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--modes", default="loop,thread")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--probes", type=int, default=20)
     asyncio.run(main(parser.parse_args()))
