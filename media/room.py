@@ -86,7 +86,7 @@ class RoomMedia:
         self._task: asyncio.Task[None] | None = None
         self._forwards: deque[list[Emission]] = deque()
         if ticker is not None:
-            self.mixer.forward = self._queue_forward
+            self.mixer.forward = self.hand_over
             ticker.add(self)
         else:
             self._task = asyncio.create_task(self._run(), name=f"room-media:{room}")
@@ -237,11 +237,15 @@ class RoomMedia:
             feed.finish(packet)
         self._after_tick()
 
-    def _queue_forward(self, emissions: list[Emission]) -> None:
-        """On the loop: a forwarded voice's packet goes out from the media
-        thread too (one writer per wire), which is woken for it."""
+    def hand_over(self, emissions: list[Emission]) -> None:
+        """From the loop: packets for this room's feeds made outside the tick
+        (the forward path, a relay). With a media thread they are queued to it
+        and it is woken, so every wire keeps one writer; without, pushed here."""
+        if self._ticker is None:
+            for feed, payload, source, ts, made in emissions:
+                feed.push(payload, source, ts, made)
+            return
         self._forwards.append(emissions)
-        assert self._ticker is not None
         self._ticker.wake()
 
     def _after_tick(self) -> None:

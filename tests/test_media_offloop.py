@@ -11,16 +11,23 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from media.config import MediaConfig
 from media.engine import MediaEngine
-from media.mixer import Emission
-from media.packets import SharedPacket
+from media.mixer import Emission, OpusEncoder
+from media.packets import FRAME_SAMPLES, SAMPLE_RATE, SharedPacket
 from media.wire import RtpWire
-from tests.media_helpers import AudioListener, TonePublisher, band_energy, wait_connected
+from tests.media_helpers import (
+    AudioListener,
+    TonePublisher,
+    band_energy,
+    peak_hz,
+    wait_connected,
+)
 from tests.test_media_engine import ProbeWire, decode
 
 ROOM = "r1"
@@ -32,6 +39,14 @@ async def engine(tmp_path: Path) -> AsyncIterator[MediaEngine]:
     eng = MediaEngine(MediaConfig(data_dir=tmp_path, ice_hosts=("127.0.0.1",), record=False))
     yield eng
     await eng.aclose()
+
+
+def tone_packets(freq: float, count: int = 50) -> list[bytes]:
+    """One second of a pure tone as 20 ms Opus packets."""
+    encoder = OpusEncoder()
+    n = np.arange(count * FRAME_SAMPLES)
+    pcm = (0.3 * np.sin(2 * np.pi * freq * n / SAMPLE_RATE)).astype(np.float32)
+    return [encoder.encode(pcm[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]) for i in range(count)]
 
 
 async def three_speakers(engine: MediaEngine) -> list[TonePublisher]:
@@ -216,4 +231,44 @@ async def test_a_forwarded_voice_is_sent_from_the_media_thread(engine: MediaEngi
     assert engine.rooms[ROOM].mixer.encoded == 0  # forwarded, not re-encoded
     assert engine.ticker is not None and writers == {engine.ticker.ident}
     await pub.close()
+    await lis.close()
+
+
+async def test_packets_handed_over_from_the_loop_reach_wires_and_taps(
+    engine: MediaEngine,
+) -> None:
+    """What a relay feeds into a room from the loop (`RoomMedia.hand_over`)
+    is written to the listeners' wires by the media thread and tapped on the
+    loop, like the room's own packets."""
+
+    async def listen(sdp: str) -> str:
+        return (await engine.listen(ROOM, "bob", sdp))[1]
+
+    lis = await AudioListener.start(listen)
+    await wait_connected(lis.pc)
+    media = engine.rooms[ROOM]
+    ((_, outlet),) = media.listeners.values()
+    writers: set[int] = set()
+    write = outlet.wire.write
+
+    def watched(packet: SharedPacket) -> None:
+        writers.add(threading.get_ident())
+        write(packet)
+
+    outlet.wire.write = watched  # type: ignore[method-assign]
+    tone = tone_packets(440.0)
+    tapped: list[tuple[int, bytes]] = []
+    media.feeds[None].taps.append(lambda p: tapped.append((threading.get_ident(), p.payload)))
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    for k in range(100):  # two seconds of a relayed voice, one packet per 20 ms
+        feed = media.feeds[None]
+        media.hand_over([(feed, tone[k % len(tone)], "relay", k * 960, loop.time())])
+        await asyncio.sleep(max(0.0, t0 + (k + 1) * 0.02 - loop.time()))
+    heard = lis.audio_since(t0 + 0.5)
+    assert band_energy(heard, 440.0) > 0.3  # between the tick's silence frames
+    assert abs(peak_hz(heard) - 440.0) < 10
+    assert engine.ticker is not None and writers == {engine.ticker.ident}
+    relayed = [p for t, p in tapped if p in tone]
+    assert len(relayed) >= 90 and {t for t, _ in tapped} == {threading.get_ident()}
     await lis.close()
