@@ -36,6 +36,7 @@ from media.recording import Replay, is_recording_name, list_replays, room_dir
 from media.room import LevelsCallback, RoomMedia, ToneEndCallback
 from media.session import Kind, Session, check_room_id, new_session_id
 from media.signaling import (
+    DtlsCertificate,
     Negotiated,
     add_remote_candidates,
     answer_listener,
@@ -71,6 +72,7 @@ class MediaEngine:
         self._closing: set[asyncio.Task[Any]] = set()  # closes and hooks under way
         self.caps = SessionCaps(config.listen_limits)
         self.ticker: MediaThread | None = None  # made with the first room
+        self._certificate = DtlsCertificate()  # one for every peer (signaling)
 
     # --- opening ----------------------------------------------------------
     async def publish(
@@ -81,7 +83,9 @@ class MediaEngine:
         check_room_id(room)
         session_id = new_session_id()
         tap = RtpTap()
-        negotiated = await answer_publisher(self.config, offer_sdp, tap)
+        negotiated = await answer_publisher(
+            self.config, offer_sdp, tap, self._certificate.current()
+        )
         media = self._room(room)
         previous = media.publishers.get(identity)
         session = self._register(room, identity, Kind.PUBLISH, negotiated, expires_at, session_id)
@@ -99,7 +103,7 @@ class MediaEngine:
         check_room_id(room)
         self.caps.take(room, identity)
         try:
-            negotiated = await answer_listener(self.config, offer_sdp)
+            negotiated = await answer_listener(self.config, offer_sdp, self._certificate.current())
         except BaseException:
             self.caps.give_back(room, identity)
             raise

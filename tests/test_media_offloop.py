@@ -272,3 +272,31 @@ async def test_packets_handed_over_from_the_loop_reach_wires_and_taps(
     relayed = [p for t, p in tapped if p in tone]
     assert len(relayed) >= 90 and {t for t, _ in tapped} == {threading.get_ident()}
     await lis.close()
+
+
+async def test_every_peer_presents_one_dtls_certificate(engine: MediaEngine) -> None:
+    """A join makes no new key and certificate (aiortc's default, ~2.4 ms of
+    the loop per answer): every answer carries the same fingerprint, and the
+    peers still connect and hear the room."""
+    answers: list[str] = []
+
+    async def listen(sdp: str) -> str:
+        answer = (await engine.listen(ROOM, f"l{len(answers)}", sdp))[1]
+        answers.append(answer)
+        return answer
+
+    ears = [await AudioListener.start(listen, decode=False) for _ in range(3)]
+    for ear in ears:
+        await wait_connected(ear.pc)
+    fingerprints = [
+        {line for line in answer.splitlines() if line.startswith("a=fingerprint:")}
+        for answer in answers
+    ]
+    assert len(answers) == 3 and fingerprints[0]
+    assert fingerprints[0] == fingerprints[1] == fingerprints[2]
+    await asyncio.sleep(0.5)
+    loop = asyncio.get_running_loop()
+    t1 = loop.time()
+    for ear in ears:
+        assert ear.rate(t1 - 0.4, t1) > 40
+        await ear.close()
