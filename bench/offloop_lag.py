@@ -209,6 +209,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
     sink_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink_sock.bind(("127.0.0.1", 0))  # never read: the kernel drops what overflows
     sink = sink_sock.getsockname()
@@ -229,4 +231,7 @@ if __name__ == "__main__":
     parser.add_argument("--modes", default="loop,thread")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--probes", type=int, default=20)
+    parser.add_argument(
+        "--switch-interval", type=float, default=None, help="sys.setswitchinterval, seconds"
+    )
     asyncio.run(main(parser.parse_args()))

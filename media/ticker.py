@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import time
 from typing import Protocol
@@ -32,6 +33,13 @@ from media.packets import FRAME_S, SharedPacket
 logger = logging.getLogger(__name__)
 
 _LATE_RESYNC_S = 0.2
+# The GIL's switch interval while a media thread runs (Python's default is
+# 5 ms). The thread gives the GIL up at every codec call, libsrtp call and
+# `sendto` (hundreds per tick); each time the loop holds it in Python code
+# the thread waits up to this long to get it back. At 5 ms a busy loop
+# (handshakes) made the tick fall 200-550 ms behind; at 1 ms it kept time
+# (docs/benchmarks.md, "Audio off the event loop"). Process-wide.
+SWITCH_INTERVAL_S = 0.001
 
 
 class Tickable(Protocol):
@@ -82,6 +90,7 @@ class MediaThread:
         with self._guard:
             self._rooms[room] = None
         if self._thread is None:
+            sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
             self._thread = threading.Thread(target=self._run, name="droproom-media", daemon=True)
             self._thread.start()
 

@@ -6,6 +6,7 @@ Socket.IO and HTTP while three speakers are mixed."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from media.config import MediaConfig
 from media.engine import MediaEngine
 from media.mixer import Emission, OpusEncoder
 from media.packets import FRAME_SAMPLES, SAMPLE_RATE, SharedPacket
+from media.ticker import SWITCH_INTERVAL_S
 from media.wire import RtpWire
 from tests.media_helpers import (
     AudioListener,
@@ -79,6 +81,7 @@ async def test_three_speakers_are_mixed_on_the_media_thread(engine: MediaEngine)
     assert engine.ticker is not None and engine.ticker.ident is not None
     assert where == {engine.ticker.ident}
     assert threading.get_ident() not in where
+    assert sys.getswitchinterval() <= SWITCH_INTERVAL_S  # the thread gets the GIL back soon
     heard = decode([p for _, p in probe.got[-40:]])
     for freq in VOICES.values():  # all three voices in the mix, each clearly
         assert band_energy(heard, freq) > 0.15
