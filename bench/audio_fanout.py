@@ -2,7 +2,12 @@
 baseline, with one and with three speakers, at several listener counts.
 
     python bench/audio_fanout.py [--listeners 50,200,500] [--speakers 1,3]
-                                 [--modes droproom,relay] [--window 3]
+                                 [--modes droproom,loop,relay] [--window 3]
+                                 [--profile DIR]
+
+Modes: `droproom` (the rooms' ticks on the media thread), `loop` (the same
+engine with the tick on the event loop: the baseline before issue 15's
+offloop work), `relay` (aiortc's `MediaRelay`, one encoder per listener).
 
 The server runs in a child process (its CPU is what we measure); publishers
 and listeners are real aiortc peers in this process, on loopback only.
@@ -15,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
+import gc
 import json
 import os
 import socket
@@ -37,12 +44,16 @@ from aiortc.mediastreams import MediaStreamTrack
 from media.config import MediaConfig
 from media.engine import MediaEngine
 from media.ice import pre_gather, rtc_configuration
+from media.session import Kind
+from media.wire import RtpWire
+from server.cli import gc_thresholds
 from tests.media_helpers import LOOPBACK, TonePublisher, ToneTrack, wait_connected
 
 ROOM = "bench"
 BIG = 100  # bytes of RTP: above this a packet carries tone, below it silence
 CONNECT_DEADLINE_S = 60.0
 PROBES = 20  # the last listeners join one by one, to time their first packet
+PROFILE_DIR: str | None = None  # --profile: py-spy's collapsed stacks of the server go here
 
 
 # --- the server (child process) ----------------------------------------------
@@ -60,13 +71,75 @@ class SlotTrack(MediaStreamTrack):
         return await (self.source or self.idle).recv()
 
 
+class GcWatch:
+    """The server's garbage-collector pauses (they stop every thread)."""
+
+    def __init__(self) -> None:
+        self.total_s = self.max_s = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        took = time.perf_counter() - self._started
+        self.total_s += took
+        self.max_s = max(self.max_s, took)
+
+
+class LagWatch:
+    """How late the server's event loop wakes a 5 ms sleep (its lag)."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self.answers: list[float] = []  # engine.listen's own time, on the server
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + 0.005
+            await asyncio.sleep(0.005)
+            self.lags.append(loop.time() - due)
+
+    def take(self) -> dict[str, float]:
+        lags, self.lags = self.lags, []
+        answers, self.answers = self.answers, []
+        return {
+            "lag_p50": pct(lags, 0.5),
+            "lag_p99": pct(lags, 0.99),
+            "lag_max": max(lags, default=float("nan")),
+            "answer_p95": pct(answers, 0.95),
+        }
+
+
 async def serve(mode: str, port: int, speakers: int) -> None:
-    config = MediaConfig(data_dir=Path(tempfile.mkdtemp()), ice_hosts=("127.0.0.1",), record=False)
+    gc.set_threshold(*gc_thresholds())  # as `droproom serve` runs
+    watch = GcWatch()
+    lag = LagWatch()
+    config = MediaConfig(
+        data_dir=Path(tempfile.mkdtemp()),
+        ice_hosts=("127.0.0.1",),
+        record=False,
+        media_thread=mode != "loop",
+    )
+    if mode == "loop":
+        mode = "droproom"
     engine = MediaEngine(config)
     relay = MediaRelay()
     slots = [SlotTrack() for _ in range(speakers)]
     relay_pcs: list[RTCPeerConnection] = []
     counter = iter(range(10**9))
+    wires: list[RtpWire] = []
+    closed: collections.Counter[str] = collections.Counter()  # why listener sessions ended
+    close = engine.close
+
+    async def counted_close(session_id: str, reason: str = "closed") -> bool:
+        closed[reason] += 1
+        return await close(session_id, reason)
+
+    engine.close = counted_close  # type: ignore[method-assign]
 
     async def answer_relay(pc: RTCPeerConnection, sdp: str) -> str:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -87,7 +160,11 @@ async def serve(mode: str, port: int, speakers: int) -> None:
     async def sub(request: web.Request) -> web.Response:
         sdp, n = await request.text(), next(counter)
         if mode == "droproom":
-            _, answer = await engine.listen(ROOM, f"l{n}", sdp)
+            started = time.perf_counter()
+            session, answer = await engine.listen(ROOM, f"l{n}", sdp)
+            lag.answers.append(time.perf_counter() - started)
+            media = engine.rooms[ROOM]
+            wires.append(media.listeners[session.id][1].wire)  # type: ignore[arg-type]
             return web.Response(text=answer)
         pc = RTCPeerConnection(rtc_configuration(config))
         relay_pcs.append(pc)
@@ -99,9 +176,8 @@ async def serve(mode: str, port: int, speakers: int) -> None:
         return web.Response(text=str(pc.localDescription.sdp))
 
     def sent() -> int:
-        if mode == "droproom":
-            media = engine.rooms.get(ROOM)
-            return sum(o.wire.packets for _, o in media.listeners.values()) if media else 0  # type: ignore[attr-defined]
+        if mode == "droproom":  # closed sessions' wires too: a count that never goes back
+            return sum(w.packets for w in wires)
         return sum(
             t.sender._RTCRtpSender__packet_count  # type: ignore[attr-defined]
             for pc in relay_pcs
@@ -110,7 +186,18 @@ async def serve(mode: str, port: int, speakers: int) -> None:
         )
 
     async def stats(request: web.Request) -> web.Response:
-        return web.json_response({"cpu": time.process_time(), "sent": sent()})
+        return web.json_response(
+            {
+                "cpu": time.process_time(),
+                "sent": sent(),
+                "gc_s": watch.total_s,
+                "gc_max_s": watch.max_s,
+                "late": engine.ticker.late if engine.ticker else None,
+                "listening": engine.session_counts()[Kind.LISTEN],
+                "closed": dict(closed),
+                **lag.take(),
+            }
+        )
 
     app = web.Application()
     app.add_routes([web.post("/pub/{i}", pub), web.post("/sub", sub), web.get("/stats", stats)])
@@ -134,6 +221,8 @@ class LightListener:
     t_post: float = 0.0
     t_answer: float = 0.0
     t_first: float | None = None
+    t_ice: float | None = None  # ICE completed
+    t_dtls: float | None = None  # DTLS done (connectionState "connected")
     packets: int = 0
     onsets: list[float] = field(default_factory=list)
     _last_big: bool = False
@@ -164,6 +253,17 @@ async def post(http: aiohttp.ClientSession, url: str, sdp: str) -> str:
 async def new_listener(http: aiohttp.ClientSession, base: str, tracks: int) -> LightListener:
     pc = RTCPeerConnection(rtc_configuration(LOOPBACK))
     lis = LightListener(pc)
+
+    @pc.on("iceconnectionstatechange")
+    def on_ice() -> None:
+        if pc.iceConnectionState == "completed" and lis.t_ice is None:
+            lis.t_ice = time.perf_counter()
+
+    @pc.on("connectionstatechange")
+    def on_state() -> None:
+        if pc.connectionState == "connected" and lis.t_dtls is None:
+            lis.t_dtls = time.perf_counter()
+
     for k in range(tracks):
         lis.tap(pc.addTransceiver("audio", direction="recvonly").receiver, watch=k == 0)
     await pre_gather(pc, LOOPBACK)
@@ -269,6 +369,17 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
             result["ttfp_ms"] = (pct(ttfp, 0.5) * 1e3, pct(ttfp, 0.95) * 1e3)
             answer = [x.t_answer - x.t_post for x in probes]
             result["answer_ms"] = (pct(answer, 0.5) * 1e3, pct(answer, 0.95) * 1e3)
+            # where the first packet's time goes: answer, then ICE, DTLS, first RTP
+            done = [x for x in probes if x.t_ice and x.t_dtls and x.t_first]
+            result["phases_ms"] = [
+                pct([f(x) for x in done], 0.5) * 1e3
+                for f in (
+                    lambda x: x.t_answer - x.t_post,
+                    lambda x: x.t_ice - x.t_answer,
+                    lambda x: x.t_dtls - x.t_ice,
+                    lambda x: x.t_first - x.t_dtls,
+                )
+            ]
             result["ttfp_after"] = crowd
             result["connected"] = sum(1 for x in lis if x.t_first is not None)
             await asyncio.sleep(1.5)
@@ -276,7 +387,10 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
                 s0 = json.loads(await r.text())
             c0 = [x.packets for x in lis]
             t0 = time.perf_counter()
+            spy = await start_profile(child.pid, window, mode, speakers, listeners)
             await asyncio.sleep(window)
+            if spy is not None:
+                await spy.wait()
             async with http.get(base + "/stats") as r:
                 s1 = json.loads(await r.text())
             t1 = time.perf_counter()
@@ -289,6 +403,12 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
             )
             lat = latencies(send_onsets, [o for x in lis for o in x.onsets if t0 <= o <= t1])
             result["latency_ms"] = (pct(lat, 0.5) * 1e3, pct(lat, 0.95) * 1e3)
+            result["gc_ms_per_s"] = (s1["gc_s"] - s0["gc_s"]) * 1e3 / span
+            result["gc_max_ms"] = s1["gc_max_s"] * 1e3
+            result["listening"] = (s0["listening"], s1["listening"])
+            result["closed"] = s1["closed"]
+            result["lag_ms"] = [s1[k] * 1e3 for k in ("lag_p50", "lag_p99", "lag_max")]
+            result["server_answer_p95_ms"] = s0["answer_p95"] * 1e3
     finally:
         for task in tasks:
             task.cancel()
@@ -298,6 +418,34 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
         child.terminate()
         await child.wait()
     return result
+
+
+async def start_profile(
+    pid: int, window: float, mode: str, speakers: int, listeners: int
+) -> asyncio.subprocess.Process | None:
+    """With --profile DIR: py-spy samples the server over the window (collapsed stacks)."""
+    if PROFILE_DIR is None:
+        return None
+    out = Path(PROFILE_DIR) / f"{mode}-{speakers}x{listeners}.txt"
+    spy = Path(sys.executable).with_name("py-spy")
+    return await asyncio.create_subprocess_exec(
+        str(spy),
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(max(1, int(window))),
+        "--rate",
+        "200",
+        "--format",
+        "raw",
+        "--threads",
+        "--nonblocking",
+        "--output",
+        str(out),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
 
 
 def latencies(sends: list[float], arrivals: list[float]) -> list[float]:
@@ -319,8 +467,10 @@ def table(rows: list[dict[str, Any]]) -> str:
     head = (
         "| server | speakers | listeners (connected) | CPU ms / listener-s "
         "| pkts sent / listener-s | pkts recv / listener-s "
-        "| added latency p50 / p95 ms | first packet p50 / p95 ms |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        "| added latency p50 / p95 ms | first packet p50 / p95 ms "
+        "| first packet p50: answer / ICE / DTLS / RTP ms "
+        "| server loop lag p50 / p99 / max ms |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     )
     lines = []
     for r in rows:
@@ -328,14 +478,16 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['mode']} | {r['speakers']} | {r['listeners']} ({r['connected']}) "
             f"| {r['cpu_ms_per_listener_s']:.2f} | {r['sent_pps']:.1f} | {r['recv_pps']:.1f} "
-            f"| {r['latency_ms'][0]:.1f} / {r['latency_ms'][1]:.1f} | {ttfp} |"
+            f"| {r['latency_ms'][0]:.1f} / {r['latency_ms'][1]:.1f} | {ttfp} "
+            f"| {' / '.join(f'{v:.0f}' for v in r['phases_ms'])} "
+            f"| {' / '.join(f'{v:.1f}' for v in r['lag_ms'])} |"
         )
     return head + "\n".join(lines) + "\n"
 
 
 async def main(args: argparse.Namespace) -> None:
-    global PROBES
-    PROBES = args.probes
+    global PROBES, PROFILE_DIR
+    PROBES, PROFILE_DIR = args.probes, args.profile
     rows = []
     for mode in args.modes.split(","):
         for speakers in [int(s) for s in args.speakers.split(",")]:
@@ -359,5 +511,6 @@ if __name__ == "__main__":
     parser.add_argument("--window", type=float, default=3.0)
     parser.add_argument("--relay-max", type=int, default=500)
     parser.add_argument("--probes", type=int, default=PROBES)
+    parser.add_argument("--profile", default=None, help="a directory for py-spy's stacks")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     asyncio.run(main(parser.parse_args()))

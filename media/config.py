@@ -57,6 +57,9 @@ class MediaConfig:
     # WHEP sessions held at once per identity, room and process (see caps).
     listen_limits: Limits = field(default_factory=Limits)
     record: bool = True
+    # offloop: the rooms' ticks (decode, mix, encode) on one media thread
+    # per process; False keeps them on the event loop (benchmarks' baseline).
+    media_thread: bool = True
 
     def __post_init__(self) -> None:
         if self.inactivity_timeout_s <= 0 or self.connect_timeout_s <= 0:

@@ -39,12 +39,14 @@ from media.recording import Replay, is_recording_name, list_replays, room_dir
 from media.room import LevelsCallback, RoomMedia, ToneEndCallback
 from media.session import Kind, Session, check_room_id, new_session_id
 from media.signaling import (
+    DtlsCertificate,
     Negotiated,
     add_remote_candidates,
     answer_listener,
     answer_publisher,
     close_peer,
 )
+from media.ticker import MediaThread
 from media.tone import ToneUnreadable, ToneVoice, decode_tone
 
 logger = logging.getLogger(__name__)
@@ -92,6 +94,8 @@ class MediaEngine:
         self._closing: set[asyncio.Task[Any]] = set()  # closes and hooks under way
         self.caps = SessionCaps(config.listen_limits)
         self.observers: list[RoomObserver] = []
+        self.ticker: MediaThread | None = None  # made with the first room
+        self._certificate = DtlsCertificate()  # one for every peer (signaling)
 
     # --- opening ----------------------------------------------------------
     async def publish(
@@ -102,7 +106,9 @@ class MediaEngine:
         check_room_id(room)
         session_id = self.session_prefix + new_session_id()
         tap = RtpTap()
-        negotiated = await answer_publisher(self.config, offer_sdp, tap)
+        negotiated = await answer_publisher(
+            self.config, offer_sdp, tap, self._certificate.current()
+        )
         media = self._room(room)
         previous = media.publishers.get(identity)
         session = self._register(room, identity, Kind.PUBLISH, negotiated, expires_at, session_id)
@@ -128,7 +134,7 @@ class MediaEngine:
         check_room_id(room)
         self.caps.take(room, identity)
         try:
-            negotiated = await answer_listener(self.config, offer_sdp)
+            negotiated = await answer_listener(self.config, offer_sdp, self._certificate.current())
         except BaseException:
             self.caps.give_back(room, identity)
             raise
@@ -169,6 +175,8 @@ class MediaEngine:
     def _room(self, room: str) -> RoomMedia:
         media = self.rooms.get(room)
         if media is None:
+            if self.ticker is None and self.config.media_thread:
+                self.ticker = MediaThread(asyncio.get_running_loop())
             media = self.rooms[room] = RoomMedia(
                 room,
                 input_frames=self.config.input_frames,
@@ -177,6 +185,7 @@ class MediaEngine:
                 level_interval_s=self.config.level_interval_s,
                 on_levels=self._on_levels,
                 on_tone_end=self._tone_ended,
+                ticker=self.ticker,
             )
             for observer in self.observers:
                 try:
@@ -365,6 +374,9 @@ class MediaEngine:
         for media in list(self.rooms.values()):
             await self._end_room(media)
         self.rooms.clear()
+        if self.ticker is not None:
+            self.ticker.stop()
+            self.ticker = None
 
     # --- moderation and state ---------------------------------------------
     def set_muted(self, room: str, identity: str, muted: bool) -> bool:

@@ -22,12 +22,14 @@ logger = logging.getLogger(__name__)
 class Outlet:
     """One listener's end of a feed: a bounded queue in front of its wire."""
 
-    __slots__ = ("dropped", "queue", "wire")
+    __slots__ = ("dropped", "off_loop", "queue", "wire")
 
     def __init__(self, wire: Wire, size: int) -> None:
         self.wire = wire
         self.queue: deque[SharedPacket] = deque(maxlen=size)
         self.dropped = 0
+        # Written on the media thread (media.ticker) if its wire allows it.
+        self.off_loop = bool(getattr(wire, "off_loop", False))
 
     def offer(self, packet: SharedPacket) -> None:
         queue = self.queue
@@ -84,21 +86,41 @@ class Feed:
         self.taps: list[Callable[[SharedPacket], None]] = []
 
     def push(self, payload: bytes, source: object, source_ts: int, sent_at: float) -> None:
-        now = self._clock()
-        ts = self.timeline.stamp(source, source_ts, now)
-        packet = SharedPacket(payload, ts, sent_at)
-        for outlet in self.outlets:
-            try:
-                outlet.offer(packet)
-            except Exception:  # one broken listener must not stop the others
-                logger.exception("feed %s: an outlet failed", self.excluded)
-                outlet.queue.clear()
+        """The whole path on the calling thread: stamp, every outlet, taps.
+        For a feed the media thread also writes (a room's feed with a
+        ticker), use `stamp` + `offer_off_loop` there and `finish` here."""
+        packet = self.stamp(payload, source, source_ts, sent_at)
+        self._offer(packet, None)
+        self.finish(packet, all_outlets=False)
+
+    def stamp(self, payload: bytes, source: object, source_ts: int, sent_at: float) -> SharedPacket:
+        ts = self.timeline.stamp(source, source_ts, self._clock())
+        return SharedPacket(payload, ts, sent_at)
+
+    def offer_off_loop(self, packet: SharedPacket) -> None:
+        """On the media thread: the outlets whose wires may be written there."""
+        self._offer(packet, True)
+
+    def finish(self, packet: SharedPacket, all_outlets: bool = True) -> None:
+        """On the loop: the outlets that must be written there, then taps."""
+        if all_outlets:
+            self._offer(packet, False)
         self.sent += 1
         for tap in self.taps:
             try:
                 tap(packet)
             except Exception:  # a broken tap must not stop the feed
                 logger.exception("feed %s: a tap failed", self.excluded)
+
+    def _offer(self, packet: SharedPacket, off_loop: bool | None) -> None:
+        for outlet in self.outlets:
+            if off_loop is not None and outlet.off_loop is not off_loop:
+                continue
+            try:
+                outlet.offer(packet)
+            except Exception:  # one broken listener must not stop the others
+                logger.exception("feed %s: an outlet failed", self.excluded)
+                outlet.queue.clear()
 
     def attach(self, outlet: Outlet) -> None:
         self.outlets.add(outlet)

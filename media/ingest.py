@@ -1,8 +1,10 @@
 """Ingest: one publisher's audio as it arrives over RTP.
 
-A `Publisher` takes the Opus payloads its peer receives (no jitter buffer),
-decodes each once to mono PCM for the mixer and the level meter, and keeps
-only a few frames so a bursty or stalled publisher never stalls the mix.
+A `Publisher` takes the Opus payloads its peer receives (no jitter buffer)
+on the event loop and only queues them; the room's tick (on the media
+thread, media.ticker) decodes each once to mono PCM for the mixer and the
+level meter, and keeps only a few frames so a bursty or stalled publisher
+never stalls the mix.
 Must not import aiohttp, socketio or `server/`.
 """
 
@@ -132,19 +134,30 @@ class Publisher:
         self._sink = sink
         self._clock = clock
         self._decoder = new_decoder()
+        # Payloads not decoded yet: appended on the loop, taken by the tick
+        # (deque appends and pops are atomic, so no lock between the two).
+        self._inbox: deque[bytes] = deque(maxlen=8 * input_frames)
 
     def on_rtp(self, payload: bytes, timestamp: int) -> None:
-        """Called for every RTP packet of this publisher, in arrival order."""
+        """Called on the loop for every RTP packet of this publisher, in
+        arrival order: noted for decoding at the next tick, and offered to
+        the forward path at once."""
         if not payload:
             return
         self.last_rx = self._clock()
         self.packets += 1
-        pcm = self._decode(payload)
-        if pcm is not None and pcm.size:
-            self.level = level_dbov(pcm)
-            self._peak_since_report = max(self._peak_since_report, self.level)
-            self.fifo.push(pcm)
+        self._inbox.append(payload)
         self._sink(self, payload, timestamp)
+
+    def decode_pending(self) -> None:
+        """The tick's part: decode what arrived since the last tick."""
+        inbox = self._inbox
+        while inbox:
+            pcm = self._decode(inbox.popleft())
+            if pcm is not None and pcm.size:
+                self.level = level_dbov(pcm)
+                self._peak_since_report = max(self._peak_since_report, self.level)
+                self.fifo.push(pcm)
 
     def _decode(self, payload: bytes) -> Pcm | None:
         try:

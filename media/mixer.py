@@ -9,14 +9,18 @@ of a room hears.
 - a tone playing (`tone:play`, media.tone) is one more voice that nobody is
   excluded from: while it plays the room mixes, even with one voice or none.
 A stalled publisher counts as silent for that tick; it never holds the tick.
-Must not import aiohttp, socketio or `server/`.
+
+`tick` only decides and encodes: it returns the tick's `Emission`s, which
+the room pushes to its feeds on the event loop (the tick itself may run on
+the media thread, media.ticker). Must not import aiohttp, socketio or
+`server/`.
 """
 
 from __future__ import annotations
 
 import fractions
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import av
 import numpy as np
@@ -32,6 +36,10 @@ TICK = "tick"  # the timeline source of everything the mixer itself makes
 # A forwarded voice with no packet for this long is covered by silence.
 _STALL_S = 2 * FRAME_S
 _MAX_COVER = 3
+
+
+# (feed, payload, source, source timestamp, time made): one packet for one feed
+Emission = tuple[Feed, bytes, object, int, float]
 
 
 class OpusEncoder:
@@ -79,6 +87,9 @@ class Mixer:
         self._covered = 0
         self.tone: ToneVoice | None = None
         self.tone_ended: ToneVoice | None = None  # set by the tick that played its end
+        # Where the forward path's packets go when the room sends from the
+        # media thread (None: pushed to the feeds at once, on the loop).
+        self.forward: Callable[[list[Emission]], None] | None = None
 
     def active(self) -> list[Publisher]:
         return [p for p in self._publishers.values() if not p.muted]
@@ -92,12 +103,22 @@ class Mixer:
             self._covered -= 1
             return
         now = self._clock()
-        for excluded, feed in list(self._feeds.items()):
-            if excluded != publisher.identity:
-                feed.push(payload, publisher, timestamp, now)
+        out: list[Emission] = [
+            (feed, payload, publisher, timestamp, now)
+            for excluded, feed in list(self._feeds.items())
+            if excluded != publisher.identity
+        ]
+        if self.forward is not None:
+            self.forward(out)
+        else:
+            for feed, data, source, ts, made in out:
+                feed.push(data, source, ts, made)
 
-    def tick(self, tick_no: int) -> None:
+    def tick(self, tick_no: int) -> list[Emission]:
+        """Decode, mix, encode: what every feed gets for this tick."""
         now = self._clock()
+        for p in self._publishers.values():
+            p.decode_pending()
         active = self.active()
         tone = self._tone_frame()
         mixing = len(active) > 1 or tone is not None
@@ -105,20 +126,21 @@ class Mixer:
             if p.muted or not mixing:
                 p.fifo.pop_frame()  # keep idle inputs fresh for when mixing starts
         if mixing:
-            self._tick_mixing(active, tick_no, now, tone)
+            out = self._tick_mixing(active, tick_no, now, tone)
         elif active:
-            self._tick_forwarding(active[0], tick_no, now)
+            out = self._tick_forwarding(active[0], tick_no, now)
         else:
-            self._silence(self._feeds.values(), tick_no, now)
+            out = self._silence(self._feeds.values(), tick_no, now)
         for excluded in [e for e in self._encoders if e not in self._feeds]:
             del self._encoders[excluded]
+        return out
 
-    def _tick_forwarding(self, voice: Publisher, tick_no: int, now: float) -> None:
+    def _tick_forwarding(self, voice: Publisher, tick_no: int, now: float) -> list[Emission]:
         stalled = voice.is_stalled(now, _STALL_S)
         if stalled:
             self._covered = min(self._covered + 1, _MAX_COVER)
         quiet = [f for e, f in self._feeds.items() if stalled or e == voice.identity]
-        self._silence(quiet, tick_no, now)
+        return self._silence(quiet, tick_no, now)
 
     def _tone_frame(self) -> Pcm | None:
         if self.tone is None:
@@ -130,25 +152,27 @@ class Mixer:
 
     def _tick_mixing(
         self, active: list[Publisher], tick_no: int, now: float, tone: Pcm | None = None
-    ) -> None:
+    ) -> list[Emission]:
         frames = {p.identity: p.fifo.pop_frame() for p in active}
         heard = [f for f in frames.values() if f is not None]
         if tone is not None:
             heard.append(tone)
         if not heard:
-            self._silence(self._feeds.values(), tick_no, now)
-            return
+            return self._silence(self._feeds.values(), tick_no, now)
         total: Pcm = np.sum(heard, axis=0, dtype=np.float32) if len(heard) > 1 else heard[0]
         ts = tick_no * FRAME_SAMPLES
         main_payload = self._encode(None, total)
+        out: list[Emission] = []
         for excluded, feed in list(self._feeds.items()):
             own = frames.get(excluded) if excluded is not None else None
             if own is None:
-                feed.push(main_payload, TICK, ts, now)
+                payload = main_payload
             elif len(heard) == 1:
-                feed.push(OPUS_SILENCE, TICK, ts, now)
+                payload = OPUS_SILENCE
             else:
-                feed.push(self._encode(excluded, total - own), TICK, ts, now)
+                payload = self._encode(excluded, total - own)
+            out.append((feed, payload, TICK, ts, now))
+        return out
 
     def _encode(self, key: str | None, pcm: Pcm) -> bytes:
         encoder = self._encoders.get(key)
@@ -158,7 +182,6 @@ class Mixer:
         return encoder.encode(pcm)
 
     @staticmethod
-    def _silence(feeds: object, tick_no: int, now: float) -> None:
+    def _silence(feeds: Iterable[Feed], tick_no: int, now: float) -> list[Emission]:
         ts = tick_no * FRAME_SAMPLES
-        for feed in list(feeds):  # type: ignore[call-overload]
-            feed.push(OPUS_SILENCE, TICK, ts, now)
+        return [(feed, OPUS_SILENCE, TICK, ts, now) for feed in list(feeds)]

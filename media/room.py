@@ -2,21 +2,31 @@
 level reports and the recording of the live session.
 
 The engine creates a `RoomMedia` when the first session of a room opens and
-closes it when the last one goes. Must not import aiohttp or `server/`.
+closes it when the last one goes. Its tick runs on the process's media
+thread (media.ticker) when given one: `mix` (decode, mix, encode) and
+`send` (stamp, write the listeners' RTP wires) there, under the room's
+lock; `deliver` back on the loop (other outlets, taps, tone end, level
+reports). The forward path's packets are queued to that thread too, so
+each wire has one writer. Without one it runs in a task on the loop (the
+old path, kept as the benchmarks' baseline). Must not import aiohttp or
+`server/`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from media.fanout import Feed, Outlet
 from media.ingest import Publisher
-from media.mixer import Mixer
-from media.packets import FRAME_S
+from media.mixer import Emission, Mixer
+from media.packets import FRAME_S, SharedPacket
 from media.recording import Recorder
+from media.ticker import MediaThread
 from media.tone import ToneVoice
 from media.wire import Wire
 
@@ -48,8 +58,12 @@ class RoomMedia:
         level_interval_s: float,
         on_levels: LevelsCallback | None = None,
         on_tone_end: ToneEndCallback | None = None,
+        ticker: MediaThread | None = None,
     ) -> None:
         self.room = room
+        # Held by the tick (maybe on the media thread) and by every change
+        # of what it reads: publishers, feeds, the tone.
+        self.lock = threading.Lock()
         self._loop = asyncio.get_running_loop()
         self.clock = self._loop.time
         self.publishers: dict[str, Publisher] = {}
@@ -66,42 +80,53 @@ class RoomMedia:
         self._level_task: asyncio.Task[None] | None = None
         self._on_tone_end = on_tone_end
         self._tone_tasks: set[asyncio.Task[None]] = set()
-        self._task: asyncio.Task[None] | None = asyncio.create_task(
-            self._run(), name=f"room-media:{room}"
-        )
+        self._next_report = self.clock() + level_interval_s
+        self._closed = False
+        self._ticker = ticker
+        self._task: asyncio.Task[None] | None = None
+        self._forwards: deque[list[Emission]] = deque()
+        if ticker is not None:
+            self.mixer.forward = self.hand_over
+            ticker.add(self)
+        else:
+            self._task = asyncio.create_task(self._run(), name=f"room-media:{room}")
 
     # --- membership -------------------------------------------------------
     def add_publisher(self, identity: str, session_id: str) -> Publisher:
         publisher = Publisher(
             self.room, identity, session_id, self.mixer.on_packet, self.clock, self._input_frames
         )
-        self.publishers[identity] = publisher
+        with self.lock:
+            self.publishers[identity] = publisher
+            self._regroup()
         if self.recorder is None and self._record_root is not None:
             self._start_recording()
-        self._regroup()
         return publisher
 
     def remove_publisher(self, identity: str, session_id: str) -> None:
         current = self.publishers.get(identity)
         if current is None or current.session_id != session_id:
             return
-        del self.publishers[identity]
-        self._regroup()
+        with self.lock:
+            del self.publishers[identity]
+            self._regroup()
         if not self.publishers:
             self._stop_recording()
 
     def add_listener(self, session_id: str, identity: str, wire: Wire) -> Outlet:
         outlet = Outlet(wire, self._queue_size)
         self.listeners[session_id] = (identity, outlet)
-        self._feed_for(identity).attach(outlet)
+        with self.lock:
+            self._feed_for(identity).attach(outlet)
         return outlet
 
     def remove_listener(self, session_id: str) -> None:
         entry = self.listeners.pop(session_id, None)
         if entry is not None:
-            for feed in self.feeds.values():
-                feed.detach(entry[1])
-            self._regroup()
+            with self.lock:
+                for feed in self.feeds.values():
+                    feed.detach(entry[1])
+                self._regroup()
 
     def set_muted(self, identity: str, muted: bool) -> bool:
         publisher = self.publishers.get(identity)
@@ -116,14 +141,17 @@ class RoomMedia:
     # --- tones ------------------------------------------------------------
     def play_tone(self, voice: ToneVoice) -> None:
         """Into the mix from the next tick on, replacing a tone still playing."""
-        self.mixer.tone = voice
+        with self.lock:
+            self.mixer.tone = voice
 
     def stop_tone(self) -> bool:
-        playing, self.mixer.tone = self.mixer.tone, None
+        with self.lock:
+            playing, self.mixer.tone = self.mixer.tone, None
         return playing is not None
 
     def _tell_tone_ended(self) -> None:
-        ended, self.mixer.tone_ended = self.mixer.tone_ended, None
+        with self.lock:
+            ended, self.mixer.tone_ended = self.mixer.tone_ended, None
         if ended is None or self._on_tone_end is None:
             return
         task = asyncio.create_task(self._send_tone_end(ended.product_id))
@@ -177,10 +205,60 @@ class RoomMedia:
             self.recorder = None
 
     # --- the tick ---------------------------------------------------------
+    def mix(self, tick_no: int) -> list[Emission]:
+        """Decode, mix, encode (on the media thread, or in `_run`)."""
+        with self.lock:
+            return self.mixer.tick(tick_no)
+
+    def take_forwards(self) -> list[Emission]:
+        """On the media thread: what the forward path queued since last time."""
+        out: list[Emission] = []
+        queue = self._forwards
+        while queue:
+            out.extend(queue.popleft())
+        return out
+
+    def send(self, emissions: list[Emission]) -> list[tuple[Feed, SharedPacket]]:
+        """On the media thread: stamp each packet, write the outlets that may
+        be written there (the listeners' RTP wires); the rest is `deliver`'s."""
+        sent = []
+        with self.lock:
+            for feed, payload, source, ts, made in emissions:
+                packet = feed.stamp(payload, source, ts, made)
+                feed.offer_off_loop(packet)
+                sent.append((feed, packet))
+        return sent
+
+    def deliver(self, sent: list[tuple[Feed, SharedPacket]]) -> None:
+        """On the loop: the other outlets and the taps, then the tick's news."""
+        if self._closed:
+            return
+        for feed, packet in sent:
+            feed.finish(packet)
+        self._after_tick()
+
+    def hand_over(self, emissions: list[Emission]) -> None:
+        """From the loop: packets for this room's feeds made outside the tick
+        (the forward path, a relay). With a media thread they are queued to it
+        and it is woken, so every wire keeps one writer; without, pushed here."""
+        if self._ticker is None:
+            for feed, payload, source, ts, made in emissions:
+                feed.push(payload, source, ts, made)
+            return
+        self._forwards.append(emissions)
+        self._ticker.wake()
+
+    def _after_tick(self) -> None:
+        if self.mixer.tone_ended is not None:
+            self._tell_tone_ended()
+        if self.clock() >= self._next_report:
+            self._next_report += self._level_interval
+            self._report_levels()
+
     async def _run(self) -> None:
+        """The tick as a task on the loop (no media thread)."""
         start = self.clock()
         tick_no = 0
-        next_report = start + self._level_interval
         while True:
             tick_no += 1
             due = start + tick_no * FRAME_S
@@ -192,19 +270,17 @@ class RoomMedia:
             if delay > 0:
                 await asyncio.sleep(delay)
             try:
-                self.mixer.tick(tick_no)
+                for feed, payload, source, ts, made in self.mix(tick_no):
+                    feed.push(payload, source, ts, made)
             except Exception:
                 logger.exception("room %s: mixer tick failed", self.room)
-            if self.mixer.tone_ended is not None:
-                self._tell_tone_ended()
-            if self.clock() >= next_report:
-                next_report += self._level_interval
-                self._report_levels()
+            self._after_tick()
 
     def _report_levels(self) -> None:
         levels = {}
-        for identity, publisher in self.publishers.items():
-            peak = publisher.take_peak()
+        for identity, publisher in list(self.publishers.items()):
+            with self.lock:
+                peak = publisher.take_peak()
             if not publisher.muted and peak > _SPEAKING_DBOV:
                 levels[identity] = level_share(peak)
         if levels == self._last_levels:
@@ -223,6 +299,9 @@ class RoomMedia:
             logger.exception("room %s: level report failed", self.room)
 
     async def aclose(self) -> None:
+        self._closed = True
+        if self._ticker is not None:
+            self._ticker.remove(self)
         current = asyncio.current_task()
         tone_tasks = [t for t in self._tone_tasks if t is not current]
         for task in (self._task, self._level_task, *tone_tasks):
@@ -234,5 +313,6 @@ class RoomMedia:
                     pass
         self._task = self._level_task = None
         self._stop_recording()
-        self.publishers.clear()
+        with self.lock:  # a tick under way on the media thread finishes first
+            self.publishers.clear()
         self.listeners.clear()

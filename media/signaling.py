@@ -11,6 +11,7 @@ aiohttp, socketio or `server/`.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from aiortc import (
 )
 from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcdtlstransport import RTCCertificate
 from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription
 
@@ -34,7 +36,7 @@ from kernel.errors import Conflict, Invalid
 from media.config import MediaConfig
 from media.ice import forget_checks, ice_connections, pre_gather, rtc_configuration
 from media.trickle import parse_fragment
-from media.wire import RtpWire, header_extensions
+from media.wire import RtpWire, header_extensions, quiet_sender_reports
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +107,45 @@ def _is_opus(codec: RTCRtpCodecParameters) -> bool:
     return codec.mimeType.lower() == "audio/opus" and codec.clockRate == 48000
 
 
-async def _accept_offer(config: MediaConfig, offer_sdp: str) -> tuple[RTCPeerConnection, Any]:
+class DtlsCertificate:
+    """One DTLS certificate for every peer of the process, made again daily.
+
+    aiortc makes a new ECDSA key and self-signed certificate for each peer
+    connection: ~2.4 ms of the loop's ~14 ms per answer, paid again by every
+    listener of a join rush. Presenting one certificate to many peers is
+    what browsers do too (one per origin); aiortc's are valid for 30 days.
+    """
+
+    RENEW_AFTER = datetime.timedelta(days=1)
+
+    def __init__(self) -> None:
+        self._certificate: RTCCertificate | None = None
+        self._made = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+
+    def current(self) -> RTCCertificate:
+        now = datetime.datetime.now(datetime.UTC)
+        if self._certificate is None or now - self._made > self.RENEW_AFTER:
+            self._certificate, self._made = RTCCertificate.generateCertificate(), now
+        return self._certificate
+
+
+def _new_peer(config: MediaConfig, certificate: RTCCertificate | None) -> RTCPeerConnection:
+    """A peer connection presenting `certificate` (made by aiortc if None)."""
+    if certificate is None:
+        return RTCPeerConnection(rtc_configuration(config))
+    made = RTCCertificate.__dict__["generateCertificate"]
+    RTCCertificate.generateCertificate = classmethod(lambda cls: certificate)  # type: ignore[method-assign,assignment]
+    try:  # synchronous: nothing else builds a peer meanwhile
+        return RTCPeerConnection(rtc_configuration(config))
+    finally:
+        RTCCertificate.generateCertificate = made  # type: ignore[method-assign]
+
+
+async def _accept_offer(
+    config: MediaConfig, offer_sdp: str, certificate: RTCCertificate | None
+) -> tuple[RTCPeerConnection, Any]:
     check_offer(offer_sdp)
-    pc = RTCPeerConnection(rtc_configuration(config))
+    pc = _new_peer(config, certificate)
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
     except (*_UNREADABLE, InvalidAccessError, InvalidStateError, OperationError) as exc:
@@ -127,9 +165,14 @@ async def _answer(pc: RTCPeerConnection, config: MediaConfig) -> str:
     return str(pc.localDescription.sdp)
 
 
-async def answer_publisher(config: MediaConfig, offer_sdp: str, on_rtp: RtpCallback) -> Negotiated:
+async def answer_publisher(
+    config: MediaConfig,
+    offer_sdp: str,
+    on_rtp: RtpCallback,
+    certificate: RTCCertificate | None = None,
+) -> Negotiated:
     """WHIP: receive the offerer's audio; every payload goes to `on_rtp`."""
-    pc, transceiver = await _accept_offer(config, offer_sdp)
+    pc, transceiver = await _accept_offer(config, offer_sdp, certificate)
     try:
         transceiver.direction = "recvonly"
         _opus_only(transceiver)
@@ -140,13 +183,16 @@ async def answer_publisher(config: MediaConfig, offer_sdp: str, on_rtp: RtpCallb
         raise
 
 
-async def answer_listener(config: MediaConfig, offer_sdp: str) -> Negotiated:
+async def answer_listener(
+    config: MediaConfig, offer_sdp: str, certificate: RTCCertificate | None = None
+) -> Negotiated:
     """WHEP: send the room's packets to the offerer through an `RtpWire`."""
-    pc, transceiver = await _accept_offer(config, offer_sdp)
+    pc, transceiver = await _accept_offer(config, offer_sdp, certificate)
     try:
         transceiver.direction = "sendonly"
         _opus_only(transceiver)
         transceiver.sender.replaceTrack(IdleTrack())
+        quiet_sender_reports(transceiver.sender)
         sdp = await _answer(pc, config)
         return Negotiated(pc, sdp, _wire_for(transceiver, sdp))
     except BaseException:

@@ -3,17 +3,31 @@ SRTP session and ICE socket, without a task or an encoder per listener.
 
 aiortc negotiates the peer and owns DTLS/SRTP; this module only packs the
 shared payload behind a 12-byte header and sends it. Owns every reach into
-aiortc's transport internals for sending. Must not import `server/`.
+aiortc's (and pylibsrtp's, and asyncio's) transport internals for sending.
+Must not import `server/`.
+
+Per packet and listener (25,000 a second for 500 listeners) the path is
+kept to: header and payload written into the wire's own buffer, libsrtp
+protecting it in place, one `sendto` on the ICE socket of the nominated
+pair. The pair, socket, address and SRTP context are looked up once, when
+the peer is first ready, not per packet (issue 15's profile: `writable()`,
+`remote_addr`, pylibsrtp's per-call allocations and asyncio's `sendto`
+checks were a third of the send).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 import struct
 from typing import Any, Protocol
 
 from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.utils import random16, random32
+from pylibsrtp import SRTP_MAX_TRAILER_LEN
+from pylibsrtp._binding import ffi, lib
 
 from media.packets import SharedPacket
 
@@ -22,6 +36,7 @@ logger = logging.getLogger(__name__)
 _HEADER = struct.Struct("!BBHII")
 # Past this many bytes queued in the socket's transport the listener is slow.
 _WRITE_BUFFER_LIMIT = 64 * 1024
+_MTU = 1500
 
 
 class Wire(Protocol):
@@ -30,6 +45,28 @@ class Wire(Protocol):
     def writable(self) -> bool: ...
 
     def write(self, packet: SharedPacket) -> None: ...
+
+
+def quiet_sender_reports(sender: RTCRtpSender) -> None:
+    """A listener's aiortc sender sends no RTCP sender reports.
+
+    Its counters never move (its track never yields: the packets go out
+    through the `RtpWire`), so the reports said nothing; and they were the
+    only other use of the SRTP context the wire protects with from the media
+    thread. Call before the sender starts. Keeps `stop()`'s handshake.
+    """
+    started = sender._RTCRtpSender__rtcp_started  # type: ignore[attr-defined]
+    exited = sender._RTCRtpSender__rtcp_exited  # type: ignore[attr-defined]
+
+    async def run_rtcp() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()  # until stop() cancels it
+        except asyncio.CancelledError:
+            pass
+        exited.set()
+
+    sender._run_rtcp = run_rtcp  # type: ignore[method-assign]
 
 
 def header_extensions(mid_id: int | None, mid: str | None) -> bytes:
@@ -43,7 +80,14 @@ def header_extensions(mid_id: int | None, mid: str | None) -> bytes:
 
 
 class RtpWire:
-    """Sends shared payloads to one peer with its own SSRC, sequence and origin."""
+    """Sends shared payloads to one peer with its own SSRC, sequence and origin.
+
+    Written from the media thread (`off_loop`): its buffer, sequence and
+    libsrtp context are its own, and aiortc's sender reports, the only
+    other user of that context, are switched off (`quiet_sender_reports`).
+    """
+
+    off_loop = True
 
     def __init__(
         self,
@@ -61,21 +105,59 @@ class RtpWire:
         self._seq = random16() % 32768
         self._origin = random32()
         self.packets = 0
+        self.failed = 0  # packets libsrtp or the socket refused
+        # What `_arm` finds once the pair is nominated and SRTP keyed.
+        self._transport: Any = None
+        self._sock: socket.socket | None = None
+        self._addr: tuple[str, int] | None = None
+        self._srtp: Any = None
+        self._cdata = ffi.new("char[]", _MTU)
+        self._view = memoryview(ffi.buffer(self._cdata))
+        self._len = ffi.new("int *")
+        self._body = _HEADER.size + len(extensions)
+        self._view[_HEADER.size : self._body] = extensions
 
-    def writable(self) -> bool:
+    def _arm(self) -> bool:
+        """Look the send path up once: the nominated pair, its socket, SRTP."""
         pair = self._conn._nominated.get(1)
-        if pair is None or self._dtls._tx_srtp is None:
+        srtp = self._dtls._tx_srtp
+        if pair is None or srtp is None:
             return False
         transport = pair.protocol.transport
-        return transport is not None and transport.get_write_buffer_size() < _WRITE_BUFFER_LIMIT
+        if transport is None:
+            return False
+        self._transport, self._addr = transport, pair.remote_addr
+        self._sock = transport._sock  # asyncio's datagram transport: its socket
+        self._srtp = srtp._srtp[0]  # pylibsrtp.Session: its srtp_t
+        return True
+
+    def writable(self) -> bool:
+        transport = self._transport
+        if transport is None:
+            return self._arm()
+        return bool(transport.get_write_buffer_size() < _WRITE_BUFFER_LIMIT)
 
     def write(self, packet: SharedPacket) -> None:
-        pair = self._conn._nominated.get(1)
-        if pair is None:
+        if self._sock is None and not self._arm():
             return
+        payload = packet.payload
+        end = self._body + len(payload)
+        if end > _MTU - SRTP_MAX_TRAILER_LEN:
+            self.failed += 1
+            return
+        view = self._view
         ts = (packet.timestamp + self._origin) & 0xFFFFFFFF
-        header = _HEADER.pack(self._first, self._pt, self._seq, ts, self._ssrc)
-        data = self._dtls._tx_srtp.protect(header + self._ext + packet.payload)
-        pair.protocol.transport.sendto(data, pair.remote_addr)
+        _HEADER.pack_into(view, 0, self._first, self._pt, self._seq, ts, self._ssrc)
+        view[self._body : end] = payload
         self._seq = (self._seq + 1) & 0xFFFF
+        length = self._len
+        length[0] = end
+        if lib.srtp_protect(self._srtp, self._cdata, length):
+            self.failed += 1
+            return
+        try:
+            self._sock.sendto(view[: length[0]], self._addr)  # type: ignore[union-attr,arg-type]
+        except OSError:  # full (a UDP socket rarely is) or closed with its peer
+            self.failed += 1
+            return
         self.packets += 1
