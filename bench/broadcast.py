@@ -132,6 +132,7 @@ class Target:
     listener_tokens: list[str] | None = None
     state_event: str | None = None
     clients: list[socketio.AsyncClient] = field(default_factory=list)
+    event: str = "poll:updated"  # what the listeners time
 
     async def close(self) -> None:
         for client in self.clients:
@@ -168,50 +169,98 @@ STOP_WITH_STDIN = (
 )
 
 
-def droproom_command(port: int, data_dir: Path) -> list[str]:
+def droproom_command(port: int, data_dir: Path, workers: int = 1) -> list[str]:
     args = ["serve", "--port", str(port), "--data-dir", str(data_dir)]
+    if workers > 1:
+        args += ["--workers", str(workers)]
     code = STOP_WITH_STDIN + f"from server.cli import main\nsys.exit(main({args!r}))\n"
     return [sys.executable, "-c", code]
 
 
-async def start_droproom(listeners: int, rounds: int, data_dir: Path, stock_gc: bool) -> Target:
+# The kinds of droproom run (`--servers`): name -> (label, workers, what a round emits).
+# `poll`: a new vote, the tally flush's `poll:updated`. `drop`: a new buyer's
+# `cart:add` on a live drop, the stock flush's `drop:updated` (the owner, the
+# admin, has no webhook endpoint); `drop-hooked`: the same with an endpoint
+# of the owner wanting drop.live and drop.sold_out (the outbound-webhook
+# listener looks at every `drop:updated`).
+DROPROOM_KINDS: dict[str, tuple[str, int, str]] = {
+    "droproom": ("droproom", 1, "poll"),
+    "droproom-stockgc": ("droproom (stock gc)", 1, "poll"),
+    "droproom-w2": ("droproom --workers 2", 2, "poll"),
+    "droproom-drop": ("droproom drop:updated, no endpoint", 1, "drop"),
+    "droproom-drop-hooked": ("droproom drop:updated, owner's endpoint", 1, "drop-hooked"),
+    "droproom-w2-drop": ("droproom --workers 2 drop:updated, no endpoint", 2, "drop"),
+    "droproom-w2-drop-hooked": (
+        "droproom --workers 2 drop:updated, owner's endpoint",
+        2,
+        "drop-hooked",
+    ),
+}
+
+
+async def admin_post(url: str, path: str, body: dict[str, Any]) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url + path, json=body, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as resp,
+    ):
+        if resp.status != 201:
+            raise RuntimeError(f"{path} answered {resp.status}: {await resp.text()}")
+
+
+async def start_droproom(
+    listeners: int, rounds: int, data_dir: Path, kind: str = "droproom"
+) -> Target:
+    label, workers, emits = DROPROOM_KINDS[kind]
     port = free_port()
     server = await Child.start(
         "droproom",
-        *droproom_command(port, data_dir),
+        *droproom_command(port, data_dir, workers),
         env={
             "DROPROOM_SECRET": SECRET,
             "DROPROOM_ADMIN_KEY": ADMIN_KEY,
             "REDIS_URL": "",
-            "DROPROOM_GC_THRESHOLDS": STOCK_GC if stock_gc else "",
+            "DROPROOM_GC_THRESHOLDS": STOCK_GC if kind == "droproom-stockgc" else "",
+            # the endpoint below is on loopback (a closed port: deliveries fail and retry)
+            "DROPROOM_WEBHOOK_ALLOW_PRIVATE": "1",
         },
     )
-    await server.wait_for_line("listening", 60)
+    await server.wait_for_line("listening", 90)
     url = f"http://127.0.0.1:{port}"
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{url}/api/v1/rooms",
-            json={"id": ROOM, "title": "Broadcast bench", "modules": ["polls"]},
-            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-        ) as resp,
-    ):
-        if resp.status != 201:
-            raise RuntimeError(f"creating the room answered {resp.status}: {await resp.text()}")
+    room = {"id": ROOM, "title": "Broadcast bench", "modules": ["polls"]}
+    await admin_post(url, "/api/v1/rooms", room)
     moderator = await sio_client(url, {"token": mint("moderator", Role.MODERATOR)})
-    created = await moderator.call("poll:create", {"question": "Which?", "options": ["a", "b"]})
-    poll_id = created["poll"]["id"]
     voters = [await sio_client(url, {"token": mint(f"v{r}", Role.LISTENER)}) for r in range(rounds)]
+    if emits == "poll":
+        created = await moderator.call("poll:create", {"question": "Which?", "options": ["a", "b"]})
+        poll_id = created["poll"]["id"]
 
-    async def trigger(round_: int) -> None:
-        answer = await voters[round_ - 1].call("poll:vote", {"poll_id": poll_id, "option": 0})
-        if not answer.get("ok"):
-            raise RuntimeError(f"vote refused: {answer}")
+        async def trigger(round_: int) -> None:
+            answer = await voters[round_ - 1].call("poll:vote", {"poll_id": poll_id, "option": 0})
+            if not answer.get("ok"):
+                raise RuntimeError(f"vote refused: {answer}")
+
+    else:
+        if emits == "drop-hooked":
+            hook = {"url": "http://127.0.0.1:9/hook", "events": ["drop.live", "drop.sold_out"]}
+            await admin_post(url, "/api/v1/webhooks", hook)
+        product = {"id": "cap", "title": "Cap", "price": 1200, "currency": "usd"}
+        await admin_post(url, "/api/v1/products", product | {"kind": "physical"})
+        now = time.time()
+        drop = {"product_id": "cap", "starts_at": now - 1, "ends_at": now + 3600}
+        scheduled = await moderator.call("drop:schedule", drop | {"stock": 10 * rounds + 10})
+        if not scheduled.get("ok"):
+            raise RuntimeError(f"drop:schedule: {scheduled}")
+        drop_id = scheduled["drop"]["id"]
+
+        async def trigger(round_: int) -> None:
+            answer = await voters[round_ - 1].call("cart:add", {"drop_id": drop_id, "qty": 1})
+            if not answer.get("ok"):
+                raise RuntimeError(f"cart:add refused: {answer}")
 
     listener_tokens = [mint(f"l{i}", Role.LISTENER) for i in range(listeners)]
     clients = [moderator, *voters]
-    name = "droproom (stock gc)" if stock_gc else "droproom"
-    return Target(name, url, server, trigger, listener_tokens, "room:state", clients)
+    event = "poll:updated" if emits == "poll" else "drop:updated"
+    return Target(label, url, server, trigger, listener_tokens, "room:state", clients, event)
 
 
 async def start_bare(name: str, *cmd: str) -> Target:
@@ -252,6 +301,7 @@ async def measure(target: Target, listeners: int, rounds: int, tmp: Path) -> Res
     if target.state_event:
         env["STATE_EVENT"] = target.state_event
     env["ROUND_TIMEOUT_MS"] = str(int(ROUND_TIMEOUT_S * 1000))
+    env["EVENT"] = target.event
     crowd = await Child.start("listeners", "node", str(JS / "listeners.mjs"), env=env)
     try:
         ready = json.loads(await crowd.wait_for_line('"ready"', CONNECT_TIMEOUT_S))
@@ -270,9 +320,9 @@ async def measure(target: Target, listeners: int, rounds: int, tmp: Path) -> Res
 
 
 async def run_one(server: str, listeners: int, rounds: int, tmp: Path) -> Result:
-    if server in ("droproom", "droproom-stockgc"):
+    if server in DROPROOM_KINDS:
         data_dir = tmp / f"{server}-{listeners}"
-        target = await start_droproom(listeners, rounds, data_dir, server == "droproom-stockgc")
+        target = await start_droproom(listeners, rounds, data_dir, server)
     elif server == "python":
         script = str(ROOT / "bench" / "bare_sio.py")
         target = await start_bare("python-socketio", sys.executable, script)
@@ -338,7 +388,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--servers", default="droproom,droproom-stockgc,python,python-plain,node")
     args = parser.parse_args(argv)
     args.listeners = [int(n) for n in args.listeners.split(",")]
-    names = {"droproom", "droproom-stockgc", "python", "python-plain", "node"}
+    names = {*DROPROOM_KINDS, "python", "python-plain", "node"}
     args.servers = [s for s in args.servers.split(",") if s in names]
     return args
 
