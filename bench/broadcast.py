@@ -52,7 +52,7 @@ SECRET = "bench-secret-0123456789abcdef0123456789"
 ADMIN_KEY = "bench-admin-key"
 ROOM = "bench"
 ROUND_TIMEOUT_S = 15.0
-CONNECT_TIMEOUT_S = 300.0
+CONNECT_TIMEOUT = {"s": 300.0}  # --connect-timeout
 
 
 def raise_open_files(wanted: int = 65536) -> int:
@@ -170,9 +170,8 @@ STOP_WITH_STDIN = (
 
 
 def droproom_command(port: int, data_dir: Path, workers: int = 1) -> list[str]:
-    args = ["serve", "--port", str(port), "--data-dir", str(data_dir)]
-    if workers > 1:
-        args += ["--workers", str(workers)]
+    # Always said: `serve` alone runs DROPROOM_WORKERS, else one worker per core.
+    args = ["serve", "--port", str(port), "--data-dir", str(data_dir), "--workers", str(workers)]
     code = STOP_WITH_STDIN + f"from server.cli import main\nsys.exit(main({args!r}))\n"
     return [sys.executable, "-c", code]
 
@@ -224,9 +223,20 @@ async def start_droproom(
             "DROPROOM_WEBHOOK_ALLOW_PRIVATE": "1",
         },
     )
+    try:
+        return await _prepare(server, f"http://127.0.0.1:{port}", label, emits, listeners, rounds)
+    except BaseException:
+        await server.stop()
+        raise
+
+
+async def _prepare(
+    server: Child, url: str, label: str, emits: str, listeners: int, rounds: int
+) -> Target:
+    """The room, its poll or live drop, and the voters or buyers of the rounds."""
     await server.wait_for_line("listening", 90)
-    url = f"http://127.0.0.1:{port}"
-    room = {"id": ROOM, "title": "Broadcast bench", "modules": ["polls"]}
+    modules = ["polls"] if emits == "poll" else ["polls", "shop"]
+    room = {"id": ROOM, "title": "Broadcast bench", "modules": modules}
     await admin_post(url, "/api/v1/rooms", room)
     moderator = await sio_client(url, {"token": mint("moderator", Role.MODERATOR)})
     voters = [await sio_client(url, {"token": mint(f"v{r}", Role.LISTENER)}) for r in range(rounds)]
@@ -285,6 +295,7 @@ class Result:
     samples: list[float] = field(default_factory=list)
     last: list[float] = field(default_factory=list)
     missing: int = 0
+    error: str = ""
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.samples)
@@ -304,7 +315,7 @@ async def measure(target: Target, listeners: int, rounds: int, tmp: Path) -> Res
     env["EVENT"] = target.event
     crowd = await Child.start("listeners", "node", str(JS / "listeners.mjs"), env=env)
     try:
-        ready = json.loads(await crowd.wait_for_line('"ready"', CONNECT_TIMEOUT_S))
+        ready = json.loads(await crowd.wait_for_line('"ready"', CONNECT_TIMEOUT["s"]))
         result.connected, result.connect_s = ready["connected"], ready["ms"] / 1000
         await asyncio.sleep(2.0)  # let the joins' presence broadcasts pass
         for round_ in range(1, rounds + 1):
@@ -321,7 +332,7 @@ async def measure(target: Target, listeners: int, rounds: int, tmp: Path) -> Res
 
 async def run_one(server: str, listeners: int, rounds: int, tmp: Path) -> Result:
     if server in DROPROOM_KINDS:
-        data_dir = tmp / f"{server}-{listeners}"
+        data_dir = Path(tempfile.mkdtemp(prefix=f"{server}-{listeners}-", dir=tmp))
         target = await start_droproom(listeners, rounds, data_dir, server)
     elif server == "python":
         script = str(ROOT / "bench" / "bare_sio.py")
@@ -348,6 +359,9 @@ def table(results: list[Result]) -> str:
     ]
     by_key = {(r.server, r.listeners): r for r in results}
     for r in results:
+        if r.error:
+            rows.append(f"| {r.server} | {r.listeners} (failed: {r.error}) | | | | | | | |")
+            continue
         ratios = []
         for base in ("python-socketio", "node socket.io"):
             b = by_key.get((base, r.listeners))
@@ -370,7 +384,12 @@ async def main(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="droproom-bench-") as tmp:
         for listeners in args.listeners:
             for server in args.servers:
-                result = await run_one(server, listeners, args.rounds, Path(tmp))
+                try:
+                    result = await run_one(server, listeners, args.rounds, Path(tmp))
+                except (RuntimeError, TimeoutError, OSError) as exc:  # say it, go on
+                    sys.stderr.write(f"{server} {listeners}: FAILED: {exc!r}\n")
+                    results.append(Result(server, listeners, error=repr(exc)[:200]))
+                    continue
                 results.append(result)
                 sys.stderr.write(
                     f"{result.server} {listeners}: p50 {result.pct(0.5):.0f} ms, "
@@ -385,9 +404,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listeners", default="1000,3000")
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--connect-timeout", type=float, default=300.0, help="seconds")
     parser.add_argument("--servers", default="droproom,droproom-stockgc,python,python-plain,node")
     args = parser.parse_args(argv)
     args.listeners = [int(n) for n in args.listeners.split(",")]
+    CONNECT_TIMEOUT["s"] = args.connect_timeout
     names = {*DROPROOM_KINDS, "python", "python-plain", "node"}
     args.servers = [s for s in args.servers.split(",") if s in names]
     return args

@@ -33,6 +33,7 @@ import socketio
 from server import tokens
 from server.roles import Role
 from tests.harness import ADMIN_KEY, SECRET, Client, free_port
+from tests.redis_cluster import RedisClusterNodes
 
 pytestmark = [pytest.mark.slow, pytest.mark.allow_blocking]
 WORKERS = {"w1", "w2"}
@@ -89,15 +90,23 @@ def _env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    """One node for the module (starting one takes seconds); each test has its own room."""
+def node(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Node]:
+    """One node for the module (starting one takes seconds); each test has its own room.
+    Its own embedded Redis, or with `--redis-cluster` the test cluster."""
     port = free_port()
     data = tmp_path_factory.mktemp("workers-paths") / "data"
     command = [sys.executable, "-m", "server.cli", "serve", "--workers", "2"]
     command += ["--port", str(port), "--data-dir", str(data)]
+    env = _env()
+    if request.config.getoption("--redis-cluster"):
+        nodes: RedisClusterNodes = request.getfixturevalue("redis_cluster")
+        nodes.flushall()
+        env.update({"REDIS_URL": nodes.url, "DROPROOM_REDIS_CLUSTER": "1"})
     proc = subprocess.Popen(
         command,
-        env=_env(),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
