@@ -88,7 +88,13 @@ async function connectAll() {
       if (!(await open(i))) failed++;
     }
   }
+  // Every 10 s while connecting: how many are in (the last one says how far
+  // a connect phase that ran out of time got).
+  const progress = setInterval(() => {
+    say({ type: "progress", opened: next - failed, failed, ms: Date.now() - started });
+  }, 10000);
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  clearInterval(progress);
   say({ type: "ready", connected: N - failed, failed, ms: Date.now() - started });
 }
 
