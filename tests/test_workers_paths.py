@@ -441,3 +441,23 @@ async def test_a_long_polling_client_is_served_by_both_workers(node: Node) -> No
         # Still the same sessions, still polling; some requests reached the other worker.
         assert all(p.sio.transport() == "polling" and p.sio.connected for p in polling)
         assert await _handed(node) > before
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_the_default_is_one_worker_per_core_the_server_may_use() -> None:
+    """Pinned to one core (`taskset -c 0`, a cpuset), `serve` starts one worker."""
+    code = (
+        "from types import SimpleNamespace\n"
+        "from server.workers import worker_count\n"
+        "print(worker_count(None, SimpleNamespace(workers=0)))\n"
+    )
+    first = min(os.sched_getaffinity(0))
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {first}),
+    )
+    assert done.stdout.strip() == "1", done
