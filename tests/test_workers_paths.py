@@ -143,11 +143,19 @@ class People:
         self.node = node
         self.room = room
         self.opened: list[Client] = []
+        self.sessions: list[aiohttp.ClientSession] = []
 
     async def open(
         self, identity: str, role: Role = Role.LISTENER, *, polling: bool = False
     ) -> Client:
-        sio = socketio.AsyncClient(reconnection=False)
+        http = None
+        if polling:
+            # A new TCP connection per request (as behind a proxy that does not
+            # keep them alive): the kernel picks a worker for each, so a
+            # session's requests reach both workers, not one pooled connection's.
+            http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+            self.sessions.append(http)
+        sio = socketio.AsyncClient(reconnection=False, http_session=http)
         client = Client(sio)
 
         async def catch_all(event: str, data: Any = None) -> None:
@@ -178,6 +186,7 @@ class People:
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.opened))
+        await asyncio.gather(*(http.close() for http in self.sessions))
 
 
 def worker_of(client: Client) -> str:
