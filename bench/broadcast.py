@@ -17,8 +17,15 @@ secret; each round one new voter votes and the coalesced tally flush
 collector's thresholds raised (server/cli.py, GC_THRESHOLDS); `droproom-stockgc`
 is the same server with Python's default thresholds, for comparison.
 
-    python bench/broadcast.py [--listeners 1000,3000] [--rounds 10]
+    python bench/broadcast.py [--listeners 1000,3000] [--rounds 10] [--connect-timeout 300]
                               [--servers droproom,droproom-stockgc,python,python-plain,node]
+
+More droproom kinds (DROPROOM_KINDS): `droproom-w2` (`serve --workers 2`;
+`droproom` is always `--workers 1`), `droproom-drop` and
+`droproom-drop-hooked` (rounds of the stock flush's `drop:updated`, the
+room's owner without / with a webhook endpoint), and their `-w2-` variants.
+A server may be named twice (ABBA orders); one that fails (a connect phase
+over --connect-timeout) is a row saying how far it got.
 
 Every process it starts is stopped by it (and each stops by itself when its
 stdin closes).
