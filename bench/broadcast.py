@@ -17,8 +17,15 @@ secret; each round one new voter votes and the coalesced tally flush
 collector's thresholds raised (server/cli.py, GC_THRESHOLDS); `droproom-stockgc`
 is the same server with Python's default thresholds, for comparison.
 
-    python bench/broadcast.py [--listeners 1000,3000] [--rounds 10]
+    python bench/broadcast.py [--listeners 1000,3000] [--rounds 10] [--connect-timeout 300]
                               [--servers droproom,droproom-stockgc,python,python-plain,node]
+
+More droproom kinds (DROPROOM_KINDS): `droproom-w2` (`serve --workers 2`;
+`droproom` is always `--workers 1`), `droproom-drop` and
+`droproom-drop-hooked` (rounds of the stock flush's `drop:updated`, the
+room's owner without / with a webhook endpoint), and their `-w2-` variants.
+A server may be named twice (ABBA orders); one that fails (a connect phase
+over --connect-timeout) is a row saying how far it got.
 
 Every process it starts is stopped by it (and each stops by itself when its
 stdin closes).
@@ -52,7 +59,7 @@ SECRET = "bench-secret-0123456789abcdef0123456789"
 ADMIN_KEY = "bench-admin-key"
 ROOM = "bench"
 ROUND_TIMEOUT_S = 15.0
-CONNECT_TIMEOUT_S = 300.0
+CONNECT_TIMEOUT = {"s": 300.0}  # --connect-timeout
 
 
 def raise_open_files(wanted: int = 65536) -> int:
@@ -107,7 +114,7 @@ class Child:
             if marker in text:
                 return text
 
-    async def stop(self, grace_s: float = 20.0) -> None:
+    async def stop(self, grace_s: float = 90.0) -> None:
         if self.process.returncode is not None:
             return
         if self.process.stdin is not None:
@@ -132,6 +139,7 @@ class Target:
     listener_tokens: list[str] | None = None
     state_event: str | None = None
     clients: list[socketio.AsyncClient] = field(default_factory=list)
+    event: str = "poll:updated"  # what the listeners time
 
     async def close(self) -> None:
         for client in self.clients:
@@ -168,50 +176,108 @@ STOP_WITH_STDIN = (
 )
 
 
-def droproom_command(port: int, data_dir: Path) -> list[str]:
-    args = ["serve", "--port", str(port), "--data-dir", str(data_dir)]
+def droproom_command(port: int, data_dir: Path, workers: int = 1) -> list[str]:
+    # Always said: `serve` alone runs DROPROOM_WORKERS, else one worker per core.
+    args = ["serve", "--port", str(port), "--data-dir", str(data_dir), "--workers", str(workers)]
     code = STOP_WITH_STDIN + f"from server.cli import main\nsys.exit(main({args!r}))\n"
     return [sys.executable, "-c", code]
 
 
-async def start_droproom(listeners: int, rounds: int, data_dir: Path, stock_gc: bool) -> Target:
+# The kinds of droproom run (`--servers`): name -> (label, workers, what a round emits).
+# `poll`: a new vote, the tally flush's `poll:updated`. `drop`: a new buyer's
+# `cart:add` on a live drop, the stock flush's `drop:updated` (the owner, the
+# admin, has no webhook endpoint); `drop-hooked`: the same with an endpoint
+# of the owner wanting drop.live and drop.sold_out (the outbound-webhook
+# listener looks at every `drop:updated`).
+DROPROOM_KINDS: dict[str, tuple[str, int, str]] = {
+    "droproom": ("droproom", 1, "poll"),
+    "droproom-stockgc": ("droproom (stock gc)", 1, "poll"),
+    "droproom-w2": ("droproom --workers 2", 2, "poll"),
+    "droproom-drop": ("droproom drop:updated, no endpoint", 1, "drop"),
+    "droproom-drop-hooked": ("droproom drop:updated, owner's endpoint", 1, "drop-hooked"),
+    "droproom-w2-drop": ("droproom --workers 2 drop:updated, no endpoint", 2, "drop"),
+    "droproom-w2-drop-hooked": (
+        "droproom --workers 2 drop:updated, owner's endpoint",
+        2,
+        "drop-hooked",
+    ),
+}
+
+
+async def admin_post(url: str, path: str, body: dict[str, Any]) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url + path, json=body, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as resp,
+    ):
+        if resp.status != 201:
+            raise RuntimeError(f"{path} answered {resp.status}: {await resp.text()}")
+
+
+async def start_droproom(
+    listeners: int, rounds: int, data_dir: Path, kind: str = "droproom"
+) -> Target:
+    label, workers, emits = DROPROOM_KINDS[kind]
     port = free_port()
     server = await Child.start(
         "droproom",
-        *droproom_command(port, data_dir),
+        *droproom_command(port, data_dir, workers),
         env={
             "DROPROOM_SECRET": SECRET,
             "DROPROOM_ADMIN_KEY": ADMIN_KEY,
             "REDIS_URL": "",
-            "DROPROOM_GC_THRESHOLDS": STOCK_GC if stock_gc else "",
+            "DROPROOM_GC_THRESHOLDS": STOCK_GC if kind == "droproom-stockgc" else "",
+            # the endpoint below is on loopback (a closed port: deliveries fail and retry)
+            "DROPROOM_WEBHOOK_ALLOW_PRIVATE": "1",
         },
     )
-    await server.wait_for_line("listening", 60)
-    url = f"http://127.0.0.1:{port}"
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{url}/api/v1/rooms",
-            json={"id": ROOM, "title": "Broadcast bench", "modules": ["polls"]},
-            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-        ) as resp,
-    ):
-        if resp.status != 201:
-            raise RuntimeError(f"creating the room answered {resp.status}: {await resp.text()}")
-    moderator = await sio_client(url, {"token": mint("moderator", Role.MODERATOR)})
-    created = await moderator.call("poll:create", {"question": "Which?", "options": ["a", "b"]})
-    poll_id = created["poll"]["id"]
-    voters = [await sio_client(url, {"token": mint(f"v{r}", Role.LISTENER)}) for r in range(rounds)]
+    try:
+        return await _prepare(server, f"http://127.0.0.1:{port}", label, emits, listeners, rounds)
+    except BaseException:
+        await server.stop()
+        raise
 
-    async def trigger(round_: int) -> None:
-        answer = await voters[round_ - 1].call("poll:vote", {"poll_id": poll_id, "option": 0})
-        if not answer.get("ok"):
-            raise RuntimeError(f"vote refused: {answer}")
+
+async def _prepare(
+    server: Child, url: str, label: str, emits: str, listeners: int, rounds: int
+) -> Target:
+    """The room, its poll or live drop, and the voters or buyers of the rounds."""
+    await server.wait_for_line("listening", 90)
+    modules = ["polls"] if emits == "poll" else ["polls", "shop"]
+    room = {"id": ROOM, "title": "Broadcast bench", "modules": modules}
+    await admin_post(url, "/api/v1/rooms", room)
+    moderator = await sio_client(url, {"token": mint("moderator", Role.MODERATOR)})
+    voters = [await sio_client(url, {"token": mint(f"v{r}", Role.LISTENER)}) for r in range(rounds)]
+    if emits == "poll":
+        created = await moderator.call("poll:create", {"question": "Which?", "options": ["a", "b"]})
+        poll_id = created["poll"]["id"]
+
+        async def trigger(round_: int) -> None:
+            answer = await voters[round_ - 1].call("poll:vote", {"poll_id": poll_id, "option": 0})
+            if not answer.get("ok"):
+                raise RuntimeError(f"vote refused: {answer}")
+
+    else:
+        if emits == "drop-hooked":
+            hook = {"url": "http://127.0.0.1:9/hook", "events": ["drop.live", "drop.sold_out"]}
+            await admin_post(url, "/api/v1/webhooks", hook)
+        product = {"id": "cap", "title": "Cap", "price": 1200, "currency": "usd"}
+        await admin_post(url, "/api/v1/products", product | {"kind": "physical"})
+        now = time.time()
+        drop = {"product_id": "cap", "starts_at": now - 1, "ends_at": now + 3600}
+        scheduled = await moderator.call("drop:schedule", drop | {"stock": 10 * rounds + 10})
+        if not scheduled.get("ok"):
+            raise RuntimeError(f"drop:schedule: {scheduled}")
+        drop_id = scheduled["drop"]["id"]
+
+        async def trigger(round_: int) -> None:
+            answer = await voters[round_ - 1].call("cart:add", {"drop_id": drop_id, "qty": 1})
+            if not answer.get("ok"):
+                raise RuntimeError(f"cart:add refused: {answer}")
 
     listener_tokens = [mint(f"l{i}", Role.LISTENER) for i in range(listeners)]
     clients = [moderator, *voters]
-    name = "droproom (stock gc)" if stock_gc else "droproom"
-    return Target(name, url, server, trigger, listener_tokens, "room:state", clients)
+    event = "poll:updated" if emits == "poll" else "drop:updated"
+    return Target(label, url, server, trigger, listener_tokens, "room:state", clients, event)
 
 
 async def start_bare(name: str, *cmd: str) -> Target:
@@ -236,10 +302,26 @@ class Result:
     samples: list[float] = field(default_factory=list)
     last: list[float] = field(default_factory=list)
     missing: int = 0
+    error: str = ""
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.samples)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def connect_phase(crowd: Child, timeout_s: float) -> dict[str, Any]:
+    """The listeners' "ready" line; past `timeout_s`, an error saying how far they got."""
+    deadline = time.monotonic() + timeout_s
+    last: dict[str, Any] = {}
+    try:
+        while True:
+            line = json.loads(await crowd.line(deadline - time.monotonic()))
+            if line.get("type") == "ready":
+                return line
+            last = line
+    except TimeoutError:
+        got = f"{last.get('opened', 0)} connected (of which still in their handshake: up to 50)"
+        raise RuntimeError(f"connect phase over {timeout_s:.0f} s: {got}") from None
 
 
 async def measure(target: Target, listeners: int, rounds: int, tmp: Path) -> Result:
@@ -252,9 +334,10 @@ async def measure(target: Target, listeners: int, rounds: int, tmp: Path) -> Res
     if target.state_event:
         env["STATE_EVENT"] = target.state_event
     env["ROUND_TIMEOUT_MS"] = str(int(ROUND_TIMEOUT_S * 1000))
+    env["EVENT"] = target.event
     crowd = await Child.start("listeners", "node", str(JS / "listeners.mjs"), env=env)
     try:
-        ready = json.loads(await crowd.wait_for_line('"ready"', CONNECT_TIMEOUT_S))
+        ready = await connect_phase(crowd, CONNECT_TIMEOUT["s"])
         result.connected, result.connect_s = ready["connected"], ready["ms"] / 1000
         await asyncio.sleep(2.0)  # let the joins' presence broadcasts pass
         for round_ in range(1, rounds + 1):
@@ -270,9 +353,9 @@ async def measure(target: Target, listeners: int, rounds: int, tmp: Path) -> Res
 
 
 async def run_one(server: str, listeners: int, rounds: int, tmp: Path) -> Result:
-    if server in ("droproom", "droproom-stockgc"):
-        data_dir = tmp / f"{server}-{listeners}"
-        target = await start_droproom(listeners, rounds, data_dir, server == "droproom-stockgc")
+    if server in DROPROOM_KINDS:
+        data_dir = Path(tempfile.mkdtemp(prefix=f"{server}-{listeners}-", dir=tmp))
+        target = await start_droproom(listeners, rounds, data_dir, server)
     elif server == "python":
         script = str(ROOT / "bench" / "bare_sio.py")
         target = await start_bare("python-socketio", sys.executable, script)
@@ -293,11 +376,14 @@ def table(results: list[Result]) -> str:
     rows = [
         "| server | listeners (connected) | p50 ms | p95 ms | p99 ms "
         "| last listener ms (median / worst round) | missed | p50 / p99 vs bare python "
-        "| p50 / p99 vs bare Node |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| p50 / p99 vs bare Node | connect phase s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     by_key = {(r.server, r.listeners): r for r in results}
     for r in results:
+        if r.error:
+            rows.append(f"| {r.server} | {r.listeners} (failed: {r.error}) | | | | | | | | |")
+            continue
         ratios = []
         for base in ("python-socketio", "node socket.io"):
             b = by_key.get((base, r.listeners))
@@ -309,7 +395,7 @@ def table(results: list[Result]) -> str:
         rows.append(
             f"| {r.server} | {r.listeners} ({r.connected}) | {r.pct(0.5):.0f} | "
             f"{r.pct(0.95):.0f} | {r.pct(0.99):.0f} | {last} | {r.missing} | "
-            f"{ratios[0]} | {ratios[1]} |"
+            f"{ratios[0]} | {ratios[1]} | {r.connect_s:.0f} |"
         )
     return "\n".join(rows)
 
@@ -320,7 +406,12 @@ async def main(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="droproom-bench-") as tmp:
         for listeners in args.listeners:
             for server in args.servers:
-                result = await run_one(server, listeners, args.rounds, Path(tmp))
+                try:
+                    result = await run_one(server, listeners, args.rounds, Path(tmp))
+                except (RuntimeError, TimeoutError, OSError) as exc:  # say it, go on
+                    sys.stderr.write(f"{server} {listeners}: FAILED: {exc!r}\n")
+                    results.append(Result(server, listeners, error=repr(exc)[:200]))
+                    continue
                 results.append(result)
                 sys.stderr.write(
                     f"{result.server} {listeners}: p50 {result.pct(0.5):.0f} ms, "
@@ -335,10 +426,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listeners", default="1000,3000")
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--connect-timeout", type=float, default=300.0, help="seconds")
     parser.add_argument("--servers", default="droproom,droproom-stockgc,python,python-plain,node")
     args = parser.parse_args(argv)
     args.listeners = [int(n) for n in args.listeners.split(",")]
-    names = {"droproom", "droproom-stockgc", "python", "python-plain", "node"}
+    CONNECT_TIMEOUT["s"] = args.connect_timeout
+    names = {*DROPROOM_KINDS, "python", "python-plain", "node"}
     args.servers = [s for s in args.servers.split(",") if s in names]
     return args
 

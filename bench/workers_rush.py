@@ -1,13 +1,18 @@
 """Drop rush over workers: the same N buyers (the official socket.io JS
 client in a separate Node process, bench/drop_rush.py's) call `cart:add` the
-moment a drop of S units goes live, against `droproom serve --workers 1` and
-`--workers 2` (real processes, embedded Redis and localstripe), rounds in
-ABBA order. Prints answers/s, p50/p99 and oversell per round, and the ratio
-of two workers to one measured in the same run.
+moment a drop of S units goes live, against `droproom serve --workers 1` (one
+process), `--workers 2` (real processes, embedded Redis and localstripe) and
+a bare python-socketio server running the same reservation script (one
+process, no deflate, as droproom's websockets: drop_rush.bare_socketio).
+The order of the three rotates each round. Prints answers/s, p50/p99,
+oversell and the connect phase per run, and ratios to one process measured
+in the same run.
 
-    python bench/workers_rush.py [--buyers 2000] [--stock 200] [--rounds 4]
+    python bench/workers_rush.py [--buyers 2000] [--stock 200] [--rounds 2]
 
-Everything it starts stops when it ends.
+The servers' output goes to a log file per run (printed on a failure): a
+pipe nobody reads would stall them once it filled. Everything it starts
+stops when it ends.
 """
 
 from __future__ import annotations
@@ -29,7 +34,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from drop_rush import free_port, run_node_buyers, summarize  # noqa: E402
+from drop_rush import (  # noqa: E402
+    bare_socketio,
+    free_port,
+    run_node_buyers,
+    start_redis,
+    summarize,
+)
 
 from server.roles import Role  # noqa: E402
 from server.tokens import mint  # noqa: E402
@@ -39,29 +50,35 @@ ADMIN = "bench-admin"
 ROOM = "rush"
 
 
-async def start(workers: int, data: Path) -> tuple[asyncio.subprocess.Process, str]:
+def _said(log: Path) -> str:
+    return log.read_text(errors="replace") if log.exists() else ""
+
+
+async def start(workers: int, data: Path, log: Path) -> tuple[asyncio.subprocess.Process, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DROPROOM_", "REDIS_"))}
     env |= {"DROPROOM_SECRET": SECRET, "DROPROOM_ADMIN_KEY": ADMIN, "PYTHONPATH": str(ROOT)}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server.cli",
-        "serve",
-        "--workers",
-        str(workers),
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--workers",
+            str(workers),
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            env=env,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
     async with asyncio.timeout(120):
-        while b"listening on" not in await proc.stdout.readline():
-            pass
+        while "listening on" not in _said(log):
+            if proc.returncode is not None:
+                raise RuntimeError(f"serve exited {proc.returncode}:\n{_said(log)[-2000:]}")
+            await asyncio.sleep(0.2)
     return proc, f"http://127.0.0.1:{port}"
 
 
@@ -87,7 +104,8 @@ def token(identity: str, role: Role) -> str:
 
 
 async def one_round(workers: int, tmp: Path, buyers: int, stock: int) -> dict[str, Any]:
-    proc, url = await start(workers, tmp / "data")
+    log = tmp / "serve.log"
+    proc, url = await start(workers, tmp / "data", log)
     mod = socketio.AsyncClient(reconnection=False)
     try:
         await admin_post(url, "/api/v1/rooms", {"id": ROOM, "title": "Rush"})
@@ -105,47 +123,79 @@ async def one_round(workers: int, tmp: Path, buyers: int, stock: int) -> dict[st
             if not answer.get("ok"):
                 raise RuntimeError(f"drop:schedule: {answer}")
 
-        results = await run_node_buyers(tmp, url, tokens, fire)
+        try:
+            results = await run_node_buyers(tmp, url, tokens, fire)
+        except RuntimeError:
+            sys.stderr.write(f"serve's log (tail):\n{_said(log)[-3000:]}\n")
+            raise
     finally:
         await mod.disconnect()
         await stop(proc)
     summary = summarize(results)
     summary["oversell"] = max(0, summary["codes"].get("ok", 0) - stock)
-    summary["workers"] = workers
+    summary["server"] = f"{workers} worker(s)" if workers > 1 else "one process"
     return summary
+
+
+async def bare_round(tmp: Path, buyers: int, n: int) -> dict[str, Any]:
+    """The floor: bare python-socketio + the same script, on its own Redis."""
+    proc, sock = start_redis(tmp)
+    try:
+        summary = await bare_socketio(f"unix://{sock}", tmp, buyers, plain=True, drop_id=f"b{n}")
+    finally:
+        proc.terminate()
+        proc.wait()
+    summary["oversell"] = 0  # its drop has no stock limit: it measures the path only
+    summary["server"] = "bare python-socketio"
+    return summary
+
+
+SERVERS: tuple[int | str, ...] = (1, 2, "bare")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--buyers", type=int, default=2000)
     parser.add_argument("--stock", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the three servers")
     args = parser.parse_args()
-    order = [(1, 2, 2, 1)[i % 4] for i in range(args.rounds)]  # ABBA
     rows = []
-    for n, workers in enumerate(order):
-        with tempfile.TemporaryDirectory(prefix=f"workers-rush-{n}-") as tmp:
-            rows.append(await one_round(workers, Path(tmp), args.buyers, args.stock))
-        r = rows[-1]
+    for n in range(args.rounds):
+        for server in SERVERS[n % 3 :] + SERVERS[: n % 3]:  # rotated each round
+            with tempfile.TemporaryDirectory(prefix=f"workers-rush-{n}-") as tmp:
+                if server == "bare":
+                    row = await bare_round(Path(tmp), args.buyers, n)
+                else:
+                    row = await one_round(int(server), Path(tmp), args.buyers, args.stock)
+            rows.append(row)
+            print(
+                f"round {n + 1}: {row['server']}: {row['answers_per_s']:.0f} answers/s, "
+                f"p50 {row['p50_ms']:.0f} ms, p99 {row['p99_ms']:.0f} ms, "
+                f"oversell {row['oversell']}, connect phase {row['connect_s']:.1f} s, "
+                f"{row['codes']}",
+                flush=True,
+            )
+    print(f"\n{args.buyers} buyers on {args.stock} units, {os.cpu_count()} cores, ", end="")
+    print(f"{args.rounds} round(s), means")
+    print("| server | answers/s | p50 ms | p99 ms | oversell | connect phase s ", end="")
+    print("| answers/s vs one process | p99 vs one process |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    means: dict[str, dict[str, float]] = {}
+    for name in ("one process", "2 worker(s)", "bare python-socketio"):
+        mine = [r for r in rows if r["server"] == name]
+        if mine:
+            means[name] = {
+                k: sum(r[k] for r in mine) / len(mine)
+                for k in ("answers_per_s", "p50_ms", "p99_ms", "connect_s", "oversell")
+            }
+    base = means.get("one process")
+    for name, m in means.items():
+        rate = f"{m['answers_per_s'] / base['answers_per_s']:.2f}x" if base else ""
+        p99 = f"{m['p99_ms'] / base['p99_ms']:.2f}x" if base else ""
         print(
-            f"round {n + 1}: {workers} worker(s): {r['answers_per_s']:.0f} answers/s, "
-            f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, oversell {r['oversell']}, "
-            f"{r['codes']}",
-            flush=True,
+            f"| {name} | {m['answers_per_s']:.0f} | {m['p50_ms']:.0f} | {m['p99_ms']:.0f} | "
+            f"{m['oversell']:.0f} | {m['connect_s']:.1f} | {rate} | {p99} |"
         )
-    print(f"\n{args.buyers} buyers on {args.stock} units, {os.cpu_count()} cores")
-    print("| workers | answers/s (mean) | p99 ms (mean) | oversell | ratio to 1 worker |")
-    print("| --- | --- | --- | --- | --- |")
-    base = None
-    for workers in (1, 2):
-        mine = [r for r in rows if r["workers"] == workers]
-        if not mine:
-            continue
-        rate = sum(r["answers_per_s"] for r in mine) / len(mine)
-        p99 = sum(r["p99_ms"] for r in mine) / len(mine)
-        base = base or rate
-        over = sum(r["oversell"] for r in mine)
-        print(f"| {workers} | {rate:.0f} | {p99:.0f} | {over} | {rate / base:.2f}x |")
 
 
 if __name__ == "__main__":

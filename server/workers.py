@@ -209,7 +209,16 @@ async def _migrate(settings: Settings, url: str) -> None:
 
 def worker_count(asked: int | None, settings: Settings) -> int:
     """`--workers`, else DROPROOM_WORKERS, else the machine's cores."""
-    return asked or settings.workers or os.cpu_count() or 1
+    return asked or settings.workers or usable_cores()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: `taskset`, a
+    container's cpuset), not all the host's (`os.cpu_count()`): a worker
+    per core it cannot use only queues (docs/operations.md, "Sizing")."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 async def run_node(settings: Settings, count: int, with_demo: bool) -> None:

@@ -5,8 +5,9 @@
 // Environment: URL, N, WEB_CLIENT (npm package holding socket.io-client),
 // TOKENS (a JSON file with one token per listener, optional), STATE_EVENT
 // (wait for this event after connecting, optional), CONCURRENCY,
-// ROUND_TIMEOUT_MS, LIFETIME_MS. A round is a broadcast whose
-// `poll.votes` is new. Writes JSON lines on stdout: {"type":"ready"...} once
+// ROUND_TIMEOUT_MS, LIFETIME_MS, EVENT (poll:updated or drop:updated). A
+// round is a broadcast whose `poll.votes` (or the drop's units taken) is new.
+// Writes JSON lines on stdout: {"type":"ready"...} once
 // everyone is connected, then {"type":"round", "votes", "lat": [ms...],
 // "missing"} per round. Exits when stdin closes or after LIFETIME_MS.
 import { createRequire } from "node:module";
@@ -35,17 +36,28 @@ function finish(votes) {
   say({ type: "round", votes, lat: round.lat, missing: N - round.lat.length });
 }
 
+// EVENT=drop:updated: a round is a drop whose `remaining` is new (one more
+// unit in a cart), stamped by the stock flush's `drop.server_time`.
+const EVENT = env.EVENT || "poll:updated";
+function roundOf(data) {
+  if (EVENT === "drop:updated") {
+    const d = data.drop;
+    return d && d.state === "live" ? [d.stock - d.remaining, d.server_time] : [0, null];
+  }
+  return [data.poll.votes, data.server_time];
+}
+
 function onUpdate(data) {
   const received = Date.now();
-  const votes = data.poll.votes;
-  if (!votes || typeof data.server_time !== "number") return;
+  const [votes, serverTime] = roundOf(data);
+  if (!votes || typeof serverTime !== "number") return;
   let round = rounds.get(votes);
   if (!round) {
     round = { lat: [], done: false, timer: setTimeout(() => finish(votes), ROUND_TIMEOUT_MS) };
     rounds.set(votes, round);
   }
   if (round.done) return;
-  round.lat.push(received - data.server_time * 1000);
+  round.lat.push(received - serverTime * 1000);
   if (round.lat.length === N) finish(votes);
 }
 
@@ -59,7 +71,7 @@ function open(i) {
       auth: tokens ? { token: tokens[i] } : {},
     });
     sockets.push(socket);
-    socket.on("poll:updated", onUpdate);
+    socket.on(EVENT, onUpdate);
     const ready = env.STATE_EVENT || "connect";
     socket.once(ready, () => resolve(true));
     socket.once("connect_error", () => resolve(false));
@@ -76,7 +88,13 @@ async function connectAll() {
       if (!(await open(i))) failed++;
     }
   }
+  // Every 10 s while connecting: how many are in (the last one says how far
+  // a connect phase that ran out of time got).
+  const progress = setInterval(() => {
+    say({ type: "progress", opened: next - failed, failed, ms: Date.now() - started });
+  }, 10000);
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  clearInterval(progress);
   say({ type: "ready", connected: N - failed, failed, ms: Date.now() - started });
 }
 
