@@ -13,10 +13,8 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -27,7 +25,7 @@ import pytest
 from rooms import keys
 from server import tokens
 from server.roles import Role
-from tests.harness import ADMIN_KEY, SECRET, free_port, is_cluster, redis_client
+from tests.harness import ADMIN_KEY, SECRET, is_cluster, redis_client
 from tests.media_helpers import (
     AudioListener,
     TonePublisher,
@@ -35,6 +33,7 @@ from tests.media_helpers import (
     band_energy,
     wait_connected,
 )
+from tests.serve_helpers import Served, clean_env, serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.allow_blocking]
 ROOM = "nodes"
@@ -42,13 +41,7 @@ SDP = "application/sdp"
 FAILOVER_BOUND_S = 5.0  # issue 15: heard again within 5 s of the lease moving
 
 
-@dataclass
-class Node:
-    proc: asyncio.subprocess.Process
-    url: str
-    lines: list[str]
-    reader: asyncio.Task[None]
-
+class Node(Served):
     def token(self, identity: str, role: Role) -> str:
         return tokens.mint(
             SECRET,
@@ -62,11 +55,8 @@ class Node:
 
 
 def _env(redis_url: str, node: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DROPROOM_", "REDIS_"))}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env = clean_env()
     env |= {
-        "DROPROOM_SECRET": SECRET,
-        "DROPROOM_ADMIN_KEY": ADMIN_KEY,
         "DROPROOM_NODE": node,
         "DROPROOM_ICE_HOSTS": "127.0.0.1",
         "REDIS_URL": redis_url,
@@ -85,47 +75,10 @@ async def started(
     tmp_path: Path, redis_url: str, name: str, workers: int = 1, **env: str
 ) -> AsyncIterator[Node]:
     """`serve --workers N` on a free port, stopped by its pid at the end."""
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server.cli",
-        "serve",
-        "--workers",
-        str(workers),
-        "--port",
-        str(port),
-        "--data-dir",
-        str(tmp_path / name),
-        env=_env(redis_url, name) | env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    lines: list[str] = []
-    listening = asyncio.Event()
-
-    async def read() -> None:
-        assert proc.stdout is not None
-        while line := await proc.stdout.readline():
-            lines.append(line.decode(errors="replace").rstrip())
-            if b"listening on" in line:
-                listening.set()
-
-    reader = asyncio.create_task(read())
-    node = Node(proc, f"http://127.0.0.1:{port}", lines, reader)
-    try:
-        async with asyncio.timeout(90):
-            await listening.wait()
+    async with serving(
+        tmp_path / name, workers=workers, env=_env(redis_url, name) | env, kind=Node
+    ) as node:
         yield node
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 60)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        await reader
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -32,10 +31,10 @@ from server.audio.routes import HANDED, MEDIA
 from server.config import Settings
 from server.redis_client import connect
 from server.roles import Role
-from server.workers import worker_socket
-from tests.harness import ADMIN_KEY, SECRET, Harness, free_port
+from tests.harness import ADMIN_KEY, SECRET, Harness
 from tests.harness import test_settings as make_settings
 from tests.media_helpers import AudioListener, TonePublisher, band_energy, wait_connected
+from tests.serve_helpers import Served, clean_env, serving
 from tests.test_media_v2 import split_candidates
 
 pytestmark = [pytest.mark.slow, pytest.mark.allow_blocking]
@@ -45,25 +44,7 @@ TRICKLE = "application/trickle-ice-sdpfrag"
 TTL_S = 1.5
 
 
-@dataclass
-class Node:
-    proc: asyncio.subprocess.Process
-    url: str
-    data: Path
-    lines: list[str]
-    reader: asyncio.Task[None]
-
-    def log(self) -> str:
-        return "\n".join(self.lines)
-
-    def worker_pid(self, worker: str) -> int:
-        import re
-
-        found = re.findall(rf"worker {worker} \(pid (\d+)\) ready", self.log())
-        return int(found[-1])
-
-    def socket(self, worker: str) -> Path:
-        return worker_socket(self.data, worker)
+Node = Served
 
 
 def token(identity: str, role: Role = Role.HOST) -> str:
@@ -73,11 +54,8 @@ def token(identity: str, role: Role = Role.HOST) -> str:
 
 
 def _env(redis_url: str, cluster: bool) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DROPROOM_", "REDIS_"))}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env = clean_env()
     env |= {
-        "DROPROOM_SECRET": SECRET,
-        "DROPROOM_ADMIN_KEY": ADMIN_KEY,
         "DROPROOM_RESTART_BACKOFF_S": "0.2",
         "DROPROOM_ICE_HOSTS": "127.0.0.1",
         "DROPROOM_MEDIA_LEASE_TTL_S": str(TTL_S),
@@ -92,40 +70,8 @@ def _env(redis_url: str, cluster: bool) -> dict[str, str]:
 @contextlib.asynccontextmanager
 async def started(data: Path, workers: int, env: dict[str, str]) -> AsyncIterator[Node]:
     """`serve --workers N` on a free port, stopped by its pid at the end."""
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "server.cli", "serve", "--workers", str(workers), "--port", str(port)),
-        *("--data-dir", str(data)),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    lines: list[str] = []
-    listening = asyncio.Event()
-
-    async def read() -> None:
-        assert proc.stdout is not None
-        while line := await proc.stdout.readline():
-            lines.append(line.decode(errors="replace").rstrip())
-            if b"listening on" in line:
-                listening.set()
-
-    reader = asyncio.create_task(read())
-    node = Node(proc, f"http://127.0.0.1:{port}", data, lines, reader)
-    try:
-        async with asyncio.timeout(90):
-            await listening.wait()
+    async with serving(data, workers=workers, env=env, kind=Served) as node:
         yield node
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 60)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        await reader
 
 
 @dataclass

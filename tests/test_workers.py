@@ -18,7 +18,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +34,11 @@ from tests.harness import (
     ADMIN_KEY,
     SECRET,
     Client,
-    free_port,
     start_server,
     stop_server,
 )
 from tests.harness import test_settings as settings_for
+from tests.serve_helpers import Served, clean_env, serving
 from tests.test_js_client import WEB_CLIENT
 from tests.test_js_client import node as node_binary
 
@@ -48,21 +47,7 @@ ROOM = "busy"
 POLLING_SCRIPT = Path(__file__).resolve().parent / "js" / "polling_clients.mjs"
 
 
-@dataclass
-class Node:
-    proc: asyncio.subprocess.Process
-    url: str
-    data: Path
-    lines: list[str]
-    reader: asyncio.Task[None]
-
-    def log(self) -> str:
-        return "\n".join(self.lines)
-
-    def worker_pid(self, worker: str) -> int:
-        found = re.findall(rf"worker {worker} \(pid (\d+)\) ready", self.log())
-        return int(found[-1])
-
+class Node(Served):
     def token(self, identity: str, role: Role = Role.LISTENER, room: str = ROOM) -> str:
         now = time.time()
         return tokens.mint(
@@ -82,11 +67,7 @@ class Node:
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DROPROOM_", "REDIS_"))}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env.update({"DROPROOM_SECRET": SECRET, "DROPROOM_ADMIN_KEY": ADMIN_KEY})
-    env["DROPROOM_RESTART_BACKOFF_S"] = "0.2"
-    return env
+    return clean_env(DROPROOM_RESTART_BACKOFF_S="0.2")
 
 
 LOW_OPEN_FILES = 256
@@ -115,49 +96,10 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
 @contextlib.asynccontextmanager
 async def started(tmp_path: Path, *args: str) -> AsyncIterator[Node]:
     """`serve --workers 2` on a free port, stopped by its pid at the end."""
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server.cli",
-        "serve",
-        "--workers",
-        "2",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(tmp_path / "data"),
-        *args,
-        env=_env(),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        preexec_fn=_low_open_files,
-    )
-    lines: list[str] = []
-    listening = asyncio.Event()
-
-    async def read() -> None:
-        assert proc.stdout is not None
-        while line := await proc.stdout.readline():
-            lines.append(line.decode(errors="replace").rstrip())
-            if b"listening on" in line:
-                listening.set()
-
-    reader = asyncio.create_task(read())
-    served = Node(proc, f"http://127.0.0.1:{port}", tmp_path / "data", lines, reader)
-    try:
-        async with asyncio.timeout(90):
-            await listening.wait()
+    async with serving(
+        tmp_path / "data", *args, workers=2, env=_env(), kind=Node, preexec_fn=_low_open_files
+    ) as served:
         yield served
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 60)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        await reader
 
 
 async def _client(url: str, token: str, *, reconnect: bool = False, **kw: Any) -> Client:
