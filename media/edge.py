@@ -45,6 +45,13 @@ class EdgeRoom:
         """The lowest token still heard."""
         return max(self.highest, self.lease_token)
 
+    def refence(self, token: int) -> None:
+        """The lease's fence went back (its counter was lost): hear from
+        `token` on, re-anchoring on the next packet."""
+        self.highest = self.lease_token = token
+        self._source = None
+        self._next_seq = None
+
     def add_listener(self, session_id: str, wire: Wire) -> Outlet:
         outlet = Outlet(wire, self._queue_size)
         self.listeners[session_id] = outlet

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import math
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,27 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pytest
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from media.config import MediaConfig
+from media.engine import MediaEngine
 from media.mixer import OpusEncoder
 from media.packets import FRAME_SAMPLES
 from rooms import keys, media_lease
+from rooms.store import RoomStore
 from server.appkeys import ROOMS
-from server.audio.edges import EDGES, LOAD_KEY, Frame, channel, encode_frame
+from server.audio.edges import (
+    EDGES,
+    LOAD_KEY,
+    EdgeFeeds,
+    Frame,
+    Relay,
+    channel,
+    encode_frame,
+)
 from server.audio.ownership import OWNERSHIP
 from server.audio.routes import MEDIA
+from server.redis_client import connect
 from server.relay.transport import Transport, transport_for
 from tests.harness import Harness, is_cluster, redis_client, start_server, stop_server
 from tests.harness import test_settings as make_settings
@@ -270,6 +284,108 @@ async def test_a_speaker_on_stage_is_sent_to_the_owner_node(start: Start) -> Non
     assert status == 307 and location == f"{ELSEWHERE['url']}/whep/{ROOM}"
     status, _, location = await post(url, edge.token(ROOM, "lenny", "listener"), offer)
     assert status == 201 and location.startswith(f"{edge.url}/whep/{ROOM}/")
+
+
+async def test_a_lease_naming_this_worker_but_held_by_its_dead_predecessor_is_not_ours(
+    start: Start,
+) -> None:
+    """A restarted worker has its predecessor's names while the dead one's
+    lease runs out: its listeners are edges waiting for the next owner, not
+    a mix here that nobody would ever feed."""
+    edge = await start()
+    names = {"node": edge.settings.node, "worker": edge.settings.worker, "url": edge.url}
+    await take_lease(edge, "dead-predecessor", names | {"region": ""})
+    listener = await listen(edge, "lenny")
+    engine = edge.app[MEDIA]
+    assert ROOM in engine.edges and ROOM not in engine.rooms
+    await listener.close()
+
+
+async def test_a_mix_opened_here_without_the_lease_closes_when_another_process_takes_it(
+    start: Start,
+) -> None:
+    """The host listens before anyone publishes (a mix made here, no lease);
+    then the room's publishers go to another process: the mix here would
+    stay silent for good, so its sessions close and the page comes back."""
+    here = await start()
+    host = await listen(here, "hostess", "host")
+    engine = here.app[MEDIA]
+    assert ROOM in engine.rooms and ROOM not in engine.edges
+    assert await media_lease.current(here.app[ROOMS], ROOM) is None
+    await take_lease(here, "another-process", ELSEWHERE)
+    async with asyncio.timeout(10):  # the next renewal round (ttl / 3) sees it
+        while ROOM in engine.rooms or engine.sessions:
+            await asyncio.sleep(0.1)
+    await host.close()
+
+
+async def test_a_refused_offer_never_unsubscribes_a_room_another_listener_is_joining(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Two listeners' offers of one room under way at once (a go-live rush):
+    the first is refused (a cap) before the second's edge room exists. The
+    room's relay subscription must stay for the second, or it hears nothing."""
+    engine = MediaEngine(MediaConfig(data_dir=tmp_path, ice_hosts=("127.0.0.1",), record=False))
+    client = connect(redis_url, cluster=is_cluster(redis_url), decode_responses=True)
+    feeds = EdgeFeeds(
+        transport_for(redis_url, cluster=is_cluster(redis_url)), engine, RoomStore(client)
+    )
+    await feeds.open()
+    try:
+        await feeds.join(ROOM)  # offer A
+        await feeds.join(ROOM)  # offer B
+        feeds.joined(ROOM)  # A refused: B is still being answered
+        assert ROOM in feeds.rooms
+        feeds.leave(ROOM)  # the room's last edge listener left meanwhile
+        assert ROOM in feeds.rooms
+        feeds.joined(ROOM)  # B refused too: nobody is left to hear it
+        assert ROOM not in feeds.rooms
+    finally:
+        await feeds.aclose()
+        await engine.aclose()
+        await client.aclose()
+
+
+class _CancelBecomesTimeout:
+    """A relay transport whose publish hangs and, when cancelled, raises
+    redis-py's TimeoutError: what Python 3.11's asyncio.timeout inside
+    redis-py does when a cancel meets its deadline (the cancel is lost)."""
+
+    async def open(self, deliver: Any) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def publish(self, channel: str, data: bytes) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise RedisTimeoutError("Timeout reading from socket") from None
+
+    def subscribe(self, channel: str) -> asyncio.Future[None]:
+        raise NotImplementedError
+
+    def unsubscribe(self, channel: str) -> None:
+        raise NotImplementedError
+
+
+async def test_the_relay_stops_even_when_redis_turns_its_cancel_into_an_error(
+    tmp_path: Path,
+) -> None:
+    """Shutdown must end: a publisher loop that survives its cancel (it
+    counts the error and goes on) hung a whole test run's teardown."""
+    engine = MediaEngine(MediaConfig(data_dir=tmp_path, ice_hosts=("127.0.0.1",), record=False))
+    relay = Relay(_CancelBecomesTimeout(), engine, time.time)
+    relay.start()
+    relay.own(ROOM, 1)
+    frame = Frame(ROOM, 1, 1, 0, FRAME_SAMPLES, time.time(), b"x")
+    relay._queue.extend([(frame, channel(ROOM))] * 3)
+    relay._ready.set()
+    await asyncio.sleep(0.05)  # the publisher waits in publish
+    async with asyncio.timeout(10):
+        await relay.aclose()
+    await engine.aclose()
 
 
 async def _boards(server: Harness, count: int) -> None:

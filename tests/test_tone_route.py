@@ -223,6 +223,14 @@ async def test_the_internal_route_refuses_a_request_without_its_proof(
             assert answer.status == 200, answer.text
             assert json.loads(answer.text)["product_id"] == PRODUCT
             assert (await fan.wait_for("tone:playing"))["product_id"] == PRODUCT
+            # the same request again (replayed by someone who saw it): refused
+            again = await send("POST", node.url + path, body=body, headers=json_type | good)
+            assert again.status == 401, again.text
+            assert "used already" in json.loads(again.text)["error"]["message"]
+            # a stamp too long to be a time is refused, not a crash
+            long_stamp = {PROOF: "9" * 5000 + "." + "0" * 16 + "." + "0" * 64}
+            answer = await send("POST", node.url + path, body=body, headers=json_type | long_stamp)
+            assert answer.status == 401, answer.text
             # a handed request reaching a worker that does not mix the room is
             # refused, never handed on
             holder = (await lease_of(store)).endpoint["worker"]

@@ -63,6 +63,8 @@ FRAME_VERSION = 1
 RELAY_QUEUE = 250
 LEASE_READ_S = 2.0
 SUBSCRIBE_WAIT_S = 5.0
+# how long closing waits for the relay's publisher task to end
+CLOSE_WAIT_S = 5.0
 # droproom:whep:load   <node>/<worker> -> {"node","worker","url","region","count","cap","at"}
 LOAD_KEY = "droproom:whep:load"
 LOAD_EVERY_S = 2.0
@@ -148,6 +150,7 @@ class Relay:
         self._queue_size = queue_size
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self.published = 0
         self.dropped = 0  # queue full: the oldest packet went
         self.failed = 0  # Redis refused
@@ -159,9 +162,13 @@ class Relay:
         for room in list(self.owned):
             self.disown(room)
         if self._task is not None:
+            # The flag ends the loop even if the cancellation is lost: Python
+            # 3.11's asyncio.timeout (inside redis-py) may turn a cancel that
+            # meets its deadline into a TimeoutError, which the loop survives.
+            self._closing = True
+            self._ready.set()
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task], timeout=CLOSE_WAIT_S)
 
     def own(self, room: str, token: int) -> None:
         """This process holds room's media lease with `token` (taken or renewed)."""
@@ -218,10 +225,10 @@ class Relay:
         return tap
 
     async def _publish(self) -> None:
-        while True:
+        while not self._closing:
             await self._ready.wait()
             self._ready.clear()
-            while self._queue:
+            while self._queue and not self._closing:
                 frame, name = self._queue.popleft()
                 try:
                     await self._transport.publish(name, encode_frame(frame))
@@ -241,6 +248,7 @@ class EdgeFeeds:
         self._engine = engine
         self._store = store
         self.rooms: set[str] = set()
+        self._joining: dict[str, int] = {}  # room -> WHEP offers being answered as edges
         self._reading: dict[str, asyncio.Task[None]] = {}
         self.frames = 0
         self.fenced = 0
@@ -257,7 +265,9 @@ class EdgeFeeds:
 
     async def join(self, room: str) -> None:
         """Listen to the room's relay (once per room); returns when Redis
-        confirmed, so nothing published from then on is missed."""
+        confirmed, so nothing published from then on is missed. Every join
+        is followed by `joined` once its WHEP offer is answered or refused."""
+        self._joining[room] = self._joining.get(room, 0) + 1
         if room in self.rooms:
             return
         self.rooms.add(room)
@@ -268,23 +278,37 @@ class EdgeFeeds:
             logger.warning("edge: subscription to room %s not confirmed in time", room)
 
     def leave(self, room: str) -> None:
-        """The room's last edge listener here left."""
-        if room in self.rooms:
+        """The room's last edge listener here left (kept while another
+        listener's offer is still being answered)."""
+        if room in self.rooms and not self._joining.get(room):
             self.rooms.discard(room)
             self._transport.unsubscribe(channel(room))
             logger.info("edge: room %s has no more listeners here", room)
 
-    def forget_unused(self, room: str) -> None:
-        """After a failed WHEP: leave the room if no edge listener came."""
+    def joined(self, room: str) -> None:
+        """A WHEP offer of the room is answered or refused: leave the room if
+        no edge listener is there and no other offer is under way."""
+        left = self._joining.get(room, 0) - 1
+        if left > 0:
+            self._joining[room] = left
+        else:
+            self._joining.pop(room, None)
         if room not in self._engine.edges:
             self.leave(room)
 
     async def read_lease(self, room: str) -> None:
         lease = await media_lease.current(self._store, room)
         edge = self._engine.edges.get(room)
-        if lease is not None and edge is not None and lease.token > edge.lease_token:
+        if lease is None or edge is None:
+            return
+        if lease.token > edge.lease_token:
             edge.lease_token = lease.token
             logger.info("edge: room %s now fenced at token %d", room, lease.token)
+        elif lease.token < edge.highest:
+            # tokens only grow, so the fence counter itself went back (an
+            # external Redis lost it): follow the lease, or hear nothing ever
+            logger.warning("edge: room %s fence went back to %d", room, lease.token)
+            edge.refence(lease.token)
 
     def _read_soon(self, room: str) -> None:
         if room not in self._reading:
@@ -442,10 +466,11 @@ def sounds_here(engine: MediaEngine, room: str) -> bool:
     return media is not None and bool(media.publishers or media.mixer.tone is not None)
 
 
-def is_mine(lease: media_lease.MediaLease, settings: Settings) -> bool:
-    """Whether the lease's holder is this process (by the endpoint it announced)."""
-    endpoint = lease.endpoint
-    return endpoint.get("node") == settings.node and endpoint.get("worker") == settings.worker
+def is_mine(lease: media_lease.MediaLease, holder: str) -> bool:
+    """Whether the lease's holder is this process: by its holder token, not
+    by the names it announced (a restarted worker has its predecessor's names
+    while the dead one's lease runs out)."""
+    return lease.holder == holder
 
 
 # --- metrics ----------------------------------------------------------------

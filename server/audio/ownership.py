@@ -40,6 +40,9 @@ from server.config import Settings
 logger = logging.getLogger(__name__)
 
 LEASE_LOST = "media lease lost"
+# how long closing waits for the renewal task to end (a cancel Python 3.11's
+# asyncio.timeout turns into an error is survived by its loop: the flag ends it)
+STOP_WAIT_S = 5.0
 
 
 def endpoint_of(settings: Settings) -> dict[str, Any]:
@@ -98,6 +101,7 @@ class Ownership:
         self.held: dict[str, _Held] = {}
         self._opening: Counter[str] = Counter()  # rooms whose media is being opened here
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         engine.may_record = self.may_serve
 
     # --- taking -----------------------------------------------------------
@@ -138,8 +142,13 @@ class Ownership:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="media-lease-renewal")
 
+    def watch(self) -> None:
+        """Keep renewing, and keep checking the rooms whose media is open here
+        without our lease (a speaker listening before anyone publishes)."""
+        self._start()
+
     async def _run(self) -> None:
-        while self.held:
+        while (self.held or self.engine.rooms) and not self._closing:
             await asyncio.sleep(self.ttl_s / 3)
             try:
                 await self.renew()
@@ -164,6 +173,29 @@ class Ownership:
                 held.valid_until = sent + self.ttl_s
             else:
                 await self._lost(room, held, lease)
+        await self._drop_mixed_elsewhere()
+
+    async def _drop_mixed_elsewhere(self) -> None:
+        """A room whose media is open here without our lease (opened before
+        anyone held it, or by an earlier process of this worker's name) while
+        another process holds it: its listeners here would hear a mix nobody
+        feeds. Its sessions close; the clients come back and are routed to
+        the holder (or served as its edges)."""
+        for room in list(self.engine.rooms):
+            if room in self.held or room in self._opening:
+                continue
+            lease = await media_lease.current(self._store(), room)
+            if lease is None or lease.holder == self.holder:
+                continue
+            closed = await self.engine.drop_room(room, LEASE_LOST)
+            logger.warning(
+                "room %s: mixed by %s/%s (token %d); %d sessions here closed",
+                room,
+                lease.endpoint.get("node", "?"),
+                lease.endpoint.get("worker", "?"),
+                lease.token,
+                closed,
+            )
 
     async def _lost(self, room: str, held: _Held, lease: MediaLease) -> None:
         self.held.pop(room, None)
@@ -187,9 +219,9 @@ class Ownership:
 
     async def aclose(self) -> None:
         if self._task is not None:
+            self._closing = True  # ends the loop even if the cancel is lost
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task], timeout=STOP_WAIT_S)
             self._task = None
         for room in list(self.held):
             with contextlib.suppress(Exception):

@@ -249,7 +249,7 @@ async def on_whep(request: web.Request) -> web.Response:
     edge = False
     if cascade is not None:
         lease = await media_lease.current(app[ROOMS], room)
-        if lease is not None and not edges.is_mine(lease, app[SETTINGS]):
+        if lease is not None and not edges.is_mine(lease, app[OWNERSHIP].holder):
             if await _on_stage(request, claims):
                 answer = await _listen_at_owner(request, lease)
                 if answer is not None:
@@ -277,9 +277,11 @@ async def on_whep(request: web.Request) -> web.Response:
         return _refusal(429, exc)
     finally:
         if edge and cascade is not None:
-            cascade.feeds.forget_unused(room)
+            cascade.feeds.joined(room)
     if edge and cascade is not None:
         await cascade.feeds.read_lease(room)
+    else:
+        app[OWNERSHIP].watch()  # a mix here without our lease is dropped if another takes it
     return _created(request, "whep", session.id, answer_sdp)
 
 

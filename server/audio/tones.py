@@ -26,6 +26,8 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -61,7 +63,7 @@ from server.workers import worker_socket
 TONE_PLAYS: web.AppKey[TonePlays] = web.AppKey("tone_plays", TonePlays)
 
 TONE_ROUTE = "/internal/v1/rooms/{room}/tone"
-# `<unix seconds>.<hex HMAC-SHA256>` of the request (see `proof`)
+# `<unix seconds>.<nonce>.<hex HMAC-SHA256>` of the request (see `proof`)
 PROOF = "X-Droproom-Proof"
 # the same mark as server.audio.routes.HANDED: its receiver never hands it on
 HANDED = "X-Droproom-Handed"
@@ -73,26 +75,38 @@ GONE = "the process that mixes this room's audio cannot be reached; try again sh
 
 
 # --- the proof between processes ------------------------------------------------
+_PROOF_SHAPE = re.compile(r"^([0-9]{1,12})\.([0-9a-f]{16})\.([0-9a-f]{64})$")
+
+
 def proof(secret: str, now: float, path: str, body: bytes) -> str:
-    """What a process of this site sends with a request to another one."""
-    stamp = str(int(now))
-    return f"{stamp}.{_mac(secret, stamp, path, body)}"
+    """What a process of this site sends with a request to another one (a
+    fresh nonce each time: a proof is good once)."""
+    stamp, nonce = str(int(now)), secrets.token_hex(8)
+    return f"{stamp}.{nonce}.{_mac(secret, stamp, nonce, path, body)}"
 
 
-def _mac(secret: str, stamp: str, path: str, body: bytes) -> str:
-    signed = b"droproom-internal\n" + f"{stamp}\n{path}\n".encode() + body
+def _mac(secret: str, stamp: str, nonce: str, path: str, body: bytes) -> str:
+    signed = b"droproom-internal\n" + f"{stamp}\n{nonce}\n{path}\n".encode() + body
     return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-def check_proof(secret: str, now: float, path: str, body: bytes, given: str | None) -> None:
-    """`unauthorized` unless `given` is a recent proof of exactly this request."""
-    stamp, _, mac = (given or "").partition(".")
-    if not (stamp.isdigit() and mac.isascii() and mac):
+def check_proof(secret: str, now: float, path: str, body: bytes, given: str | None) -> str:
+    """`unauthorized` unless `given` is a recent proof of exactly this
+    request; returns its nonce (the caller refuses one seen before)."""
+    shape = _PROOF_SHAPE.match(given or "")
+    if shape is None:
         raise Unauthorized("this route is for the site's own processes")
+    stamp, nonce, mac = shape.groups()
     if abs(now - int(stamp)) > PROOF_WINDOW_S:
         raise Unauthorized("the proof is too old")
-    if not hmac.compare_digest(mac, _mac(secret, stamp, path, body)):
+    if not hmac.compare_digest(mac, _mac(secret, stamp, nonce, path, body)):
         raise Unauthorized("this route is for the site's own processes")
+    return nonce
+
+
+def _nonce_key(nonce: str) -> str:
+    # STRING "1" (TTL: twice the proof window): an internal request's nonce, seen once
+    return "{internal}:nonce:" + nonce
 
 
 # --- playing here -----------------------------------------------------------------
@@ -239,7 +253,12 @@ def internal_route(media: web.AppKey[MediaEngine]) -> Route:
         room = request.match_info["room"]
         body = await request.read()  # the app's body limit bounds it
         now = app[SCHEDULER].clock()
-        check_proof(app[SETTINGS].secret, now, request.path, body, request.headers.get(PROOF))
+        nonce = check_proof(
+            app[SETTINGS].secret, now, request.path, body, request.headers.get(PROOF)
+        )
+        fresh = await app[REDIS].set(_nonce_key(nonce), "1", nx=True, ex=int(2 * PROOF_WINDOW_S))
+        if not fresh:
+            raise Unauthorized("this proof was used already")
         if len(body) > MAX_BODY:
             raise Invalid("the body is too large")
         try:

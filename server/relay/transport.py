@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 Deliver = Callable[[bytes], Awaitable[None]]
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 30.0
+# how long closing waits for the line's sender and reader tasks to end
+CLOSE_WAIT_S = 5.0
 
 
 class Transport(Protocol):
@@ -67,6 +69,7 @@ class Line:
         self._leaving: Counter[str] = Counter()  # unsubscribes asked, not yet confirmed
         self._sender = asyncio.create_task(self._send())
         self._reader: asyncio.Task[None] | None = None
+        self._closing = False
 
     def subscribe(self, channel: str) -> "asyncio.Future[None]":
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -83,7 +86,7 @@ class Line:
         self._commands.put_nowait((False, channel))
 
     async def _send(self) -> None:
-        while True:
+        while not self._closing:
             on, channel = await self._commands.get()
             await self._until_sent(on, channel)
             if self._reader is None and self.pubsub.connection is not None:
@@ -120,7 +123,7 @@ class Line:
 
     async def _read(self) -> None:
         pause = RETRY_FIRST_S
-        while True:
+        while not self._closing:
             try:
                 # Not listen(): it ends whenever nothing is subscribed for a moment.
                 message = await self.pubsub.get_message(timeout=None)
@@ -130,6 +133,8 @@ class Line:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self._closing:  # a cancel Python 3.11's timeout turned into an error
+                    return
                 logger.warning("relay: pub/sub connection lost, again in %.1f s", pause)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, RETRY_MAX_S)
@@ -159,11 +164,15 @@ class Line:
             self.on_lost(channel)
 
     async def close(self) -> None:
-        for task in (self._sender, self._reader):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        # The flag ends the loops even if a cancellation is lost: Python 3.11's
+        # asyncio.timeout (inside redis-py) may turn a cancel that meets its
+        # deadline into a TimeoutError, which the reader survives.
+        self._closing = True
+        tasks = [task for task in (self._sender, self._reader) if task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=CLOSE_WAIT_S)
         for waiters in self._waiters.values():
             for waiter in waiters:
                 waiter.cancel()
