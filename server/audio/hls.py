@@ -52,6 +52,8 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 # Segments kept after they left the playlist, for players that just read it.
 GRACE_SEGMENTS = 2
+# how long closing a stream waits for its storing task to end
+STOP_WAIT_S = 5.0
 # A local session directory untouched this long was left by a process that
 # died (a live one changes at every segment): removed at start.
 STALE_S = 600.0
@@ -147,10 +149,11 @@ class HlsService:
         await asyncio.to_thread(stream.writer.close)
         if stream.task is not None:
             stream.task.cancel()
-            try:
-                await stream.task
-            except asyncio.CancelledError:
-                pass
+            # bounded, and whatever it ended with: a cancel inside redis-py may
+            # come out as its TimeoutError (Python 3.11's asyncio.timeout)
+            await asyncio.wait([stream.task], timeout=STOP_WAIT_S)
+            if stream.task.done() and not stream.task.cancelled():
+                stream.task.exception()  # read: it is the cancel, in redis-py's words
         await self._remove(stream)
 
     async def aclose(self) -> None:
