@@ -44,7 +44,7 @@ class StoreOutage:
         self._since = time.monotonic()
         self.outages += 1
         logger.error(
-            "redis unreachable (%s: %s); answering 503 and pausing jobs until it is back",
+            "redis unreachable (%s: %r); answering 503 and pausing jobs until it is back",
             where,
             exc,
         )

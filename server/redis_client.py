@@ -12,6 +12,11 @@ from redis.asyncio.cluster import RedisCluster
 from redis.driver_info import DriverInfo
 
 MAX_CONNECTIONS = 256
+# A cluster node's pool has room beyond the commands let through at once: a
+# connection it releases in the background (marked to reconnect after an
+# error or a timeout) still counts until that task runs, and a full pool
+# refuses the next command (MaxConnectionsError, seen in a 500-buyer rush).
+CLUSTER_POOL_HEADROOM = 64
 # What each new connection tells Redis (CLIENT SETINFO), worked out once:
 # redis-py otherwise reads its own package metadata from disk (importlib.metadata,
 # a file open and an e-mail header parse, ~1 ms) for every connection it opens,
@@ -38,7 +43,10 @@ def connect(url: str, *, cluster: bool = False, **kwargs: Any) -> aioredis.Redis
         # The cluster client speaks the same commands; the domain's stores are
         # typed against `Redis`, which RedisCluster does not subclass.
         client = BlockingCluster.from_url(
-            url, max_connections=MAX_CONNECTIONS, socket_connect_timeout=5, **kwargs
+            url,
+            max_connections=MAX_CONNECTIONS + CLUSTER_POOL_HEADROOM,
+            socket_connect_timeout=5,
+            **kwargs,
         )
         return cast(aioredis.Redis, client)
     # A blocking pool: a rush of handlers waits for a connection instead of failing.
