@@ -5,6 +5,7 @@ nodes, and aiortc's `MediaRelay` (wave 1's baseline).
     python bench/audio_bench.py [--listeners 500] [--speakers 3]
                                 [--modes single,cascade,nodes3,relay]
                                 [--crowds 5] [--window 5] [--profile DIR]
+    python bench/audio_bench.py top DIR/single-3x500.txt   # a profile, summed
 
 Why another bench: `bench/audio_fanout.py` and `bench/audio_cascade.py` keep
 every listener peer in their own process; at 500 on 2 cores those peers
@@ -304,6 +305,33 @@ async def run_case(
     return result
 
 
+def top(path: str, limit: int = 25) -> str:
+    """py-spy's collapsed stacks (`--profile`) summed: per thread, then the
+    frames with the most samples inclusive (anywhere on the stack) and self."""
+    threads: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n, frames = int(count), stack.split(";")
+        total += n
+        thread = frames[0]
+        threads[thread] = threads.get(thread, 0) + n
+        for frame in set(frames[1:]):
+            inclusive[frame] = inclusive.get(frame, 0) + n
+        if len(frames) > 1:
+            own[frames[-1]] = own.get(frames[-1], 0) + n
+    out = [f"{total} samples"]
+    for title, table_ in (("threads", threads), ("inclusive", inclusive), ("self", own)):
+        out.append(f"-- {title}")
+        for frame, n in sorted(table_.items(), key=lambda kv: -kv[1])[:limit]:
+            out.append(f"{100 * n / max(1, total):5.1f}%  {frame}")
+    return "\n".join(out) + "\n"
+
+
 NAMES = {
     "single": "one process",
     "cascade": "cascade: owner + 1 edge process",
@@ -354,6 +382,9 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "crowd":
         bases, count, offset, tracks = sys.argv[2:6]
         asyncio.run(crowd(bases.split(","), int(count), int(offset), int(tracks)))
+        sys.exit(0)
+    if len(sys.argv) > 1 and sys.argv[1] == "top":  # a --profile file, summed
+        sys.stdout.write(top(sys.argv[2]))
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--listeners", default="500")
