@@ -247,7 +247,9 @@ async def run_case(
                         out.append(json.loads(await r.text()))
                 return out
 
+            mates = [g.proc.pid for g in groups]  # the crowd's share of the same cores
             s0, cpu0 = await stats(), [cpu_of(p) for p in pids]
+            crowd0 = sum(cpu_of(p) for p in mates)
             c0 = [x.packets for x in mine] + [p for g in groups for p in await g.packets()]
             t0 = time.perf_counter()
             spy = await start_profile(children[0].pid, window, mode, speakers, listeners)
@@ -255,6 +257,7 @@ async def run_case(
             if spy is not None:
                 await spy.wait()
             s1, cpu1 = await stats(), [cpu_of(p) for p in pids]
+            crowd1 = sum(cpu_of(p) for p in mates)
             c1 = [x.packets for x in mine] + [p for g in groups for p in await g.packets()]
             t1 = time.perf_counter()
             span = t1 - t0
@@ -286,6 +289,9 @@ async def run_case(
             result["cpu_ms_per_listener_s"] = sum(cpu) * 1e3 / (n * span)
             result["cpu_share"] = [round(c * 1e3 / (n * span), 3) for c in cpu]
             result["cpu_cores"] = sum(cpu) / span
+            result["crowd_cores"] = (crowd1 - crowd0) / span
+            # per packet written: what 50 packets/s would cost once the ticks keep time
+            result["cpu_us_per_packet"] = sum(cpu) * 1e6 / max(1.0, result["sent_pps"] * n * span)
             lat = latencies(send_onsets, [o for x in mine for o in x.onsets if t0 <= o <= t1])
             result["latency_ms"] = (pct(lat, 0.5) * 1e3, pct(lat, 0.95) * 1e3)
             result["load"] = os.getloadavg()[0]
@@ -345,8 +351,9 @@ def table(rows: list[dict[str, Any]]) -> str:
         "| servers | listeners (joined, open at the server) | pkts sent / listener-s (server) "
         "| pkts recv / listener-s p50 / min (short) | departure mixer->wire p50 / p95 / p99 ms "
         "| relay owner->edge p50 / p95 ms | added latency p50 / p95 ms (10 receivers) "
-        "| CPU ms / listener-s (per pid) | first packet p50 / p95 ms (others on) | load |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        "| CPU ms / listener-s (per pid) | CPU us / packet | cores: servers / crowd "
+        "| first packet p50 / p95 ms (others on) | load |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     )
     lines = []
     for r in rows:
@@ -358,7 +365,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {r['sent_pps']:.1f} | {r['recv_pps'][0]:.1f} / {r['recv_pps'][1]:.1f} "
             f"({r['short']} of {r['measured']} < {HEALTHY_PPS:.0f}) | {dep} | {relay} "
             f"| {r['latency_ms'][0]:.1f} / {r['latency_ms'][1]:.1f} "
-            f"| {r['cpu_ms_per_listener_s']:.2f} ({share}) "
+            f"| {r['cpu_ms_per_listener_s']:.2f} ({share}) | {r['cpu_us_per_packet']:.1f} "
+            f"| {r['cpu_cores']:.2f} / {r['crowd_cores']:.2f} "
             f"| {r['ttfp_ms'][0]:.0f} / {r['ttfp_ms'][1]:.0f} ({r['ttfp_after']}) "
             f"| {r['load']:.1f} |"
         )
