@@ -285,6 +285,7 @@ async def run_case(
                 result["departure_ms"] = tuple(percentile_ms(hist, q) for q in (0.5, 0.95, 0.99))
                 lag = sorted(v for s in s1[1:] for v in s["lag"])
                 result["relay_ms"] = (pct(lag, 0.5) * 1e3, pct(lag, 0.95) * 1e3)
+            result["closed"] = [s.get("closed") for s in s1]  # per server, by reason
             cpu = [b - a for a, b in zip(cpu0, cpu1, strict=True)]
             result["cpu_ms_per_listener_s"] = sum(cpu) * 1e3 / (n * span)
             result["cpu_share"] = [round(c * 1e3 / (n * span), 3) for c in cpu]

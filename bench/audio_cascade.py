@@ -67,6 +67,14 @@ async def serve(role: str, port: int, redis_url: str) -> None:
     engine = MediaEngine(config)
     departures = Departures()  # mixer (owner) / arrival (edge) -> each wire's send
     count_departures(departures)
+    closed: dict[str, int] = {}  # why listener sessions ended (consent lost, ...)
+    close = engine.close
+
+    async def counted_close(session_id: str, reason: str = "closed") -> bool:
+        closed[reason] = closed.get(reason, 0) + 1
+        return await close(session_id, reason)
+
+    engine.close = counted_close  # type: ignore[method-assign]
     counter = iter(range(10**9))
     redis = redis_client.connect(redis_url, decode_responses=True) if redis_url else None
     store = RoomStore(redis) if redis is not None else None
@@ -136,6 +144,7 @@ async def serve(role: str, port: int, redis_url: str) -> None:
                 "dropped": relay.dropped if relay else 0,
                 "published": relay.published if relay else 0,
                 "departures": departures.take(),  # since the last read, 1 ms buckets
+                "closed": closed,
             }
         )
 
