@@ -44,6 +44,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from media.config import MediaConfig
 from media.engine import MediaEngine
 from media.ice import pre_gather, rtc_configuration
+from media.wire import Departures, count_departures
 from rooms import media_lease
 from rooms.store import RoomStore
 from server import redis_client
@@ -64,6 +65,16 @@ async def serve(role: str, port: int, redis_url: str) -> None:
     `edge`: listeners fed by the owner's relay."""
     config = MediaConfig(data_dir=Path(tempfile.mkdtemp()), ice_hosts=("127.0.0.1",), record=False)
     engine = MediaEngine(config)
+    departures = Departures()  # mixer (owner) / arrival (edge) -> each wire's send
+    count_departures(departures)
+    closed: dict[str, int] = {}  # why listener sessions ended (consent lost, ...)
+    close = engine.close
+
+    async def counted_close(session_id: str, reason: str = "closed") -> bool:
+        closed[reason] = closed.get(reason, 0) + 1
+        return await close(session_id, reason)
+
+    engine.close = counted_close  # type: ignore[method-assign]
     counter = iter(range(10**9))
     redis = redis_client.connect(redis_url, decode_responses=True) if redis_url else None
     store = RoomStore(redis) if redis is not None else None
@@ -132,6 +143,8 @@ async def serve(role: str, port: int, redis_url: str) -> None:
                 "lag": lag,
                 "dropped": relay.dropped if relay else 0,
                 "published": relay.published if relay else 0,
+                "departures": departures.take(),  # since the last read, 1 ms buckets
+                "closed": closed,
             }
         )
 

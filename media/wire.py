@@ -21,6 +21,8 @@ import asyncio
 import logging
 import socket
 import struct
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -37,6 +39,59 @@ _HEADER = struct.Struct("!BBHII")
 # Past this many bytes queued in the socket's transport the listener is slow.
 _WRITE_BUFFER_LIMIT = 64 * 1024
 _MTU = 1500
+
+
+class Departures:
+    """Opt-in, for benchmarks: how long each packet took from leaving the
+    mixer (or arriving to forward: `SharedPacket.sent_at`, the loop's clock,
+    `time.monotonic` on asyncio's loop) to leaving on a listener's wire, as a
+    1 ms histogram. Off unless `count_departures()` switched it on: a wire
+    then pays one global read per packet. `note` runs on the media thread
+    and, for outlets written on the loop, on the loop too; a lost increment
+    between them would only blur a figure, so it takes no lock.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, limit_ms: int = 2000) -> None:
+        self._clock = clock
+        self.counts = [0] * (limit_ms + 1)  # the last bucket: limit_ms or later
+
+    def note(self, sent_at: float) -> None:
+        ms = int((self._clock() - sent_at) * 1000.0)
+        counts = self.counts
+        counts[min(max(ms, 0), len(counts) - 1)] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+    def take(self) -> list[int]:
+        """The histogram so far, and a fresh one from now on."""
+        counts, self.counts = self.counts, [0] * len(self.counts)
+        return counts
+
+
+def percentile_ms(counts: list[int], q: float) -> float:
+    """The `q` quantile (0..1) of a `Departures` histogram, in ms (nan if empty)."""
+    total = sum(counts)
+    if not total:
+        return float("nan")
+    rank, seen = q * total, 0
+    for ms, n in enumerate(counts):
+        seen += n
+        if seen >= rank and n:
+            return float(ms)
+    return float(len(counts) - 1)
+
+
+_departures: Departures | None = None
+
+
+def count_departures(departures: Departures | None = None) -> Departures | None:
+    """Every `RtpWire` of this process notes its packets' departures into
+    `departures` from now on (None: stop). Returns the one it replaced."""
+    global _departures
+    previous, _departures = _departures, departures
+    return previous
 
 
 class Wire(Protocol):
@@ -161,3 +216,5 @@ class RtpWire:
             self.failed += 1
             return
         self.packets += 1
+        if _departures is not None:
+            _departures.note(packet.sent_at)
