@@ -152,3 +152,11 @@ async def test_below_the_threshold_every_join_and_leave_is_listed(server: Harnes
     await server.connect("grown", "mod", "moderator")
     await watcher.wait_for("presence:updated", lambda d: "mod" in named([d], "joined"))
     assert "fan" not in named(watcher.received("presence:updated"), "joined")
+
+
+@pytest.mark.parametrize("bad", [{"big_room": 0}, {"big_room_presence_s": 0}])
+def test_a_big_room_setting_out_of_range_is_refused_at_start(
+    tmp_path: Path, bad: dict[str, Any]
+) -> None:
+    with pytest.raises(ValueError, match="DROPROOM_BIG_ROOM"):
+        make_settings(tmp_path / "data", None, **bad)
