@@ -27,6 +27,11 @@ room's owner without / with a webhook endpoint), and their `-w2-` variants.
 A server may be named twice (ABBA orders); one that fails (a connect phase
 over --connect-timeout) is a row saying how far it got.
 
+Before and after in one run (`--before DIR`): DIR holds another build of
+droproom (e.g. `git archive <commit> | tar -x -C DIR`); every droproom kind
+with `-before` appended (`droproom-before`, `droproom-w2-before`) runs that
+build (its own `server/`, run from DIR), the plain kinds run this checkout.
+
 Every process it starts is stopped by it (and each stops by itself when its
 stdin closes).
 """
@@ -87,10 +92,12 @@ class Child:
         self.name = name
 
     @classmethod
-    async def start(cls, name: str, *cmd: str, env: dict[str, str] | None = None) -> "Child":
+    async def start(
+        cls, name: str, *cmd: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+    ) -> "Child":
         process = await asyncio.create_subprocess_exec(
             *cmd,
-            cwd=ROOT,
+            cwd=cwd,
             env={**os.environ, **(env or {})},
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -213,15 +220,30 @@ async def admin_post(url: str, path: str, body: dict[str, Any]) -> None:
             raise RuntimeError(f"{path} answered {resp.status}: {await resp.text()}")
 
 
+BEFORE = {"dir": ""}  # --before: another build's checkout; "-before" kinds run it
+
+
+def droproom_kind(server: str) -> str | None:
+    """The DROPROOM_KINDS entry a `--servers` name runs (`-before` or not)."""
+    kind = server.removesuffix("-before")
+    if kind in DROPROOM_KINDS and (kind == server or BEFORE["dir"]):
+        return kind
+    return None
+
+
 async def start_droproom(
-    listeners: int, rounds: int, data_dir: Path, kind: str = "droproom"
+    listeners: int, rounds: int, data_dir: Path, kind: str = "droproom", before: bool = False
 ) -> Target:
     label, workers, emits = DROPROOM_KINDS[kind]
+    label = f"{label} (before)" if before else label
+    build = Path(BEFORE["dir"]) if before else ROOT
     port = free_port()
     server = await Child.start(
         "droproom",
         *droproom_command(port, data_dir, workers),
+        cwd=build,
         env={
+            "PYTHONPATH": str(build),
             "DROPROOM_SECRET": SECRET,
             "DROPROOM_ADMIN_KEY": ADMIN_KEY,
             "REDIS_URL": "",
@@ -353,9 +375,10 @@ async def measure(target: Target, listeners: int, rounds: int, tmp: Path) -> Res
 
 
 async def run_one(server: str, listeners: int, rounds: int, tmp: Path) -> Result:
-    if server in DROPROOM_KINDS:
+    kind = droproom_kind(server)
+    if kind is not None:
         data_dir = Path(tempfile.mkdtemp(prefix=f"{server}-{listeners}-", dir=tmp))
-        target = await start_droproom(listeners, rounds, data_dir, server)
+        target = await start_droproom(listeners, rounds, data_dir, kind, kind != server)
     elif server == "python":
         script = str(ROOT / "bench" / "bare_sio.py")
         target = await start_bare("python-socketio", sys.executable, script)
@@ -376,13 +399,13 @@ def table(results: list[Result]) -> str:
     rows = [
         "| server | listeners (connected) | p50 ms | p95 ms | p99 ms "
         "| last listener ms (median / worst round) | missed | p50 / p99 vs bare python "
-        "| p50 / p99 vs bare Node | connect phase s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| p50 / p99 vs bare Node | connect phase s | p50 / p99 / connect vs before |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     by_key = {(r.server, r.listeners): r for r in results}
     for r in results:
         if r.error:
-            rows.append(f"| {r.server} | {r.listeners} (failed: {r.error}) | | | | | | | | |")
+            rows.append(f"| {r.server} | {r.listeners} (failed: {r.error}) | | | | | | | | | |")
             continue
         ratios = []
         for base in ("python-socketio", "node socket.io"):
@@ -392,10 +415,18 @@ def table(results: list[Result]) -> str:
             else:
                 ratios.append(f"{r.pct(0.5) / b.pct(0.5):.2f} / {r.pct(0.99) / b.pct(0.99):.2f}")
         last = f"{statistics.median(r.last):.0f} / {max(r.last):.0f}" if r.last else "n/a"
+        b = by_key.get((f"{r.server} (before)", r.listeners))
+        if b is not None and not b.error:
+            ratios.append(
+                f"{r.pct(0.5) / b.pct(0.5):.2f} / {r.pct(0.99) / b.pct(0.99):.2f} / "
+                f"{r.connect_s / b.connect_s:.2f}"
+            )
+        else:
+            ratios.append("")
         rows.append(
             f"| {r.server} | {r.listeners} ({r.connected}) | {r.pct(0.5):.0f} | "
             f"{r.pct(0.95):.0f} | {r.pct(0.99):.0f} | {last} | {r.missing} | "
-            f"{ratios[0]} | {ratios[1]} | {r.connect_s:.0f} |"
+            f"{ratios[0]} | {ratios[1]} | {r.connect_s:.0f} | {ratios[2]} |"
         )
     return "\n".join(rows)
 
@@ -428,11 +459,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--connect-timeout", type=float, default=300.0, help="seconds")
     parser.add_argument("--servers", default="droproom,droproom-stockgc,python,python-plain,node")
+    parser.add_argument("--before", default="", help="another build's checkout (-before kinds)")
     args = parser.parse_args(argv)
+    BEFORE["dir"] = str(Path(args.before).resolve()) if args.before else ""
     args.listeners = [int(n) for n in args.listeners.split(",")]
     CONNECT_TIMEOUT["s"] = args.connect_timeout
-    names = {*DROPROOM_KINDS, "python", "python-plain", "node"}
-    args.servers = [s for s in args.servers.split(",") if s in names]
+    names = {"python", "python-plain", "node"}
+    args.servers = [s for s in args.servers.split(",") if s in names or droproom_kind(s)]
     return args
 
 

@@ -23,6 +23,13 @@ NODE_TTL_S = 15
 SWEEP_ROOMS = 10_000  # the sweep looks at this many rooms
 
 
+def is_notable(p: Participant) -> bool:
+    """Who the snapshot always lists and a large room still names in its
+    presence deltas: staff and speakers, people on stage, raised hands (the
+    rule of rooms/lua/people.lua)."""
+    return p.role != "listener" or p.on_stage or p.hand_raised
+
+
 @dataclass(frozen=True, slots=True)
 class Presence:
     participants: list[Participant]
@@ -42,6 +49,11 @@ class Departure:
     person: Participant | None
     left: bool  # the identity's last connection
     stage_change: str  # "" none, "stage" left the stage, "hand" hand lowered
+
+    @property
+    def notable(self) -> bool:
+        """Was notable until this leave (the leave took them off the stage)."""
+        return self.person is not None and (is_notable(self.person) or bool(self.stage_change))
 
 
 def session_field(node: str, sid: str) -> str:

@@ -119,6 +119,10 @@ class Settings:
     media_lease_ttl_s: float = 3.0
     region: str = ""
     node_url_override: str | None = None  # this node's own URL (a 307 sends publishers there)
+    # bigroom (issue 14): above this many people a plain listener's join or leave
+    # reaches the room only as counts, at most every big_room_presence_s per process
+    big_room: int = 500
+    big_room_presence_s: float = 2.0
 
     @property
     def public_url(self) -> str:
@@ -221,6 +225,9 @@ class Settings:
             "media_lease_ttl_s": float(_env("DROPROOM_MEDIA_LEASE_TTL_S") or 3.0),
             "region": _env("DROPROOM_REGION") or "",
             "node_url_override": _env("DROPROOM_NODE_URL"),
+            # bigroom (issue 14)
+            "big_room": int(_env("DROPROOM_BIG_ROOM") or 500),
+            "big_room_presence_s": float(_env("DROPROOM_BIG_ROOM_PRESENCE_S") or 2.0),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -240,6 +247,8 @@ class Settings:
             settings = replace(settings, node=f"{socket.gethostname()}:{settings.port}")
         if settings.media_lease_ttl_s < 0.3:
             raise ValueError("DROPROOM_MEDIA_LEASE_TTL_S must be at least 0.3 (seconds)")
+        if settings.big_room < 1 or settings.big_room_presence_s <= 0:
+            raise ValueError("DROPROOM_BIG_ROOM must be >= 1, DROPROOM_BIG_ROOM_PRESENCE_S > 0")
         if settings.sio_relay not in SIO_RELAYS:
             raise ValueError(f"DROPROOM_SIO_RELAY must be one of {', '.join(SIO_RELAYS)}")
         if not 0 < settings.port < 65536:

@@ -201,7 +201,7 @@ class Connections:
             logger.exception("leave of %s in room %s failed", claims.identity, claims.room)
             return
         if gone.left:
-            self.app[PRESENCE].left(claims.room, claims.identity)
+            self.app[PRESENCE].left(claims.room, claims.identity, gone.notable)
             await _announce_left(self.app, claims.room, gone)
 
 
@@ -229,14 +229,15 @@ async def sweep(app: web.Application, now: float, exclude_self: bool = False) ->
         logger.info("swept %d connections of dead nodes from room %s", n, room_id)
     for room_id, gone in closed:
         if gone.left:
-            app[PRESENCE].left(room_id, gone.identity)
+            app[PRESENCE].left(room_id, gone.identity, gone.notable)
             await _announce_left(app, room_id, gone)
 
 
 async def presence_ctx(app: web.Application) -> AsyncIterator[None]:
     store = app[ROOMS]
     app[TALLIES] = TallyBroadcaster(store)
-    app[PRESENCE] = PresenceBroadcaster(store)
+    settings = app[SETTINGS]
+    app[PRESENCE] = PresenceBroadcaster(store, settings.big_room, settings.big_room_presence_s)
     await heartbeat(app, app[SCHEDULER].clock())
     await sweep(app, app[SCHEDULER].clock())
 
