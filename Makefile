@@ -72,7 +72,7 @@ CLUSTER_TESTS := tests/test_live_room.py tests/test_stage_presence.py tests/test
 	tests/test_webhooks_out.py tests/test_replays.py tests/test_room_relay.py \
 	tests/test_media_lease.py tests/test_fast_sold_out.py tests/test_stock_broadcast.py \
 	tests/test_workers_paths.py tests/test_media_owner.py tests/test_media_edges.py \
-	tests/test_tone_plays.py tests/test_tone_route.py tests/test_hls.py
+	tests/test_tone_plays.py tests/test_tone_route.py tests/test_hls.py tests/test_big_room_presence.py
 
 unit-cluster:
 	$(BIN)/pytest -q -ra --redis-cluster $(CLUSTER_TESTS)
