@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,7 @@ from rooms import media_lease
 from rooms.store import RoomStore
 from server import redis_client
 from server.audio.edges import EdgeFeeds, Relay, decode_frame
+from server.ports import free_port
 from server.relay.transport import transport_for
 from tests.media_helpers import LOOPBACK, TonePublisher, ToneTrack, wait_connected
 
@@ -247,12 +247,6 @@ def latencies(sends: list[float], arrivals: list[float]) -> list[float]:
         if before and a - before[-1] < 0.25:
             out.append(a - before[-1])
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_of(pid: int) -> float:

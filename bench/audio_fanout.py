@@ -25,7 +25,6 @@ import contextlib
 import gc
 import json
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -47,6 +46,7 @@ from media.ice import pre_gather, rtc_configuration
 from media.session import Kind
 from media.wire import RtpWire
 from server.cli import gc_thresholds
+from server.ports import free_port
 from tests.media_helpers import LOOPBACK, TonePublisher, ToneTrack, wait_connected
 
 ROOM = "bench"
@@ -455,12 +455,6 @@ def latencies(sends: list[float], arrivals: list[float]) -> list[float]:
         if before and a - before[-1] < 0.25:
             out.append(a - before[-1])
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def table(rows: list[dict[str, Any]]) -> str:

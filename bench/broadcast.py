@@ -55,6 +55,7 @@ import aiohttp
 import socketio
 
 from server import tokens
+from server.ports import free_port
 from server.roles import Role
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,14 +75,6 @@ def raise_open_files(wanted: int = 65536) -> int:
     if soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return max(soft, target)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Child:

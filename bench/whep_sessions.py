@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,18 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiohttp
 
 from server import tokens
+from server.ports import free_port
 from server.roles import Role
 from tests.media_helpers import abandoned_offer
 
 ROOM = "bench"
 SECRET = "bench-secret-0123456789abcdef0123456789"
 ADMIN = "bench-admin-key"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def usage(pid: int) -> tuple[int, float]:

@@ -5,7 +5,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -23,18 +22,13 @@ from aiohttp import web
 from server import tokens
 from server.app import create_app
 from server.config import Settings
+from server.ports import free_port
 from server.redis_client import connect as redis_client_for
 from server.roles import Role
 
 CLUSTER_ENV = "DROPROOM_TEST_REDIS_CLUSTER"  # set by `pytest --redis-cluster`
 ADMIN_KEY = "test-admin-key"
 SECRET = "test-secret-0123456789abcdef0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisServer:

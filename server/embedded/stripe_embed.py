@@ -18,7 +18,6 @@ import contextlib
 import logging
 import os
 import secrets
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import aiohttp
 
 from server.embedded.supervise import Supervisor
+from server.ports import free_port
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +47,6 @@ class EmbeddedKeys:
     publishable_key: str
     webhook_secret: str
     js_url: str
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def webhook_secret(data_dir: Path) -> str:
