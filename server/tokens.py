@@ -170,3 +170,50 @@ def peek_subject(token: str) -> str | None:
         return None
     sub = raw.get("sub")
     return sub if isinstance(sub, str) else None
+
+
+# HLS links (`kind: "hls"`): what the playlist URL carries instead of a room
+# token, because that URL goes through CDNs and their logs. It names only
+# the room (no identity, no role), so it opens the room's HLS and nothing
+# else: `verify` and `verify_account` refuse it (no `sub`/`role`), and
+# `verify_hls` refuses every other token.
+KIND_HLS = "hls"
+
+
+def mint_hls(secret: str, *, room: str, now: float, expires_at: float) -> str:
+    claims: dict[str, object] = {
+        "kind": KIND_HLS,
+        "room": room,
+        "iat": int(now),
+        "exp": int(expires_at),
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_hls(secret: str, token: object, *, room: str) -> float:
+    """When a valid HLS link token of `room` expires, or `Unauthorized`."""
+    if not isinstance(token, str) or not token or not token.isascii():
+        raise Unauthorized("a token is required")
+    try:
+        raw = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "kind", "room"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("the link has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("the token is not valid") from exc
+    if raw.get("kind") != KIND_HLS:
+        raise Unauthorized("this is not an HLS link")
+    if raw.get("room") != room:
+        raise Unauthorized("the token is for another room")
+    return float(raw["exp"])
+
+
+def kind_of(token: str) -> str | None:
+    """The `kind` claim, unverified: which verifier a token is meant for."""
+    try:
+        raw = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
+    except jwt.PyJWTError:
+        return None
+    kind = raw.get("kind")
+    return kind if isinstance(kind, str) else None

@@ -22,7 +22,7 @@ from media.hls import HlsConfig, HlsWriter, Segment
 from media.mixer import OpusEncoder
 from media.packets import FRAME_SAMPLES, SAMPLE_RATE, SharedPacket
 from rooms import media_lease
-from server import csp
+from server import csp, tokens
 from server.appkeys import ROOMS, SETTINGS, STORAGE
 from server.audio.hls import HLS
 from server.audio.ownership import OWNERSHIP
@@ -71,6 +71,53 @@ async def test_the_playlist_needs_a_valid_token_of_the_room(server: Harness, roo
     assert status == 200 and body.startswith(b"#EXTM3U")
     assert headers_of(headers)["content-type"].startswith("application/vnd.apple.mpegurl")
     assert headers_of(headers)["cache-control"] == "no-cache"
+    await pub.close()
+
+
+async def test_an_hls_link_opens_the_playlist_and_nothing_else(server: Harness, room: str) -> None:
+    """The page's playlist URL (it passes through CDN logs) carries an HLS-only
+    token: it opens this room's playlist until it expires, never past the room
+    token, and is refused wherever a room token is asked for."""
+    pub, _ = await publish(server)
+    listener = server.token(ROOM, "ann", "listener", ttl_s=600)
+    await wait_playlist(server, ROOM, listener)
+    status, link = await server.request("POST", f"/api/v1/rooms/{ROOM}/hls-link", token=listener)
+    assert status == 200, link
+    assert listener not in link["url"] and "ann" not in link["url"]
+    assert link["url"].startswith(f"/hls/{ROOM}/index.m3u8?token=")
+    assert time.time() < link["expires_at"] <= time.time() + 600  # never past the room token
+    status, _, body = await get(server.url + link["url"])
+    assert status == 200 and body.startswith(b"#EXTM3U")
+    hls_token = link["url"].split("token=", 1)[1]
+
+    # It is no room token: not for the room's API, not for WHEP, not for Socket.IO.
+    status, body = await server.request("GET", f"/api/v1/rooms/{ROOM}/replays", token=hls_token)
+    assert status == 401, body
+    status, body = await server.request("POST", f"/api/v1/rooms/{ROOM}/hls-link", token=hls_token)
+    assert status == 401, body
+    whep = Signal(server, "whep", hls_token)
+    with pytest.raises(PermissionError):
+        await whep("v=0\r\n")
+    assert whep.status == 401
+    # nor another room's playlist, nor after it expired
+    await server.create_room(id="other", title="other")
+    assert (await get(playlist_url(server, "other", hls_token)))[0] == 401
+    secret = server.settings.secret
+    old = tokens.mint_hls(secret, room=ROOM, now=time.time() - 60, expires_at=time.time() - 1)
+    status, _, body = await get(playlist_url(server, ROOM, old))
+    assert status == 401 and b"expired" in body
+    now = time.time()
+    forged = tokens.mint_hls("another-secret-" * 3, room=ROOM, now=now, expires_at=now + 60)
+    assert (await get(playlist_url(server, ROOM, forged)))[0] == 401
+
+    # A link is asked for with a valid room token of that room, in the header.
+    for token in (None, "not-a-token", server.token("other", "ann")):
+        status, body = await server.request("POST", f"/api/v1/rooms/{ROOM}/hls-link", token=token)
+        assert status == 401 and body["error"]["code"] == "unauthorized", token
+    # A room token about to run out gets a link that runs out with it.
+    short = server.token(ROOM, "ann", "listener", ttl_s=30)
+    status, link = await server.request("POST", f"/api/v1/rooms/{ROOM}/hls-link", token=short)
+    assert status == 200 and link["expires_at"] <= time.time() + 31
     await pub.close()
 
 

@@ -25,13 +25,19 @@ __all__ = ["browsers"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+LINK_TTL_S = 10  # the HLS link's life: the page renews it while it plays
 TEE = {"id": "tee", "title": "Tour tee", "price": 499, "currency": "usd", "kind": "physical"}
 
 
 @pytest.fixture
 def settings(tmp_path: Path, redis_url: str) -> Settings:
     return make_settings(
-        tmp_path / "data", redis_url, whep_per_room=1, hls_segment_s=1.0, hls_window=4
+        tmp_path / "data",
+        redis_url,
+        whep_per_room=1,
+        hls_segment_s=1.0,
+        hls_window=4,
+        hls_link_ttl_s=LINK_TTL_S,
     )
 
 
@@ -46,7 +52,13 @@ async def test_listener_falls_back_to_hls_when_webrtc_is_full(
 
     tab = await browsers.open(None, viewport=PHONE)
     await tab.page.add_init_script(COLLECT_VIOLATIONS)
-    await tab.page.goto(f"{server.url}/r/{ROOM}#token={server.token(ROOM, 'lee', name='Lee')}")
+    room_token = server.token(ROOM, "lee", name="Lee")
+    playlists: list[tuple[str, int]] = []  # what a CDN in front would log
+    tab.page.on(
+        "response",
+        lambda r: playlists.append((r.url, r.status)) if ".m3u8" in r.url else None,
+    )
+    await tab.page.goto(f"{server.url}/r/{ROOM}#token={room_token}")
     page = tab.page
     await expect(page.locator("header").get_by_role("status")).to_have_text("Connected")
     await page.get_by_role("button", name="Listen").click()
@@ -73,6 +85,17 @@ async def test_listener_falls_back_to_hls_when_webrtc_is_full(
     await tab.screenshot("room-hls-fallback", full_page=True)
     await slot.get_by_role("button", name="Add Tour tee to cart").click()
     await expect(slot).to_contain_text("19 left")
+
+    # Playback outlives the playlist link: the page renews it, hls.js reloads
+    # the playlist through the new one; no URL carries the room token.
+    now = await audio.evaluate("a => a.currentTime")
+    await eventually(
+        lambda: audio.evaluate("(a, t) => a.currentTime > t", now + LINK_TTL_S + 2),
+        timeout=LINK_TTL_S * 4,
+    )
+    links = {url.split("token=", 1)[1] for url, _ in playlists}
+    assert len(links) >= 2 and all(status != 401 for _, status in playlists), playlists
+    assert not any(room_token in url for url, _ in playlists)
 
     # The WebRTC seat frees up: the page goes back live by itself.
     await early.close()

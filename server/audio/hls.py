@@ -28,22 +28,24 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from commerce.storage import Storage
-from kernel.errors import DomainError, NotFound
+from kernel.errors import DomainError, Invalid, NotFound, Unauthorized
 from media.hls import SEGMENT_TYPE, HlsConfig, HlsWriter, Segment, is_segment_name, render_playlist
 from media.packets import SharedPacket
 from media.room import RoomMedia
 from rooms import hls as playlists
 from rooms.store import RoomStore
+from server import tokens
 from server.appkeys import ROOMS, SCHEDULER, SETTINGS, STORAGE
 from server.audio.routes import MEDIA
 from server.config import Settings
-from server.http_auth import require_token
+from server.http_auth import bearer, header_bearer, require_token
 from server.metrics import METRICS
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ STOP_WAIT_S = 5.0
 STALE_S = 600.0
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{22}$")
 _CORS = {"Access-Control-Allow-Origin": "*"}
+NO_STORE = {"Cache-Control": "no-store"}
 routes = web.RouteTableDef()
 
 
@@ -262,10 +265,38 @@ HLS: web.AppKey[HlsService] = web.AppKey("hls", HlsService)
 
 
 # --- routes -----------------------------------------------------------------
+@routes.post("/api/v1/rooms/{room}/hls-link")
+async def on_link(request: web.Request) -> web.Response:
+    """The playlist's URL signed for HLS only, for a room token in the header.
+
+    A player puts its playlist URL in every request, so the URL lands in the
+    logs of every CDN on the way: it carries an HLS link token (the room and
+    an expiry, no identity) instead of the listener's room token, which also
+    chats and buys. It lasts `DROPROOM_HLS_LINK_TTL_S`, never past the room
+    token; the page asks again before it runs out."""
+    room = request.match_info["room"]
+    token = header_bearer(request)
+    if token is None:
+        raise Unauthorized("a room token is required (Authorization: Bearer <token>)")
+    if not token.isascii():
+        raise Invalid("the token is not ASCII")
+    settings = request.app[SETTINGS]
+    claims = tokens.verify(settings.secret, token, room=room)
+    now = request.app[SCHEDULER].clock()
+    expires_at = int(min(claims.exp, now + settings.hls_link_ttl_s))
+    link = tokens.mint_hls(settings.secret, room=room, now=now, expires_at=expires_at)
+    url = f"/hls/{quote(room, safe='')}/index.m3u8?token={link}"
+    return web.json_response({"url": url, "expires_at": expires_at}, headers=NO_STORE)
+
+
 @routes.get("/hls/{room}/index.m3u8")
 async def on_playlist(request: web.Request) -> web.Response:
     room = request.match_info["room"]
-    require_token(request, room)
+    token = bearer(request)
+    if token is not None and token.isascii() and tokens.kind_of(token) == tokens.KIND_HLS:
+        tokens.verify_hls(request.app[SETTINGS].secret, token, room=room)
+    else:
+        require_token(request, room)  # a room token (PROTOCOL.md) works as well
     playlist = await playlists.current(request.app[ROOMS], room)
     if playlist is None:
         raise NotFound("this room has no live HLS stream (it is not live yet)")

@@ -195,7 +195,7 @@ export class RoomListener {
     }
     const hls = new HlsPlayback({
       room: this.room,
-      token: this.tokenOf(),
+      tokenOf: this.tokenOf,
       audio: this.audio,
       onFatal: (detail) => hls === this.hls && this.hlsAgain(detail),
     });

@@ -3,6 +3,12 @@
 // itself; elsewhere hls.js (npm `hls.js`, served from /vendor/) feeds the
 // <audio> element through Media Source Extensions. HLS is a few seconds
 // behind the room; the page says so, and the shop stays live over Socket.IO.
+//
+// The playlist URL passes through CDNs and their logs, so it never carries
+// the listener's room token: the page asks for an HLS link
+// (`POST /api/v1/rooms/{room}/hls-link`, an HLS-only token that names the
+// room and nothing else) and renews it before it runs out; hls.js reloads
+// the live playlist through the newest link.
 
 const HLS_MODULE = "/vendor/hls.light.min.mjs";
 const HLS_WORKER = "/vendor/hls.worker.js";
@@ -15,8 +21,25 @@ export class HlsUnavailable extends Error {
   }
 }
 
-export function playlistUrl(room, token) {
-  return new URL(`/hls/${encodeURIComponent(room)}/index.m3u8?token=${encodeURIComponent(token)}`, location.href).href;
+// renew the link when this share of its life is left (at least RENEW_MIN_MS before)
+const RENEW_AT = 0.25;
+const RENEW_MIN_MS = 5000;
+const RENEW_RETRY_MS = 5000;
+
+/** An HLS link of the room: `{url, expiresAt}` (ms), for a room token. */
+export async function hlsLink(room, token) {
+  const resp = await fetch(`/api/v1/rooms/${encodeURIComponent(room)}/hls-link`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}` },
+    cache: "no-store",
+  });
+  const body = await resp.json().catch(() => null);
+  if (!resp.ok) throw new HlsUnavailable(body?.error?.message || `the server answered ${resp.status}`, resp.status);
+  return { url: new URL(body.url, location.href).href, expiresAt: body.expires_at * 1000 };
+}
+
+function isPlaylist(url) {
+  return new URL(url, location.href).pathname.endsWith("/index.m3u8");
 }
 
 /**
@@ -36,14 +59,19 @@ export function canPlayHls(audio) {
 
 /** One HLS playback of the room into `audio`; `onFatal(message)` when it breaks. */
 export class HlsPlayback {
-  constructor({ room, token, audio, onFatal }) {
-    Object.assign(this, { room, token, audio, onFatal });
+  /** `tokenOf()`: the listener's room token now (it may be renewed meanwhile). */
+  constructor({ room, tokenOf, audio, onFatal }) {
+    Object.assign(this, { room, tokenOf, audio, onFatal });
     this.hls = null;
+    this.link = null;
+    this.renewTimer = null;
+    this.stopped = false;
   }
 
   /** Throws HlsUnavailable (404: the room is not live yet; 401: the token). */
   async start() {
-    const url = playlistUrl(this.room, this.token);
+    this.link = await hlsLink(this.room, this.tokenOf());
+    const url = this.link.url;
     const probe = await fetch(url, { cache: "no-store" });
     if (!probe.ok) {
       const body = await probe.json().catch(() => null);
@@ -55,7 +83,15 @@ export class HlsPlayback {
     } else {
       const { default: Hls } = await import(HLS_MODULE);
       if (!Hls.isSupported()) throw new HlsUnavailable("this browser cannot play HLS", 0);
-      const hls = new Hls({ workerPath: HLS_WORKER, liveSyncDurationCount: 3, manifestLoadingMaxRetry: 6 });
+      const hls = new Hls({
+        workerPath: HLS_WORKER,
+        liveSyncDurationCount: 3,
+        manifestLoadingMaxRetry: 6,
+        // every reload of the live playlist goes out with the newest link
+        xhrSetup: (xhr, requested) => {
+          if (isPlaylist(requested) && this.link) xhr.open("GET", this.link.url, true);
+        },
+      });
       this.hls = hls;
       hls.on(Hls.Events.ERROR, (_event, data) => {
         if (data.fatal && this.hls === hls) this.onFatal(data.details || "the stream stopped");
@@ -63,7 +99,31 @@ export class HlsPlayback {
       hls.loadSource(url);
       hls.attachMedia(this.audio);
     }
+    this.scheduleRenew();
     await this.audio.play();
+  }
+
+  /** A fresh link before this one runs out (Safari's own player keeps its URL:
+   * it gets the new one set, a moment of silence once a link's life). */
+  scheduleRenew() {
+    clearTimeout(this.renewTimer);
+    if (this.stopped || !this.link) return;
+    const left = this.link.expiresAt - Date.now();
+    const wait = Math.max(1000, Math.min(left * (1 - RENEW_AT), left - RENEW_MIN_MS));
+    this.renewTimer = setTimeout(() => this.renew(), wait);
+  }
+
+  async renew() {
+    if (this.stopped) return;
+    try {
+      this.link = await hlsLink(this.room, this.tokenOf());
+    } catch {
+      this.renewTimer = setTimeout(() => this.renew(), RENEW_RETRY_MS);
+      return;
+    }
+    if (this.stopped) return;
+    if (!this.hls) this.audio.src = this.link.url;
+    this.scheduleRenew();
   }
 
   /** Seconds behind the newest audio in the playlist (null when unknown). */
@@ -72,6 +132,8 @@ export class HlsPlayback {
   }
 
   stop() {
+    this.stopped = true;
+    clearTimeout(this.renewTimer);
     const hls = this.hls;
     this.hls = null;
     hls?.destroy();
