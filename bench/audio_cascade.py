@@ -121,7 +121,7 @@ async def serve(role: str, port: int, redis_url: str) -> None:
     async def sub(request: web.Request) -> web.Response:
         sdp, n = await request.text(), next(counter)
         _, answer = await engine.listen(ROOM, f"l{n}", sdp, edge=role == "edge")
-        return web.Response(text=answer)
+        return web.Response(text=answer, headers={"X-Session": f"l{n}"})
 
     def sent() -> dict[str, int]:
         """Packets written so far, per listening session still open."""
@@ -169,6 +169,8 @@ class LightListener:
     """A listener that only counts packets (no decoding) and notes tone onsets."""
 
     pc: RTCPeerConnection
+    base: str = ""  # the server it listens to
+    session: str = ""  # its session there
     t_post: float = 0.0
     t_first: float | None = None
     packets: int = 0
@@ -192,20 +194,26 @@ class LightListener:
         receiver._handle_rtp_packet = handle
 
 
-async def post(http: aiohttp.ClientSession, url: str, sdp: str) -> str:
+async def post(
+    http: aiohttp.ClientSession, url: str, sdp: str, meta: dict[str, str] | None = None
+) -> str:
     async with http.post(url, data=sdp, headers={"Content-Type": "application/sdp"}) as r:
         r.raise_for_status()
+        if meta is not None:
+            meta.update(r.headers)
         return await r.text()
 
 
 async def new_listener(http: aiohttp.ClientSession, base: str, watch: bool) -> LightListener:
     pc = RTCPeerConnection(rtc_configuration(LOOPBACK))
-    lis = LightListener(pc)
+    lis = LightListener(pc, base)
     lis.tap(pc.addTransceiver("audio", direction="recvonly").receiver, watch=watch)
     await pre_gather(pc, LOOPBACK)
     await pc.setLocalDescription(await pc.createOffer())
     lis.t_post = time.perf_counter()
-    answer = await post(http, base + "/sub", pc.localDescription.sdp)
+    meta: dict[str, str] = {}
+    answer = await post(http, base + "/sub", pc.localDescription.sdp, meta)
+    lis.session = meta.get("X-Session", "")
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     return lis
 
@@ -396,6 +404,9 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
             lag = s1[1]["lag"] if mode == "cascade" else []
             result["relay_ms"] = (pct(lag, 0.5) * 1e3, pct(lag, 0.95) * 1e3)
             result["relay_dropped"] = s1[0]["dropped"]
+            result["silent"] = silent_receivers(
+                lis, c0, dict(zip(bases, s0, strict=True)), dict(zip(bases, s1, strict=True))
+            )
     finally:
         for task in tasks:
             task.cancel()
@@ -407,6 +418,33 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
             await child.wait()
         redis.stop()
     return result
+
+
+def silent_receivers(
+    lis: list[LightListener],
+    before: list[int],
+    s0: dict[str, dict[str, Any]],
+    s1: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """Receivers that got nothing in the window, and what their server says it
+    sent them: which side loses a silent listener's packets."""
+    out: dict[str, Any] = {"count": 0, "server_sent": 0, "server_idle": 0, "server_gone": 0}
+    out["connected"] = {"yes": 0, "no": 0}
+    for x, c in zip(lis, before, strict=False):
+        if x.packets > c:
+            continue
+        out["count"] += 1
+        out["connected"]["yes" if x.pc.connectionState == "connected" else "no"] += 1
+        a, b = s0[x.base]["sent"].get(x.session), s1[x.base]["sent"].get(x.session)
+        if b is None:
+            out["server_gone"] += 1
+        elif a is not None and b > a:
+            out["server_sent"] += 1
+        else:
+            out["server_idle"] += 1
+        out.setdefault("by_server", {}).setdefault(x.base, 0)
+        out["by_server"][x.base] += 1
+    return out
 
 
 def table(rows: list[dict[str, Any]]) -> str:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import redis.asyncio as aioredis
@@ -37,6 +37,7 @@ class Transport(Protocol):
     async def open(self, deliver: Deliver) -> None: ...
     async def close(self) -> None: ...
     async def publish(self, channel: str, data: bytes) -> None: ...
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None: ...
     def subscribe(self, channel: str) -> "asyncio.Future[None]": ...
     def unsubscribe(self, channel: str) -> None: ...
 
@@ -212,6 +213,13 @@ class PlainTransport:
     async def publish(self, channel: str, data: bytes) -> None:
         await _opened(self._publisher).publish(channel, data)
 
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """In order, in one round trip (a pipeline, not a transaction)."""
+        async with _opened(self._publisher).pipeline(transaction=False) as pipe:
+            for channel, data in messages:
+                pipe.publish(channel, data)
+            await pipe.execute()
+
     def subscribe(self, channel: str) -> "asyncio.Future[None]":
         return _opened(self._line).subscribe(channel)
 
@@ -242,6 +250,14 @@ class ShardedTransport:
 
     async def publish(self, channel: str, data: bytes) -> None:
         await _opened(self._cluster).spublish(channel, data)
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """In order per channel, one round trip per shard (the cluster
+        pipeline sends each SPUBLISH to its channel's slot owner)."""
+        pipe = _opened(self._cluster).pipeline(transaction=False)
+        for channel, data in messages:
+            pipe.spublish(channel, data)
+        await pipe.execute()
 
     def subscribe(self, channel: str) -> "asyncio.Future[None]":
         line = self._line_for(channel)
