@@ -335,6 +335,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # aioice logs every ICE candidate pair check at INFO: ten lines per listener
+    logging.getLogger("aioice").setLevel(logging.WARNING)
     args = parser().parse_args(argv)
     os.umask(datadir.UMASK)  # whatever we or our children write to the data dir is private
     if args.command == "serve":

@@ -316,6 +316,30 @@ async def test_sigterm_stops_the_workers_then_redis_and_localstripe(node: Node) 
     assert stripe_stopped.start() < log.index("embedded redis stopped")
 
 
+def _own_group() -> None:
+    """A process group of its own, as a shell gives a command it runs."""
+    os.setpgid(0, 0)
+
+
+async def test_ctrl_c_in_the_terminal_stops_everything_in_order_without_errors(
+    tmp_path: Path,
+) -> None:
+    """A terminal's Ctrl-C sends SIGINT to the whole foreground group: the
+    embedded children must not take it as their own and die under the
+    parent's supervisor (that logged an ERROR and restarted localstripe
+    during shutdown)."""
+    async with serving(
+        tmp_path / "data", workers=2, env=_env(), kind=Node, preexec_fn=_own_group
+    ) as node:
+        os.killpg(node.proc.pid, signal.SIGINT)
+        assert await asyncio.wait_for(node.proc.wait(), 60) == 0, node.log()
+        await node.reader
+    log = node.log()
+    assert re.search(r"localstripe pid \d+ stopped", log), log
+    assert "embedded redis stopped" in log, log
+    assert not [line for line in log.splitlines() if " ERROR " in line or "Traceback" in line], log
+
+
 async def test_official_js_clients_held_to_polling_work_across_workers(node: Node) -> None:
     status, _ = await node.request("POST", "/api/v1/rooms", json={"id": ROOM, "title": "Busy"})
     assert status == 201

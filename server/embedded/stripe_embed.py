@@ -129,6 +129,9 @@ class EmbeddedStripe:
                 stderr=log_fd,
                 stdin=asyncio.subprocess.DEVNULL,
                 env=_child_env(),
+                # its own session: a Ctrl-C in the terminal is for us, and we
+                # stop it in order (it also exits by itself when we are gone)
+                start_new_session=True,
                 umask=0o077,  # its store holds customers and payment methods
             )
         finally:
