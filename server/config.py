@@ -115,7 +115,7 @@ class Settings:
     hls_window: int = 6
     hls_bitrate: int = 64000
     hls_base_url: str | None = None  # a CDN in front of the storage's hls/ keys
-    hls_link_ttl_s: float = 3600.0  # an HLS link token's life (the page renews it)
+    hls_link_ttl_s: float = 600.0  # an HLS link token's life (the page renews it)
     # medialease (issues 14/15): the room's media lease and where this node is
     media_lease_ttl_s: float = 3.0
     region: str = ""
@@ -222,7 +222,7 @@ class Settings:
             "hls_window": int(_env("DROPROOM_HLS_WINDOW") or 6),
             "hls_bitrate": int(_env("DROPROOM_HLS_BITRATE") or 64000),
             "hls_base_url": _env("DROPROOM_HLS_BASE_URL"),
-            "hls_link_ttl_s": float(_env("DROPROOM_HLS_LINK_TTL_S") or 3600.0),
+            "hls_link_ttl_s": float(_env("DROPROOM_HLS_LINK_TTL_S") or 600.0),
             # medialease (issues 14/15)
             "media_lease_ttl_s": float(_env("DROPROOM_MEDIA_LEASE_TTL_S") or 3.0),
             "region": _env("DROPROOM_REGION") or "",

@@ -180,13 +180,19 @@ def peek_subject(token: str) -> str | None:
 KIND_HLS = "hls"
 
 
-def mint_hls(secret: str, *, room: str, now: float, expires_at: float) -> str:
+def mint_hls(
+    secret: str, *, room: str, now: float, expires_at: float, jti: str | None = None
+) -> str:
+    """`jti`: the invite of the room token it was minted for, so revoking the
+    invite stops the link too (server.revoked_tokens reads `room` + `jti`)."""
     claims: dict[str, object] = {
         "kind": KIND_HLS,
         "room": room,
         "iat": int(now),
         "exp": int(expires_at),
     }
+    if jti is not None:
+        claims["jti"] = jti
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 

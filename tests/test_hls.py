@@ -86,6 +86,10 @@ async def test_an_hls_link_opens_the_playlist_and_nothing_else(server: Harness, 
     assert listener not in link["url"] and "ann" not in link["url"]
     assert link["url"].startswith(f"/hls/{ROOM}/index.m3u8?token=")
     assert time.time() < link["expires_at"] <= time.time() + 600  # never past the room token
+    assert (
+        0 < link["expires_in"] <= 600
+        and abs(time.time() + link["expires_in"] - link["expires_at"]) < 3
+    )
     status, _, body = await get(server.url + link["url"])
     assert status == 200 and body.startswith(b"#EXTM3U")
     hls_token = link["url"].split("token=", 1)[1]
@@ -114,6 +118,17 @@ async def test_an_hls_link_opens_the_playlist_and_nothing_else(server: Harness, 
     for token in (None, "not-a-token", server.token("other", "ann")):
         status, body = await server.request("POST", f"/api/v1/rooms/{ROOM}/hls-link", token=token)
         assert status == 401 and body["error"]["code"] == "unauthorized", token
+    # A link from an invite's token stops with the invite.
+    path = f"/api/v1/rooms/{ROOM}/tokens"
+    _, invite = await server.request("POST", path, {"name": "Co", "role": "moderator"}, admin=True)
+    status, link = await server.request(
+        "POST", f"/api/v1/rooms/{ROOM}/hls-link", token=invite["token"]
+    )
+    assert status == 200 and (await get(server.url + link["url"]))[0] == 200
+    status, _ = await server.request("DELETE", f"{path}/{invite['id']}", admin=True)
+    assert status == 200
+    status, _, body = await get(server.url + link["url"])
+    assert status == 401 and b"revoked" in body
     # A room token about to run out gets a link that runs out with it.
     short = server.token(ROOM, "ann", "listener", ttl_s=30)
     status, link = await server.request("POST", f"/api/v1/rooms/{ROOM}/hls-link", token=short)

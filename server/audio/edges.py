@@ -42,7 +42,7 @@ import msgpack
 from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from media.engine import MediaEngine
 from media.packets import FRAME_SAMPLES, SharedPacket
@@ -59,7 +59,7 @@ logger = logging.getLogger(__name__)
 # droproom:media:{room:<room id>}   every encoded packet of the room's feed
 CHANNEL = "droproom:media:{{room:{}}}"
 FRAME_VERSION = 1
-# About 5 s of one room's packets waiting to be published; past it the oldest go.
+# About 5 s of packets per owned room waiting to be published; past it the oldest go.
 RELAY_QUEUE = 250
 # Packets published in one round trip at most (a pipeline).
 RELAY_BATCH = 64
@@ -221,7 +221,8 @@ class Relay:
                 self._wall(),
                 packet.payload,
             )
-            if len(self._queue) >= self._queue_size:
+            # the bound is per owned room: 50 rooms queue 50 times one room's
+            if len(self._queue) >= self._queue_size * max(1, len(self.owned)):
                 self._queue.popleft()
                 self.dropped += 1
             self._queue.append((frame, name))
@@ -247,7 +248,7 @@ class Relay:
                         await self._transport.publish_many(messages)
                     self.published += size
                     self.round_trips += 1
-                except (RedisError, OSError) as exc:
+                except (RedisError, RedisClusterException, OSError) as exc:
                     self.failed += size
                     if self.failed % 500 < size:
                         logger.warning("edge relay: publish failed: %r", exc)

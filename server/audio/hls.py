@@ -284,9 +284,13 @@ async def on_link(request: web.Request) -> web.Response:
     claims = tokens.verify(settings.secret, token, room=room)
     now = request.app[SCHEDULER].clock()
     expires_at = int(min(claims.exp, now + settings.hls_link_ttl_s))
-    link = tokens.mint_hls(settings.secret, room=room, now=now, expires_at=expires_at)
+    link = tokens.mint_hls(
+        settings.secret, room=room, now=now, expires_at=expires_at, jti=claims.jti
+    )
     url = f"/hls/{quote(room, safe='')}/index.m3u8?token={link}"
-    return web.json_response({"url": url, "expires_at": expires_at}, headers=NO_STORE)
+    # `expires_in`: the page renews on its own clock, whatever the phone's time says
+    body = {"url": url, "expires_at": expires_at, "expires_in": max(0, int(expires_at - now))}
+    return web.json_response(body, headers=NO_STORE)
 
 
 @routes.get("/hls/{room}/index.m3u8")

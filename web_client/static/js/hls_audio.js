@@ -35,7 +35,8 @@ export async function hlsLink(room, token) {
   });
   const body = await resp.json().catch(() => null);
   if (!resp.ok) throw new HlsUnavailable(body?.error?.message || `the server answered ${resp.status}`, resp.status);
-  return { url: new URL(body.url, location.href).href, expiresAt: body.expires_at * 1000 };
+  // on this device's clock: a phone whose time is off still renews in time
+  return { url: new URL(body.url, location.href).href, expiresAt: Date.now() + body.expires_in * 1000 };
 }
 
 function isPlaylist(url) {
@@ -66,22 +67,29 @@ export class HlsPlayback {
     this.link = null;
     this.renewTimer = null;
     this.stopped = false;
+    this.nativeError = null; // Safari's own player: its <audio> error listener
   }
 
   /** Throws HlsUnavailable (404: the room is not live yet; 401: the token). */
   async start() {
-    this.link = await hlsLink(this.room, this.tokenOf());
-    const url = this.link.url;
+    const link = await hlsLink(this.room, this.tokenOf());
+    if (this.stopped) return; // stopped while asking: start nothing
+    this.link = link;
+    const url = link.url;
     const probe = await fetch(url, { cache: "no-store" });
     if (!probe.ok) {
       const body = await probe.json().catch(() => null);
       throw new HlsUnavailable(body?.error?.message || `the server answered ${probe.status}`, probe.status);
     }
+    if (this.stopped) return;
     this.audio.srcObject = null;
     if (nativeHls(this.audio)) {
+      this.nativeError = () => this.onFatal("the stream stopped");
+      this.audio.addEventListener("error", this.nativeError);
       this.audio.src = url; // Safari, iOS
     } else {
       const { default: Hls } = await import(HLS_MODULE);
+      if (this.stopped) return;
       if (!Hls.isSupported()) throw new HlsUnavailable("this browser cannot play HLS", 0);
       const hls = new Hls({
         workerPath: HLS_WORKER,
@@ -104,7 +112,7 @@ export class HlsPlayback {
   }
 
   /** A fresh link before this one runs out (Safari's own player keeps its URL:
-   * it gets the new one set, a moment of silence once a link's life). */
+   * it gets the new one set, a moment of silence at each renewal). */
   scheduleRenew() {
     clearTimeout(this.renewTimer);
     if (this.stopped || !this.link) return;
@@ -115,14 +123,24 @@ export class HlsPlayback {
 
   async renew() {
     if (this.stopped) return;
+    let link;
     try {
-      this.link = await hlsLink(this.room, this.tokenOf());
-    } catch {
-      this.renewTimer = setTimeout(() => this.renew(), RENEW_RETRY_MS);
+      link = await hlsLink(this.room, this.tokenOf());
+    } catch (err) {
+      if (this.stopped) return;
+      if (err.status === 401 || err.status === 403) {
+        this.onFatal(err.message); // the room token no longer opens the room
+        return;
+      }
+      this.renewTimer = setTimeout(() => this.renew(), RENEW_RETRY_MS); // network, 5xx
       return;
     }
     if (this.stopped) return;
-    if (!this.hls) this.audio.src = this.link.url;
+    this.link = link;
+    if (!this.hls) {
+      this.audio.src = link.url; // Safari's own player: reload on the new link
+      this.audio.play().catch(() => {});
+    }
     this.scheduleRenew();
   }
 
@@ -134,6 +152,8 @@ export class HlsPlayback {
   stop() {
     this.stopped = true;
     clearTimeout(this.renewTimer);
+    if (this.nativeError) this.audio.removeEventListener("error", this.nativeError);
+    this.nativeError = null;
     const hls = this.hls;
     this.hls = null;
     hls?.destroy();
