@@ -9,6 +9,7 @@ invite's id (revoking the invite revokes it: server.revoked_tokens).
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -53,17 +54,7 @@ def verify(secret: str, token: object, *, room: str | None = None) -> Claims:
     """The claims of a valid token, or `Unauthorized` saying why not."""
     if not isinstance(token, str) or not token:
         raise Unauthorized("a token is required")
-    try:
-        raw = jwt.decode(
-            token,
-            secret,
-            algorithms=[ALGORITHM],
-            options={"require": ["exp", "sub", "room", "role"]},
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise Unauthorized("the token has expired") from exc
-    except jwt.PyJWTError as exc:
-        raise Unauthorized("the token is not valid") from exc
+    raw = _decode(secret, token, ["exp", "sub", "room", "role"])
     try:
         claims = Claims(
             identity=str(raw["sub"]),
@@ -80,6 +71,21 @@ def verify(secret: str, token: object, *, room: str | None = None) -> Claims:
     if room is not None and claims.room != room:
         raise Unauthorized("the token is for another room")
     return claims
+
+
+def _decode(
+    secret: str, token: str, required: list[str], expired: str = "the token has expired"
+) -> dict[str, Any]:
+    """The signed claims, with `required` present, or `Unauthorized`."""
+    try:
+        raw: dict[str, Any] = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": required}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized(expired) from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("the token is not valid") from exc
+    return raw
 
 
 def _jti(value: object) -> str | None:
@@ -133,14 +139,7 @@ def verify_account(secret: str, token: object) -> AccountClaims:
     """The claims of a valid account token, or `Unauthorized` saying why not."""
     if not isinstance(token, str) or not token or not token.isascii():
         raise Unauthorized("an account token is required")
-    try:
-        raw = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "kind"]}
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise Unauthorized("the token has expired") from exc
-    except jwt.PyJWTError as exc:
-        raise Unauthorized("the token is not valid") from exc
+    raw = _decode(secret, token, ["exp", "sub", "kind"])
     gen = raw.get("gen", 0)
     if raw.get("kind") != KIND_ACCOUNT or isinstance(gen, bool) or not isinstance(gen, int):
         raise Unauthorized("this is not an account token")
@@ -200,14 +199,7 @@ def verify_hls(secret: str, token: object, *, room: str) -> float:
     """When a valid HLS link token of `room` expires, or `Unauthorized`."""
     if not isinstance(token, str) or not token or not token.isascii():
         raise Unauthorized("a token is required")
-    try:
-        raw = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "kind", "room"]}
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise Unauthorized("the link has expired") from exc
-    except jwt.PyJWTError as exc:
-        raise Unauthorized("the token is not valid") from exc
+    raw = _decode(secret, token, ["exp", "kind", "room"], expired="the link has expired")
     if raw.get("kind") != KIND_HLS:
         raise Unauthorized("this is not an HLS link")
     if raw.get("room") != room:
