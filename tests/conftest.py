@@ -168,7 +168,12 @@ async def no_blocking_calls(request: pytest.FixtureRequest) -> AsyncIterator[Non
     if request.node.get_closest_marker("allow_blocking"):
         yield
         return
-    watcher = _SlowCallbacks(BLOCKING_THRESHOLD_S)
+    # A browser test shares the two cores with Chromium playing and decoding
+    # audio: the whole process (media thread included) was seen frozen for
+    # ~1 s there, so those tests get twice the threshold; blocking past it
+    # still fails them.
+    browser = request.node.get_closest_marker("browser") is not None
+    watcher = _SlowCallbacks(BLOCKING_THRESHOLD_S * (2 if browser else 1))
     with watcher.watching():
         yield
     if watcher.seen:
