@@ -102,8 +102,16 @@ async def started(tmp_path: Path, *args: str) -> AsyncIterator[Node]:
         yield served
 
 
-async def _client(url: str, token: str, *, reconnect: bool = False, **kw: Any) -> Client:
-    sio = socketio.AsyncClient(reconnection=reconnect, reconnection_delay=0.2)
+async def _client(
+    url: str,
+    token: str,
+    *,
+    reconnect: bool = False,
+    http_session: aiohttp.ClientSession | None = None,
+    **kw: Any,
+) -> Client:
+    options: dict[str, Any] = {} if http_session is None else {"http_session": http_session}
+    sio = socketio.AsyncClient(reconnection=reconnect, reconnection_delay=0.2, **options)
     client = Client(sio)
 
     async def catch_all(event: str, data: Any = None) -> None:
@@ -244,10 +252,20 @@ async def test_polling_clients_stay_connected_whichever_worker_they_reach(node: 
     status, _ = await node.request("POST", "/api/v1/rooms", json={"id": ROOM, "title": "Busy"})
     assert status == 201
     mod = await _client(node.url, node.token("mod", Role.MODERATOR))
+    # A new connection per request, as behind a load balancer that does not
+    # keep them: the kernel spreads them over the workers (kept-alive ones
+    # can all stay on the worker of their session, and then nothing is handed).
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
     polling = list(
         await asyncio.gather(
             *(
-                _client(node.url, node.token(f"p{i}"), transports=["polling"], reconnect=True)
+                _client(
+                    node.url,
+                    node.token(f"p{i}"),
+                    transports=["polling"],
+                    reconnect=True,
+                    http_session=http,
+                )
                 for i in range(6)
             )
         )
@@ -269,6 +287,7 @@ async def test_polling_clients_stay_connected_whichever_worker_they_reach(node: 
         assert await _handed(node) > 0  # some requests did reach the other worker
     finally:
         await asyncio.gather(*(c.close() for c in [mod, *polling]))
+        await http.close()
 
 
 async def test_a_killed_worker_is_restarted_and_its_clients_come_back(node: Node) -> None:
