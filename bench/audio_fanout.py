@@ -298,6 +298,32 @@ async def toggler(track: ToneTrack) -> None:
         await asyncio.sleep(0.3)
 
 
+async def start_speakers(
+    http: aiohttp.ClientSession,
+    base: str,
+    speakers: int,
+    pubs: list[TonePublisher],
+    tasks: list[asyncio.Task[None]],
+) -> list[float]:
+    """`speakers` tone publishers on `base` (added to `pubs` as they connect),
+    silent but the first, whose tone goes on and off (a task added to
+    `tasks`); returns the list its tone onsets' send times are added to."""
+    send_onsets: list[float] = []
+    for i in range(speakers):
+        url = f"{base}/pub/{i}"
+
+        async def exchange(sdp: str, url: str = url) -> str:
+            return await post(http, url, sdp)
+
+        pub = await TonePublisher.start(440 + 110 * i, exchange)
+        await wait_connected(pub.pc)
+        pub.track.silent = True
+        pubs.append(pub)
+    tap_sends(pubs[0], send_onsets)
+    tasks.append(asyncio.create_task(toggler(pubs[0].track)))
+    return send_onsets
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -325,19 +351,7 @@ async def run_case(mode: str, speakers: int, listeners: int, window: float) -> d
     result: dict[str, Any] = {"mode": mode, "speakers": speakers, "listeners": listeners}
     try:
         async with aiohttp.ClientSession() as http:
-            send_onsets: list[float] = []
-            for i in range(speakers):
-                url = f"{base}/pub/{i}"
-
-                async def exchange(sdp: str, url: str = url) -> str:
-                    return await post(http, url, sdp)
-
-                pub = await TonePublisher.start(440 + 110 * i, exchange)
-                await wait_connected(pub.pc)
-                pub.track.silent = True
-                pubs.append(pub)
-            tap_sends(pubs[0], send_onsets)
-            tasks.append(asyncio.create_task(toggler(pubs[0].track)))
+            send_onsets = await start_speakers(http, base, speakers, pubs, tasks)
             gate = asyncio.Semaphore(16)
             tracks = speakers if mode == "relay" else 1
             crowd = max(0, listeners - PROBES)
