@@ -2,11 +2,15 @@
 a guard that fails any test whose code blocks the event loop."""
 
 import asyncio
+import collections
 import contextlib
 import gc
 import logging
 import os
+import sys
+import threading
 import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -113,21 +117,96 @@ async def sio_client(server: Harness) -> AsyncIterator[Callable[[str], Awaitable
         await client.close()
 
 
+class _Freezes:
+    """One thread that wakes every `TICK_S` and notes when it woke late while
+    the process as a whole got almost no CPU: the machine had not scheduled
+    the process (a shared CI machine, Chromium decoding audio on the same two
+    cores). A callback's wall time inside such a stretch is not its code's.
+
+    What it tells apart, and how:
+    - the loop's thread in `time.sleep` or blocking I/O releases the GIL, so
+      the ticker wakes on time: the whole wait is the callback's;
+    - the loop's thread computing in Python or in C uses CPU (the guard also
+      compares the thread's own CPU time);
+    - another thread holding the GIL computes: the process's CPU time grows
+      with the gap, so the gap is not a freeze.
+
+    While a callback has run past half the threshold it also samples the
+    loop thread's stack once, so a failure says where the loop was held."""
+
+    TICK_S = 0.01
+    LATE_S = 0.05
+
+    def __init__(self) -> None:
+        self.spans: collections.deque[tuple[float, float, float]] = collections.deque(
+            maxlen=4096
+        )  # (start, end, frozen seconds) of each late wake-up
+        self.last_wake = time.perf_counter()
+        self.running: tuple[float, int] | None = None  # the timed callback's start, thread
+        self.sample_after_s = 0.5
+        self.stacks: dict[float, str] = {}
+        thread = threading.Thread(target=self._tick, name="blocking-guard", daemon=True)
+        thread.start()
+
+    def _tick(self) -> None:
+        while True:
+            woke_cpu = time.process_time()
+            time.sleep(self.TICK_S)
+            now, cpu = time.perf_counter(), time.process_time()
+            gap = now - self.last_wake
+            if gap - self.TICK_S > self.LATE_S:
+                frozen = max(0.0, gap - self.TICK_S - (cpu - woke_cpu))
+                if frozen > 0:
+                    self.spans.append((self.last_wake, now, frozen))
+            self.last_wake = now
+            running = self.running
+            if running and now - running[0] > self.sample_after_s and running[0] not in self.stacks:
+                frame = sys._current_frames().get(running[1])
+                if frame is not None:
+                    self.stacks[running[0]] = "".join(traceback.format_stack(frame)[-6:])
+
+    def frozen_between(self, start: float, end: float) -> float:
+        """Seconds of [start, end] the process was not scheduled, waiting up to a
+        second for the ticker to wake so a freeze still under way is counted."""
+        deadline = time.perf_counter() + 1.0
+        while self.last_wake < end and time.perf_counter() < deadline:
+            time.sleep(self.TICK_S)
+        total = 0.0
+        for s, e, frozen in list(self.spans):
+            if e > start and s < end:
+                total += frozen * (min(e, end) - max(s, start)) / (e - s)
+        return total
+
+
+_FREEZES: _Freezes | None = None
+
+
+def _freezes() -> _Freezes:
+    global _FREEZES
+    if _FREEZES is None:
+        _FREEZES = _Freezes()
+    return _FREEZES
+
+
 class _SlowCallbacks:
     """Times every callback the loop runs (what asyncio's debug mode does for
     `slow_callback_duration`, without its cost: debug mode also captures a
     stack for every task and handle created, which on a busy machine and with
     the Cluster client's many tasks alone tipped start-ups over the limit).
 
-    Time the garbage collector spends inside a callback is not the code's: a
-    full collection late in a long run walks every object the run still holds.
-    It is reported beside the callback and left out of the comparison."""
+    A callback holds the loop when its thread's own CPU time, or its wall
+    time less the stretches the process was not scheduled at all (`_Freezes`),
+    reaches the threshold. Time the garbage collector spends inside a
+    callback is not the code's either: a full collection late in a long run
+    walks every object the run still holds. Both are reported beside the
+    callback and left out of the comparison."""
 
     def __init__(self, threshold_s: float) -> None:
         self.threshold_s = threshold_s
-        self.seen: list[str] = []
         self.gc_s = 0.0  # garbage collection time so far, while watching
         self._gc_started = 0.0
+        self._freezes = _freezes()
+        self._slow: list[tuple[str, float, float, float, float]] = []
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -135,23 +214,42 @@ class _SlowCallbacks:
         else:
             self.gc_s += time.perf_counter() - self._gc_started
 
+    @property
+    def seen(self) -> list[str]:
+        """The callbacks that held the loop, each with what was left out."""
+        held = []
+        for name, started, took, cpu, in_gc in self._slow:
+            frozen = self._freezes.frozen_between(started, started + took)
+            if max(cpu, took - frozen) - in_gc < self.threshold_s:
+                continue
+            line = (
+                f"Executing {name} took {took:.3f} seconds ({cpu:.3f} s of CPU,"
+                f" {in_gc:.3f} s in the garbage collector, the process unscheduled"
+                f" {frozen:.3f} s)"
+            )
+            stack = self._freezes.stacks.get(started)
+            held.append(line + (f"\n  the loop was at:\n{stack}" if stack else ""))
+        return held
+
     @contextlib.contextmanager
     def watching(self) -> Iterator[None]:
         original = asyncio.events.Handle._run
-        watcher = self
+        watcher, freezes = self, self._freezes
+        freezes.sample_after_s = self.threshold_s / 2
+        thread = threading.get_ident()
 
         def timed(handle: asyncio.Handle) -> None:
-            started, gc_before = time.perf_counter(), watcher.gc_s
+            started, cpu_before, gc_before = time.perf_counter(), time.thread_time(), watcher.gc_s
+            freezes.running = (started, thread)
             try:
                 original(handle)
             finally:
+                freezes.running = None
                 took = time.perf_counter() - started
                 in_gc = watcher.gc_s - gc_before
                 if took - in_gc >= watcher.threshold_s:
-                    watcher.seen.append(
-                        f"Executing {handle!r} took {took:.3f} seconds"
-                        f" ({in_gc:.3f} s of it in the garbage collector)"
-                    )
+                    cpu = time.thread_time() - cpu_before
+                    watcher._slow.append((repr(handle), started, took, cpu, in_gc))
 
         asyncio.events.Handle._run = timed  # type: ignore[method-assign,assignment]
         gc.callbacks.append(self._on_gc)
