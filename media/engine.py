@@ -375,7 +375,8 @@ class MediaEngine:
             await self._end_room(media)
         self.rooms.clear()
         if self.ticker is not None:
-            self.ticker.stop()
+            # joins the media thread (up to 2 s on a starved machine): off the loop
+            await asyncio.to_thread(self.ticker.stop)
             self.ticker = None
 
     # --- moderation and state ---------------------------------------------
