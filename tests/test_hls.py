@@ -136,6 +136,16 @@ async def test_an_hls_link_opens_the_playlist_and_nothing_else(server: Harness, 
     await pub.close()
 
 
+def test_an_hls_link_life_under_ten_seconds_is_refused_at_start(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """A link shorter than the page's renewal margin would be renewed
+    without end: the server refuses to start, naming the setting."""
+    with pytest.raises(ValueError, match="DROPROOM_HLS_LINK_TTL_S"):
+        make_settings(tmp_path / "data", redis_url, hls_link_ttl_s=5)
+    assert make_settings(tmp_path / "data", redis_url, hls_link_ttl_s=10).hls_link_ttl_s == 10
+
+
 async def test_no_playlist_while_the_room_has_no_media(server: Harness, room: str) -> None:
     status, _, body = await get(playlist_url(server, ROOM, server.token(ROOM, "ann")))
     assert status == 404 and b"not_found" in body
